@@ -1,0 +1,55 @@
+"""dgtrio: a trio-native client for Deepgram's realtime WebSocket APIs.
+
+::
+
+    async with dgtrio.open_listen(dgtrio.ListenV1Options(...), audio=source) as conn:
+        async for message in conn:
+            ...
+"""
+
+from ._codec import UnknownMessage as UnknownMessage
+from ._connection import ConnectionStatistics as ConnectionStatistics
+from ._connection import ConnectOptions as ConnectOptions
+from ._errors import AcknowledgementTimeout as AcknowledgementTimeout
+from ._errors import AudioDecodeError as AudioDecodeError
+from ._errors import AudioFormatError as AudioFormatError
+from ._errors import AuthenticationFailed as AuthenticationFailed
+from ._errors import ConfigurationError as ConfigurationError
+from ._errors import ConfigureFailed as ConfigureFailed
+from ._errors import ConnectError as ConnectError
+from ._errors import ConnectionClosed as ConnectionClosed
+from ._errors import ConnectionLost as ConnectionLost
+from ._errors import ConnectTimeout as ConnectTimeout
+from ._errors import DeepgramError as DeepgramError
+from ._errors import HandshakeRejected as HandshakeRejected
+from ._errors import IdleTimeout as IdleTimeout
+from ._errors import InternalError as InternalError
+from ._errors import InvalidRequest as InvalidRequest
+from ._errors import MessageDecodeError as MessageDecodeError
+from ._errors import MissingCredentials as MissingCredentials
+from ._errors import PermissionDenied as PermissionDenied
+from ._errors import RateLimited as RateLimited
+from ._errors import ServerError as ServerError
+from ._errors import ServerTimeout as ServerTimeout
+from ._version import __version__ as __version__
+from .listen import ListenV1Alternative as ListenV1Alternative
+from .listen import ListenV1Channel as ListenV1Channel
+from .listen import ListenV1ConfigureFailure as ListenV1ConfigureFailure
+from .listen import ListenV1ConfigureSuccess as ListenV1ConfigureSuccess
+from .listen import ListenV1Connection as ListenV1Connection
+from .listen import ListenV1DiarizeInfo as ListenV1DiarizeInfo
+from .listen import ListenV1Encoding as ListenV1Encoding
+from .listen import ListenV1Entity as ListenV1Entity
+from .listen import ListenV1Error as ListenV1Error
+from .listen import ListenV1Message as ListenV1Message
+from .listen import ListenV1Metadata as ListenV1Metadata
+from .listen import ListenV1ModelInfo as ListenV1ModelInfo
+from .listen import ListenV1Options as ListenV1Options
+from .listen import ListenV1Results as ListenV1Results
+from .listen import ListenV1ResultsMetadata as ListenV1ResultsMetadata
+from .listen import ListenV1Search as ListenV1Search
+from .listen import ListenV1SearchHit as ListenV1SearchHit
+from .listen import ListenV1SpeechStarted as ListenV1SpeechStarted
+from .listen import ListenV1UtteranceEnd as ListenV1UtteranceEnd
+from .listen import ListenV1Word as ListenV1Word
+from .listen import open_listen as open_listen

@@ -1,0 +1,205 @@
+"""Turning frames into typed messages and options into query strings (no I/O, no trio).
+
+Every API package builds one :class:`Codec` from its message classes. Decoding is a
+dict lookup on the JSON ``type`` and one cattrs structure function generated per
+class, once. Unknown types become :class:`UnknownMessage`; failures become
+:class:`~dgtrio.MessageDecodeError` with the frame attached. The decoded JSON object is
+kept, untouched, as the message's ``raw``.
+
+(cattrs' ``configure_tagged_union`` would do the dispatch too, but it copies each
+payload to pop the tag and grows a table entry per unknown tag; a plain dict keeps the
+raw JSON whole and the hot path short.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from urllib.parse import urlencode
+
+import attrs
+import cattrs
+import orjson
+from cattrs.gen import make_dict_structure_fn, override
+
+from ._errors import MessageDecodeError
+
+__all__ = [
+    "EMPTY_RAW",
+    "Codec",
+    "ServerMessage",
+    "UnknownMessage",
+    "encode_message",
+    "encode_query",
+    "raw_field",
+]
+
+EMPTY_RAW: Mapping[str, Any] = MappingProxyType({})
+
+
+def raw_field() -> Any:
+    """The ``raw`` field every server message ends with: the JSON object as received.
+
+    Not part of equality or ``repr``; messages built by hand get an empty mapping.
+    """
+    return attrs.field(default=EMPTY_RAW, eq=False, repr=False, kw_only=True)
+
+
+class ServerMessage(Protocol):
+    """What every decoded text message has: its JSON ``type`` tag and raw payload."""
+
+    TYPE: ClassVar[str]
+
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+
+@attrs.frozen
+class UnknownMessage:
+    """A server message whose ``type`` this version of dgtrio does not model.
+
+    Nothing is dropped: ``raw`` is the whole JSON object, ``type`` its tag (``None``
+    if the object had none). Newer Deepgram servers send such messages first.
+    """
+
+    type: str | None
+    raw: Mapping[str, Any] = attrs.field(eq=False)
+
+
+M = TypeVar("M")
+
+
+def _converter() -> cattrs.Converter:
+    # Lenient by design: unknown keys are ignored so that new server fields never
+    # break decoding; only a missing required field or a mistyped value fails.
+    return cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
+
+
+class Codec(Generic[M]):
+    """Decodes one API's server frames into its message classes.
+
+    Args:
+        api: a short name for error texts, e.g. ``"listen v1"``.
+        messages: the server message classes, each with a ``TYPE`` class variable.
+        binary: builds the message for a binary frame; ``None`` when the API's
+            server never sends binary frames (then one is a decode error).
+    """
+
+    def __init__(
+        self,
+        api: str,
+        messages: Iterable[type[M]],
+        *,
+        binary: Callable[[bytes], M] | None = None,
+    ) -> None:
+        self.api = api
+        self._converter = _converter()
+        self._binary = binary
+        self._hooks: dict[str, tuple[type[M], Callable[[Any, Any], M]]] = {}
+        for cls in messages:
+            tag: str = cls.TYPE  # type: ignore[attr-defined]
+            self._hooks[tag] = (cls, self._message_hook(cls))
+
+    def _message_hook(self, cls: type[M]) -> Callable[[Any, Any], M]:
+        overrides = {"raw": override(omit=True)} if _has_raw(cls) else {}
+        hook: Callable[[Any, Any], M] = make_dict_structure_fn(
+            cls,  # type: ignore[arg-type]
+            self._converter,
+            **overrides,  # type: ignore[arg-type]
+        )
+        self._converter.register_structure_hook(cls, hook)
+        return hook
+
+    def decode(self, frame: str | bytes) -> M | UnknownMessage:
+        """Decode one frame. Raises :class:`MessageDecodeError` if it cannot be."""
+        if isinstance(frame, bytes):
+            if self._binary is None:
+                raise MessageDecodeError(
+                    f"{self.api}: unexpected binary frame of {len(frame)} bytes", frame=frame
+                )
+            return self._binary(frame)
+        try:
+            data = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            raise MessageDecodeError(f"{self.api}: not JSON ({exc})", frame=frame) from exc
+        if not isinstance(data, dict):
+            raise MessageDecodeError(f"{self.api}: not a JSON object", frame=frame)
+        tag = data.get("type")
+        entry = self._hooks.get(tag) if isinstance(tag, str) else None
+        if entry is None:
+            return UnknownMessage(tag if isinstance(tag, str) else None, data)
+        cls, hook = entry
+        try:
+            message = hook(data, cls)
+        except Exception as exc:
+            raise MessageDecodeError(
+                f"{self.api}: invalid {tag} message: {_explain(cls, data)}", frame=frame
+            ) from exc
+        if _has_raw(cls):
+            # Frozen attrs instances are set this way by attrs itself; the raw dict is
+            # attached after structuring so that cattrs never has to look for it.
+            object.__setattr__(message, "raw", data)
+        return message
+
+
+def _has_raw(cls: type) -> bool:
+    return any(field.name == "raw" for field in attrs.fields(cls))
+
+
+def _explain(cls: type, data: Any) -> str:
+    """Re-structure with detailed validation, only on the failure path, for a message
+    that names the field (``$.channel.alternatives[0].words[2].start``)."""
+    detailed = cattrs.Converter(detailed_validation=True)
+    if _has_raw(cls):
+        detailed.register_structure_hook(
+            cls, make_dict_structure_fn(cls, detailed, raw=override(omit=True))
+        )
+    try:
+        detailed.structure(data, cls)
+    except Exception as exc:
+        return "; ".join(cattrs.transform_error(exc))
+    return "structure failed"  # pragma: no cover - the fast path failed, so this fails
+
+
+_unstructure = _converter().unstructure
+
+
+def encode_message(message: Any) -> str:
+    """JSON text for a client message: its fields (``None`` ones omitted) and ``type``."""
+    data = {k: v for k, v in _unstructure(message).items() if v is not None}
+    data["type"] = message.TYPE
+    return orjson.dumps(data).decode()
+
+
+QueryValue = str | int | float | bool | Sequence[Any] | Mapping[str, Any] | None
+
+
+def _query_values(value: QueryValue) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if isinstance(value, int | float | str):
+        return [str(value)]
+    if isinstance(value, Mapping):
+        # Deepgram's key:value parameters (extra, replace, keywords) repeat as k:v.
+        return [f"{key}:{item}" for key, item in value.items()]
+    return [text for item in value for text in _query_values(item)]
+
+
+def encode_query(options: Any) -> str:
+    """Encode an attrs options object as Deepgram's query string.
+
+    ``None`` is omitted, booleans are ``true``/``false``, lists repeat the parameter,
+    mappings become repeated ``key:value`` strings. The options' ``extra_query``
+    mapping adds parameters this version does not know, and overrides same-named ones.
+    """
+    params: dict[str, QueryValue] = {
+        field.name: getattr(options, field.name)
+        for field in attrs.fields(type(options))
+        if field.name != "extra_query"
+    }
+    params.update(getattr(options, "extra_query", None) or {})
+    pairs = [(name, text) for name, value in params.items() for text in _query_values(value)]
+    return urlencode(pairs)

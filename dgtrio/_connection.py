@@ -1,0 +1,560 @@
+"""The connection engine every API shares.
+
+One connection is one nursery of child tasks around one WebSocket::
+
+    receive loop ──decoded messages──▶ inbox (bounded) ──▶ receive() / async for
+    send_audio(), control sends ──▶ outbox (bounded) ──▶ writer ──▶ socket
+    keepalive timer ──KeepAlive when nothing went out for a while──▶ outbox
+    audio feeder (audio=...) ──▶ send_audio()
+
+The writer is the only task that writes frames, so control messages keep their place
+among audio frames and a keepalive never races a send. Both channels are bounded:
+a slow reader stops the receive loop (and so the socket), a slow socket blocks
+``send_audio``; memory never grows without bound.
+
+Failures are values until the user asks: the receive loop records why the socket
+closed, delivers every message that arrived before, then ``receive()`` raises the
+typed error, and every later send raises it too. Only bugs escape the hidden nursery,
+and ``open_connection`` collapses its exception groups so that the user sees one
+plain exception.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import ssl
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any, Generic, NoReturn, TypedDict, TypeVar
+
+import attrs
+import trio
+
+from ._auth import check_credentials, resolve_base_url, resolve_credentials
+from ._codec import Codec, UnknownMessage
+from ._errors import (
+    AcknowledgementTimeout,
+    AudioFormatError,
+    ConnectionClosed,
+    InternalError,
+    MessageDecodeError,
+    close_error,
+)
+from ._transport import Target, Transport, TransportClosed, connect
+
+__all__ = [
+    "ApiSpec",
+    "ConnectOptions",
+    "Connection",
+    "ConnectionStatistics",
+    "open_connection",
+]
+
+log = logging.getLogger("dgtrio")
+
+M = TypeVar("M")
+C = TypeVar("C", bound="Connection[Any]")
+
+
+class ConnectOptions(TypedDict, total=False):
+    """Keywords every ``open_*`` function accepts.
+
+    Attributes:
+        api_key: Deepgram API key, sent as ``Authorization: Token``. Default:
+            ``DEEPGRAM_API_KEY``.
+        access_token: a temporary token, sent as ``Authorization: Bearer``. Default:
+            ``DEEPGRAM_ACCESS_TOKEN``.
+        base_url: ``wss://host[:port][/prefix]`` for regional, self-hosted or fake
+            servers. Default: ``DEEPGRAM_BASE_URL``, else Deepgram's hosted API.
+        ssl_context: TLS settings for ``wss://``; default: verified, system CAs.
+        allow_insecure: allow credentials over plain ``ws://`` to a non-loopback host.
+        connect_timeout: seconds for TCP, TLS and the WebSocket handshake (10).
+        close_timeout: seconds to wait for the server's close frame (5).
+        max_buffered_messages: decoded messages held for ``receive()`` before the
+            connection stops reading the socket (64).
+        max_queued_frames: outgoing frames queued before sends block (32).
+        max_message_size: largest frame accepted from the server, in bytes (16 MiB).
+    """
+
+    api_key: str | None
+    access_token: str | None
+    base_url: str | None
+    ssl_context: ssl.SSLContext | None
+    allow_insecure: bool
+    connect_timeout: float
+    close_timeout: float
+    max_buffered_messages: int
+    max_queued_frames: int
+    max_message_size: int
+
+
+@attrs.frozen
+class ApiSpec(Generic[M]):
+    """What sets one API's socket apart, as far as the engine is concerned."""
+
+    name: str
+    path: str
+    codec: Codec[M]
+    agent_host: bool = False
+    clean_close_codes: frozenset[int] = frozenset({1000})
+    keepalive_frame: str | None = None
+    end_of_audio_frame: str | None = None
+
+
+@attrs.frozen
+class ConnectionStatistics:
+    """A snapshot of a connection's counters, from ``statistics()``.
+
+    Attributes:
+        state: ``"open"``, ``"closing"`` (end of stream sent) or ``"closed"``.
+        audio_frames_sent / audio_bytes_sent: binary frames written to the socket.
+        control_messages_sent: text frames written, keepalives included.
+        keepalives_sent: ``KeepAlive`` frames written by the keepalive timer.
+        messages_received: text and binary frames received from the server.
+        bytes_received: their total size (text counted in characters).
+        decode_errors: frames that could not be decoded.
+        queued_frames: frames waiting for the writer now.
+        buffered_messages: decoded messages waiting for ``receive()`` now.
+        frames_unsent: frames that were queued but never written (connection ended).
+        reconnects: reconnections so far.
+    """
+
+    state: str
+    audio_frames_sent: int
+    audio_bytes_sent: int
+    control_messages_sent: int
+    keepalives_sent: int
+    messages_received: int
+    bytes_received: int
+    decode_errors: int
+    queued_frames: int
+    buffered_messages: int
+    frames_unsent: int
+    reconnects: int = 0
+
+
+@attrs.define(eq=False)
+class _Waiter(Generic[M]):
+    """Collects up to ``want`` replies matching ``match`` (see ``Connection._request``)."""
+
+    match: Callable[[M], bool]
+    want: int
+    replies: list[M] = attrs.Factory(list)
+    done: trio.Event = attrs.Factory(trio.Event)
+
+
+class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
+    """One open socket to a Deepgram API: a channel of typed messages, plus sends.
+
+    Iterate it (``async for message in conn``) to receive every message the server
+    sends, in order. Instances come from ``open_listen`` and its siblings only; they
+    are usable inside that ``async with`` block.
+    """
+
+    def __init__(
+        self,
+        spec: ApiSpec[M],
+        transport: Transport,
+        *,
+        max_buffered_messages: int = 64,
+        max_queued_frames: int = 32,
+        close_timeout: float = 5.0,
+    ) -> None:
+        self._spec = spec
+        self._transport = transport
+        self._close_timeout = close_timeout
+        self.request_id: str | None = transport.request_id
+        """Deepgram's id for this connection (``dg-request-id``), for support tickets."""
+        self._inbox_send, self._inbox = trio.open_memory_channel[
+            M | UnknownMessage | MessageDecodeError
+        ](max_buffered_messages)
+        self._max_buffered = max_buffered_messages
+        self._outbox_send, self._outbox = trio.open_memory_channel[str | bytes](
+            max_queued_frames
+        )
+        self._waiters: list[_Waiter[M | UnknownMessage]] = []
+        self._ended: ConnectionClosed | None = None  # how the socket closed, clean or not
+        self._error: ConnectionClosed | None = None  # ... if that is to be raised
+        self._closed_by_user = False
+        self._stream_closed = False
+        self._keepalive_scope = trio.CancelScope()
+        self._last_send = trio.current_time()
+        self._audio_frames_sent = 0
+        self._audio_bytes_sent = 0
+        self._control_sent = 0
+        self._keepalives_sent = 0
+        self._received = 0
+        self._bytes_received = 0
+        self._decode_errors = 0
+        self._frames_unsent = 0
+
+    # -- the public channel ------------------------------------------------------------
+
+    async def receive(self) -> M | UnknownMessage:
+        """The next message from the server.
+
+        Raises:
+            trio.EndOfChannel: the connection ended normally (``async for`` stops).
+            ConnectionClosed: (or a subclass) after the last message received before
+                an abnormal close; likewise on every later call.
+            MessageDecodeError: in place of a frame that could not be decoded; the
+                connection stays open and the next call continues.
+            trio.ClosedResourceError: after ``aclose()``.
+        """
+        try:
+            item = await self._inbox.receive()
+        except trio.EndOfChannel:
+            if self._error is None:
+                raise
+            error = self._error
+        else:
+            if isinstance(item, MessageDecodeError):
+                raise item
+            return item
+        raise error.with_traceback(None)
+
+    async def aclose(self) -> None:
+        """Close the connection now, sending close code 1000; idempotent.
+
+        Messages not yet received are discarded; use the API's ``close_stream()`` and
+        keep iterating to receive the final results first.
+        """
+        if self._closed_by_user:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed_by_user = True
+        self._inbox.close()
+        with trio.move_on_after(self._close_timeout, shield=True):
+            await self._transport.aclose()
+
+    def statistics(self) -> ConnectionStatistics:
+        """Counters and queue depths, as a frozen snapshot."""
+        return ConnectionStatistics(
+            state=self._state,
+            audio_frames_sent=self._audio_frames_sent,
+            audio_bytes_sent=self._audio_bytes_sent,
+            control_messages_sent=self._control_sent,
+            keepalives_sent=self._keepalives_sent,
+            messages_received=self._received,
+            bytes_received=self._bytes_received,
+            decode_errors=self._decode_errors,
+            queued_frames=self._outbox.statistics().current_buffer_used,
+            buffered_messages=self._inbox.statistics().current_buffer_used,
+            frames_unsent=self._frames_unsent,
+        )
+
+    @property
+    def _state(self) -> str:
+        if self._ended is not None or self._closed_by_user:
+            return "closed"
+        return "closing" if self._stream_closed else "open"
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self._state} request_id={self.request_id!r} "
+            f"sent={self._audio_frames_sent} audio frames ({self._audio_bytes_sent} B)"
+            f"+{self._control_sent} messages received={self._received}>"
+        )
+
+    # -- sending, for the API classes ----------------------------------------------------
+
+    def _check_audio(self, data: bytes) -> None:
+        """Validate one audio frame before it is queued; APIs add format checks."""
+        if not data:
+            raise AudioFormatError("empty audio frame: Deepgram treats it as end of stream")
+
+    async def _send_audio(self, data: bytes | bytearray | memoryview) -> None:
+        if self._stream_closed:
+            raise trio.ClosedResourceError("the audio stream was closed: no more audio")
+        # A mutable buffer could change while queued: freeze it (bytes pass as they are).
+        frame = data if isinstance(data, bytes) else bytes(data)
+        self._check_audio(frame)
+        await self._send_frame(frame)
+
+    async def _send_frame(self, frame: str | bytes) -> None:
+        """Queue one frame for the writer, or raise why the connection cannot send."""
+        if self._ended is not None or self._closed_by_user:
+            self._raise_closed()
+        try:
+            await self._outbox_send.send(frame)
+        except trio.BrokenResourceError:
+            self._raise_closed()
+
+    async def _close_stream(self) -> None:
+        """Send the API's end-of-stream message; the server then finishes and closes."""
+        frame = self._spec.end_of_audio_frame
+        assert frame is not None, f"{self._spec.name} has no end-of-stream message"
+        if self._stream_closed:
+            await trio.lowlevel.checkpoint()
+            return
+        await self._send_frame(frame)
+        self._stream_closed = True
+        self._keepalive_scope.cancel()
+
+    def _raise_closed(self) -> NoReturn:
+        if self._closed_by_user:
+            raise trio.ClosedResourceError("this connection was closed")
+        error = self._ended or ConnectionClosed(1006, request_id=self.request_id)
+        raise error.with_traceback(None)
+
+    async def _request(
+        self,
+        frame: str,
+        match: Callable[[M | UnknownMessage], bool],
+        *,
+        timeout: float,
+        want: int = 1,
+    ) -> list[M | UnknownMessage]:
+        """Send ``frame`` and collect up to ``want`` replies for which ``match`` is true.
+
+        Returns what arrived within ``timeout`` (possibly fewer than ``want``). The
+        replies are also delivered to ``receive()`` as usual. Each reply goes to the
+        oldest waiter it matches: Deepgram answers requests in order.
+        """
+        waiter: _Waiter[M | UnknownMessage] = _Waiter(match, want)
+        self._waiters.append(waiter)  # before sending: a fast reply must find it
+        try:
+            await self._send_frame(frame)
+            with trio.move_on_after(timeout):
+                await waiter.done.wait()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        if len(waiter.replies) < want and self._ended is not None:
+            self._raise_closed()
+        return waiter.replies
+
+    def _timeout_error(self, what: str, timeout: float) -> AcknowledgementTimeout:
+        text = f"no {what} within {timeout:g} s"
+        if self._inbox.statistics().current_buffer_used >= self._max_buffered:
+            text += (
+                f"; {self._max_buffered} received messages are waiting for receive(), so "
+                "the connection has stopped reading: iterate it in another task while "
+                "awaiting replies, or raise max_buffered_messages"
+            )
+        return AcknowledgementTimeout(text)
+
+    # -- the child tasks ------------------------------------------------------------------
+
+    def _start(
+        self,
+        nursery: trio.Nursery,
+        *,
+        audio: AsyncIterable[bytes] | None,
+        keepalive_interval: float | None,
+    ) -> None:
+        nursery.start_soon(self._receive_loop)
+        nursery.start_soon(self._write_loop)
+        frame = self._spec.keepalive_frame
+        if frame is not None and keepalive_interval is not None:
+            nursery.start_soon(self._keepalive_loop, keepalive_interval, frame)
+        if audio is not None:
+            nursery.start_soon(self._feed, audio)
+
+    async def _receive_loop(self) -> None:
+        receive, decode = self._transport.receive, self._spec.codec.decode
+        inbox = self._inbox_send
+        item: M | UnknownMessage | MessageDecodeError
+        try:
+            while True:
+                try:
+                    frame = await receive()
+                except TransportClosed as closed:
+                    self._end(closed.code, closed.reason)
+                    return
+                self._received += 1
+                self._bytes_received += len(frame)
+                try:
+                    item = decode(frame)
+                except MessageDecodeError as exc:
+                    self._decode_errors += 1
+                    log.warning("%s: %s", self._spec.name, exc)
+                    item = exc
+                else:
+                    if self._waiters:
+                        self._notify(item)
+                await inbox.send(item)
+        except trio.BrokenResourceError:
+            pass  # the user closed the channel: nobody is listening any more
+        finally:
+            inbox.close()
+            for waiter in self._waiters:
+                waiter.done.set()
+
+    def _notify(self, message: M | UnknownMessage) -> None:
+        for waiter in self._waiters:
+            if waiter.match(message):
+                waiter.replies.append(message)
+                if len(waiter.replies) >= waiter.want:
+                    self._waiters.remove(waiter)
+                    waiter.done.set()
+                return
+
+    def _end(self, code: int, reason: str) -> None:
+        """Record how the socket closed; the first report wins."""
+        if self._ended is not None:
+            return
+        self._ended = close_error(code, reason, request_id=self.request_id)
+        if code in self._spec.clean_close_codes or self._closed_by_user:
+            log.debug("%s closed: %s %s", self._spec.name, code, reason)
+        else:
+            self._error = self._ended
+            log.info("%s: %s", self._spec.name, self._ended)
+
+    async def _write_loop(self) -> None:
+        send, keepalive = self._transport.send, self._spec.keepalive_frame
+        try:
+            async for frame in self._outbox:
+                try:
+                    await send(frame)
+                except TransportClosed as closed:
+                    self._frames_unsent += 1
+                    self._end(closed.code, closed.reason)
+                    return
+                self._last_send = trio.current_time()
+                if isinstance(frame, bytes):
+                    self._audio_frames_sent += 1
+                    self._audio_bytes_sent += len(frame)
+                else:
+                    self._control_sent += 1
+                    if frame is keepalive:
+                        self._keepalives_sent += 1
+        finally:
+            self._frames_unsent += self._outbox.statistics().current_buffer_used
+            self._outbox.close()
+
+    async def _keepalive_loop(self, interval: float, frame: str) -> None:
+        with self._keepalive_scope:
+            while True:
+                due = self._last_send + interval
+                if trio.current_time() < due:
+                    await trio.sleep_until(due)
+                    continue
+                try:
+                    self._outbox_send.send_nowait(frame)
+                except trio.WouldBlock:
+                    pass  # frames are queued: they reset the server's idle timer instead
+                except trio.BrokenResourceError:
+                    return
+                await trio.sleep(interval)
+
+    async def _feed(self, source: AsyncIterable[bytes]) -> None:
+        try:
+            async with _closing(source) as chunks:
+                async for chunk in chunks:
+                    await self._send_audio(chunk)
+            if self._spec.end_of_audio_frame is not None:
+                await self._close_stream()
+        except (ConnectionClosed, trio.ClosedResourceError):
+            if self._ended is None and not self._closed_by_user:
+                raise
+            # The connection ended first; receive() reports why.
+
+
+@asynccontextmanager
+async def _closing(source: AsyncIterable[bytes]) -> AsyncIterator[AsyncIterable[bytes]]:
+    """Iterate ``source``; close it afterwards if it is an async generator we drove."""
+    try:
+        yield source
+    finally:
+        if inspect.isasyncgen(source):
+            await source.aclose()
+
+
+@asynccontextmanager
+async def open_connection(
+    cls: type[C],
+    spec: ApiSpec[Any],
+    query: str,
+    connect_options: ConnectOptions,
+    *,
+    audio: AsyncIterable[bytes] | None = None,
+    keepalive_interval: float | None = None,
+    **init: Any,
+) -> AsyncIterator[C]:
+    """Connect, run the connection's tasks around the caller's block, then close.
+
+    On exit (normal, error or cancellation) the child tasks are cancelled and the
+    socket is closed with code 1000 under a shielded ``close_timeout``, so the server
+    sees a clean close even when the caller was cancelled.
+    """
+    options = connect_options
+    base = resolve_base_url(options.get("base_url"), agent=spec.agent_host)
+    credentials = resolve_credentials(options.get("api_key"), options.get("access_token"))
+    check_credentials(base, credentials, allow_insecure=options.get("allow_insecure", False))
+    if keepalive_interval is not None and keepalive_interval <= 0:
+        raise ValueError("keepalive_interval must be positive, or None to disable it")
+    target = Target(
+        base,
+        spec.path,
+        query,
+        ssl_context=options.get("ssl_context"),
+        connect_timeout=options.get("connect_timeout", 10.0),
+        max_message_size=options.get("max_message_size", 16 * 1024 * 1024),
+    )
+    close_timeout = options.get("close_timeout", 5.0)
+    try:
+        async with trio.open_nursery() as socket_nursery:
+            transport = await connect(socket_nursery, target, credentials)
+            conn = cls(
+                spec,
+                transport,
+                max_buffered_messages=options.get("max_buffered_messages", 64),
+                max_queued_frames=options.get("max_queued_frames", 32),
+                close_timeout=close_timeout,
+                **init,
+            )
+            try:
+                async with trio.open_nursery() as tasks:
+                    conn._start(tasks, audio=audio, keepalive_interval=keepalive_interval)
+                    yield conn
+                    tasks.cancel_scope.cancel()
+            finally:
+                conn._closed_by_user = conn._ended is None
+                with trio.move_on_after(close_timeout, shield=True):
+                    await transport.aclose()
+                socket_nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        _reraise(_collapse(group))
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception a group from the hidden nurseries stands for.
+
+    Cancellations are noise unless alone; KeyboardInterrupt wins; one real exception
+    is raised as itself; several at once are a bug, raised as ``InternalError``.
+    """
+    leaves = list({id(exc): exc for exc in _leaves(group)}.values())
+    real = [exc for exc in leaves if not isinstance(exc, trio.Cancelled)]
+    for exc in real:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+    if not real:
+        return leaves[0]
+    if len(real) == 1:
+        return real[0]
+    error = InternalError(
+        f"{len(real)} failures at once: " + "; ".join(f"{type(e).__name__}: {e}" for e in real)
+    )
+    error.__cause__ = group
+    return error
+
+
+def _reraise(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` keeping its own ``__context__`` (not the group being handled)."""
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc, context
+

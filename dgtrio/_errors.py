@@ -1,0 +1,274 @@
+"""Every exception dgtrio raises on purpose.
+
+::
+
+    DeepgramError
+    ├── ConfigurationError (also ValueError)   bad options, missing or unsafe credentials
+    │   └── MissingCredentials
+    ├── AudioFormatError (also ValueError)     audio that cannot match the declared format
+    ├── ConnectError                           the WebSocket could not be opened
+    │   ├── ConnectTimeout (also TimeoutError)
+    │   └── HandshakeRejected                  the server answered the upgrade with an HTTP error
+    │       ├── InvalidRequest                 400: an option the server refused
+    │       ├── AuthenticationFailed           401
+    │       ├── PermissionDenied               403
+    │       └── RateLimited                    429 (see ``retry_after``)
+    ├── ConnectionClosed                       the connection ended abnormally, or is closed
+    │   ├── IdleTimeout                        NET-0001: no audio or KeepAlive for ~10 s
+    │   ├── ServerTimeout                      NET-0000: the server produced nothing in time
+    │   ├── AudioDecodeError                   DATA-xxxx: the audio could not be decoded
+    │   └── ConnectionLost                     1006: the socket died without a close frame
+    ├── ServerError                            the server reported a fatal error in a message
+    ├── MessageDecodeError                     a frame from the server could not be decoded
+    ├── AcknowledgementTimeout (TimeoutError)  an awaited acknowledgement did not arrive
+    ├── ConfigureFailed                        the server refused a ``Configure``
+    └── InternalError                          a bug: several failures at once
+
+No exception carries a credential: they are built from what the server said and from
+URLs, which never hold the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "AcknowledgementTimeout",
+    "AudioDecodeError",
+    "AudioFormatError",
+    "AuthenticationFailed",
+    "ConfigurationError",
+    "ConfigureFailed",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionClosed",
+    "ConnectionLost",
+    "DeepgramError",
+    "HandshakeRejected",
+    "IdleTimeout",
+    "InternalError",
+    "InvalidRequest",
+    "MessageDecodeError",
+    "MissingCredentials",
+    "PermissionDenied",
+    "RateLimited",
+    "ServerError",
+    "ServerTimeout",
+    "close_error",
+    "handshake_error",
+]
+
+
+class DeepgramError(Exception):
+    """Base class of every error dgtrio raises on purpose."""
+
+
+class ConfigurationError(DeepgramError, ValueError):
+    """Options or credentials that cannot work, found before anything is sent."""
+
+
+class MissingCredentials(ConfigurationError):
+    """Neither an API key nor an access token was given for Deepgram's hosted API."""
+
+
+class AudioFormatError(DeepgramError, ValueError):
+    """Audio that cannot be right for the format the connection declared."""
+
+
+class ConnectError(DeepgramError):
+    """The WebSocket could not be opened (DNS, TCP, TLS or the HTTP upgrade failed)."""
+
+
+class ConnectTimeout(ConnectError, TimeoutError):
+    """The connection and its handshake did not complete within ``connect_timeout``."""
+
+
+class HandshakeRejected(ConnectError):
+    """The server answered the WebSocket upgrade with an HTTP error instead of 101.
+
+    Attributes:
+        status: the HTTP status code.
+        dg_error: the ``dg-error`` response header: Deepgram's reason, if it sent one.
+        request_id: the ``dg-request-id`` response header, for Deepgram support.
+        retry_after: seconds to wait before retrying, from ``Retry-After``, if sent.
+        body: the start of the response body, decoded leniently.
+        url: the URL that was refused (it never contains credentials).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        url: str,
+        dg_error: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        body: str = "",
+    ) -> None:
+        self.status = status
+        self.url = url
+        self.dg_error = dg_error
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.body = body
+        reason = dg_error or body or "no reason given"
+        text = f"HTTP {status} from {url}: {reason}"
+        if retry_after is not None:
+            text += f" (retry after {retry_after:g} s)"
+        if request_id:
+            text += f" [request id {request_id}]"
+        super().__init__(text)
+
+
+class InvalidRequest(HandshakeRejected):
+    """400: the server refused an option (see ``dg_error`` for which)."""
+
+
+class AuthenticationFailed(HandshakeRejected):
+    """401: the API key or access token is not valid."""
+
+
+class PermissionDenied(HandshakeRejected):
+    """403: the credentials are valid but may not use this API or option."""
+
+
+class RateLimited(HandshakeRejected):
+    """429: too many concurrent connections or requests; see ``retry_after``."""
+
+
+_HANDSHAKE_ERRORS: Mapping[int, type[HandshakeRejected]] = {
+    400: InvalidRequest,
+    401: AuthenticationFailed,
+    403: PermissionDenied,
+    429: RateLimited,
+}
+
+
+def handshake_error(status: int, **fields: Any) -> HandshakeRejected:
+    """The most specific :class:`HandshakeRejected` subclass for an HTTP status."""
+    return _HANDSHAKE_ERRORS.get(status, HandshakeRejected)(status, **fields)
+
+
+class ConnectionClosed(DeepgramError):
+    """The connection ended abnormally, or was already closed when you sent on it.
+
+    Attributes:
+        code: the WebSocket close code (1006 when the socket died without one).
+        reason: the close reason the server sent, e.g. ``"NET-0001"``; ``""`` if none.
+        request_id: the connection's ``dg-request-id``, when known.
+    """
+
+    explanation = "the connection was closed"
+
+    def __init__(self, code: int, reason: str = "", *, request_id: str | None = None) -> None:
+        self.code = code
+        self.reason = reason
+        self.request_id = request_id
+        text = f"{self.explanation} (close code {code}"
+        text += f", reason {reason!r})" if reason else ")"
+        if request_id:
+            text += f" [request id {request_id}]"
+        super().__init__(text)
+
+
+class IdleTimeout(ConnectionClosed):
+    """NET-0001: the server received no audio or KeepAlive for about 10 seconds."""
+
+    explanation = "Deepgram closed the idle connection: no audio or KeepAlive for ~10 s"
+
+
+class ServerTimeout(ConnectionClosed):
+    """NET-0000: the server could not produce a result in time."""
+
+    explanation = "Deepgram timed out processing the stream"
+
+
+class AudioDecodeError(ConnectionClosed):
+    """DATA-xxxx: the server could not decode the audio as the declared encoding."""
+
+    explanation = (
+        "Deepgram could not decode the audio: check encoding, sample_rate and channels"
+    )
+
+
+class ConnectionLost(ConnectionClosed):
+    """1006: the socket ended without a WebSocket close frame (network failure)."""
+
+    explanation = "the connection was lost without a close frame"
+
+
+def close_error(code: int, reason: str, *, request_id: str | None = None) -> ConnectionClosed:
+    """The typed error for a close, keyed on Deepgram's reason string first.
+
+    The reason decides because Deepgram has used different codes for the same
+    failure over time (``DATA-0000`` came with 1002, now with 1008).
+    """
+    cls: type[ConnectionClosed]
+    if reason == "NET-0001":
+        cls = IdleTimeout
+    elif reason == "NET-0000":
+        cls = ServerTimeout
+    elif reason.startswith("DATA-"):
+        cls = AudioDecodeError
+    elif code == 1006:
+        cls = ConnectionLost
+    else:
+        cls = ConnectionClosed
+    return cls(code, reason, request_id=request_id)
+
+
+class ServerError(DeepgramError):
+    """The server reported a fatal error in a message (e.g. a Flux or agent ``Error``).
+
+    Attributes:
+        code: the server's error code, if any.
+        description: the server's description.
+        message: the decoded message that carried the error, when there was one.
+    """
+
+    def __init__(self, description: str, *, code: str | None = None, message: Any = None) -> None:
+        self.code = code
+        self.description = description
+        self.message = message
+        super().__init__(f"{code}: {description}" if code else description)
+
+
+class MessageDecodeError(DeepgramError):
+    """A frame from the server could not be decoded into a message.
+
+    Raised from ``receive()``/``async for`` in the frame's place; the connection stays
+    open, so a caller that catches it may keep iterating.
+
+    Attributes:
+        frame: the undecodable frame, as received (text or bytes).
+    """
+
+    def __init__(self, text: str, *, frame: str | bytes) -> None:
+        self.frame = frame
+        excerpt = frame[:200]
+        super().__init__(f"{text}; frame starts {excerpt!r}")
+
+
+class AcknowledgementTimeout(DeepgramError, TimeoutError):
+    """An acknowledgement the call waits for (e.g. ``ConfigureSuccess``) did not arrive."""
+
+
+class ConfigureFailed(DeepgramError):
+    """The server refused a ``Configure`` message.
+
+    Attributes:
+        code: e.g. ``CONFIGURE_KEYTERMS_NOT_SUPPORTED``.
+        description: the server's explanation.
+        message: the ``ConfigureFailure`` (or ``Error``) message itself.
+    """
+
+    def __init__(self, code: str | None, description: str, *, message: Any) -> None:
+        self.code = code
+        self.description = description
+        self.message = message
+        super().__init__(f"Configure refused: {code}: {description}")
+
+
+class InternalError(DeepgramError):
+    """Several failures happened at once inside a connection; see ``__cause__``."""

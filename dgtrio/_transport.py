@@ -1,0 +1,242 @@
+"""The WebSocket transport: the only module that knows trio-websocket.
+
+It opens the socket (mapping every handshake failure to a dgtrio error), sends and
+receives frames, and reports the end of the connection as :class:`TransportClosed`
+carrying the close code and reason, which the engine turns into typed errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import attrs
+import trio
+import trio_websocket
+
+from ._version import __version__
+from ._auth import BaseURL, Credentials
+from ._errors import ConnectError, ConnectTimeout, HandshakeRejected, handshake_error
+
+__all__ = ["Target", "Transport", "TransportClosed", "connect"]
+
+log = logging.getLogger("dgtrio")
+
+# Reading in large slices matters: a Results frame is ~2 KB and trio-websocket's
+# default of 4 KiB would cost a receive call for nearly every message.
+_RECEIVE_BUFFER = 64 * 1024
+_USER_AGENT = f"dgtrio/{__version__}".encode()
+
+
+class TransportClosed(Exception):
+    """The socket is closed: ``code``/``reason`` as the close frame said (1006: none)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+@attrs.frozen
+class Target:
+    """Everything needed to open one socket. Holds no secret: credentials travel apart."""
+
+    base: BaseURL
+    path: str
+    query: str = ""
+    ssl_context: ssl.SSLContext | None = None
+    connect_timeout: float = 10.0
+    max_message_size: int = 16 * 1024 * 1024
+
+    @property
+    def url(self) -> str:
+        """The socket URL, for logs and errors."""
+        return self.base.url(self.path, self.query)
+
+
+class Transport:
+    """An open WebSocket: frames in and out, and the handshake's response headers."""
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
+        self._ws = ws
+        self.headers: dict[str, str] = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in ws.handshake_headers
+        }
+        self.request_id: str | None = self.headers.get("dg-request-id")
+
+    async def send(self, frame: str | bytes) -> None:
+        """Send one text or binary frame. Raises :class:`TransportClosed`."""
+        try:
+            await self._ws.send_message(frame)
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def receive(self) -> str | bytes:
+        """The next frame; after the close, :class:`TransportClosed`. Frames that
+        arrived before a close are all delivered first."""
+        try:
+            return await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed(exc) from None
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close with a close frame and wait for the server's answer (idempotent)."""
+        await self._ws.aclose(code, reason)
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the socket is closing or closed, else ``None``."""
+        closed = self._ws.closed
+        return None if closed is None else closed.code
+
+
+def _closed(exc: trio_websocket.ConnectionClosed) -> TransportClosed:
+    reason = exc.reason
+    if reason is None:
+        return TransportClosed(1006, "")
+    return TransportClosed(reason.code, reason.reason or "")
+
+
+class _ReaderHost:
+    """Stands in for a nursery when trio-websocket starts its reader task.
+
+    trio-websocket waits for the opening handshake until something cancels it, even
+    when its reader has already stopped because the socket died. Noticing the reader's
+    end here turns that case into an immediate :class:`ConnectError`, not a timeout.
+    """
+
+    def __init__(self, nursery: trio.Nursery, on_exit: Callable[[], object]) -> None:
+        self._nursery = nursery
+        self._on_exit = on_exit
+
+    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: Any, **_: Any) -> None:
+        async def run() -> None:
+            try:
+                await fn(*args)
+            finally:
+                self._on_exit()
+
+        self._nursery.start_soon(run)
+
+
+async def connect(
+    nursery: trio.Nursery, target: Target, credentials: Credentials | None
+) -> Transport:
+    """Open the socket; its reader task lives in ``nursery`` until the socket closes.
+
+    Raises:
+        ConnectTimeout: no completed handshake within ``target.connect_timeout``.
+        HandshakeRejected: the server refused the upgrade (a subclass per status).
+        ConnectError: DNS, TCP or TLS failure, or the socket died mid-handshake.
+    """
+    log.debug("connecting to %s", target.url)
+    try:
+        with trio.fail_after(target.connect_timeout):
+            ws: trio_websocket.WebSocketConnection = await nursery.start(
+                _run_socket, target, credentials
+            )
+    except trio.TooSlowError:
+        raise ConnectTimeout(
+            f"no WebSocket handshake with {target.url} within {target.connect_timeout:g} s"
+        ) from None
+    transport = Transport(ws)
+    log.debug("connected to %s, request id %s", target.url, transport.request_id)
+    return transport
+
+
+async def _run_socket(
+    target: Target,
+    credentials: Credentials | None,
+    *,
+    task_status: trio.TaskStatus[trio_websocket.WebSocketConnection],
+) -> None:
+    headers = [(b"user-agent", _USER_AGENT)]
+    if credentials is not None:
+        headers.append((b"authorization", credentials.authorization()))
+    use_ssl: bool | ssl.SSLContext = False
+    if target.base.secure:
+        use_ssl = target.ssl_context or ssl.create_default_context()
+    try:
+        async with trio.open_nursery() as nursery:
+            with trio.CancelScope() as handshake:
+                ws = await trio_websocket.connect_websocket(
+                    _ReaderHost(nursery, handshake.cancel),  # type: ignore[arg-type]
+                    target.base.host,
+                    target.base.port,
+                    target.base.resource(target.path, target.query),
+                    use_ssl=use_ssl,
+                    extra_headers=headers,
+                    max_message_size=target.max_message_size,
+                    receive_buffer_size=_RECEIVE_BUFFER,
+                )
+            if handshake.cancelled_caught:
+                raise ConnectError(f"{target.url} closed the connection during the handshake")
+            task_status.started(ws)
+    except BaseExceptionGroup as group:
+        raise _handshake_failure(group, target.url) from None
+
+
+def _handshake_failure(group: BaseExceptionGroup[BaseException], url: str) -> BaseException:
+    """The one error to raise for a failed connect, from the nursery's exception group."""
+    leaves = list(_leaves(group))
+    for exc in leaves:
+        if isinstance(exc, trio_websocket.ConnectionRejected):
+            return _rejected(exc, url)
+    for exc in leaves:
+        if isinstance(exc, ConnectError):
+            return exc
+    for exc in leaves:
+        if isinstance(exc, OSError | trio.BrokenResourceError | trio_websocket.HandshakeError):
+            error = ConnectError(f"cannot connect to {url}: {_describe(exc)}")
+            error.__cause__ = exc
+            return error
+    return group
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+def _describe(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(exc, trio.BrokenResourceError) and cause is not None:
+        exc = cause  # trio wraps TLS failures (e.g. certificate verify failed)
+    return str(exc) or type(exc).__name__
+
+
+def _rejected(exc: trio_websocket.ConnectionRejected, url: str) -> HandshakeRejected:
+    headers = {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in exc.headers
+    }
+    body = (exc.body or b"")[:1000].decode("utf-8", errors="replace").strip()
+    return handshake_error(
+        exc.status_code,
+        url=url,
+        dg_error=headers.get("dg-error"),
+        request_id=headers.get("dg-request-id"),
+        retry_after=_retry_after(headers.get("retry-after")),
+        body=body,
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,23 @@
+"""Deepgram's speech-to-text sockets: live transcription (v1)."""
+
+from ._connection import ListenV1Connection as ListenV1Connection
+from ._connection import open_listen as open_listen
+from ._messages import ListenV1Alternative as ListenV1Alternative
+from ._messages import ListenV1Channel as ListenV1Channel
+from ._messages import ListenV1ConfigureFailure as ListenV1ConfigureFailure
+from ._messages import ListenV1ConfigureSuccess as ListenV1ConfigureSuccess
+from ._messages import ListenV1DiarizeInfo as ListenV1DiarizeInfo
+from ._messages import ListenV1Entity as ListenV1Entity
+from ._messages import ListenV1Error as ListenV1Error
+from ._messages import ListenV1Message as ListenV1Message
+from ._messages import ListenV1Metadata as ListenV1Metadata
+from ._messages import ListenV1ModelInfo as ListenV1ModelInfo
+from ._messages import ListenV1Results as ListenV1Results
+from ._messages import ListenV1ResultsMetadata as ListenV1ResultsMetadata
+from ._messages import ListenV1Search as ListenV1Search
+from ._messages import ListenV1SearchHit as ListenV1SearchHit
+from ._messages import ListenV1SpeechStarted as ListenV1SpeechStarted
+from ._messages import ListenV1UtteranceEnd as ListenV1UtteranceEnd
+from ._messages import ListenV1Word as ListenV1Word
+from ._options import ListenV1Encoding as ListenV1Encoding
+from ._options import ListenV1Options as ListenV1Options

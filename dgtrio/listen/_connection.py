@@ -1,0 +1,217 @@
+"""Listen v1: live transcription over ``/v1/listen``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from typing_extensions import Unpack
+
+from .._codec import UnknownMessage, encode_message, encode_query
+from .._connection import ApiSpec, ConnectOptions, Connection, open_connection
+from .._errors import AudioFormatError, ConfigureFailed
+from .._transport import Transport
+from ._messages import (
+    CLOSE_STREAM_FRAME,
+    CODEC,
+    KEEPALIVE_FRAME,
+    Configure,
+    Finalize,
+    ListenV1ConfigureFailure,
+    ListenV1ConfigureSuccess,
+    ListenV1Error,
+    ListenV1Message,
+    ListenV1Results,
+)
+from ._options import ListenV1Options
+
+__all__ = ["ListenV1Connection", "open_listen"]
+
+LISTEN_V1: ApiSpec[ListenV1Message] = ApiSpec(
+    name="listen v1",
+    path="/v1/listen",
+    codec=CODEC,
+    keepalive_frame=KEEPALIVE_FRAME,
+    end_of_audio_frame=CLOSE_STREAM_FRAME,
+)
+
+
+def _is_configure_reply(message: ListenV1Message | UnknownMessage) -> bool:
+    if isinstance(message, ListenV1ConfigureSuccess | ListenV1ConfigureFailure):
+        return True
+    # Servers of late 2026 refused keyterm updates with an Error instead.
+    code = message.code if isinstance(message, ListenV1Error) else None
+    return code is not None and ("keyterm" in code.lower() or "configure" in code.lower())
+
+
+def _is_finalize_reply(message: ListenV1Message | UnknownMessage) -> bool:
+    return isinstance(message, ListenV1Results) and message.from_finalize
+
+
+class ListenV1Connection(Connection[ListenV1Message]):
+    """A live transcription stream: send audio, iterate typed results.
+
+    Messages: :class:`ListenV1Results` (interim and final), :class:`ListenV1Metadata`
+    (once, at the end), :class:`ListenV1UtteranceEnd`, :class:`ListenV1SpeechStarted`,
+    :class:`ListenV1ConfigureSuccess`/:class:`ListenV1ConfigureFailure`,
+    :class:`ListenV1Error`, and :class:`~dgtrio.UnknownMessage` for anything newer.
+
+    To end the stream without losing the last transcripts, call :meth:`close_stream`
+    and keep iterating: the final results and the metadata arrive, then the iteration
+    ends normally.
+    """
+
+    def __init__(
+        self,
+        spec: ApiSpec[ListenV1Message],
+        transport: Transport,
+        *,
+        options: ListenV1Options,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(spec, transport, **kwargs)
+        self.options = options
+        """The options this stream was opened with."""
+        self._alignment = options.frame_alignment
+
+    def _check_audio(self, data: bytes) -> None:
+        super()._check_audio(data)
+        if self._alignment is not None and len(data) % self._alignment:
+            raise AudioFormatError(
+                f"audio frame of {len(data)} bytes is not a whole number of "
+                f"{self._alignment}-byte samples ({self.options.encoding}, "
+                f"{self.options.channels or 1} channel(s)): a split sample garbles the rest "
+                "of the stream"
+            )
+
+    async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue one frame of audio, in the encoding the stream was opened with.
+
+        Waits only while ``max_queued_frames`` frames are already queued.
+
+        Raises:
+            AudioFormatError: an empty frame, or one that splits a sample of raw PCM.
+            ConnectionClosed: the connection has ended (the typed reason).
+            trio.ClosedResourceError: after ``close_stream()`` or ``aclose()``.
+        """
+        await self._send_audio(data)
+
+    async def keep_alive(self) -> None:
+        """Send a ``KeepAlive`` now. Rarely needed: the connection sends one whenever
+        nothing went out for ``keepalive_interval``."""
+        await self._send_frame(KEEPALIVE_FRAME)
+
+    async def finalize(self, channel: int | None = None) -> None:
+        """Ask the server to transcribe the audio it holds now (all channels, or one).
+
+        The answer, if any, is a final :class:`ListenV1Results` with ``from_finalize``;
+        see :meth:`finalize_and_wait` to receive it as a return value.
+        """
+        await self._send_frame(encode_message(Finalize(channel)))
+
+    async def finalize_and_wait(
+        self, channel: int | None = None, *, timeout: float = 2.0
+    ) -> list[ListenV1Results]:
+        """Send ``Finalize`` and return the ``from_finalize`` results it produced.
+
+        Waits for one result per channel concerned, at most ``timeout`` seconds: the
+        server sends none when it held (almost) no audio, and then this returns
+        ``[]``. The results are delivered to the iterator as well.
+        """
+        want = 1
+        if channel is None and self.options.multichannel:
+            want = self.options.channels or 1
+        replies = await self._request(
+            encode_message(Finalize(channel)), _is_finalize_reply, timeout=timeout, want=want
+        )
+        return [reply for reply in replies if isinstance(reply, ListenV1Results)]
+
+    async def configure(
+        self,
+        *,
+        keyterms: Sequence[str] | None = None,
+        features: Mapping[str, Any] | None = None,
+        timeout: float = 10.0,
+    ) -> ListenV1ConfigureSuccess:
+        """Change keyterms or features mid-stream and wait for the server's answer.
+
+        Args:
+            keyterms: replaces the whole keyterm list (``[]`` clears it; ``None``
+                keeps it).
+            features: feature flags to change, e.g. ``{"numerals": True}``.
+            timeout: seconds to wait for ``ConfigureSuccess``/``ConfigureFailure``.
+
+        Raises:
+            ConfigureFailed: the server refused (``code`` says why).
+            AcknowledgementTimeout: no answer within ``timeout``.
+        """
+        if isinstance(keyterms, str):
+            raise TypeError("keyterms takes a list of strings, not one string")
+        message = Configure(
+            None if keyterms is None else tuple(keyterms),
+            None if features is None else dict(features),
+        )
+        replies = await self._request(encode_message(message), _is_configure_reply, timeout=timeout)
+        if not replies:
+            raise self._timeout_error("answer to Configure", timeout)
+        reply = replies[0]
+        if isinstance(reply, ListenV1ConfigureSuccess):
+            return reply
+        if isinstance(reply, ListenV1ConfigureFailure):
+            raise ConfigureFailed(reply.code, reply.description, message=reply)
+        assert isinstance(reply, ListenV1Error)
+        raise ConfigureFailed(reply.code, reply.description, message=reply)
+
+    async def close_stream(self) -> None:
+        """Tell the server that no more audio will come.
+
+        It transcribes what it holds, sends the final results and the metadata, then
+        closes normally: keep iterating to receive them. Idempotent.
+        """
+        await self._close_stream()
+
+
+def open_listen(
+    options: ListenV1Options | None = None,
+    *,
+    audio: AsyncIterable[bytes] | None = None,
+    keepalive_interval: float | None = 5.0,
+    **connect: Unpack[ConnectOptions],
+) -> AbstractAsyncContextManager[ListenV1Connection]:
+    """Open a live transcription stream (``/v1/listen``).
+
+    ::
+
+        options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000,
+                                         interim_results=True)
+        async with dgtrio.open_listen(options, audio=source) as conn:
+            async for message in conn:
+                if isinstance(message, dgtrio.ListenV1Results):
+                    print(message.transcript)
+
+    Args:
+        options: the query parameters; default ``ListenV1Options()`` (nova-3).
+        audio: an async iterable of audio frames to stream, e.g. a file source or a
+            microphone. When it ends, ``CloseStream`` is sent, so iteration runs to
+            the final results and ends. Without it, call ``send_audio``.
+        keepalive_interval: send ``KeepAlive`` when nothing went out for this many
+            seconds, so that pauses in the audio do not close the stream (Deepgram
+            closes after ~10 s); ``None`` disables it.
+        **connect: credentials, ``base_url`` and the other :class:`ConnectOptions`.
+
+    Raises (on entering the block):
+        ConfigurationError: missing credentials or unsafe settings.
+        HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
+            ConnectError.
+    """
+    options = options or ListenV1Options()
+    return open_connection(
+        ListenV1Connection,
+        LISTEN_V1,
+        encode_query(options),
+        connect,
+        audio=audio,
+        keepalive_interval=keepalive_interval,
+        options=options,
+    )

@@ -1,0 +1,12 @@
+"""A protocol-faithful fake Deepgram server, for tests and demos without a key.
+
+Run it in your own nursery (``await nursery.start(fake.serve)``), as a pytest fixture
+(``pytest_plugins = ["dgtrio.testing.pytest_plugin"]`` gives ``fake_deepgram``), or
+as a process: ``python -m dgtrio.testing serve --port 8080``.
+"""
+
+from ._listen import ListenScript as ListenScript
+from ._server import FakeDeepgram as FakeDeepgram
+from ._server import FakeSession as FakeSession
+from ._server import RecordedFrame as RecordedFrame
+from ._server import Rejection as Rejection
