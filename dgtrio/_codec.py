@@ -104,7 +104,7 @@ class Codec(Generic[M]):
     def _message_hook(self, cls: type[M]) -> Callable[[Any, Any], M]:
         overrides = {"raw": override(omit=True)} if _has_raw(cls) else {}
         hook: Callable[[Any, Any], M] = make_dict_structure_fn(
-            cls,  # type: ignore[arg-type]
+            cls,
             self._converter,
             **overrides,  # type: ignore[arg-type]
         )

@@ -170,9 +170,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             M | UnknownMessage | MessageDecodeError
         ](max_buffered_messages)
         self._max_buffered = max_buffered_messages
-        self._outbox_send, self._outbox = trio.open_memory_channel[str | bytes](
-            max_queued_frames
-        )
+        self._outbox_send, self._outbox = trio.open_memory_channel[str | bytes](max_queued_frames)
         self._waiters: list[_Waiter[M | UnknownMessage]] = []
         self._ended: ConnectionClosed | None = None  # how the socket closed, clean or not
         self._error: ConnectionClosed | None = None  # ... if that is to be raised
@@ -440,26 +438,20 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 await trio.sleep(interval)
 
     async def _feed(self, source: AsyncIterable[bytes]) -> None:
+        chunks = aiter(source)
         try:
-            async with _closing(source) as chunks:
-                async for chunk in chunks:
-                    await self._send_audio(chunk)
+            async for chunk in chunks:
+                await self._send_audio(chunk)
             if self._spec.end_of_audio_frame is not None:
                 await self._close_stream()
         except (ConnectionClosed, trio.ClosedResourceError):
             if self._ended is None and not self._closed_by_user:
                 raise
             # The connection ended first; receive() reports why.
-
-
-@asynccontextmanager
-async def _closing(source: AsyncIterable[bytes]) -> AsyncIterator[AsyncIterable[bytes]]:
-    """Iterate ``source``; close it afterwards if it is an async generator we drove."""
-    try:
-        yield source
-    finally:
-        if inspect.isasyncgen(source):
-            await source.aclose()
+        finally:
+            # An async generator left mid-iteration must be closed here, in its task.
+            if inspect.isasyncgen(chunks):
+                await chunks.aclose()
 
 
 @asynccontextmanager
@@ -516,7 +508,7 @@ async def open_connection(
                     await transport.aclose()
                 socket_nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        _reraise(_collapse(group))
+        raise_collapsed(group)
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:
@@ -549,12 +541,13 @@ def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return error
 
 
-def _reraise(exc: BaseException) -> NoReturn:
-    """Raise ``exc`` keeping its own ``__context__`` (not the group being handled)."""
+def raise_collapsed(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Raise the one exception ``group`` stands for, keeping that exception's own
+    ``__context__`` (not the group being handled)."""
+    exc = _collapse(group)
     context = exc.__context__
     try:
         raise exc
     finally:
         exc.__context__ = context
         del exc, context
-

@@ -187,9 +187,7 @@ class ServerTimeout(ConnectionClosed):
 class AudioDecodeError(ConnectionClosed):
     """DATA-xxxx: the server could not decode the audio as the declared encoding."""
 
-    explanation = (
-        "Deepgram could not decode the audio: check encoding, sample_rate and channels"
-    )
+    explanation = "Deepgram could not decode the audio: check encoding, sample_rate and channels"
 
 
 class ConnectionLost(ConnectionClosed):

@@ -18,9 +18,9 @@ import attrs
 import trio
 import trio_websocket
 
-from ._version import __version__
 from ._auth import BaseURL, Credentials
 from ._errors import ConnectError, ConnectTimeout, HandshakeRejected, handshake_error
+from ._version import __version__
 
 __all__ = ["Target", "Transport", "TransportClosed", "connect"]
 

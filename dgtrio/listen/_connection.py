@@ -9,7 +9,7 @@ from typing import Any
 from typing_extensions import Unpack
 
 from .._codec import UnknownMessage, encode_message, encode_query
-from .._connection import ApiSpec, ConnectOptions, Connection, open_connection
+from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
 from .._errors import AudioFormatError, ConfigureFailed
 from .._transport import Transport
 from ._messages import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import attrs
 
@@ -25,7 +25,7 @@ ListenV1Encoding = Literal[
     "speex",
     "g729",
 ]
-_ENCODINGS = frozenset(ListenV1Encoding.__args__)
+_ENCODINGS = frozenset(get_args(ListenV1Encoding))
 # Bytes per sample of the uncompressed encodings: raw frames must hold whole samples.
 SAMPLE_WIDTH: Mapping[str, int] = {"linear16": 2, "linear32": 4, "alaw": 1, "mulaw": 1}
 _REDACT = frozenset({"true", "false", "pci", "numbers", "aggressive_numbers", "ssn"})
@@ -107,9 +107,7 @@ class ListenV1Options:
                 "encoding and sample_rate go together: give both for raw audio, "
                 "neither for containerized audio (WAV, Ogg, MP3...)"
             )
-        if self.endpointing is True or (
-            isinstance(self.endpointing, int) and self.endpointing < 0
-        ):
+        if self.endpointing is True or (isinstance(self.endpointing, int) and self.endpointing < 0):
             raise ConfigurationError("endpointing is milliseconds (>= 0) or False")
         if self.utterance_end_ms is not None:
             if self.utterance_end_ms < 1000:

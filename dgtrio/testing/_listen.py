@@ -18,7 +18,7 @@ import re
 import struct
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import trio
@@ -177,14 +177,18 @@ class ListenV1Fake:
         endpointing = param(q, "endpointing", "10")
         self._endpointing = endpointing != "false"
         self._endpoint_delay = (
-            int(endpointing) / 1000 if endpointing and endpointing.isdigit() else 0.5 * self._script.pause
+            int(endpointing) / 1000
+            if endpointing and endpointing.isdigit()
+            else 0.5 * self._script.pause
         )
         ue = param(q, "utterance_end_ms")
         self._utterance_end = int(ue) / 1000 if ue else None
         self._vad = param(q, "vad_events") == "true"
         self._punctuate = param(q, "punctuate") == "true" or param(q, "smart_format") == "true"
         self._entities = param(q, "detect_entities") == "true"
-        self._extra = dict(v.partition(":")[::2] for v in q.get("extra", []))
+        self._extra = {
+            key: value for key, _, value in (v.partition(":") for v in q.get("extra", []))
+        }
         self._audio_bytes = 0
         self._sha256 = hashlib.sha256()
         self._seg_start = 0.0
@@ -387,7 +391,11 @@ class ListenV1Fake:
         transcript = " ".join(w.punctuated if self._punctuate else w.word for w in words)
         metadata: dict[str, Any] = {
             "request_id": session.request_id,
-            "model_info": {"name": f"general-{self._model}", "version": "fake", "arch": self._model},
+            "model_info": {
+                "name": f"general-{self._model}",
+                "version": "fake",
+                "arch": self._model,
+            },
             "model_uuid": self._model_uuid,
         }
         if self._extra:
@@ -413,7 +421,7 @@ class ListenV1Fake:
             await session.send_json(results)
 
 
-def _sniff_container(header: bytes) -> tuple[int, float] | bool | None:
+def _sniff_container(header: bytes) -> tuple[int, float] | Literal[False] | None:
     """For containerized audio: (header length, bytes per second), False if the bytes
     are no audio container the fake knows, None if more bytes are needed."""
     if len(header) < 12:
@@ -421,7 +429,10 @@ def _sniff_container(header: bytes) -> tuple[int, float] | bool | None:
     if header[:4] == b"RIFF" and header[8:12] == b"WAVE":
         offset, byte_rate = 12, 0
         while offset + 8 <= len(header):
-            chunk, size = header[offset : offset + 4], struct.unpack("<I", header[offset + 4 : offset + 8])[0]
+            chunk, size = (
+                header[offset : offset + 4],
+                struct.unpack("<I", header[offset + 4 : offset + 8])[0],
+            )
             if chunk == b"fmt " and offset + 20 <= len(header):
                 byte_rate = struct.unpack("<I", header[offset + 16 : offset + 20])[0]
             if chunk == b"data":

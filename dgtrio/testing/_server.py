@@ -149,7 +149,7 @@ class FakeSession:
         if self.server_close is None and self.client_close is None:
             self.server_close = (code, reason)
         wire_code: int | CloseReason = CloseReason.NO_STATUS_RCVD if code == 1005 else code
-        await self._ws.aclose(wire_code, reason or None)  # type: ignore[arg-type]
+        await self._ws.aclose(wire_code, reason or None)
 
     async def receive_remaining(self) -> None:
         """Record what the client still sends until its close completes (bounded)."""
@@ -236,7 +236,9 @@ class FakeDeepgram:
             await self._session_added.wait()
         return self.sessions
 
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> NoReturn:
+    async def serve(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> NoReturn:
         """Serve until cancelled; for ``nursery.start``."""
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
@@ -270,7 +272,7 @@ class FakeDeepgram:
             await _reject(request, rejection.status, reason, request_id, extra, rejection.body)
             return
         auth = self._authenticate(headers, request.proposed_subprotocols)
-        if auth is False:
+        if auth is None:
             extra = [*response, (b"www-authenticate", b'Token realm="Deepgram"')]
             await _reject(request, 401, "Invalid credentials.", request_id, extra)
             return
@@ -292,7 +294,7 @@ class FakeDeepgram:
             query=query,
             headers=_redacted(headers),
             request_id=request_id,
-            auth=auth or None,
+            auth=auth or None,  # "" (no credentials) is recorded as None
         )
         self.sessions.append(session)
         self._session_added.set()
@@ -305,21 +307,23 @@ class FakeDeepgram:
             await session.receive_remaining()
             session.closed.set()
 
-    def _authenticate(self, headers: Mapping[str, str], subprotocols: tuple[str, ...]) -> str | bool:
-        """The auth form used, ``""`` for none (when allowed), or False to refuse."""
+    def _authenticate(
+        self, headers: Mapping[str, str], subprotocols: tuple[str, ...]
+    ) -> str | None:
+        """How the client authenticated (``""``: not at all), or None to refuse it."""
         scheme, _, secret = headers.get("authorization", "").partition(" ")
         scheme = scheme.lower()
         if len(subprotocols) >= 2 and subprotocols[0].lower() in ("token", "bearer"):
             scheme, secret, form = subprotocols[0].lower(), subprotocols[1], "subprotocol"
         else:
-            form = scheme.capitalize() if scheme else ""
+            form = scheme.capitalize()
         if self.api_key is None and self.access_token is None:
             return form
         if scheme == "token" and secret and secret == self.api_key:
             return form
         if scheme == "bearer" and secret and secret in (self.access_token, self.api_key):
             return form
-        return False
+        return None
 
 
 _REASONS = {
