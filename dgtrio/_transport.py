@@ -155,21 +155,35 @@ async def _run_socket(
     *,
     task_status: trio.TaskStatus[trio_websocket.WebSocketConnection],
 ) -> None:
+    """Own the TCP/TLS stream and trio-websocket's reader for the socket's whole life.
+
+    The stream is opened here, not by trio-websocket, so that it is always closed when
+    this task ends: trio-websocket leaves a client's stream open when the server
+    finishes the closing handshake first.
+    """
+    base = target.base
     headers = [(b"user-agent", _USER_AGENT)]
     if credentials is not None:
         headers.append((b"authorization", credentials.authorization()))
-    use_ssl: bool | ssl.SSLContext = False
-    if target.base.secure:
-        use_ssl = target.ssl_context or ssl.create_default_context()
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | None = None
     try:
+        if base.secure:
+            stream = await trio.open_ssl_over_tcp_stream(
+                base.host,
+                base.port,
+                ssl_context=target.ssl_context or ssl.create_default_context(),
+                https_compatible=True,
+            )
+        else:
+            stream = await trio.open_tcp_stream(base.host, base.port)
+        host = f"[{base.host}]" if ":" in base.host else base.host
         async with trio.open_nursery() as nursery:
             with trio.CancelScope() as handshake:
-                ws = await trio_websocket.connect_websocket(
+                ws = await trio_websocket.wrap_client_stream(
                     _ReaderHost(nursery, handshake.cancel),  # type: ignore[arg-type]
-                    target.base.host,
-                    target.base.port,
-                    target.base.resource(target.path, target.query),
-                    use_ssl=use_ssl,
+                    stream,
+                    host if base.port in (80, 443) else f"{host}:{base.port}",
+                    base.resource(target.path, target.query),
                     extra_headers=headers,
                     max_message_size=target.max_message_size,
                     receive_buffer_size=_RECEIVE_BUFFER,
@@ -179,6 +193,11 @@ async def _run_socket(
             task_status.started(ws)
     except BaseExceptionGroup as group:
         raise _handshake_failure(group, target.url) from None
+    except (OSError, trio.BrokenResourceError) as exc:
+        raise ConnectError(f"cannot connect to {target.url}: {_describe(exc)}") from exc
+    finally:
+        if stream is not None:
+            await trio.aclose_forcefully(stream)
 
 
 def _handshake_failure(group: BaseExceptionGroup[BaseException], url: str) -> BaseException:

@@ -151,6 +151,13 @@ class FakeSession:
         wire_code: int | CloseReason = CloseReason.NO_STATUS_RCVD if code == 1005 else code
         await self._ws.aclose(wire_code, reason or None)
 
+    async def abort(self) -> None:
+        """Drop the TCP connection without a close frame, as a network failure would."""
+        if self.server_close is None and self.client_close is None:
+            self.server_close = (1006, "")
+        # trio-websocket has no public way to skip the closing handshake.
+        await self._ws._stream.aclose()
+
     async def receive_remaining(self) -> None:
         """Record what the client still sends until its close completes (bounded)."""
         with trio.move_on_after(5):

@@ -1,0 +1,71 @@
+"""The official deepgram-sdk (7.x) against dgtrio's fake server.
+
+Shows that ``python -m dgtrio.testing serve`` speaks Listen v1 faithfully enough for
+Deepgram's own client: it streams a WAV file and receives ``Results`` and ``Metadata``.
+
+    python bench/sdk_compat.py [WAV]
+
+starts the fake as a process, runs the SDK's async client against it and prints what
+the SDK received. ``stream_wav_with_sdk`` is also used by the test suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WAV = ROOT / "examples" / "audio" / "hello.wav"
+
+
+async def stream_wav_with_sdk(url: str, wav_path: Path, api_key: str = "sdk-key") -> list[Any]:
+    """Stream ``wav_path`` with ``AsyncDeepgramClient``; return the messages it parsed."""
+    from deepgram import AsyncDeepgramClient
+    from deepgram.environment import DeepgramClientEnvironment
+
+    http = url.replace("ws://", "http://")
+    environment = DeepgramClientEnvironment(
+        base=http, production=url, agent=url, agent_rest=http
+    )
+    client = AsyncDeepgramClient(api_key=api_key, environment=environment)
+    with wave.open(str(wav_path), "rb") as wav:
+        rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
+    received: list[Any] = []
+    async with client.listen.v1.connect(
+        model="nova-3", encoding="linear16", sample_rate=rate, interim_results=True
+    ) as socket:
+        for offset in range(0, len(pcm), 640):
+            await socket.send_media(pcm[offset : offset + 640])
+        await socket.send_close_stream()
+        async for message in socket:
+            received.append(message)
+    return received
+
+
+def main() -> int:
+    wav_path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_WAV
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dgtrio.testing", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        messages = asyncio.run(stream_wav_with_sdk(url, wav_path))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    for message in messages:
+        data = message.dict() if hasattr(message, "dict") else message
+        print(json.dumps({"class": type(message).__name__, "type": data.get("type")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
