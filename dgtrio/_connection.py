@@ -116,7 +116,8 @@ class ConnectionStatistics:
         decode_errors: frames that could not be decoded.
         queued_frames: frames waiting for the writer now.
         buffered_messages: decoded messages waiting for ``receive()`` now.
-        frames_unsent: frames that were queued but never written (connection ended).
+        frames_unsent: frames that were queued but not (known to be) written whole,
+            because the connection ended or the block was left by an error.
         reconnects: reconnections so far.
     """
 
@@ -177,6 +178,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._closed_by_user = False
         self._stream_closed = False
         self._keepalive_scope = trio.CancelScope()
+        self._writer_done = trio.Event()
         self._last_send = trio.current_time()
         self._audio_frames_sent = 0
         self._audio_bytes_sent = 0
@@ -276,7 +278,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             self._raise_closed()
         try:
             await self._outbox_send.send(frame)
-        except trio.BrokenResourceError:
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._raise_closed()
 
     async def _close_stream(self) -> None:
@@ -410,6 +412,9 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     self._frames_unsent += 1
                     self._end(closed.code, closed.reason)
                     return
+                except trio.Cancelled:
+                    self._frames_unsent += 1  # not known to be written whole
+                    raise
                 self._last_send = trio.current_time()
                 if isinstance(frame, bytes):
                     self._audio_frames_sent += 1
@@ -421,6 +426,13 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         finally:
             self._frames_unsent += self._outbox.statistics().current_buffer_used
             self._outbox.close()
+            self._writer_done.set()
+
+    async def _flush(self) -> None:
+        """On a normal exit: stop taking frames, let the writer send what is queued."""
+        self._closed_by_user = self._ended is None
+        self._outbox_send.close()
+        await self._writer_done.wait()
 
     async def _keepalive_loop(self, interval: float, frame: str) -> None:
         with self._keepalive_scope:
@@ -433,7 +445,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     self._outbox_send.send_nowait(frame)
                 except trio.WouldBlock:
                     pass  # frames are queued: they reset the server's idle timer instead
-                except trio.BrokenResourceError:
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
                     return
                 await trio.sleep(interval)
 
@@ -467,9 +479,10 @@ async def open_connection(
 ) -> AsyncIterator[C]:
     """Connect, run the connection's tasks around the caller's block, then close.
 
-    On exit (normal, error or cancellation) the child tasks are cancelled and the
-    socket is closed with code 1000 under a shielded ``close_timeout``, so the server
-    sees a clean close even when the caller was cancelled.
+    On a normal exit, frames already queued are sent first. Then (and on error or
+    cancellation) the child tasks are cancelled and the socket is closed with code
+    1000 under a shielded ``close_timeout``, so the server sees a clean close even
+    when the caller was cancelled.
     """
     options = connect_options
     base = resolve_base_url(options.get("base_url"), agent=spec.agent_host)
@@ -501,6 +514,10 @@ async def open_connection(
                 async with trio.open_nursery() as tasks:
                     conn._start(tasks, audio=audio, keepalive_interval=keepalive_interval)
                     yield conn
+                    # A normal exit sends what the block queued (e.g. a last
+                    # close_stream()); an error or cancellation drops it.
+                    with trio.move_on_after(close_timeout):
+                        await conn._flush()
                     tasks.cancel_scope.cancel()
             finally:
                 conn._closed_by_user = conn._ended is None

@@ -174,6 +174,9 @@ async def _run_socket(
                 ssl_context=target.ssl_context or ssl.create_default_context(),
                 https_compatible=True,
             )
+            # Handshake now: done lazily inside trio-websocket, a certificate error
+            # would only show as "connection closed".
+            await stream.do_handshake()
         else:
             stream = await trio.open_tcp_stream(base.host, base.port)
         host = f"[{base.host}]" if ":" in base.host else base.host

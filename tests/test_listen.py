@@ -398,6 +398,38 @@ async def test_cancelling_the_block_closes_with_1000(
     assert session.audio == pcm16(0.1)
 
 
+async def test_a_normal_exit_sends_what_was_queued(
+    fake: FakeDeepgram, connect: dict[str, str]
+) -> None:
+    audio = pcm16(1.0)
+    async with dgtrio.open_listen(LINEAR16, max_queued_frames=64, **connect) as conn:
+        for frame in frames(audio):
+            await conn.send_audio(frame)  # all 50 fit in the queue: none written yet
+        await conn.close_stream()
+        queued = conn.statistics().queued_frames
+    assert queued > 1
+    session = fake.sessions[0]
+    await session.wait_closed()
+    assert session.audio == audio
+    assert session.messages == [{"type": "CloseStream"}]
+    assert conn.statistics().frames_unsent == 0
+
+
+async def test_an_error_exit_drops_what_was_queued_and_counts_it(
+    silent_peer: SilentPeer,
+) -> None:
+    with pytest.raises(KeyError):
+        async with dgtrio.open_listen(LINEAR16, base_url=silent_peer.url, max_queued_frames=64) as conn:
+            for frame in frames(pcm16(1.0)):
+                await conn.send_audio(frame)
+            raise KeyError("stop")
+    await silent_peer.closed.wait()
+    sent = len(silent_peer.received)
+    assert sent + conn.statistics().frames_unsent == 50
+    assert conn.statistics().frames_unsent > 0
+    assert silent_peer.close == (1000, None)
+
+
 async def test_sends_after_the_block_raise_closed_resource(
     fake: FakeDeepgram, connect: dict[str, str]
 ) -> None:

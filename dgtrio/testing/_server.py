@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import ssl
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -193,6 +194,7 @@ class FakeDeepgram:
         idle_timeout: seconds without audio or KeepAlive before Listen v1 closes
             with 1011 ``NET-0001``.
         host, port: where to listen; port 0 picks a free one.
+        ssl_context: serve ``wss://`` with this server-side TLS context.
     """
 
     def __init__(
@@ -204,6 +206,7 @@ class FakeDeepgram:
         idle_timeout: float = 10.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
         self.access_token = access_token
@@ -211,6 +214,7 @@ class FakeDeepgram:
         self.idle_timeout = idle_timeout
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self.sessions: list[FakeSession] = []
         self._rejections: deque[Rejection] = deque()
         self._session_added = trio.Event()
@@ -223,7 +227,8 @@ class FakeDeepgram:
         """The base URL to pass as ``base_url`` (valid once :meth:`serve` started)."""
         if not self.port:
             raise RuntimeError("the fake server is not serving yet: await nursery.start(serve)")
-        return f"ws://{self.host}:{self.port}"
+        scheme = "ws" if self.ssl_context is None else "wss"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def reject_next(
         self,
@@ -253,7 +258,7 @@ class FakeDeepgram:
                 self._handle,
                 self.host,
                 self.port,
-                None,
+                self.ssl_context,
             )
             self.port = server.port
             log.info("fake Deepgram serving on %s", self.url)

@@ -1,0 +1,288 @@
+"""Credentials, base URLs, handshake failures, and keeping the key secret."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+import pytest
+import trustme
+import trio
+import trio.testing
+import trio_websocket
+
+import dgtrio
+from dgtrio._auth import (
+    BaseURL,
+    Credentials,
+    check_credentials,
+    resolve_base_url,
+    resolve_credentials,
+)
+from dgtrio.testing import FakeDeepgram
+
+from .conftest import API_KEY, tcp_listener
+
+
+def test_credentials_precedence() -> None:
+    env = {"DEEPGRAM_API_KEY": "env-key", "DEEPGRAM_ACCESS_TOKEN": "env-token"}
+    assert resolve_credentials("arg-key", None, env) == Credentials("Token", "arg-key")
+    assert resolve_credentials(None, "arg-token", env) == Credentials("Bearer", "arg-token")
+    assert resolve_credentials(None, None, env) == Credentials("Bearer", "env-token")
+    assert resolve_credentials(None, None, {"DEEPGRAM_API_KEY": "k"}) == Credentials("Token", "k")
+    assert resolve_credentials(None, None, {}) is None
+    with pytest.raises(dgtrio.ConfigurationError, match="not both"):
+        resolve_credentials("k", "t", {})
+    with pytest.raises(dgtrio.ConfigurationError, match="empty"):
+        resolve_credentials("", None, {})
+    with pytest.raises(dgtrio.ConfigurationError, match="whitespace"):
+        resolve_credentials(" k\n", None, {})
+
+
+def test_credentials_never_show_the_secret() -> None:
+    credentials = Credentials("Token", API_KEY)
+    for text in (repr(credentials), str(credentials), f"{credentials}", repr([credentials])):
+        assert API_KEY not in text
+        assert "***" in text
+    assert credentials.authorization() == f"Token {API_KEY}".encode()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "agent", "expected"),
+    [
+        (None, False, BaseURL(True, "api.deepgram.com", 443)),
+        (None, True, BaseURL(True, "agent.deepgram.com", 443)),
+        ("api.eu.deepgram.com", True, BaseURL(True, "api.eu.deepgram.com", 443)),
+        ("https://dg.example.com:8443/proxy/", False, BaseURL(True, "dg.example.com", 8443, "/proxy")),
+        ("http://127.0.0.1:8080", False, BaseURL(False, "127.0.0.1", 8080)),
+        ("ws://[::1]:9000", False, BaseURL(False, "::1", 9000)),
+    ],
+)
+def test_base_url_forms(base_url: str | None, agent: bool, expected: BaseURL) -> None:
+    assert resolve_base_url(base_url, agent=agent, environ={}) == expected
+
+
+def test_base_url_from_environment_serves_every_api() -> None:
+    env = {"DEEPGRAM_BASE_URL": "wss://api.au.deepgram.com"}
+    assert resolve_base_url(None, agent=True, environ=env).host == "api.au.deepgram.com"
+    assert resolve_base_url("ws://localhost:1", environ=env).host == "localhost"
+
+
+def test_socket_urls() -> None:
+    assert BaseURL(True, "api.deepgram.com", 443).url("/v1/listen", "a=1") == (
+        "wss://api.deepgram.com/v1/listen?a=1"
+    )
+    assert BaseURL(False, "::1", 9000, "/dg").url("/v1/listen") == "ws://[::1]:9000/dg/v1/listen"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "message"),
+    [
+        ("ftp://x", "must be ws://"),
+        ("wss://host/?q=1", "no query"),
+        ("wss://user:pw@host", "user info"),
+        ("wss://:443", "no host"),
+        ("wss://host:99999", "invalid port"),
+    ],
+)
+def test_bad_base_urls(base_url: str, message: str) -> None:
+    with pytest.raises(dgtrio.ConfigurationError, match=message):
+        resolve_base_url(base_url, environ={})
+
+
+def test_credential_guards() -> None:
+    key = Credentials("Token", "k")
+    hosted = BaseURL(True, "api.deepgram.com", 443)
+    with pytest.raises(dgtrio.MissingCredentials, match="DEEPGRAM_API_KEY"):
+        check_credentials(hosted, None, allow_insecure=False)
+    check_credentials(hosted, key, allow_insecure=False)
+    check_credentials(BaseURL(False, "10.0.0.5", 80), None, allow_insecure=False)  # self-hosted
+    with pytest.raises(dgtrio.ConfigurationError, match="unencrypted ws:// to dg.internal"):
+        check_credentials(BaseURL(False, "dg.internal", 80), key, allow_insecure=False)
+    check_credentials(BaseURL(False, "dg.internal", 80), key, allow_insecure=True)
+    for host in ("localhost", "127.0.0.1", "127.5.6.7", "::1"):
+        check_credentials(BaseURL(False, host, 80), key, allow_insecure=False)
+
+
+async def test_missing_credentials_fail_before_any_network() -> None:
+    with pytest.raises(dgtrio.MissingCredentials):
+        async with dgtrio.open_listen():
+            pass  # pragma: no cover
+
+
+async def test_insecure_credentials_are_refused_before_any_network() -> None:
+    with pytest.raises(dgtrio.ConfigurationError, match="allow_insecure=True"):
+        async with dgtrio.open_listen(base_url="ws://dg.example.com", api_key="k"):
+            pass  # pragma: no cover
+
+
+async def test_api_key_and_token_reach_the_server(
+    fake: FakeDeepgram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.access_token = "jwt-123"
+    async with dgtrio.open_listen(base_url=fake.url, api_key=API_KEY):
+        pass
+    async with dgtrio.open_listen(base_url=fake.url, access_token="jwt-123"):
+        pass
+    monkeypatch.setenv("DEEPGRAM_API_KEY", API_KEY)
+    monkeypatch.setenv("DEEPGRAM_BASE_URL", fake.url)
+    async with dgtrio.open_listen():
+        pass
+    assert [s.auth for s in fake.sessions] == ["Token", "Bearer", "Token"]
+    assert fake.sessions[0].headers["authorization"] == "Token ***"
+    assert fake.sessions[0].headers["user-agent"].startswith("dgtrio/")
+
+
+async def test_wrong_key_is_authentication_failed(fake: FakeDeepgram) -> None:
+    with pytest.raises(dgtrio.AuthenticationFailed) as info:
+        async with dgtrio.open_listen(base_url=fake.url, api_key="wrong"):
+            pass  # pragma: no cover
+    error = info.value
+    assert error.status == 401
+    assert error.dg_error == "Invalid credentials."
+    assert error.request_id and error.request_id in str(error)
+    assert '"err_code": "INVALID_AUTH"' in error.body
+    assert error.url.startswith(fake.url + "/v1/listen?")
+    assert not fake.sessions
+
+
+async def test_the_fake_accepts_the_subprotocol_form(fake: FakeDeepgram) -> None:
+    async with trio_websocket.open_websocket_url(
+        f"{fake.url}/v1/listen", subprotocols=["token", API_KEY]
+    ) as ws:
+        assert ws.subprotocol == "token"
+        await ws.send_message('{"type":"CloseStream"}')
+        assert '"Metadata"' in await ws.get_message()
+    assert fake.sessions[0].auth == "subprotocol"
+    assert API_KEY not in repr(fake.sessions[0].headers)
+
+
+async def test_rate_limit_carries_retry_after(fake: FakeDeepgram) -> None:
+    fake.reject_next(429, retry_after=3)
+    with pytest.raises(dgtrio.RateLimited) as info:
+        async with dgtrio.open_listen(base_url=fake.url, api_key=API_KEY):
+            pass  # pragma: no cover
+    assert (info.value.status, info.value.retry_after) == (429, 3.0)
+    assert "retry after 3 s" in str(info.value)
+    async with dgtrio.open_listen(base_url=fake.url, api_key=API_KEY):  # the next one works
+        pass
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(403, dgtrio.PermissionDenied), (500, dgtrio.HandshakeRejected), (503, dgtrio.HandshakeRejected)],
+)
+async def test_other_statuses(fake: FakeDeepgram, status: int, error: type[Exception]) -> None:
+    fake.reject_next(status, dg_error="nope")
+    with pytest.raises(error) as info:
+        async with dgtrio.open_listen(base_url=fake.url, api_key=API_KEY):
+            pass  # pragma: no cover
+    assert type(info.value) is error
+    assert isinstance(info.value, dgtrio.HandshakeRejected)
+    assert (info.value.status, info.value.dg_error) == (status, "nope")
+
+
+async def test_refused_options_are_invalid_request(fake: FakeDeepgram) -> None:
+    options = dgtrio.ListenV1Options(extra_query={"encoding": "wav", "sample_rate": 8000})
+    with pytest.raises(dgtrio.InvalidRequest, match="Invalid encoding: wav"):
+        async with dgtrio.open_listen(options, base_url=fake.url, api_key=API_KEY):
+            pass  # pragma: no cover
+
+
+async def test_connect_timeout(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def never_answer(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()
+
+    port = await tcp_listener(nursery, never_answer)
+    start = trio.current_time()
+    with pytest.raises(dgtrio.ConnectTimeout, match="within 2 s"):
+        async with dgtrio.open_listen(base_url=f"ws://127.0.0.1:{port}", connect_timeout=2):
+            pass  # pragma: no cover
+    assert trio.current_time() - start == pytest.approx(2)
+
+
+async def test_socket_closed_mid_handshake_fails_at_once(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def hang_up(stream: trio.SocketStream) -> None:
+        await stream.receive_some()
+        await stream.aclose()
+
+    port = await tcp_listener(nursery, hang_up)
+    start = trio.current_time()
+    with pytest.raises(dgtrio.ConnectError, match="closed the connection during the handshake"):
+        async with dgtrio.open_listen(base_url=f"ws://127.0.0.1:{port}"):
+            pass  # pragma: no cover
+    assert trio.current_time() == start  # not a timeout
+
+
+async def test_connection_refused(nursery: trio.Nursery) -> None:
+    port = await tcp_listener(nursery, trio.sleep_forever)  # type: ignore[arg-type]
+    nursery.cancel_scope.cancel()
+    await trio.testing.wait_all_tasks_blocked()
+    with pytest.raises(dgtrio.ConnectError, match="cannot connect to ws://127.0.0.1"):
+        async with dgtrio.open_listen(base_url=f"ws://127.0.0.1:{port}"):
+            pass  # pragma: no cover
+
+
+async def test_tls_is_verified(nursery: trio.Nursery) -> None:
+    """A plain TCP peer behind wss:// fails the TLS handshake with a clear error."""
+
+    async def not_tls(stream: trio.SocketStream) -> None:
+        await stream.send_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        await stream.aclose()
+
+    port = await tcp_listener(nursery, not_tls)
+    with pytest.raises(dgtrio.ConnectError, match="cannot connect to wss://127.0.0.1") as info:
+        async with dgtrio.open_listen(base_url=f"wss://127.0.0.1:{port}", api_key="k"):
+            pass  # pragma: no cover
+    assert "SSL" in str(info.value)
+
+
+async def test_wss_verifies_certificates_and_takes_a_custom_context(
+    nursery: trio.Nursery,
+) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    fake = FakeDeepgram(ssl_context=server_context)
+    await nursery.start(fake.serve)
+    assert fake.url.startswith("wss://")
+    with pytest.raises(dgtrio.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        async with dgtrio.open_listen(base_url=fake.url, api_key="k"):
+            pass  # pragma: no cover
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    async with dgtrio.open_listen(base_url=fake.url, api_key="k", ssl_context=client_context) as conn:
+        await conn.close_stream()
+        assert [type(m) async for m in conn] == [dgtrio.ListenV1Metadata]
+    assert len(fake.sessions) == 1
+
+
+async def test_the_key_never_leaks(
+    fake: FakeDeepgram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Everything a user or operator can see, at DEBUG, over a session and a failure."""
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+    async with dgtrio.open_listen(base_url=fake.url, api_key=API_KEY) as conn:
+        await conn.send_audio(b"RIFF....WAVE")
+        seen += [repr(conn), str(conn.statistics()), repr(conn.options)]
+        session = (await fake.wait_for_sessions())[0]
+        await session.close(1011, "NET-0000")
+        with pytest.raises(dgtrio.ServerTimeout) as closed:
+            await conn.receive()
+    seen += [str(closed.value), repr(closed.value)]
+    fake.api_key = "another-key"
+    with pytest.raises(dgtrio.AuthenticationFailed) as rejected:
+        async with dgtrio.open_listen(base_url=fake.url, api_key=API_KEY):
+            pass  # pragma: no cover
+    seen += [str(rejected.value), repr(rejected.value), rejected.value.body, rejected.value.url]
+    seen += [record.getMessage() for record in caplog.records]
+    seen += [repr(s) + repr(s.headers) + repr(s.query) for s in fake.sessions]
+    assert any("dgtrio" in record.name for record in caplog.records)  # logging was on
+    assert any(record.levelno == logging.DEBUG for record in caplog.records)
+    for text in seen:
+        assert API_KEY not in text
