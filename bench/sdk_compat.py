@@ -29,9 +29,7 @@ async def stream_wav_with_sdk(url: str, wav_path: Path, api_key: str = "sdk-key"
     from deepgram.environment import DeepgramClientEnvironment
 
     http = url.replace("ws://", "http://")
-    environment = DeepgramClientEnvironment(
-        base=http, production=url, agent=url, agent_rest=http
-    )
+    environment = DeepgramClientEnvironment(base=http, production=url, agent=url, agent_rest=http)
     client = AsyncDeepgramClient(api_key=api_key, environment=environment)
     with wave.open(str(wav_path), "rb") as wav:
         rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import struct
-from functools import partial
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -13,6 +13,7 @@ import pytest
 import trio
 import trio_websocket
 
+from dgtrio import ConnectOptions
 from dgtrio.testing import FakeDeepgram
 
 pytest_plugins = ["dgtrio.testing.pytest_plugin"]
@@ -38,7 +39,7 @@ async def fake(nursery: trio.Nursery) -> FakeDeepgram:
 
 
 @pytest.fixture
-def connect(fake: FakeDeepgram) -> dict[str, str]:
+def connect(fake: FakeDeepgram) -> ConnectOptions:
     """The connection keywords that reach ``fake``."""
     return {"base_url": fake.url, "api_key": API_KEY}
 
@@ -80,9 +81,7 @@ class SilentPeer:
 @pytest.fixture
 async def silent_peer(nursery: trio.Nursery) -> SilentPeer:
     peer = SilentPeer()
-    server = await nursery.start(
-        trio_websocket.serve_websocket, peer.handle, "127.0.0.1", 0, None
-    )
+    server = await nursery.start(trio_websocket.serve_websocket, peer.handle, "127.0.0.1", 0, None)
     peer.url = f"ws://127.0.0.1:{server.port}"
     return peer
 
@@ -99,5 +98,6 @@ async def tcp_listener(
 
 
 async def aiter_list(items: list[bytes]) -> AsyncIterator[bytes]:
+    """An async generator over ``items``: an audio source for ``audio=``."""
     for item in items:
         yield item

@@ -6,10 +6,10 @@ import logging
 import ssl
 
 import pytest
-import trustme
 import trio
 import trio.testing
 import trio_websocket
+import trustme
 
 import dgtrio
 from dgtrio._auth import (
@@ -53,7 +53,11 @@ def test_credentials_never_show_the_secret() -> None:
         (None, False, BaseURL(True, "api.deepgram.com", 443)),
         (None, True, BaseURL(True, "agent.deepgram.com", 443)),
         ("api.eu.deepgram.com", True, BaseURL(True, "api.eu.deepgram.com", 443)),
-        ("https://dg.example.com:8443/proxy/", False, BaseURL(True, "dg.example.com", 8443, "/proxy")),
+        (
+            "https://dg.example.com:8443/proxy/",
+            False,
+            BaseURL(True, "dg.example.com", 8443, "/proxy"),
+        ),
         ("http://127.0.0.1:8080", False, BaseURL(False, "127.0.0.1", 8080)),
         ("ws://[::1]:9000", False, BaseURL(False, "::1", 9000)),
     ],
@@ -97,7 +101,7 @@ def test_credential_guards() -> None:
         check_credentials(hosted, None, allow_insecure=False)
     check_credentials(hosted, key, allow_insecure=False)
     check_credentials(BaseURL(False, "10.0.0.5", 80), None, allow_insecure=False)  # self-hosted
-    with pytest.raises(dgtrio.ConfigurationError, match="unencrypted ws:// to dg.internal"):
+    with pytest.raises(dgtrio.ConfigurationError, match=r"unencrypted ws:// to dg\.internal"):
         check_credentials(BaseURL(False, "dg.internal", 80), key, allow_insecure=False)
     check_credentials(BaseURL(False, "dg.internal", 80), key, allow_insecure=True)
     for host in ("localhost", "127.0.0.1", "127.5.6.7", "::1"):
@@ -170,7 +174,11 @@ async def test_rate_limit_carries_retry_after(fake: FakeDeepgram) -> None:
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(403, dgtrio.PermissionDenied), (500, dgtrio.HandshakeRejected), (503, dgtrio.HandshakeRejected)],
+    [
+        (403, dgtrio.PermissionDenied),
+        (500, dgtrio.HandshakeRejected),
+        (503, dgtrio.HandshakeRejected),
+    ],
 )
 async def test_other_statuses(fake: FakeDeepgram, status: int, error: type[Exception]) -> None:
     fake.reject_next(status, dg_error="nope")
@@ -222,7 +230,7 @@ async def test_connection_refused(nursery: trio.Nursery) -> None:
     port = await tcp_listener(nursery, trio.sleep_forever)  # type: ignore[arg-type]
     nursery.cancel_scope.cancel()
     await trio.testing.wait_all_tasks_blocked()
-    with pytest.raises(dgtrio.ConnectError, match="cannot connect to ws://127.0.0.1"):
+    with pytest.raises(dgtrio.ConnectError, match=r"cannot connect to ws://127\.0\.0\.1"):
         async with dgtrio.open_listen(base_url=f"ws://127.0.0.1:{port}"):
             pass  # pragma: no cover
 
@@ -235,7 +243,7 @@ async def test_tls_is_verified(nursery: trio.Nursery) -> None:
         await stream.aclose()
 
     port = await tcp_listener(nursery, not_tls)
-    with pytest.raises(dgtrio.ConnectError, match="cannot connect to wss://127.0.0.1") as info:
+    with pytest.raises(dgtrio.ConnectError, match=r"cannot connect to wss://127\.0\.0\.1") as info:
         async with dgtrio.open_listen(base_url=f"wss://127.0.0.1:{port}", api_key="k"):
             pass  # pragma: no cover
     assert "SSL" in str(info.value)
@@ -255,15 +263,15 @@ async def test_wss_verifies_certificates_and_takes_a_custom_context(
             pass  # pragma: no cover
     client_context = ssl.create_default_context()
     ca.configure_trust(client_context)
-    async with dgtrio.open_listen(base_url=fake.url, api_key="k", ssl_context=client_context) as conn:
+    async with dgtrio.open_listen(
+        base_url=fake.url, api_key="k", ssl_context=client_context
+    ) as conn:
         await conn.close_stream()
         assert [type(m) async for m in conn] == [dgtrio.ListenV1Metadata]
     assert len(fake.sessions) == 1
 
 
-async def test_the_key_never_leaks(
-    fake: FakeDeepgram, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_the_key_never_leaks(fake: FakeDeepgram, caplog: pytest.LogCaptureFixture) -> None:
     """Everything a user or operator can see, at DEBUG, over a session and a failure."""
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []

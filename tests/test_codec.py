@@ -30,15 +30,26 @@ RESULTS = {
                 "transcript": "Hello there.",
                 "confidence": 0.97,
                 "words": [
-                    {"word": "hello", "start": 2.3, "end": 2.6, "confidence": 0.99,
-                     "punctuated_word": "Hello", "speaker": 0, "language": "en"},
+                    {
+                        "word": "hello",
+                        "start": 2.3,
+                        "end": 2.6,
+                        "confidence": 0.99,
+                        "punctuated_word": "Hello",
+                        "speaker": 0,
+                        "language": "en",
+                    },
                     {"word": "there", "start": 2.7, "end": 3.1, "confidence": 0.95},
                 ],
                 "languages": ["en"],
             }
         ],
-        "search": [{"query": "hello", "hits": [
-            {"confidence": 0.9, "start": 2.3, "end": 2.6, "snippet": "hello"}]}],
+        "search": [
+            {
+                "query": "hello",
+                "hits": [{"confidence": 0.9, "start": 2.3, "end": 2.6, "snippet": "hello"}],
+            }
+        ],
     },
     "metadata": {
         "request_id": "req-1",
@@ -46,8 +57,16 @@ RESULTS = {
         "model_info": {"name": "general", "version": "1", "arch": "nova-3"},
         "extra": {"call": "42"},
     },
-    "entities": [{"label": "GREETING", "value": "hello", "raw_value": "hello",
-                  "confidence": 0.8, "start_word": 0, "end_word": 1}],
+    "entities": [
+        {
+            "label": "GREETING",
+            "value": "hello",
+            "raw_value": "hello",
+            "confidence": 0.8,
+            "start_word": 0,
+            "end_word": 1,
+        }
+    ],
     "a_field_from_the_future": {"nested": True},
 }
 
@@ -80,22 +99,45 @@ def test_results_decode_every_nested_field() -> None:
 @pytest.mark.parametrize(
     ("message", "cls"),
     [
-        ({"type": "Metadata", "transaction_key": "deprecated", "request_id": "r",
-          "sha256": "ab", "created": "2024-08-29T22:37:55.202Z", "duration": 3.5,
-          "channels": 1, "models": ["m"],
-          "model_info": {"m": {"name": "n", "version": "v", "arch": "a"}}},
-         dgtrio.ListenV1Metadata),
-        ({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": 2.4},
-         dgtrio.ListenV1UtteranceEnd),
-        ({"type": "SpeechStarted", "channel": [0, 1], "timestamp": 0.3},
-         dgtrio.ListenV1SpeechStarted),
-        ({"type": "ConfigureSuccess", "request_id": "r", "keyterms": ["a", "b"]},
-         dgtrio.ListenV1ConfigureSuccess),
-        ({"type": "ConfigureFailure", "request_id": "r",
-          "code": "CONFIGURE_KEYTERMS_NOT_SUPPORTED", "description": "no"},
-         dgtrio.ListenV1ConfigureFailure),
-        ({"type": "Error", "variant": "SchemaError", "description": "bad",
-          "message": "{}"}, dgtrio.ListenV1Error),
+        (
+            {
+                "type": "Metadata",
+                "transaction_key": "deprecated",
+                "request_id": "r",
+                "sha256": "ab",
+                "created": "2024-08-29T22:37:55.202Z",
+                "duration": 3.5,
+                "channels": 1,
+                "models": ["m"],
+                "model_info": {"m": {"name": "n", "version": "v", "arch": "a"}},
+            },
+            dgtrio.ListenV1Metadata,
+        ),
+        (
+            {"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": 2.4},
+            dgtrio.ListenV1UtteranceEnd,
+        ),
+        (
+            {"type": "SpeechStarted", "channel": [0, 1], "timestamp": 0.3},
+            dgtrio.ListenV1SpeechStarted,
+        ),
+        (
+            {"type": "ConfigureSuccess", "request_id": "r", "keyterms": ["a", "b"]},
+            dgtrio.ListenV1ConfigureSuccess,
+        ),
+        (
+            {
+                "type": "ConfigureFailure",
+                "request_id": "r",
+                "code": "CONFIGURE_KEYTERMS_NOT_SUPPORTED",
+                "description": "no",
+            },
+            dgtrio.ListenV1ConfigureFailure,
+        ),
+        (
+            {"type": "Error", "variant": "SchemaError", "description": "bad", "message": "{}"},
+            dgtrio.ListenV1Error,
+        ),
     ],
 )
 def test_every_server_message_decodes_to_its_class(
@@ -108,11 +150,20 @@ def test_every_server_message_decodes_to_its_class(
 
 def test_metadata_fields() -> None:
     metadata = _decode(
-        {"type": "Metadata", "request_id": "r", "duration": 3.5, "channels": 2,
-         "model_info": {"m": {"name": "n"}}}
+        {
+            "type": "Metadata",
+            "request_id": "r",
+            "duration": 3.5,
+            "channels": 2,
+            "model_info": {"m": {"name": "n"}},
+        }
     )
     assert isinstance(metadata, dgtrio.ListenV1Metadata)
-    assert (metadata.duration, metadata.channels, metadata.transaction_key) == (3.5, 2, "deprecated")
+    assert (metadata.duration, metadata.channels, metadata.transaction_key) == (
+        3.5,
+        2,
+        "deprecated",
+    )
     assert metadata.model_info == {"m": dgtrio.ListenV1ModelInfo(name="n")}
 
 
@@ -216,7 +267,10 @@ def test_query_encoding_exact_order_and_escaping() -> None:
 def test_extra_query_adds_and_overrides() -> None:
     options = dgtrio.ListenV1Options(extra_query={"model": "nova-2", "new_flag": True, "x": [1, 2]})
     assert parse_qsl(encode_query(options)) == [
-        ("model", "nova-2"), ("new_flag", "true"), ("x", "1"), ("x", "2")
+        ("model", "nova-2"),
+        ("new_flag", "true"),
+        ("x", "1"),
+        ("x", "2"),
     ]
 
 
@@ -250,9 +304,7 @@ def test_list_parameters_round_trip(keyterms: list[str], tags: list[str]) -> Non
         ({"diarize_model": "v2"}, "diarize_model"),
     ],
 )
-def test_options_are_validated_before_connecting(
-    kwargs: dict[str, object], message: str
-) -> None:
+def test_options_are_validated_before_connecting(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(dgtrio.ConfigurationError, match=message.replace("[", r"\[")):
         dgtrio.ListenV1Options(**kwargs)  # type: ignore[arg-type]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import itertools
 import wave
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
 import trio.testing
 
 import dgtrio
+from dgtrio import ConnectOptions
 from dgtrio.audio import WavSource
 from dgtrio.testing import FakeDeepgram
 
@@ -23,7 +25,7 @@ def _types(messages: list[object]) -> list[str]:
 
 
 async def test_stream_then_close_stream_delivers_everything(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     audio = pcm16(6.0)
     options = dgtrio.ListenV1Options(
@@ -56,13 +58,13 @@ async def test_stream_then_close_stream_delivers_everything(
     assert request_id == session.request_id == received[-1].request_id
     # Finals tile the stream: each starts where the previous ended, the last at 6 s.
     assert finals[0].start == 0
-    for before, after in zip(finals, finals[1:], strict=False):
+    for before, after in itertools.pairwise(finals):
         assert after.start == pytest.approx(before.end)
     assert finals[-1].end == pytest.approx(6.0)
 
 
 async def test_audio_source_is_pumped_and_ends_the_stream(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     source = WavSource(HELLO_WAV, speed=None)
     fmt = source.format
@@ -83,7 +85,7 @@ async def test_audio_source_is_pumped_and_ends_the_stream(
 
 
 async def test_control_messages_keep_their_place_among_audio(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(LINEAR16, **connect) as conn:
         await conn.send_audio(b"\x01\x00" * 160)
@@ -99,13 +101,19 @@ async def test_control_messages_keep_their_place_among_audio(
     await session.wait_closed()
     sequence = [f.json()["type"] if f.is_text else f.data[:1] for f in session.received]
     assert sequence == [
-        b"\x01", "Finalize", b"\x02", "KeepAlive", b"\x03", "Finalize", "CloseStream"
+        b"\x01",
+        "Finalize",
+        b"\x02",
+        "KeepAlive",
+        b"\x03",
+        "Finalize",
+        "CloseStream",
     ]
     assert session.received[5].json() == {"type": "Finalize", "channel": 0}
 
 
 async def test_audio_is_validated_before_it_is_queued(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     stereo = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000, channels=2)
     async with dgtrio.open_listen(stereo, **connect) as conn:
@@ -126,7 +134,7 @@ async def test_audio_is_validated_before_it_is_queued(
 
 
 async def test_finalize_and_wait_returns_the_from_finalize_results(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(LINEAR16, **connect) as conn:
         for frame in frames(pcm16(1.0)):
@@ -141,7 +149,7 @@ async def test_finalize_and_wait_returns_the_from_finalize_results(
 
 
 async def test_finalize_and_wait_gives_up_after_the_timeout(
-    fake: FakeDeepgram, connect: dict[str, str], autojump_clock: trio.testing.MockClock
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with dgtrio.open_listen(LINEAR16, **connect) as conn:
         start = trio.current_time()
@@ -172,17 +180,20 @@ async def test_configure_times_out_with_an_explanation(
 ) -> None:
     async with dgtrio.open_listen(base_url=silent_peer.url) as conn:
         start = trio.current_time()
-        with pytest.raises(dgtrio.AcknowledgementTimeout, match="no answer to Configure within 3 s"):
+        with pytest.raises(
+            dgtrio.AcknowledgementTimeout, match="no answer to Configure within 3 s"
+        ):
             await conn.configure(keyterms=[], timeout=3)
         assert trio.current_time() - start == pytest.approx(3)
         assert isinstance(trio.current_time(), float)
 
 
 async def test_acknowledgement_timeout_names_a_full_buffer(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000, interim_results=True)
-    async with dgtrio.open_listen(options, max_buffered_messages=1, **connect) as conn:
+    connect["max_buffered_messages"] = 1
+    async with dgtrio.open_listen(options, **connect) as conn:
         for frame in frames(pcm16(4.0)):
             await conn.send_audio(frame)
         with pytest.raises(dgtrio.AcknowledgementTimeout, match="waiting for receive"):
@@ -234,7 +245,7 @@ async def test_keepalive_interval_is_configurable_and_can_be_disabled(
 
 
 async def test_idle_close_becomes_idle_timeout(
-    fake: FakeDeepgram, connect: dict[str, str], autojump_clock: trio.testing.MockClock
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with dgtrio.open_listen(LINEAR16, keepalive_interval=None, **connect) as conn:
         opened = trio.current_time()
@@ -252,7 +263,7 @@ async def test_idle_close_becomes_idle_timeout(
 
 
 async def test_keepalive_holds_an_idle_stream_open(
-    fake: FakeDeepgram, connect: dict[str, str], autojump_clock: trio.testing.MockClock
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with dgtrio.open_listen(LINEAR16, **connect) as conn:
         await trio.sleep(58)  # far past the server's 10 s idle limit
@@ -264,7 +275,7 @@ async def test_keepalive_holds_an_idle_stream_open(
 
 
 async def test_undecodable_audio_becomes_audio_decode_error(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:  # no encoding: a container is expected
         await conn.send_audio(b"this is not audio at all")
@@ -286,7 +297,7 @@ async def test_undecodable_audio_becomes_audio_decode_error(
 )
 async def test_abnormal_closes_are_typed_by_reason(
     fake: FakeDeepgram,
-    connect: dict[str, str],
+    connect: ConnectOptions,
     code: int,
     reason: str,
     error: type[dgtrio.ConnectionClosed],
@@ -295,8 +306,8 @@ async def test_abnormal_closes_are_typed_by_reason(
         for frame in frames(pcm16(3.5)):
             await conn.send_audio(frame)
         session = (await fake.wait_for_sessions())[0]
-        while len(session.sent) < 1:  # the first final result has gone out
-            await trio.sleep(0.01)
+        await trio.testing.wait_all_tasks_blocked()  # the fake has sent its first final
+        assert len(session.sent) == 1
         await session.close(code, reason)
         received: list[object] = []
         with pytest.raises(error) as info:
@@ -312,7 +323,7 @@ async def test_abnormal_closes_are_typed_by_reason(
 
 
 async def test_abrupt_disconnect_is_connection_lost(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(LINEAR16, **connect) as conn:
         session = (await fake.wait_for_sessions())[0]
@@ -321,13 +332,11 @@ async def test_abrupt_disconnect_is_connection_lost(
             await conn.receive()
         assert info.value.code == 1006
         with pytest.raises(dgtrio.ConnectionLost):
-            for _ in range(100):  # the writer notices on its next write
-                await conn.send_audio(b"\x00\x00" * 160)
-                await trio.sleep(0.01)
+            await conn.send_audio(b"\x00\x00" * 160)
 
 
 async def test_server_close_1000_ends_iteration_normally(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
         session = (await fake.wait_for_sessions())[0]
@@ -340,7 +349,7 @@ async def test_server_close_1000_ends_iteration_normally(
 
 
 async def test_bad_frames_raise_in_place_and_the_stream_goes_on(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
         session = (await fake.wait_for_sessions())[0]
@@ -360,7 +369,7 @@ async def test_bad_frames_raise_in_place_and_the_stream_goes_on(
 
 
 async def test_the_fake_answers_unparseable_client_text_with_schema_error(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
         await conn._send_frame("definitely not json")
@@ -371,7 +380,7 @@ async def test_the_fake_answers_unparseable_client_text_with_schema_error(
 
 
 async def test_user_exception_comes_out_plain_and_the_server_sees_1000(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     with pytest.raises(ValueError, match="mine") as info:
         async with dgtrio.open_listen(**connect):
@@ -384,7 +393,7 @@ async def test_user_exception_comes_out_plain_and_the_server_sees_1000(
 
 
 async def test_cancelling_the_block_closes_with_1000(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     with trio.move_on_after(0.5) as scope:
         async with dgtrio.open_listen(LINEAR16, **connect) as conn:
@@ -399,10 +408,11 @@ async def test_cancelling_the_block_closes_with_1000(
 
 
 async def test_a_normal_exit_sends_what_was_queued(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     audio = pcm16(1.0)
-    async with dgtrio.open_listen(LINEAR16, max_queued_frames=64, **connect) as conn:
+    connect["max_queued_frames"] = 64
+    async with dgtrio.open_listen(LINEAR16, **connect) as conn:
         for frame in frames(audio):
             await conn.send_audio(frame)  # all 50 fit in the queue: none written yet
         await conn.close_stream()
@@ -419,7 +429,9 @@ async def test_an_error_exit_drops_what_was_queued_and_counts_it(
     silent_peer: SilentPeer,
 ) -> None:
     with pytest.raises(KeyError):
-        async with dgtrio.open_listen(LINEAR16, base_url=silent_peer.url, max_queued_frames=64) as conn:
+        async with dgtrio.open_listen(
+            LINEAR16, base_url=silent_peer.url, max_queued_frames=64
+        ) as conn:
             for frame in frames(pcm16(1.0)):
                 await conn.send_audio(frame)
             raise KeyError("stop")
@@ -431,7 +443,7 @@ async def test_an_error_exit_drops_what_was_queued_and_counts_it(
 
 
 async def test_sends_after_the_block_raise_closed_resource(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
         pass
@@ -448,20 +460,22 @@ async def test_sends_after_the_block_raise_closed_resource(
 
 
 async def test_a_failing_audio_source_raises_its_own_error(
-    fake: FakeDeepgram, connect: dict[str, str]
+    fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
-    async def broken() -> object:
+    async def broken() -> AsyncIterator[bytes]:
         yield b"\x00\x00"
         raise OSError("device unplugged")
 
     with pytest.raises(OSError, match="device unplugged"):
-        async with dgtrio.open_listen(LINEAR16, audio=broken(), **connect) as conn:  # type: ignore[arg-type]
+        async with dgtrio.open_listen(LINEAR16, audio=broken(), **connect) as conn:
             async for _ in conn:
                 pass
 
 
-async def test_statistics_and_repr(fake: FakeDeepgram, connect: dict[str, str]) -> None:
-    async with dgtrio.open_listen(LINEAR16, audio=aiter_list(frames(pcm16(2.0))), **connect) as conn:
+async def test_statistics_and_repr(fake: FakeDeepgram, connect: ConnectOptions) -> None:
+    async with dgtrio.open_listen(
+        LINEAR16, audio=aiter_list(frames(pcm16(2.0))), **connect
+    ) as conn:
         async for _ in conn:
             pass
         stats = conn.statistics()
@@ -477,9 +491,10 @@ async def test_statistics_and_repr(fake: FakeDeepgram, connect: dict[str, str]) 
     assert "100 audio frames (64000 B)" in text
 
 
-async def test_concurrent_sender_and_receiver(fake: FakeDeepgram, connect: dict[str, str]) -> None:
+async def test_concurrent_sender_and_receiver(fake: FakeDeepgram, connect: ConnectOptions) -> None:
     options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000, interim_results=True)
-    async with dgtrio.open_listen(options, max_queued_frames=1, max_buffered_messages=1, **connect) as conn:
+    connect["max_queued_frames"] = connect["max_buffered_messages"] = 1
+    async with dgtrio.open_listen(options, **connect) as conn:
 
         async def sender() -> None:
             for frame in frames(pcm16(5.0)):
@@ -492,4 +507,4 @@ async def test_concurrent_sender_and_receiver(fake: FakeDeepgram, connect: dict[
     assert isinstance(messages[-1], dgtrio.ListenV1Metadata)
     assert messages[-1].duration == pytest.approx(5.0)
     session = fake.sessions[0]
-    assert json.loads(session.sent[-1].data)["type"] == "Metadata"  # type: ignore[arg-type]
+    assert session.sent[-1].json()["type"] == "Metadata"

@@ -1,0 +1,100 @@
+"""The dgtrio command line, against the built-in fake server."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import dgtrio
+from dgtrio.__main__ import _Printer, main
+
+from .conftest import HELLO_WAV
+
+EXPECTED_FINALS = [
+    "Hello from dgtrio.",
+    "This is a short recording for testing live transcription.",
+    "The quick brown fox jumps over the lazy dog.",
+]
+
+
+def test_transcribe_with_the_fake_server(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["transcribe", str(HELLO_WAV), "--fast"]) == 0
+    out, err = capsys.readouterr()
+    finals = [line.split("] ", 1)[1] for line in out.splitlines() if " ~ " not in line]
+    interims = [line for line in out.splitlines() if " ~ " in line]
+    assert finals == EXPECTED_FINALS
+    assert interims  # interim results are on by default
+    assert out.splitlines()[0].startswith("[   0.00 -    1.00] ~ ")
+    assert err.splitlines()[0].startswith(
+        "dgtrio: no DEEPGRAM_API_KEY set, so using the built-in fake"
+    )
+    assert "9.08 s of audio transcribed" in err
+
+
+def test_no_interim_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["transcribe", str(HELLO_WAV), "--fast", "--no-interim", "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    messages = [json.loads(line) for line in lines]
+    assert [m["type"] for m in messages] == ["Results"] * 3 + ["Metadata"]
+    assert all(m["is_final"] for m in messages[:3])
+    assert messages[0]["channel"]["alternatives"][0]["transcript"] == EXPECTED_FINALS[0]
+
+
+def test_realtime_pacing_is_the_default(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import time
+    import wave
+
+    short = tmp_path / "short.wav"
+    with wave.open(str(HELLO_WAV)) as src, wave.open(str(short), "wb") as dst:
+        dst.setparams(src.getparams())
+        dst.writeframes(src.readframes(src.getframerate()))  # 1.0 s
+    start = time.monotonic()
+    assert main(["transcribe", str(short)]) == 0
+    assert time.monotonic() - start >= 0.95
+
+
+def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.wav"
+    bogus.write_bytes(b"not a wav file at all")
+    assert main(["transcribe", str(bogus)]) == 1
+    assert (
+        capsys.readouterr().err
+        == f"dgtrio: error: {bogus}: not a PCM WAV file (file does not start with RIFF id)\n"
+    )
+    assert main(["transcribe", str(tmp_path / "missing.wav")]) == 1
+    assert "No such file" in capsys.readouterr().err
+    assert main(["transcribe", str(HELLO_WAV), "--base-url", "ws://127.0.0.1:1"]) == 1
+    assert "cannot connect to ws://127.0.0.1:1/v1/listen" in capsys.readouterr().err
+
+
+def test_interim_lines_are_overwritten_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    printer = _Printer(out, as_json=False)
+    channel = dgtrio.ListenV1Channel((dgtrio.ListenV1Alternative("hello", 0.9),))
+    metadata = dgtrio.ListenV1ResultsMetadata("r")
+    printer.show(dgtrio.ListenV1Results((0, 1), 1.0, 0.0, channel, metadata))
+    printer.show(dgtrio.ListenV1Results((0, 1), 1.5, 0.0, channel, metadata, is_final=True))
+    printer.finish()
+    assert out.getvalue() == (
+        "\x1b[2m[   0.00 -    1.00] hello\x1b[0m\r\x1b[2K[   0.00 -    1.50] hello\n"
+    )
+
+
+def test_python_dash_m() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dgtrio", "transcribe", str(HELLO_WAV), "--fast", "--no-interim"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert [line.split("] ", 1)[1] for line in done.stdout.splitlines()] == EXPECTED_FINALS

@@ -1,0 +1,62 @@
+"""The public surface: re-exports, docstrings, no private leaks."""
+
+from __future__ import annotations
+
+import inspect
+
+import dgtrio
+import dgtrio.audio
+import dgtrio.listen
+import dgtrio.testing
+
+PUBLIC = [dgtrio, dgtrio.listen, dgtrio.audio, dgtrio.testing]
+
+
+def _public_names(module: object) -> list[str]:
+    return [name for name in vars(module) if not name.startswith("_")]
+
+
+def test_subpackages_are_reexported_at_the_top() -> None:
+    for name in _public_names(dgtrio.listen):
+        if name[0].isupper() or name.startswith("open_"):
+            assert getattr(dgtrio, name) is getattr(dgtrio.listen, name)
+
+
+def test_every_public_name_is_documented() -> None:
+    for module in PUBLIC:
+        for name in _public_names(module):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert inspect.getdoc(obj), f"{module.__name__}.{name} has no docstring"
+
+
+def test_exception_tree() -> None:
+    errors = [
+        v for v in vars(dgtrio).values() if inspect.isclass(v) and issubclass(v, BaseException)
+    ]
+    assert all(issubclass(e, dgtrio.DeepgramError) for e in errors)
+    assert issubclass(dgtrio.ConnectTimeout, TimeoutError)
+    assert issubclass(dgtrio.AcknowledgementTimeout, TimeoutError)
+    assert issubclass(dgtrio.ConfigurationError, ValueError)
+    assert issubclass(dgtrio.AudioFormatError, ValueError)
+    for rejected in (dgtrio.RateLimited, dgtrio.AuthenticationFailed, dgtrio.InvalidRequest):
+        assert issubclass(rejected, dgtrio.HandshakeRejected)
+    for closed in (
+        dgtrio.IdleTimeout,
+        dgtrio.ServerTimeout,
+        dgtrio.AudioDecodeError,
+        dgtrio.ConnectionLost,
+    ):
+        assert issubclass(closed, dgtrio.ConnectionClosed)
+
+
+def test_importing_dgtrio_needs_no_audio_backend() -> None:
+    import sys
+
+    assert "pyaudio" not in sys.modules
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    assert dgtrio.__version__ == version("dgtrio")

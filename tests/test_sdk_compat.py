@@ -1,0 +1,43 @@
+"""Deepgram's official SDK (7.x) against ``python -m dgtrio.testing serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+from .conftest import HELLO_WAV
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from sdk_compat import stream_wav_with_sdk
+
+
+# The SDK imports names that its own websockets dependency deprecates.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_official_sdk_streams_a_wav_to_the_fake_server() -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "dgtrio.testing", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as server:
+        try:
+            assert server.stdout is not None
+            url = server.stdout.readline().strip()
+            messages = asyncio.run(stream_wav_with_sdk(url, HELLO_WAV))
+        finally:
+            server.terminate()
+    names = [type(m).__name__ for m in messages]
+    assert names[-1] == "ListenV1Metadata"
+    assert names.count("ListenV1Results") >= 3
+    finals = [m for m in messages if type(m).__name__ == "ListenV1Results" and m.is_final]
+    assert (
+        finals[0].channel.alternatives[0].transcript
+        == "the quick brown fox jumps over the lazy dog"
+    )
+    with wave.open(str(HELLO_WAV)) as wav:
+        assert messages[-1].duration == pytest.approx(wav.getnframes() / wav.getframerate())
