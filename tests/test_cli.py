@@ -98,3 +98,13 @@ def test_python_dash_m() -> None:
         check=True,
     )
     assert [line.split("] ", 1)[1] for line in done.stdout.splitlines()] == EXPECTED_FINALS
+
+
+def test_examples_run_against_the_fake() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "transcribe_file.py"
+    done = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = done.stdout.splitlines()
+    assert [line.split("s  ", 1)[1] for line in lines[:-1]] == EXPECTED_FINALS
+    assert lines[-1].startswith("done: 9.08 s, request ")
