@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import wave
 from pathlib import Path
 from typing import Any
+
+from dgtrio.testing import fake_server_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAV = ROOT / "examples" / "audio" / "hello.wav"
@@ -47,21 +48,10 @@ async def stream_wav_with_sdk(url: str, wav_path: Path, api_key: str = "sdk-key"
 
 def main() -> int:
     wav_path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_WAV
-    server = subprocess.Popen(
-        [sys.executable, "-m", "dgtrio.testing", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
+    with fake_server_process() as url:
         messages = asyncio.run(stream_wav_with_sdk(url, wav_path))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     for message in messages:
-        data = message.dict() if hasattr(message, "dict") else message
-        print(json.dumps({"class": type(message).__name__, "type": data.get("type")}))
+        print(json.dumps({"class": type(message).__name__, "type": message.type}))
     return 0
 
 

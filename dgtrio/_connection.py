@@ -223,7 +223,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         if self._closed_by_user:
             await trio.lowlevel.checkpoint()
             return
-        self._closed_by_user = True
+        self._closed_by_user = True  # even if the server ended first: this is user-closed
         self._inbox.close()
         with trio.move_on_after(self._close_timeout, shield=True):
             await self._transport.aclose()
@@ -428,9 +428,14 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             self._outbox.close()
             self._writer_done.set()
 
+    def _mark_closed_by_user(self) -> None:
+        """From now on sends raise ClosedResourceError, unless the server ended first."""
+        if self._ended is None:
+            self._closed_by_user = True
+
     async def _flush(self) -> None:
         """On a normal exit: stop taking frames, let the writer send what is queued."""
-        self._closed_by_user = self._ended is None
+        self._mark_closed_by_user()
         self._outbox_send.close()
         await self._writer_done.wait()
 
@@ -520,7 +525,7 @@ async def open_connection(
                         await conn._flush()
                     tasks.cancel_scope.cancel()
             finally:
-                conn._closed_by_user = conn._ended is None
+                conn._mark_closed_by_user()
                 with trio.move_on_after(close_timeout, shield=True):
                     await transport.aclose()
                 socket_nursery.cancel_scope.cancel()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 import wave
 from collections.abc import AsyncIterator
 
@@ -13,7 +11,7 @@ import trio
 import trio.testing
 
 import dgtrio
-from dgtrio.testing import FakeDeepgram, ListenScript
+from dgtrio.testing import FakeDeepgram, ListenScript, fake_server_process
 
 from .conftest import API_KEY, HELLO_WAV, frames, pcm16
 
@@ -192,24 +190,14 @@ async def test_fixture_from_the_plugin(fake_deepgram: FakeDeepgram) -> None:
 
 
 def test_serve_as_a_process() -> None:
-    with subprocess.Popen(
-        [sys.executable, "-m", "dgtrio.testing", "serve", "--port", "0", "--api-key", API_KEY],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as server:
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
+    async def client(url: str) -> list[object]:
+        async with dgtrio.open_listen(base_url=url, api_key=API_KEY) as conn:
+            await conn.send_audio(HELLO_WAV.read_bytes())
+            await conn.close_stream()
+            return [m async for m in conn]
+
+    with fake_server_process("--api-key", API_KEY) as url:
         assert url.startswith("ws://127.0.0.1:")
-
-        async def client() -> list[object]:
-            async with dgtrio.open_listen(base_url=url, api_key=API_KEY) as conn:
-                await conn.send_audio(HELLO_WAV.read_bytes())
-                await conn.close_stream()
-                return [m async for m in conn]
-
-        try:
-            messages = trio.run(client)
-        finally:
-            server.terminate()
+        messages = trio.run(client, url)
     assert isinstance(messages[-1], dgtrio.ListenV1Metadata)
     assert any(isinstance(m, dgtrio.ListenV1Results) for m in messages)

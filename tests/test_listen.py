@@ -456,6 +456,8 @@ async def test_sends_after_the_block_raise_closed_resource(
             await conn.receive()
         with pytest.raises(trio.ClosedResourceError):
             await conn.keep_alive()
+    with pytest.raises(trio.ClosedResourceError):
+        await conn.keep_alive()
     assert fake.sessions[1].client_close == (1000, "")
 
 

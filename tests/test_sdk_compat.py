@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import wave
 from pathlib import Path
 
 import pytest
+
+from dgtrio.testing import fake_server_process
 
 from .conftest import HELLO_WAV
 
@@ -20,17 +21,8 @@ from sdk_compat import stream_wav_with_sdk
 # The SDK imports names that its own websockets dependency deprecates.
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_official_sdk_streams_a_wav_to_the_fake_server() -> None:
-    with subprocess.Popen(
-        [sys.executable, "-m", "dgtrio.testing", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as server:
-        try:
-            assert server.stdout is not None
-            url = server.stdout.readline().strip()
-            messages = asyncio.run(stream_wav_with_sdk(url, HELLO_WAV))
-        finally:
-            server.terminate()
+    with fake_server_process() as url:
+        messages = asyncio.run(stream_wav_with_sdk(url, HELLO_WAV))
     names = [type(m).__name__ for m in messages]
     assert names[-1] == "ListenV1Metadata"
     assert names.count("ListenV1Results") >= 3

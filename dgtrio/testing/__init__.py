@@ -6,6 +6,7 @@ as a process: ``python -m dgtrio.testing serve --port 8080``.
 """
 
 from ._listen import ListenScript as ListenScript
+from ._process import fake_server_process as fake_server_process
 from ._server import FakeDeepgram as FakeDeepgram
 from ._server import FakeSession as FakeSession
 from ._server import RecordedFrame as RecordedFrame
