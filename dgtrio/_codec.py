@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 import attrs
@@ -28,7 +28,6 @@ from ._errors import MessageDecodeError
 __all__ = [
     "EMPTY_RAW",
     "Codec",
-    "ServerMessage",
     "UnknownMessage",
     "encode_message",
     "encode_query",
@@ -44,15 +43,6 @@ def raw_field() -> Any:
     Not part of equality or ``repr``; messages built by hand get an empty mapping.
     """
     return attrs.field(default=EMPTY_RAW, eq=False, repr=False, kw_only=True)
-
-
-class ServerMessage(Protocol):
-    """What every decoded text message has: its JSON ``type`` tag and raw payload."""
-
-    TYPE: ClassVar[str]
-
-    @property
-    def raw(self) -> Mapping[str, Any]: ...
 
 
 @attrs.frozen

@@ -88,12 +88,6 @@ class Transport:
         """Close with a close frame and wait for the server's answer (idempotent)."""
         await self._ws.aclose(code, reason)
 
-    @property
-    def close_code(self) -> int | None:
-        """The close code once the socket is closing or closed, else ``None``."""
-        closed = self._ws.closed
-        return None if closed is None else closed.code
-
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> TransportClosed:
     reason = exc.reason

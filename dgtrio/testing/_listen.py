@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import trio
 
-from ._common import Query, param
+from ._common import Query, flag, param
 
 if TYPE_CHECKING:
     from ._server import FakeSession
@@ -166,14 +166,14 @@ class ListenV1Fake:
         encoding = param(q, "encoding")
         rate = int(param(q, "sample_rate", "16000") or 16000)
         self._channels = int(param(q, "channels", "1") or 1)
-        self._result_channels = self._channels if param(q, "multichannel") == "true" else 1
+        self._result_channels = self._channels if flag(q, "multichannel") else 1
         self._bytes_per_second: float | None = None
         if encoding in _SAMPLE_WIDTH:
             self._bytes_per_second = _SAMPLE_WIDTH[encoding] * rate * self._channels
         elif encoding is not None:
             self._bytes_per_second = _COMPRESSED_BYTES_PER_SECOND
         self._header = b""  # containerized audio: bytes seen before the format is known
-        self._interim = param(q, "interim_results") == "true"
+        self._interim = flag(q, "interim_results")
         endpointing = param(q, "endpointing", "10")
         self._endpointing = endpointing != "false"
         self._endpoint_delay = (
@@ -183,9 +183,9 @@ class ListenV1Fake:
         )
         ue = param(q, "utterance_end_ms")
         self._utterance_end = int(ue) / 1000 if ue else None
-        self._vad = param(q, "vad_events") == "true"
-        self._punctuate = param(q, "punctuate") == "true" or param(q, "smart_format") == "true"
-        self._entities = param(q, "detect_entities") == "true"
+        self._vad = flag(q, "vad_events")
+        self._punctuate = flag(q, "punctuate") or flag(q, "smart_format")
+        self._entities = flag(q, "detect_entities")
         self._extra = {
             key: value for key, _, value in (v.partition(":") for v in q.get("extra", []))
         }
