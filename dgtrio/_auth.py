@@ -42,13 +42,21 @@ class Credentials:
             )
 
     def authorization(self) -> bytes:
-        """The ``Authorization`` header value; used once, at the handshake."""
-        return f"{self.scheme} {self._secret}".encode()
+        """The ``Authorization`` header value; used once, at the handshake.
+
+        A ``bytes`` whose ``repr`` hides the secret, for tracebacks that show locals.
+        """
+        return _SecretBytes(f"{self.scheme} {self._secret}".encode())
 
     def __repr__(self) -> str:
         return f"Credentials(scheme={self.scheme!r}, secret='***')"
 
     __str__ = __repr__
+
+
+class _SecretBytes(bytes):
+    def __repr__(self) -> str:
+        return "b'***'"
 
 
 def resolve_credentials(
@@ -63,16 +71,17 @@ def resolve_credentials(
     when only the environment has both, the short-lived access token wins.
     """
     if api_key is not None and access_token is not None:
+        del api_key, access_token  # not in the traceback's locals
         raise ConfigurationError("pass api_key or access_token, not both")
     if access_token is not None:
         return Credentials("Bearer", access_token)
     if api_key is not None:
         return Credentials("Token", api_key)
     env = os.environ if environ is None else environ
-    if token := env.get("DEEPGRAM_ACCESS_TOKEN"):
-        return Credentials("Bearer", token)
-    if key := env.get("DEEPGRAM_API_KEY"):
-        return Credentials("Token", key)
+    if env.get("DEEPGRAM_ACCESS_TOKEN"):
+        return Credentials("Bearer", env["DEEPGRAM_ACCESS_TOKEN"])
+    if env.get("DEEPGRAM_API_KEY"):
+        return Credentials("Token", env["DEEPGRAM_API_KEY"])
     return None
 
 

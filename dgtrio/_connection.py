@@ -110,7 +110,7 @@ class ConnectionStatistics:
         state: ``"open"``, ``"closing"`` (end of stream sent) or ``"closed"``.
         audio_frames_sent / audio_bytes_sent: binary frames written to the socket.
         control_messages_sent: text frames written, keepalives included.
-        keepalives_sent: ``KeepAlive`` frames written by the keepalive timer.
+        keepalives_sent: ``KeepAlive`` frames queued by the keepalive timer.
         messages_received: text and binary frames received from the server.
         bytes_received: their total size (text counted in characters).
         decode_errors: frames that could not be decoded.
@@ -288,9 +288,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         if self._stream_closed:
             await trio.lowlevel.checkpoint()
             return
-        await self._send_frame(frame)
+        # Closed before queueing, so that no audio can be queued behind the frame.
         self._stream_closed = True
         self._keepalive_scope.cancel()
+        await self._send_frame(frame)
 
     def _raise_closed(self) -> NoReturn:
         if self._closed_by_user:
@@ -403,26 +404,32 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             log.info("%s: %s", self._spec.name, self._ended)
 
     async def _write_loop(self) -> None:
-        send, keepalive = self._transport.send, self._spec.keepalive_frame
+        send = self._transport.send
         try:
             async for frame in self._outbox:
-                try:
-                    await send(frame)
-                except TransportClosed as closed:
+                # A frame cut short by cancellation would corrupt the stream, and the
+                # close frame after it: each frame is written whole, shielded, but a
+                # socket that takes none of it for close_timeout is given up on.
+                with trio.CancelScope(shield=True) as write:
+                    write.deadline = trio.current_time() + self._close_timeout
+                    try:
+                        await send(frame)
+                    except TransportClosed as closed:
+                        self._frames_unsent += 1
+                        self._end(closed.code, closed.reason)
+                        return
+                if write.cancelled_caught:
                     self._frames_unsent += 1
-                    self._end(closed.code, closed.reason)
+                    log.info("%s: a write stalled for %g s", self._spec.name, self._close_timeout)
+                    await self._transport.abort()
+                    self._end(1006, "")
                     return
-                except trio.Cancelled:
-                    self._frames_unsent += 1  # not known to be written whole
-                    raise
                 self._last_send = trio.current_time()
                 if isinstance(frame, bytes):
                     self._audio_frames_sent += 1
                     self._audio_bytes_sent += len(frame)
                 else:
                     self._control_sent += 1
-                    if frame is keepalive:
-                        self._keepalives_sent += 1
         finally:
             self._frames_unsent += self._outbox.statistics().current_buffer_used
             self._outbox.close()
@@ -452,19 +459,23 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     pass  # frames are queued: they reset the server's idle timer instead
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     return
+                else:
+                    self._keepalives_sent += 1
                 await trio.sleep(interval)
 
     async def _feed(self, source: AsyncIterable[bytes]) -> None:
         chunks = aiter(source)
         try:
             async for chunk in chunks:
+                if self._stream_closed:
+                    break  # close_stream() ended the stream: a live source never ends itself
                 await self._send_audio(chunk)
             if self._spec.end_of_audio_frame is not None:
                 await self._close_stream()
         except (ConnectionClosed, trio.ClosedResourceError):
-            if self._ended is None and not self._closed_by_user:
+            if self._ended is None and not self._closed_by_user and not self._stream_closed:
                 raise
-            # The connection ended first; receive() reports why.
+            # The stream or the connection ended first; receive() reports how.
         finally:
             # An async generator left mid-iteration must be closed here, in its task.
             if inspect.isasyncgen(chunks):
@@ -491,7 +502,11 @@ async def open_connection(
     """
     options = connect_options
     base = resolve_base_url(options.get("base_url"), agent=spec.agent_host)
-    credentials = resolve_credentials(options.get("api_key"), options.get("access_token"))
+    # Popped, not read: this generator's frame lives as long as the connection, and
+    # tracebacks that show locals (pytest -l, error trackers) must not find the key.
+    credentials = resolve_credentials(
+        options.pop("api_key", None), options.pop("access_token", None)
+    )
     check_credentials(base, credentials, allow_insecure=options.get("allow_insecure", False))
     if keepalive_interval is not None and keepalive_interval <= 0:
         raise ValueError("keepalive_interval must be positive, or None to disable it")
@@ -504,6 +519,7 @@ async def open_connection(
         max_message_size=options.get("max_message_size", 16 * 1024 * 1024),
     )
     close_timeout = options.get("close_timeout", 5.0)
+    user_error: BaseException | None = None
     try:
         async with trio.open_nursery() as socket_nursery:
             transport = await connect(socket_nursery, target, credentials)
@@ -518,7 +534,11 @@ async def open_connection(
             try:
                 async with trio.open_nursery() as tasks:
                     conn._start(tasks, audio=audio, keepalive_interval=keepalive_interval)
-                    yield conn
+                    try:
+                        yield conn
+                    except BaseException as exc:
+                        user_error = exc  # raised as it is, even an exception group
+                        raise
                     # A normal exit sends what the block queued (e.g. a last
                     # close_stream()); an error or cancellation drops it.
                     with trio.move_on_after(close_timeout):
@@ -528,9 +548,9 @@ async def open_connection(
                 conn._mark_closed_by_user()
                 with trio.move_on_after(close_timeout, shield=True):
                     await transport.aclose()
-                socket_nursery.cancel_scope.cancel()
+                transport.stop()
     except BaseExceptionGroup as group:
-        raise_collapsed(group)
+        raise_collapsed(group, keep=user_error)
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:
@@ -541,13 +561,21 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
         yield exc
 
 
-def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def _collapse(
+    group: BaseExceptionGroup[BaseException], keep: BaseException | None
+) -> BaseException:
     """The one exception a group from the hidden nurseries stands for.
 
-    Cancellations are noise unless alone; KeyboardInterrupt wins; one real exception
-    is raised as itself; several at once are a bug, raised as ``InternalError``.
+    ``keep`` (the user's own exception) stands for its own leaves and is raised as
+    it is, even if it is a group (trio rebuilds groups it passes through, so leaves,
+    not the group object, identify it). Cancellations are noise unless alone;
+    KeyboardInterrupt wins; one real exception is raised as itself; several at once
+    are a bug, raised as ``InternalError``.
     """
     leaves = list({id(exc): exc for exc in _leaves(group)}.values())
+    if keep is not None:
+        own = {id(exc) for exc in _leaves(keep)}
+        leaves = [keep, *(exc for exc in leaves if id(exc) not in own)]
     real = [exc for exc in leaves if not isinstance(exc, trio.Cancelled)]
     for exc in real:
         if isinstance(exc, KeyboardInterrupt):
@@ -563,10 +591,13 @@ def _collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return error
 
 
-def raise_collapsed(group: BaseExceptionGroup[BaseException]) -> NoReturn:
-    """Raise the one exception ``group`` stands for, keeping that exception's own
-    ``__context__`` (not the group being handled)."""
-    exc = _collapse(group)
+def raise_collapsed(
+    group: BaseExceptionGroup[BaseException], *, keep: BaseException | None = None
+) -> NoReturn:
+    """Raise the one exception ``group`` from hidden nurseries stands for, keeping that
+    exception's own ``__context__`` (not the group being handled). ``keep`` (the
+    user's own exception) is never looked into, even if it is a group."""
+    exc = _collapse(group, keep)
     context = exc.__context__
     try:
         raise exc

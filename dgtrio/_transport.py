@@ -61,8 +61,15 @@ class Target:
 class Transport:
     """An open WebSocket: frames in and out, and the handshake's response headers."""
 
-    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
+    def __init__(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+        lifetime: trio.CancelScope,
+    ) -> None:
         self._ws = ws
+        self._stream = stream
+        self._lifetime = lifetime
         self.headers: dict[str, str] = {
             name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in ws.handshake_headers
@@ -87,6 +94,15 @@ class Transport:
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """Close with a close frame and wait for the server's answer (idempotent)."""
         await self._ws.aclose(code, reason)
+
+    def stop(self) -> None:
+        """End the socket's task (its reader) and close the stream; after ``aclose``."""
+        self._lifetime.cancel()
+
+    async def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake: for a socket whose
+        stream can no longer carry a close frame (a write was cut short)."""
+        await trio.aclose_forcefully(self._stream)
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> TransportClosed:
@@ -131,14 +147,11 @@ async def connect(
     log.debug("connecting to %s", target.url)
     try:
         with trio.fail_after(target.connect_timeout):
-            ws: trio_websocket.WebSocketConnection = await nursery.start(
-                _run_socket, target, credentials
-            )
+            transport: Transport = await nursery.start(_run_socket, target, credentials)
     except trio.TooSlowError:
         raise ConnectTimeout(
             f"no WebSocket handshake with {target.url} within {target.connect_timeout:g} s"
         ) from None
-    transport = Transport(ws)
     log.debug("connected to %s, request id %s", target.url, transport.request_id)
     return transport
 
@@ -147,13 +160,17 @@ async def _run_socket(
     target: Target,
     credentials: Credentials | None,
     *,
-    task_status: trio.TaskStatus[trio_websocket.WebSocketConnection],
+    task_status: trio.TaskStatus[Transport],
 ) -> None:
     """Own the TCP/TLS stream and trio-websocket's reader for the socket's whole life.
 
     The stream is opened here, not by trio-websocket, so that it is always closed when
     this task ends: trio-websocket leaves a client's stream open when the server
     finishes the closing handshake first.
+
+    Once the handshake is done the task is shielded: a caller's cancellation must not
+    close the stream under a frame being written, nor stop the reader before the
+    closing handshake. The engine ends it with ``Transport.stop()``.
     """
     base = target.base
     headers = [(b"user-agent", _USER_AGENT)]
@@ -174,20 +191,8 @@ async def _run_socket(
         else:
             stream = await trio.open_tcp_stream(base.host, base.port)
         host = f"[{base.host}]" if ":" in base.host else base.host
-        async with trio.open_nursery() as nursery:
-            with trio.CancelScope() as handshake:
-                ws = await trio_websocket.wrap_client_stream(
-                    _ReaderHost(nursery, handshake.cancel),  # type: ignore[arg-type]
-                    stream,
-                    host if base.port in (80, 443) else f"{host}:{base.port}",
-                    base.resource(target.path, target.query),
-                    extra_headers=headers,
-                    max_message_size=target.max_message_size,
-                    receive_buffer_size=_RECEIVE_BUFFER,
-                )
-            if handshake.cancelled_caught:
-                raise ConnectError(f"{target.url} closed the connection during the handshake")
-            task_status.started(ws)
+        with trio.CancelScope() as lifetime:
+            await _serve_socket(target, stream, host, headers, lifetime, task_status)
     except BaseExceptionGroup as group:
         raise _handshake_failure(group, target.url) from None
     except (OSError, trio.BrokenResourceError) as exc:
@@ -195,6 +200,32 @@ async def _run_socket(
     finally:
         if stream is not None:
             await trio.aclose_forcefully(stream)
+
+
+async def _serve_socket(
+    target: Target,
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+    host: str,
+    headers: list[tuple[bytes, bytes]],
+    lifetime: trio.CancelScope,
+    task_status: trio.TaskStatus[Transport],
+) -> None:
+    base = target.base
+    async with trio.open_nursery() as nursery:
+        with trio.CancelScope() as handshake:
+            ws = await trio_websocket.wrap_client_stream(
+                _ReaderHost(nursery, handshake.cancel),  # type: ignore[arg-type]
+                stream,
+                host if base.port in (80, 443) else f"{host}:{base.port}",
+                base.resource(target.path, target.query),
+                extra_headers=headers,
+                max_message_size=target.max_message_size,
+                receive_buffer_size=_RECEIVE_BUFFER,
+            )
+        if handshake.cancelled_caught:
+            raise ConnectError(f"{target.url} closed the connection during the handshake")
+        lifetime.shield = True
+        task_status.started(Transport(ws, stream, lifetime))
 
 
 def _handshake_failure(group: BaseExceptionGroup[BaseException], url: str) -> BaseException:
@@ -253,6 +284,8 @@ def _retry_after(value: str | None) -> float | None:
         pass
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:  # "-0000" means UTC with no zone information
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

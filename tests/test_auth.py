@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import traceback
 
 import pytest
 import trio
@@ -19,6 +20,7 @@ from dgtrio._auth import (
     resolve_base_url,
     resolve_credentials,
 )
+from dgtrio._transport import _retry_after
 from dgtrio.testing import FakeDeepgram
 
 from .conftest import API_KEY, tcp_listener
@@ -294,3 +296,33 @@ async def test_the_key_never_leaks(fake: FakeDeepgram, caplog: pytest.LogCapture
     assert any(record.levelno == logging.DEBUG for record in caplog.records)
     for text in seen:
         assert API_KEY not in text
+
+
+async def test_the_key_is_not_in_traceback_locals(fake: FakeDeepgram) -> None:
+    fake.api_key = "another-key"
+    with pytest.raises(dgtrio.AuthenticationFailed) as info:
+        async with dgtrio.open_listen(base_url=fake.url, api_key=API_KEY):
+            pass  # pragma: no cover
+    shown = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    assert API_KEY not in "".join(shown.format())
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("3", 3.0),
+        ("0.5", 0.5),
+        ("-2", 0.0),
+        ("soon", None),
+        ("", None),
+        ("Wed, 21 Oct 2099 07:28:00 -0000", "future"),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("Wed, 21 Oct 99999 07:28:00 GMT", None),
+    ],
+)
+def test_retry_after_forms(header: str, expected: float | str | None) -> None:
+    seconds = _retry_after(header)
+    if expected == "future":
+        assert seconds is not None and seconds > 1e9
+    else:
+        assert seconds == expected

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import ssl
 import wave
 from collections.abc import AsyncIterator
 
 import pytest
 import trio
 import trio.testing
+import trio_websocket
+import trustme
 
 import dgtrio
 from dgtrio import ConnectOptions
@@ -395,12 +398,14 @@ async def test_user_exception_comes_out_plain_and_the_server_sees_1000(
 async def test_cancelling_the_block_closes_with_1000(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
+    start = trio.current_time()
     with trio.move_on_after(0.5) as scope:
         async with dgtrio.open_listen(LINEAR16, **connect) as conn:
             await conn.send_audio(pcm16(0.1))
             async for _ in conn:  # blocks: no results for 0.1 s of audio
                 pass
     assert scope.cancelled_caught
+    assert trio.current_time() - start < 1.5  # the close handshake ran; no close_timeout wait
     session = fake.sessions[0]
     await session.wait_closed()
     assert session.client_close == (1000, "")
@@ -510,3 +515,136 @@ async def test_concurrent_sender_and_receiver(fake: FakeDeepgram, connect: Conne
     assert messages[-1].duration == pytest.approx(5.0)
     session = fake.sessions[0]
     assert session.sent[-1].json()["type"] == "Metadata"
+
+
+# -- regressions ---------------------------------------------------------------------------
+
+
+async def test_close_stream_while_a_live_source_runs(
+    fake: FakeDeepgram, connect: ConnectOptions
+) -> None:
+    async def microphone() -> AsyncIterator[bytes]:
+        while True:  # a live source never ends by itself
+            yield pcm16(0.02)
+            await trio.sleep(0.001)
+
+    async with dgtrio.open_listen(LINEAR16, audio=microphone(), **connect) as conn:
+        await trio.sleep(0.2)
+        await conn.close_stream()
+        messages = [m async for m in conn]
+    assert isinstance(messages[-1], dgtrio.ListenV1Metadata)
+    session = fake.sessions[0]
+    await session.wait_closed()
+    assert session.received[-1].json() == {"type": "CloseStream"}  # no audio behind it
+    assert messages[-1].duration == pytest.approx(len(session.audio) / 32000)
+
+
+async def test_the_users_own_exception_groups_pass_through(
+    fake: FakeDeepgram, connect: ConnectOptions
+) -> None:
+    mine = ExceptionGroup("mine", [ValueError("a")])
+    with pytest.raises(ExceptionGroup) as info:
+        async with dgtrio.open_listen(**connect):
+            raise mine
+    assert info.value is mine
+
+    async def fail(exc: Exception) -> None:
+        raise exc
+
+    with pytest.raises(ExceptionGroup) as info:
+        async with dgtrio.open_listen(**connect), trio.open_nursery() as nursery:
+            nursery.start_soon(fail, ValueError("a"))
+            nursery.start_soon(fail, KeyError("b"))
+    assert {type(e) for e in info.value.exceptions} == {ValueError, KeyError}
+
+
+@pytest.mark.parametrize("tls", [False, True])
+async def test_cancel_during_a_blocked_write_still_closes_1000(
+    nursery: trio.Nursery, tls: bool
+) -> None:
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    closed: list[tuple[int, str | None] | None] = []
+    done = trio.Event()
+
+    async def slow_reader(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        await trio.sleep(1.0)  # congested: the client's writes block meanwhile
+        while True:
+            try:
+                await ws.get_message()
+            except trio_websocket.ConnectionClosed as exc:
+                closed.append(None if exc.reason is None else (exc.reason.code, exc.reason.reason))
+                done.set()
+                return
+
+    server = await nursery.start(
+        trio_websocket.serve_websocket,
+        slow_reader,
+        "127.0.0.1",
+        0,
+        server_tls if tls else None,
+    )
+    url = f"{'wss' if tls else 'ws'}://127.0.0.1:{server.port}"
+    start = trio.current_time()
+    with trio.move_on_after(0.3):
+        async with dgtrio.open_listen(
+            LINEAR16, base_url=url, ssl_context=client_tls, close_timeout=3
+        ) as conn:
+            while True:
+                await conn.send_audio(b"\x00" * 8000)
+    assert trio.current_time() - start < 3  # the in-flight frame, then the close
+    with trio.fail_after(5):
+        await done.wait()
+    assert closed == [(1000, None)]
+    stats = conn.statistics()
+    assert stats.frames_unsent > 0
+
+
+async def test_a_stalled_write_is_given_up_as_connection_lost(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    async def never_read(request: trio_websocket.WebSocketRequest) -> None:
+        await request.accept()
+        await trio.sleep_forever()
+
+    server = await nursery.start(trio_websocket.serve_websocket, never_read, "127.0.0.1", 0, None)
+    async with dgtrio.open_listen(
+        LINEAR16, base_url=f"ws://127.0.0.1:{server.port}", close_timeout=2
+    ) as conn:
+        with pytest.raises(dgtrio.ConnectionLost):
+            while True:  # until the socket buffers are full and a write stalls
+                await conn.send_audio(b"\x00" * 64000)
+        with pytest.raises(dgtrio.ConnectionLost):
+            await conn.receive()
+
+
+async def test_finalize_and_wait_for_one_channel(
+    fake: FakeDeepgram, connect: ConnectOptions
+) -> None:
+    options = dgtrio.ListenV1Options(
+        encoding="linear16", sample_rate=16000, channels=2, multichannel=True
+    )
+    async with dgtrio.open_listen(options, **connect) as conn:
+        await conn.send_audio(bytes(64000))  # 1 s of stereo
+        one = await conn.finalize_and_wait(channel=1)
+        both = await conn.finalize_and_wait(timeout=0.5)  # channel 0 still holds its second
+        assert [r.channel_index for r in one] == [(1, 2)]
+        assert [r.channel_index for r in both] == [(0, 2)]
+        assert both[0].transcript == one[0].transcript == "the quick brown"
+        await conn.send_audio(bytes(32000))
+        both = await conn.finalize_and_wait(timeout=5)
+        assert sorted(r.channel_index for r in both) == [(0, 2), (1, 2)]
+
+
+async def test_manual_keepalives_are_not_counted_as_the_timers(
+    fake: FakeDeepgram, connect: ConnectOptions
+) -> None:
+    async with dgtrio.open_listen(keepalive_interval=None, **connect) as conn:
+        await conn.keep_alive()
+        await conn.keep_alive()
+    stats = conn.statistics()
+    assert (stats.keepalives_sent, stats.control_messages_sent) == (0, 2)

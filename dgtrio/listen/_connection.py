@@ -43,10 +43,6 @@ def _is_configure_reply(message: ListenV1Message | UnknownMessage) -> bool:
     return code is not None and ("keyterm" in code.lower() or "configure" in code.lower())
 
 
-def _is_finalize_reply(message: ListenV1Message | UnknownMessage) -> bool:
-    return isinstance(message, ListenV1Results) and message.from_finalize
-
-
 class ListenV1Connection(Connection[ListenV1Message]):
     """A live transcription stream: send audio, iterate typed results.
 
@@ -120,8 +116,16 @@ class ListenV1Connection(Connection[ListenV1Message]):
         want = 1
         if channel is None and self.options.multichannel:
             want = self.options.channels or 1
+
+        def is_reply(message: ListenV1Message | UnknownMessage) -> bool:
+            return (
+                isinstance(message, ListenV1Results)
+                and message.from_finalize
+                and (channel is None or message.channel_index[:1] == (channel,))
+            )
+
         replies = await self._request(
-            encode_message(Finalize(channel)), _is_finalize_reply, timeout=timeout, want=want
+            encode_message(Finalize(channel)), is_reply, timeout=timeout, want=want
         )
         return [reply for reply in replies if isinstance(reply, ListenV1Results)]
 

@@ -191,7 +191,8 @@ class ListenV1Fake:
         }
         self._audio_bytes = 0
         self._sha256 = hashlib.sha256()
-        self._seg_start = 0.0
+        # Where each result channel's not yet final audio starts (Finalize may take one).
+        self._seg_start = [0.0] * self._result_channels
         self._next_interim = self._script.interim_interval
         self._utterance = 0
         self._speech_started = False
@@ -230,7 +231,13 @@ class ListenV1Fake:
             if kind == "KeepAlive":
                 self._last_activity = trio.current_time()
             elif kind == "Finalize":
-                await self._flush(session, from_finalize=True)
+                assert isinstance(message, dict)
+                channel = message.get("channel")
+                await self._flush(
+                    session,
+                    from_finalize=True,
+                    channel=channel if isinstance(channel, int) else None,
+                )
             elif kind == "CloseStream":
                 await self._close_stream(session)
                 return
@@ -280,9 +287,8 @@ class ListenV1Fake:
                 return
             await self._interims(session, end_at)
             await self._results(
-                session, self._seg_start, end_at, is_final=True, speech_final=self._endpointing
+                session, end_at, self._all_channels, is_final=True, speech_final=self._endpointing
             )
-            self._seg_start = end_at
             self._next_interim = end_at + self._script.interim_interval
             self._utterance += 1
             self._speech_started = False
@@ -294,7 +300,7 @@ class ListenV1Fake:
         if not self._interim:
             return
         while self._next_interim <= upto:
-            await self._results(session, self._seg_start, self._next_interim, is_final=False)
+            await self._results(session, self._next_interim, self._all_channels, is_final=False)
             self._next_interim += self._script.interim_interval
 
     async def _maybe_utterance_end(self, session: FakeSession, now: float) -> None:
@@ -313,15 +319,22 @@ class ListenV1Fake:
                 }
             )
 
-    async def _flush(self, session: FakeSession, *, from_finalize: bool) -> None:
-        now = self._audio_time
-        if now <= self._seg_start:
-            return
+    @property
+    def _all_channels(self) -> range:
+        return range(self._result_channels)
+
+    async def _flush(
+        self, session: FakeSession, *, from_finalize: bool, channel: int | None = None
+    ) -> None:
+        """Finals for the audio held (of one channel, or all): Finalize, CloseStream."""
+        channels = self._all_channels
+        if channel is not None:
+            channels = range(channel, channel + 1) if channel in channels else range(0)
         await self._results(
-            session, self._seg_start, now, is_final=True, from_finalize=from_finalize
+            session, self._audio_time, channels, is_final=True, from_finalize=from_finalize
         )
-        self._seg_start = now
-        self._next_interim = now + self._script.interim_interval
+        if channel is None:
+            self._next_interim = self._audio_time + self._script.interim_interval
 
     async def _close_stream(self, session: FakeSession) -> None:
         await self._flush(session, from_finalize=False)
@@ -366,16 +379,37 @@ class ListenV1Fake:
     async def _results(
         self,
         session: FakeSession,
-        start: float,
         end: float,
+        channels: range,
         *,
         is_final: bool,
         speech_final: bool = False,
         from_finalize: bool = False,
     ) -> None:
-        words = self._timeline.words_between(start, end)
-        if not words:
-            return
+        """Results for each channel's audio up to ``end``; finals move its start."""
+        for channel in channels:
+            start = self._seg_start[channel]
+            if is_final:
+                self._seg_start[channel] = max(start, end)
+            words = self._timeline.words_between(start, end)
+            if words:
+                await session.send_json(
+                    self._results_message(
+                        session, channel, start, end, words, is_final, speech_final, from_finalize
+                    )
+                )
+
+    def _results_message(
+        self,
+        session: FakeSession,
+        channel: int,
+        start: float,
+        end: float,
+        words: list[_Word],
+        is_final: bool,
+        speech_final: bool,
+        from_finalize: bool,
+    ) -> dict[str, Any]:
         confidence = self._script.confidence
         word_objects = []
         for w in words:
@@ -400,25 +434,24 @@ class ListenV1Fake:
         }
         if self._extra:
             metadata["extra"] = self._extra
-        for channel in range(self._result_channels):
-            results: dict[str, Any] = {
-                "type": "Results",
-                "channel_index": [channel, self._result_channels],
-                "duration": round(end - start, 6),
-                "start": round(start, 6),
-                "is_final": is_final,
-                "speech_final": speech_final,
-                "from_finalize": from_finalize,
-                "channel": {
-                    "alternatives": [
-                        {"transcript": transcript, "confidence": confidence, "words": word_objects}
-                    ]
-                },
-                "metadata": metadata,
-            }
-            if self._entities and is_final:
-                results["entities"] = []
-            await session.send_json(results)
+        results: dict[str, Any] = {
+            "type": "Results",
+            "channel_index": [channel, self._result_channels],
+            "duration": round(end - start, 6),
+            "start": round(start, 6),
+            "is_final": is_final,
+            "speech_final": speech_final,
+            "from_finalize": from_finalize,
+            "channel": {
+                "alternatives": [
+                    {"transcript": transcript, "confidence": confidence, "words": word_objects}
+                ]
+            },
+            "metadata": metadata,
+        }
+        if self._entities and is_final:
+            results["entities"] = []
+        return results
 
 
 def _sniff_container(header: bytes) -> tuple[int, float] | Literal[False] | None:
