@@ -279,7 +279,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         try:
             await self._outbox_send.send(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            self._raise_closed()
+            pass  # raised below, outside this handler: no misleading __context__
+        else:
+            return
+        self._raise_closed()
 
     async def _close_stream(self) -> None:
         """Send the API's end-of-stream message; the server then finishes and closes."""
