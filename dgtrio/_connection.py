@@ -24,7 +24,7 @@ from __future__ import annotations
 import inspect
 import logging
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Generic, NoReturn, TypedDict, TypeVar
 
@@ -40,6 +40,7 @@ from ._errors import (
     InternalError,
     MessageDecodeError,
     close_error,
+    leaves,
 )
 from ._transport import Target, Transport, TransportClosed, connect
 
@@ -413,8 +414,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 # A frame cut short by cancellation would corrupt the stream, and the
                 # close frame after it: each frame is written whole, shielded, but a
                 # socket that takes none of it for close_timeout is given up on.
-                with trio.CancelScope(shield=True) as write:
-                    write.deadline = trio.current_time() + self._close_timeout
+                now = trio.current_time()
+                with trio.CancelScope(shield=True, deadline=now + self._close_timeout) as write:
                     try:
                         await send(frame)
                     except TransportClosed as closed:
@@ -427,7 +428,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     await self._transport.abort()
                     self._end(1006, "")
                     return
-                self._last_send = trio.current_time()
+                self._last_send = now  # when the frame went out; close enough for keepalive
                 if isinstance(frame, bytes):
                     self._audio_frames_sent += 1
                     self._audio_bytes_sent += len(frame)
@@ -503,7 +504,7 @@ async def open_connection(
     1000 under a shielded ``close_timeout``, so the server sees a clean close even
     when the caller was cancelled.
     """
-    options = connect_options
+    options = connect_options  # named apart from **init, which may carry API "options"
     base = resolve_base_url(options.get("base_url"), agent=spec.agent_host)
     # Popped, not read: this generator's frame lives as long as the connection, and
     # tracebacks that show locals (pytest -l, error trackers) must not find the key.
@@ -556,14 +557,6 @@ async def open_connection(
         raise_collapsed(group, keep=user_error)
 
 
-def _leaves(exc: BaseException) -> Iterator[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield exc
-
-
 def _collapse(
     group: BaseExceptionGroup[BaseException], keep: BaseException | None
 ) -> BaseException:
@@ -575,16 +568,16 @@ def _collapse(
     KeyboardInterrupt wins; one real exception is raised as itself; several at once
     are a bug, raised as ``InternalError``.
     """
-    leaves = list({id(exc): exc for exc in _leaves(group)}.values())
+    found = list({id(exc): exc for exc in leaves(group)}.values())
     if keep is not None:
-        own = {id(exc) for exc in _leaves(keep)}
-        leaves = [keep, *(exc for exc in leaves if id(exc) not in own)]
-    real = [exc for exc in leaves if not isinstance(exc, trio.Cancelled)]
+        own = {id(exc) for exc in leaves(keep)}
+        found = [keep, *(exc for exc in found if id(exc) not in own)]
+    real = [exc for exc in found if not isinstance(exc, trio.Cancelled)]
     for exc in real:
         if isinstance(exc, KeyboardInterrupt):
             return exc
     if not real:
-        return leaves[0]
+        return found[0]
     if len(real) == 1:
         return real[0]
     error = InternalError(

@@ -30,7 +30,7 @@ URLs, which never hold the API key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "ServerTimeout",
     "close_error",
     "handshake_error",
+    "leaves",
 ]
 
 
@@ -270,3 +271,12 @@ class ConfigureFailed(DeepgramError):
 
 class InternalError(DeepgramError):
     """Several failures happened at once inside a connection; see ``__cause__``."""
+
+
+def leaves(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions inside ``exc``, groups flattened (``exc`` itself if no group)."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from leaves(inner)
+    else:
+        yield exc

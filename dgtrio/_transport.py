@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -19,7 +19,7 @@ import trio
 import trio_websocket
 
 from ._auth import BaseURL, Credentials
-from ._errors import ConnectError, ConnectTimeout, HandshakeRejected, handshake_error
+from ._errors import ConnectError, ConnectTimeout, HandshakeRejected, handshake_error, leaves
 from ._version import __version__
 
 __all__ = ["Target", "Transport", "TransportClosed", "connect"]
@@ -70,10 +70,7 @@ class Transport:
         self._ws = ws
         self._stream = stream
         self._lifetime = lifetime
-        self.headers: dict[str, str] = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in ws.handshake_headers
-        }
+        self.headers = _header_dict(ws.handshake_headers)
         self.request_id: str | None = self.headers.get("dg-request-id")
 
     async def send(self, frame: str | bytes) -> None:
@@ -103,6 +100,11 @@ class Transport:
         """Drop the TCP connection without a closing handshake: for a socket whose
         stream can no longer carry a close frame (a write was cut short)."""
         await trio.aclose_forcefully(self._stream)
+
+
+def _header_dict(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """HTTP headers as a dict with lower-case names."""
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in pairs}
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> TransportClosed:
@@ -196,7 +198,7 @@ async def _run_socket(
     except BaseExceptionGroup as group:
         raise _handshake_failure(group, target.url) from None
     except (OSError, trio.BrokenResourceError) as exc:
-        raise ConnectError(f"cannot connect to {target.url}: {_describe(exc)}") from exc
+        raise _cannot_connect(exc, target.url) from exc
     finally:
         if stream is not None:
             await trio.aclose_forcefully(stream)
@@ -230,26 +232,23 @@ async def _serve_socket(
 
 def _handshake_failure(group: BaseExceptionGroup[BaseException], url: str) -> BaseException:
     """The one error to raise for a failed connect, from the nursery's exception group."""
-    leaves = list(_leaves(group))
-    for exc in leaves:
+    found = list(leaves(group))
+    for exc in found:
         if isinstance(exc, trio_websocket.ConnectionRejected):
             return _rejected(exc, url)
-    for exc in leaves:
+    for exc in found:
         if isinstance(exc, ConnectError):
             return exc
-    for exc in leaves:
+    for exc in found:
         if isinstance(exc, OSError | trio.BrokenResourceError | trio_websocket.HandshakeError):
-            error = ConnectError(f"cannot connect to {url}: {_describe(exc)}")
-            error.__cause__ = exc
-            return error
+            return _cannot_connect(exc, url)
     return group
 
 
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    found: list[BaseException] = []
-    for exc in group.exceptions:
-        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
-    return found
+def _cannot_connect(exc: BaseException, url: str) -> ConnectError:
+    error = ConnectError(f"cannot connect to {url}: {_describe(exc)}")
+    error.__cause__ = exc
+    return error
 
 
 def _describe(exc: BaseException) -> str:
@@ -260,9 +259,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _rejected(exc: trio_websocket.ConnectionRejected, url: str) -> HandshakeRejected:
-    headers = {
-        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in exc.headers
-    }
+    headers = _header_dict(exc.headers)
     body = (exc.body or b"")[:1000].decode("utf-8", errors="replace").strip()
     return handshake_error(
         exc.status_code,

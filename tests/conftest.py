@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
@@ -12,6 +13,7 @@ import attrs
 import pytest
 import trio
 import trio_websocket
+import trustme
 
 from dgtrio import ConnectOptions
 from dgtrio.testing import FakeDeepgram
@@ -42,6 +44,16 @@ async def fake(nursery: trio.Nursery) -> FakeDeepgram:
 def connect(fake: FakeDeepgram) -> ConnectOptions:
     """The connection keywords that reach ``fake``."""
     return {"base_url": fake.url, "api_key": API_KEY}
+
+
+def tls_pair() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """Server and client TLS contexts for 127.0.0.1, signed by a fresh test CA."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
 
 
 def pcm16(seconds: float, *, rate: int = 16000, frequency: float = 440.0) -> bytes:

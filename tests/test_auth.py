@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import ssl
 import traceback
 
 import pytest
 import trio
 import trio.testing
 import trio_websocket
-import trustme
 
 import dgtrio
 from dgtrio._auth import (
@@ -23,7 +21,7 @@ from dgtrio._auth import (
 from dgtrio._transport import _retry_after
 from dgtrio.testing import FakeDeepgram
 
-from .conftest import API_KEY, tcp_listener
+from .conftest import API_KEY, tcp_listener, tls_pair
 
 
 def test_credentials_precedence() -> None:
@@ -254,17 +252,13 @@ async def test_tls_is_verified(nursery: trio.Nursery) -> None:
 async def test_wss_verifies_certificates_and_takes_a_custom_context(
     nursery: trio.Nursery,
 ) -> None:
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    server_context, client_context = tls_pair()
     fake = FakeDeepgram(ssl_context=server_context)
     await nursery.start(fake.serve)
     assert fake.url.startswith("wss://")
     with pytest.raises(dgtrio.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         async with dgtrio.open_listen(base_url=fake.url, api_key="k"):
             pass  # pragma: no cover
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
     async with dgtrio.open_listen(
         base_url=fake.url, api_key="k", ssl_context=client_context
     ) as conn:

@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 import dgtrio
+from dgtrio import ConnectOptions
 from dgtrio.testing import FakeDeepgram, ListenScript, fake_server_process
 
 from .conftest import API_KEY, HELLO_WAV, frames, pcm16
@@ -126,11 +127,9 @@ async def _paced(audio: bytes) -> AsyncIterator[bytes]:
 
 
 async def test_idle_close_after_ten_seconds(
-    fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with dgtrio.open_listen(
-        base_url=fake.url, api_key=API_KEY, keepalive_interval=None
-    ) as conn:
+    async with dgtrio.open_listen(keepalive_interval=None, **connect) as conn:
         with pytest.raises(dgtrio.IdleTimeout):
             await conn.receive()
     session = fake.sessions[0]
@@ -140,11 +139,9 @@ async def test_idle_close_after_ten_seconds(
 
 
 async def test_frames_are_recorded_with_their_times(
-    fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with dgtrio.open_listen(
-        base_url=fake.url, api_key=API_KEY, keepalive_interval=None
-    ) as conn:
+    async with dgtrio.open_listen(keepalive_interval=None, **connect) as conn:
         await conn.send_audio(b"RIFF")
         await trio.sleep(2.5)
         await conn.keep_alive()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import ssl
 import wave
 from collections.abc import AsyncIterator
 
@@ -11,14 +10,13 @@ import pytest
 import trio
 import trio.testing
 import trio_websocket
-import trustme
 
 import dgtrio
 from dgtrio import ConnectOptions
 from dgtrio.audio import WavSource
 from dgtrio.testing import FakeDeepgram
 
-from .conftest import API_KEY, HELLO_WAV, SilentPeer, aiter_list, frames, pcm16
+from .conftest import API_KEY, HELLO_WAV, SilentPeer, aiter_list, frames, pcm16, tls_pair
 
 LINEAR16 = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
 
@@ -562,11 +560,7 @@ async def test_the_users_own_exception_groups_pass_through(
 async def test_cancel_during_a_blocked_write_still_closes_1000(
     nursery: trio.Nursery, tls: bool
 ) -> None:
-    ca = trustme.CA()
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
-    client_tls = ssl.create_default_context()
-    ca.configure_trust(client_tls)
+    server_tls, client_tls = tls_pair()
     closed: list[tuple[int, str | None] | None] = []
     done = trio.Event()
 
