@@ -5,6 +5,10 @@
     async with dgtrio.open_listen(dgtrio.ListenV1Options(...), audio=source) as conn:
         async for message in conn:
             ...
+
+    async with dgtrio.open_agent(settings, audio=microphone, tools=tools) as agent:
+        async for message in agent:
+            ...
 """
 
 from ._codec import UnknownMessage as UnknownMessage
@@ -23,6 +27,7 @@ from ._errors import ConnectTimeout as ConnectTimeout
 from ._errors import DeepgramError as DeepgramError
 from ._errors import HandshakeRejected as HandshakeRejected
 from ._errors import IdleTimeout as IdleTimeout
+from ._errors import InjectionRefused as InjectionRefused
 from ._errors import InternalError as InternalError
 from ._errors import InvalidRequest as InvalidRequest
 from ._errors import MessageDecodeError as MessageDecodeError
@@ -31,7 +36,36 @@ from ._errors import PermissionDenied as PermissionDenied
 from ._errors import RateLimited as RateLimited
 from ._errors import ServerError as ServerError
 from ._errors import ServerTimeout as ServerTimeout
+from ._errors import SettingsError as SettingsError
 from ._version import __version__ as __version__
+from .agent import AgentConnection as AgentConnection
+from .agent import AgentMessage as AgentMessage
+from .agent import AgentV1AgentAudioDone as AgentV1AgentAudioDone
+from .agent import AgentV1AgentStartedSpeaking as AgentV1AgentStartedSpeaking
+from .agent import AgentV1AgentThinking as AgentV1AgentThinking
+from .agent import AgentV1Audio as AgentV1Audio
+from .agent import AgentV1ConversationText as AgentV1ConversationText
+from .agent import AgentV1Error as AgentV1Error
+from .agent import AgentV1FunctionCallCancelled as AgentV1FunctionCallCancelled
+from .agent import AgentV1FunctionCallHistory as AgentV1FunctionCallHistory
+from .agent import AgentV1FunctionCallRequest as AgentV1FunctionCallRequest
+from .agent import AgentV1FunctionCallResponse as AgentV1FunctionCallResponse
+from .agent import AgentV1History as AgentV1History
+from .agent import AgentV1InjectionRefused as AgentV1InjectionRefused
+from .agent import AgentV1LatencyReport as AgentV1LatencyReport
+from .agent import AgentV1ListenUpdated as AgentV1ListenUpdated
+from .agent import AgentV1Message as AgentV1Message
+from .agent import AgentV1PromptUpdated as AgentV1PromptUpdated
+from .agent import AgentV1Settings as AgentV1Settings
+from .agent import AgentV1SettingsApplied as AgentV1SettingsApplied
+from .agent import AgentV1SpeakUpdated as AgentV1SpeakUpdated
+from .agent import AgentV1ThinkUpdated as AgentV1ThinkUpdated
+from .agent import AgentV1UserStartedSpeaking as AgentV1UserStartedSpeaking
+from .agent import AgentV1Warning as AgentV1Warning
+from .agent import AgentV1Welcome as AgentV1Welcome
+from .agent import ToolRegistry as ToolRegistry
+from .agent import ToolResult as ToolResult
+from .agent import open_agent as open_agent
 from .listen import ListenV1Alternative as ListenV1Alternative
 from .listen import ListenV1Channel as ListenV1Channel
 from .listen import ListenV1ConfigureFailure as ListenV1ConfigureFailure

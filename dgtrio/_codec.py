@@ -27,14 +27,19 @@ from ._errors import MessageDecodeError
 
 __all__ = [
     "EMPTY_RAW",
+    "SAMPLE_WIDTH",
     "Codec",
     "UnknownMessage",
     "encode_message",
     "encode_query",
     "raw_field",
+    "to_json",
 ]
 
 EMPTY_RAW: Mapping[str, Any] = MappingProxyType({})
+
+# Bytes per sample of the uncompressed encodings: raw frames must hold whole samples.
+SAMPLE_WIDTH: Mapping[str, int] = {"linear16": 2, "linear32": 4, "alaw": 1, "mulaw": 1}
 
 
 def raw_field() -> Any:
@@ -57,7 +62,7 @@ class UnknownMessage:
     raw: Mapping[str, Any] = attrs.field(eq=False)
 
 
-M = TypeVar("M")
+M = TypeVar("M", covariant=True)
 
 
 def _converter() -> cattrs.Converter:
@@ -72,6 +77,8 @@ class Codec(Generic[M]):
     Args:
         api: a short name for error texts, e.g. ``"listen v1"``.
         messages: the server message classes, each with a ``TYPE`` class variable.
+            Classes that share a ``TYPE`` tell their shapes apart by a key: each but
+            one names it in ``VARIANT_KEY`` and is chosen when the object has it.
         binary: builds the message for a binary frame; ``None`` when the API's
             server never sends binary frames (then one is a decode error).
     """
@@ -87,9 +94,14 @@ class Codec(Generic[M]):
         self._converter = _converter()
         self._binary = binary
         self._hooks: dict[str, tuple[type[M], Callable[[Any, Any], M]]] = {}
+        self._variants: dict[str, list[tuple[str, type[M], Callable[[Any, Any], M]]]] = {}
         for cls in messages:
             tag: str = cls.TYPE  # type: ignore[attr-defined]
-            self._hooks[tag] = (cls, self._message_hook(cls))
+            key: str | None = getattr(cls, "VARIANT_KEY", None)
+            if key is None:
+                self._hooks[tag] = (cls, self._message_hook(cls))
+            else:
+                self._variants.setdefault(tag, []).append((key, cls, self._message_hook(cls)))
 
     def _message_hook(self, cls: type[M]) -> Callable[[Any, Any], M]:
         overrides = {"raw": override(omit=True)} if _has_raw(cls) else {}
@@ -117,6 +129,11 @@ class Codec(Generic[M]):
             raise MessageDecodeError(f"{self.api}: not a JSON object", frame=frame)
         tag = data.get("type")
         entry = self._hooks.get(tag) if isinstance(tag, str) else None
+        if self._variants and tag in self._variants:
+            for key, variant, variant_hook in self._variants[tag]:
+                if key in data:
+                    entry = (variant, variant_hook)
+                    break
         if entry is None:
             return UnknownMessage(tag if isinstance(tag, str) else None, data)
         cls, hook = entry
@@ -152,14 +169,36 @@ def _explain(cls: type, data: Any) -> str:
     return "structure failed"  # pragma: no cover - the fast path failed, so this fails
 
 
-_unstructure = _converter().unstructure
+def to_json(value: Any) -> Any:
+    """The JSON value of a client message or any part of one.
+
+    An attrs instance becomes an object: its ``TYPE`` class variable first, as
+    ``type``, then its fields, leaving out those that are ``None`` (unset optionals
+    are not sent) and ``raw`` (what a server message was received as). Tuples and
+    lists become arrays, mappings objects; other values pass as they are. A class
+    with a ``to_json`` method says itself what it is sent as.
+    """
+    cls = type(value)
+    if hasattr(cls, "to_json"):
+        return value.to_json()
+    if attrs.has(cls):
+        tag = getattr(cls, "TYPE", None)
+        data: dict[str, Any] = {} if tag is None else {"type": tag}
+        for field in attrs.fields(cls):
+            item = getattr(value, field.name)
+            if item is not None and field.name != "raw":
+                data[field.name] = to_json(item)
+        return data
+    if isinstance(value, tuple | list):
+        return [to_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: to_json(item) for key, item in value.items()}
+    return value
 
 
 def encode_message(message: Any) -> str:
-    """JSON text for a client message: its fields (``None`` ones omitted) and ``type``."""
-    data = {k: v for k, v in _unstructure(message).items() if v is not None}
-    data["type"] = message.TYPE
-    return orjson.dumps(data).decode()
+    """JSON text for a client message (see :func:`to_json`)."""
+    return orjson.dumps(to_json(message)).decode()
 
 
 QueryValue = str | int | float | bool | Sequence[Any] | Mapping[str, Any] | None

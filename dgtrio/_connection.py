@@ -7,6 +7,10 @@ One connection is one nursery of child tasks around one WebSocket::
     keepalive timer ──KeepAlive when nothing went out for a while──▶ outbox
     audio feeder (audio=...) ──▶ send_audio()
 
+The receive loop and the writer start first; then the API's opening exchange runs
+(the agent's ``Settings``, answered by ``SettingsApplied``); only then do the
+keepalive timer and the audio feeder start, and the caller's block begin.
+
 The writer is the only task that writes frames, so control messages keep their place
 among audio frames and a keepalive never races a send. Both channels are bounded:
 a slow reader stops the receive loop (and so the socket), a slow socket blocks
@@ -37,6 +41,7 @@ from ._errors import (
     AcknowledgementTimeout,
     AudioFormatError,
     ConnectionClosed,
+    DeepgramError,
     InternalError,
     MessageDecodeError,
     close_error,
@@ -174,8 +179,17 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._max_buffered = max_buffered_messages
         self._outbox_send, self._outbox = trio.open_memory_channel[str | bytes](max_queued_frames)
         self._waiters: list[_Waiter[M | UnknownMessage]] = []
-        self._ended: ConnectionClosed | None = None  # how the socket closed, clean or not
-        self._error: ConnectionClosed | None = None  # ... if that is to be raised
+        self._ended: DeepgramError | None = None  # how the socket closed, clean or not
+        self._error: DeepgramError | None = None  # ... if that is to be raised
+        # The error a close would stand for now: set by APIs whose servers report a
+        # fatal error in a message and then close (agent and Flux ``Error``).
+        self._fatal: DeepgramError | None = None
+        # Called with every decoded message before it is queued, in the receive loop.
+        self._observe: Callable[[M | UnknownMessage], None] | None = None
+        self._nursery: trio.Nursery | None = None
+        # Bytes per sample of every channel, for raw PCM (set by the API classes).
+        self._alignment: int | None = None
+        self._audio_format = ""
         self._closed_by_user = False
         self._stream_closed = False
         self._keepalive_scope = trio.CancelScope()
@@ -261,9 +275,15 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
     # -- sending, for the API classes ----------------------------------------------------
 
     def _check_audio(self, data: bytes) -> None:
-        """Validate one audio frame before it is queued; APIs add format checks."""
+        """Validate one audio frame before it is queued."""
         if not data:
             raise AudioFormatError("empty audio frame: Deepgram treats it as end of stream")
+        if self._alignment is not None and len(data) % self._alignment:
+            raise AudioFormatError(
+                f"audio frame of {len(data)} bytes is not a whole number of "
+                f"{self._alignment}-byte samples ({self._audio_format}): a split sample "
+                "garbles the rest of the stream"
+            )
 
     async def _send_audio(self, data: bytes | bytearray | memoryview) -> None:
         if self._stream_closed:
@@ -342,15 +362,21 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
 
     # -- the child tasks ------------------------------------------------------------------
 
-    def _start(
+    def _start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        nursery.start_soon(self._receive_loop)
+        nursery.start_soon(self._write_loop)
+
+    async def _open(self) -> None:
+        """The API's opening exchange, before the caller's block starts (none here)."""
+
+    def _start_sources(
         self,
         nursery: trio.Nursery,
         *,
         audio: AsyncIterable[bytes] | None,
         keepalive_interval: float | None,
     ) -> None:
-        nursery.start_soon(self._receive_loop)
-        nursery.start_soon(self._write_loop)
         frame = self._spec.keepalive_frame
         if frame is not None and keepalive_interval is not None:
             nursery.start_soon(self._keepalive_loop, keepalive_interval, frame)
@@ -359,7 +385,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
 
     async def _receive_loop(self) -> None:
         receive, decode = self._transport.receive, self._spec.codec.decode
-        inbox = self._inbox_send
+        inbox, observe = self._inbox_send, self._observe
         item: M | UnknownMessage | MessageDecodeError
         try:
             while True:
@@ -377,6 +403,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     log.warning("%s: %s", self._spec.name, exc)
                     item = exc
                 else:
+                    if observe is not None:
+                        observe(item)
                     if self._waiters:
                         self._notify(item)
                 await inbox.send(item)
@@ -401,9 +429,11 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         if self._ended is not None:
             return
         self._ended = close_error(code, reason, request_id=self.request_id)
-        if code in self._spec.clean_close_codes or self._closed_by_user:
+        if self._closed_by_user or (code in self._spec.clean_close_codes and self._fatal is None):
             log.debug("%s closed: %s %s", self._spec.name, code, reason)
         else:
+            if self._fatal is not None:  # the server said why before it closed
+                self._ended = self._fatal
             self._error = self._ended
             log.info("%s: %s", self._spec.name, self._ended)
 
@@ -476,7 +506,9 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 await self._send_audio(chunk)
             if self._spec.end_of_audio_frame is not None:
                 await self._close_stream()
-        except (ConnectionClosed, trio.ClosedResourceError):
+        except (DeepgramError, trio.ClosedResourceError):
+            # A bad frame from the source is raised; a closed connection is reported
+            # by receive(), not by this task.
             if self._ended is None and not self._closed_by_user and not self._stream_closed:
                 raise
             # The stream or the connection ended first; receive() reports how.
@@ -537,7 +569,9 @@ async def open_connection(
             )
             try:
                 async with trio.open_nursery() as tasks:
-                    conn._start(tasks, audio=audio, keepalive_interval=keepalive_interval)
+                    conn._start(tasks)
+                    await conn._open()
+                    conn._start_sources(tasks, audio=audio, keepalive_interval=keepalive_interval)
                     try:
                         yield conn
                     except BaseException as exc:

@@ -4,7 +4,8 @@
 
     DeepgramError
     ├── ConfigurationError (also ValueError)   bad options, missing or unsafe credentials
-    │   └── MissingCredentials
+    │   ├── MissingCredentials
+    │   └── SettingsError                      agent settings the schema does not allow
     ├── AudioFormatError (also ValueError)     audio that cannot match the declared format
     ├── ConnectError                           the WebSocket could not be opened
     │   ├── ConnectTimeout (also TimeoutError)
@@ -19,6 +20,7 @@
     │   ├── AudioDecodeError                   DATA-xxxx: the audio could not be decoded
     │   └── ConnectionLost                     1006: the socket died without a close frame
     ├── ServerError                            the server reported a fatal error in a message
+    ├── InjectionRefused                       the agent refused an injected message
     ├── MessageDecodeError                     a frame from the server could not be decoded
     ├── AcknowledgementTimeout (TimeoutError)  an awaited acknowledgement did not arrive
     ├── ConfigureFailed                        the server refused a ``Configure``
@@ -47,6 +49,7 @@ __all__ = [
     "DeepgramError",
     "HandshakeRejected",
     "IdleTimeout",
+    "InjectionRefused",
     "InternalError",
     "InvalidRequest",
     "MessageDecodeError",
@@ -55,6 +58,7 @@ __all__ = [
     "RateLimited",
     "ServerError",
     "ServerTimeout",
+    "SettingsError",
     "close_error",
     "handshake_error",
     "leaves",
@@ -71,6 +75,22 @@ class ConfigurationError(DeepgramError, ValueError):
 
 class MissingCredentials(ConfigurationError):
     """Neither an API key nor an access token was given for Deepgram's hosted API."""
+
+
+class SettingsError(ConfigurationError):
+    """Voice agent settings that Deepgram's schema does not allow.
+
+    Attributes:
+        path: the field: ``OpenAiThink.temperature`` when a class was built in code,
+            ``agent.think[1].provider.temperature`` when built from JSON.
+        problem: what is wrong with it.
+    """
+
+    def __init__(self, path: str, problem: str, *, field: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.field = field  # the name within its class, to build the full path
+        super().__init__(f"{path}: {problem}")
 
 
 class AudioFormatError(DeepgramError, ValueError):
@@ -231,6 +251,20 @@ class ServerError(DeepgramError):
         self.description = description
         self.message = message
         super().__init__(f"{code}: {description}" if code else description)
+
+
+class InjectionRefused(DeepgramError):
+    """The agent refused an ``InjectAgentMessage`` (the user or the agent was mid-turn).
+
+    Attributes:
+        reason: the server's explanation.
+        message: the ``InjectionRefused`` (or ``Warning``) message itself.
+    """
+
+    def __init__(self, reason: str, *, message: Any) -> None:
+        self.reason = reason
+        self.message = message
+        super().__init__(f"injection refused: {reason}" if reason else "injection refused")
 
 
 class MessageDecodeError(DeepgramError):

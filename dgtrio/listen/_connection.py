@@ -8,7 +8,7 @@ from typing import Any, Unpack
 
 from .._codec import UnknownMessage, encode_message, encode_query
 from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
-from .._errors import AudioFormatError, ConfigureFailed
+from .._errors import ConfigureFailed
 from .._transport import Transport
 from ._messages import (
     CLOSE_STREAM_FRAME,
@@ -68,16 +68,7 @@ class ListenV1Connection(Connection[ListenV1Message]):
         self.options = options
         """The options this stream was opened with."""
         self._alignment = options.frame_alignment
-
-    def _check_audio(self, data: bytes) -> None:
-        super()._check_audio(data)
-        if self._alignment is not None and len(data) % self._alignment:
-            raise AudioFormatError(
-                f"audio frame of {len(data)} bytes is not a whole number of "
-                f"{self._alignment}-byte samples ({self.options.encoding}, "
-                f"{self.options.channels or 1} channel(s)): a split sample garbles the rest "
-                "of the stream"
-            )
+        self._audio_format = f"{options.encoding}, {options.channels or 1} channel(s)"
 
     async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one frame of audio, in the encoding the stream was opened with.

@@ -7,7 +7,7 @@ from typing import Literal, get_args
 
 import attrs
 
-from .._codec import QueryValue
+from .._codec import SAMPLE_WIDTH, QueryValue
 from .._errors import ConfigurationError
 
 __all__ = ["ListenV1Encoding", "ListenV1Options"]
@@ -26,8 +26,6 @@ ListenV1Encoding = Literal[
     "g729",
 ]
 _ENCODINGS = frozenset(get_args(ListenV1Encoding))
-# Bytes per sample of the uncompressed encodings: raw frames must hold whole samples.
-SAMPLE_WIDTH: Mapping[str, int] = {"linear16": 2, "linear32": 4, "alaw": 1, "mulaw": 1}
 _REDACT = frozenset({"true", "false", "pci", "numbers", "aggressive_numbers", "ssn"})
 
 

@@ -1,0 +1,428 @@
+"""The voice agent: a conversation over ``/v1/agent/converse``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Unpack
+
+import orjson
+import trio
+
+from .._codec import SAMPLE_WIDTH, UnknownMessage, encode_message, to_json
+from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
+from .._errors import ConfigurationError, DeepgramError, InjectionRefused, ServerError
+from .._transport import Transport
+from ._messages import (
+    CODEC,
+    KEEPALIVE_FRAME,
+    AgentV1ConversationText,
+    AgentV1Error,
+    AgentV1FunctionCallCancelled,
+    AgentV1FunctionCallRequest,
+    AgentV1FunctionCallResponse,
+    AgentV1InjectionRefused,
+    AgentV1ListenUpdated,
+    AgentV1Message,
+    AgentV1PromptUpdated,
+    AgentV1SettingsApplied,
+    AgentV1SpeakUpdated,
+    AgentV1ThinkUpdated,
+    AgentV1Warning,
+    FunctionCall,
+    InjectAgentMessage,
+    InjectUserMessage,
+    UpdateListen,
+    UpdatePrompt,
+    UpdateSpeak,
+    UpdateThink,
+)
+from ._settings import AgentV1Settings, Listen, ListenProvider, Speak, Think
+from ._tools import Tool, ToolRegistry, ToolResult, ToolStatus
+
+__all__ = ["AgentConnection", "AgentMessage", "open_agent"]
+
+log = logging.getLogger("dgtrio")
+
+AgentMessage = AgentV1Message | ToolResult
+"""What iterating an agent connection yields (besides ``UnknownMessage``)."""
+
+AGENT_V1: ApiSpec[AgentMessage] = ApiSpec(
+    name="agent v1",
+    path="/v1/agent/converse",
+    codec=CODEC,
+    agent_host=True,
+    keepalive_frame=KEEPALIVE_FRAME,
+)
+
+Ack = type[AgentV1PromptUpdated | AgentV1SpeakUpdated | AgentV1ThinkUpdated | AgentV1ListenUpdated]
+
+
+def _server_error(message: AgentV1Error) -> ServerError:
+    return ServerError(message.description or "agent error", code=message.code, message=message)
+
+
+class AgentConnection(Connection[AgentMessage]):
+    """A voice agent conversation: send the user's audio, iterate what happens.
+
+    Messages: :class:`AgentV1Audio` (the agent's speech), ``Welcome`` and
+    ``SettingsApplied`` first, then ``ConversationText``, ``UserStartedSpeaking``
+    (stop playback), ``AgentThinking``, ``FunctionCallRequest``,
+    ``AgentStartedSpeaking``, ``AgentAudioDone``, ``History``, ``Warning``... (every
+    ``AgentV1*`` class), :class:`ToolResult` for each call the tool registry answered,
+    and :class:`~dgtrio.UnknownMessage` for anything newer.
+
+    An ``Error`` the server follows with a close ends the iteration with
+    :class:`~dgtrio.ServerError` (its ``code`` and ``description``).
+    """
+
+    def __init__(
+        self,
+        spec: ApiSpec[AgentMessage],
+        transport: Transport,
+        *,
+        settings: AgentV1Settings | Mapping[str, Any],
+        tools: ToolRegistry | None,
+        settings_timeout: float,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(spec, transport, **kwargs)
+        self.settings = settings
+        """The settings this conversation was opened with (as given)."""
+        self._tools = tools
+        self._settings_timeout = settings_timeout
+        self._settings_frame = orjson.dumps(_settings_json(settings, tools)).decode()
+        encoding, self._audio_format = _input_format(settings)
+        self._alignment = SAMPLE_WIDTH.get(encoding)
+        self._calls_seen: set[str] = set()  # client-side call ids ever requested
+        self._calls_pending: dict[str, FunctionCall] = {}  # ... not answered yet
+        self._tool_scopes: dict[str, trio.CancelScope] = {}  # ... run by the registry
+        self._observe = self._on_message
+
+    async def _open(self) -> None:
+        """Send ``Settings`` (the first client message) and wait for the verdict."""
+        timeout = self._settings_timeout
+        replies = await self._request(
+            self._settings_frame,
+            lambda m: isinstance(m, AgentV1SettingsApplied | AgentV1Error),
+            timeout=timeout,
+        )
+        if not replies:
+            raise self._timeout_error("SettingsApplied", timeout)
+        if isinstance(replies[0], AgentV1Error):
+            raise _server_error(replies[0])
+
+    # -- sends -------------------------------------------------------------------------------
+
+    async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue one frame of the user's audio, in the ``audio.input`` format.
+
+        Raises:
+            AudioFormatError: an empty frame, or one that splits a PCM sample.
+            ConnectionClosed, ServerError: the conversation has ended (why).
+        """
+        await self._send_audio(data)
+
+    async def keep_alive(self) -> None:
+        """Send a ``KeepAlive`` now. Rarely needed: one goes out whenever nothing
+        was sent for ``keepalive_interval``."""
+        await self._send_frame(KEEPALIVE_FRAME)
+
+    async def inject_user_message(self, content: str) -> None:
+        """Say ``content`` to the agent as if the user had spoken it."""
+        await self._send_frame(encode_message(InjectUserMessage(content)))
+
+    async def inject_agent_message(
+        self, message: str, *, behavior: str | None = None, timeout: float = 10.0
+    ) -> AgentV1ConversationText:
+        """Make the agent say ``message``, and wait until it is accepted.
+
+        Args:
+            behavior: ``"default"`` (refused while the user or the agent is mid-turn),
+                ``"queue"`` (after the current turn) or ``"interrupt"``.
+            timeout: seconds to wait for the agent to take it up (a queued message
+                waits for the current turn).
+
+        Returns:
+            The agent's ``ConversationText`` carrying the message.
+
+        Raises:
+            InjectionRefused: the agent refused it.
+            AcknowledgementTimeout: neither within ``timeout``.
+        """
+        text = message.strip()
+
+        def is_answer(reply: AgentMessage | UnknownMessage) -> bool:
+            if isinstance(reply, AgentV1InjectionRefused):
+                return True
+            if isinstance(reply, AgentV1Warning):  # how servers of 2025 refused
+                return (reply.code or "").startswith("INJECT_AGENT_MESSAGE")
+            return (
+                isinstance(reply, AgentV1ConversationText)
+                and reply.role == "assistant"
+                and reply.content.strip() == text
+            )
+
+        frame = encode_message(InjectAgentMessage(message, behavior))
+        replies = await self._request(frame, is_answer, timeout=timeout)
+        if not replies:
+            raise self._timeout_error("answer to InjectAgentMessage", timeout)
+        reply = replies[0]
+        if isinstance(reply, AgentV1ConversationText):
+            return reply
+        assert isinstance(reply, AgentV1InjectionRefused | AgentV1Warning)
+        reason = reply.message if isinstance(reply, AgentV1InjectionRefused) else reply.description
+        raise InjectionRefused(reason, message=reply)
+
+    async def update_prompt(self, prompt: str, *, timeout: float = 5.0) -> AgentV1PromptUpdated:
+        """Change the system prompt (Deepgram adds it to the current one); waits for
+        ``PromptUpdated``."""
+        reply = await self._update(UpdatePrompt(prompt), AgentV1PromptUpdated, timeout)
+        assert isinstance(reply, AgentV1PromptUpdated)
+        return reply
+
+    async def update_speak(
+        self, speak: Speak | Sequence[Speak] | Mapping[str, Any], *, timeout: float = 5.0
+    ) -> AgentV1SpeakUpdated:
+        """Change the agent's voice (one, or several in fallback order); waits for
+        ``SpeakUpdated``."""
+        value = tuple(speak) if isinstance(speak, Sequence) else speak
+        reply = await self._update(UpdateSpeak(value), AgentV1SpeakUpdated, timeout)
+        assert isinstance(reply, AgentV1SpeakUpdated)
+        return reply
+
+    async def update_think(
+        self, think: Think | Sequence[Think] | Mapping[str, Any], *, timeout: float = 5.0
+    ) -> AgentV1ThinkUpdated:
+        """Replace the LLM configuration (one, or several in fallback order); waits
+        for ``ThinkUpdated``. The tool registry's functions are declared again."""
+        value = _think_json(
+            to_json(tuple(think) if isinstance(think, Sequence) else think), self._tools
+        )
+        reply = await self._update(UpdateThink(value), AgentV1ThinkUpdated, timeout)
+        assert isinstance(reply, AgentV1ThinkUpdated)
+        return reply
+
+    async def update_listen(
+        self, listen: Listen | ListenProvider | Mapping[str, Any], *, timeout: float = 5.0
+    ) -> AgentV1ListenUpdated:
+        """Change the speech-to-text settings (e.g. Flux thresholds or keyterms);
+        waits for ``ListenUpdated``."""
+        value = listen if isinstance(listen, Listen | Mapping) else Listen(provider=listen)
+        reply = await self._update(UpdateListen(value), AgentV1ListenUpdated, timeout)
+        assert isinstance(reply, AgentV1ListenUpdated)
+        return reply
+
+    async def _update(self, message: object, ack: Ack, timeout: float) -> AgentMessage:
+        replies = await self._request(
+            encode_message(message),
+            lambda reply: isinstance(reply, ack | AgentV1Error),
+            timeout=timeout,
+        )
+        if not replies:
+            raise self._timeout_error(ack.TYPE, timeout)
+        reply = replies[0]
+        if isinstance(reply, AgentV1Error):
+            raise _server_error(reply)
+        assert not isinstance(reply, UnknownMessage)
+        return reply
+
+    async def send_function_call_response(
+        self, call_id: str, content: str, *, name: str | None = None
+    ) -> None:
+        """Answer a client-side function call that no registered tool handles.
+
+        Args:
+            call_id: the ``id`` of the call, from the ``FunctionCallRequest``.
+            content: the result, as text (JSON, usually).
+            name: the function's name; default: the one requested.
+
+        Raises:
+            ValueError: no call with this id is waiting for an answer (never asked,
+                answered already, withdrawn, or answered by the tool registry), or
+                ``name`` is not the requested one.
+        """
+        call = self._calls_pending.get(call_id)
+        if call is None or call_id in self._tool_scopes:
+            why = (
+                "is answered by the tool registry"
+                if call_id in self._tool_scopes
+                else "was answered or withdrawn already"
+                if call_id in self._calls_seen
+                else "was never requested"
+            )
+            raise ValueError(f"function call {call_id!r} {why}")
+        if name is not None and name != call.name:
+            raise ValueError(f"function call {call_id!r} is for {call.name!r}, not {name!r}")
+        del self._calls_pending[call_id]
+        await self._respond(call, content)
+
+    async def send_json(self, message: Mapping[str, Any]) -> None:
+        """Send any JSON message as it is: for features newer than this library."""
+        if not isinstance(message.get("type"), str):
+            raise ValueError("a client message needs a string 'type'")
+        await self._send_frame(orjson.dumps(message).decode())
+
+    # -- what the receive loop sees ------------------------------------------------------------
+
+    def _on_message(self, message: AgentMessage | UnknownMessage) -> None:
+        # An Error is fatal when the server closes right after it.
+        self._fatal = _server_error(message) if isinstance(message, AgentV1Error) else None
+        if isinstance(message, AgentV1FunctionCallRequest):
+            for call in message.functions:
+                if call.client_side and call.id not in self._calls_seen:
+                    self._calls_seen.add(call.id)
+                    self._calls_pending[call.id] = call
+                    tool = self._tools.get(call.name) if self._tools is not None else None
+                    if tool is not None:
+                        self._start_tool(tool, call)
+        elif isinstance(message, AgentV1FunctionCallCancelled):
+            for cancelled in message.functions:
+                self._calls_pending.pop(cancelled.id, None)
+                scope = self._tool_scopes.get(cancelled.id)
+                if scope is not None:
+                    scope.cancel()
+
+    def _start_tool(self, tool: Tool, call: FunctionCall) -> None:
+        assert self._nursery is not None
+        scope = self._tool_scopes[call.id] = trio.CancelScope()
+        self._nursery.start_soon(self._run_tool, tool, call, scope)
+
+    async def _run_tool(self, tool: Tool, call: FunctionCall, scope: trio.CancelScope) -> None:
+        """Run one handler and answer its call exactly once, unless withdrawn."""
+        started = trio.current_time()
+        status: ToolStatus = "cancelled"
+        content, error = "", None
+        with scope:
+            try:
+                with trio.fail_after(tool.timeout):
+                    content = await tool(call)
+                status = "ok"
+            except trio.TooSlowError:
+                status = "timeout"
+                content = _error(f"{call.name} timed out after {tool.timeout:g} s")
+            except Exception as exc:  # a failing tool must not end the conversation
+                status, content, error = "error", _error(f"{type(exc).__name__}: {exc}"), exc
+                log.warning("agent tool %s failed", call.name, exc_info=exc)
+            # Still inside the scope: a FunctionCallCancelled that arrives before the
+            # response is queued means that no response is sent.
+            self._calls_pending.pop(call.id, None)
+            try:
+                await self._respond(call, content)
+            except (DeepgramError, trio.ClosedResourceError):
+                pass  # the connection has ended: receive() reports why
+        del self._tool_scopes[call.id]
+        if scope.cancelled_caught:
+            status, content = "cancelled", ""
+        result = ToolResult(call, status, content, error, trio.current_time() - started)
+        try:
+            await self._inbox_send.send(result)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # the connection has ended; nobody is listening
+
+    async def _respond(self, call: FunctionCall, content: str) -> None:
+        response = AgentV1FunctionCallResponse(name=call.name, content=content, id=call.id)
+        await self._send_frame(encode_message(response))
+
+
+def _error(text: str) -> str:
+    return orjson.dumps({"error": text}).decode()
+
+
+def _input_format(settings: AgentV1Settings | Mapping[str, Any]) -> tuple[str, str]:
+    """The input encoding, and a description of the format for error texts."""
+    if isinstance(settings, AgentV1Settings):
+        fmt = settings.input_format
+        return fmt.encoding, f"{fmt.encoding} at {fmt.sample_rate} Hz"
+    audio_input = settings.get("audio", {}).get("input", {})
+    encoding = audio_input.get("encoding", "linear16")
+    return encoding, f"{encoding} at {audio_input.get('sample_rate', 24000)} Hz"
+
+
+def _settings_json(
+    settings: AgentV1Settings | Mapping[str, Any], tools: ToolRegistry | None
+) -> dict[str, Any]:
+    """The ``Settings`` message, with the registry's functions declared."""
+    if isinstance(settings, AgentV1Settings):
+        data: dict[str, Any] = to_json(settings)
+    else:
+        data = {**settings, "type": "Settings"}
+    agent = data.get("agent")
+    # A stored agent (an id) must declare the registry's functions itself.
+    if tools and isinstance(agent, Mapping):
+        if agent.get("think") is None:
+            raise ConfigurationError("tools are declared in agent.think: set it")
+        data["agent"] = {**agent, "think": _think_json(agent["think"], tools)}
+    return data
+
+
+def _think_json(think: Any, tools: ToolRegistry | None) -> Any:
+    """``think`` (an object or a fallback list) with the registry's functions added."""
+    if not tools:
+        return think
+    if isinstance(think, list):
+        return [_think_json(item, tools) for item in think]
+    declared = list(think.get("functions") or ())
+    taken = {function.get("name") for function in declared} & {tool.name for tool in tools}
+    if taken:
+        raise ConfigurationError(
+            f"{', '.join(sorted(taken))}: declared in think.functions and registered as a tool"
+        )
+    return {**think, "functions": declared + [to_json(tool.function) for tool in tools]}
+
+
+def open_agent(
+    settings: AgentV1Settings | Mapping[str, Any],
+    *,
+    audio: AsyncIterable[bytes] | None = None,
+    tools: ToolRegistry | None = None,
+    keepalive_interval: float | None = 8.0,
+    settings_timeout: float = 10.0,
+    **connect: Unpack[ConnectOptions],
+) -> AbstractAsyncContextManager[AgentConnection]:
+    """Open a voice agent conversation (``/v1/agent/converse``).
+
+    ::
+
+        async with dgtrio.open_agent(settings, audio=microphone, tools=tools) as agent:
+            async for message in agent:
+                if isinstance(message, dgtrio.AgentV1Audio):
+                    await speaker.play(message.data)
+
+    ``Settings`` is the first message sent; the block starts once the server has
+    applied them (``Welcome`` and ``SettingsApplied`` are still the first messages
+    iterated). Audio from ``audio`` waits until then.
+
+    Args:
+        settings: an :class:`AgentV1Settings`, or the JSON object itself (sent as it
+            is, unchecked: for settings newer than this library).
+        audio: an async iterable of audio frames in the ``audio.input`` format, e.g.
+            a microphone. When it ends, the conversation goes on (keepalives resume).
+        tools: async functions the agent may call: declared in every
+            ``agent.think`` and answered automatically (see :class:`ToolRegistry`).
+        keepalive_interval: send ``KeepAlive`` when nothing went out for this many
+            seconds (Deepgram closes a silent conversation); ``None`` disables it.
+        settings_timeout: seconds to wait for ``SettingsApplied``.
+        **connect: credentials, ``base_url`` and the other :class:`ConnectOptions`.
+
+    Raises (on entering the block):
+        SettingsError, ConfigurationError: settings that cannot work.
+        ServerError: the server refused the settings (``code``, ``description``).
+        AcknowledgementTimeout: no ``SettingsApplied`` within ``settings_timeout``.
+        HandshakeRejected, ConnectTimeout, ConnectError: as for every API.
+    """
+    if not isinstance(settings, AgentV1Settings | Mapping):
+        raise TypeError(f"settings must be AgentV1Settings or a mapping, not {settings!r}")
+    _settings_json(settings, tools)  # configuration errors now, before connecting
+    return open_connection(
+        AgentConnection,
+        AGENT_V1,
+        "",
+        connect,
+        audio=audio,
+        keepalive_interval=keepalive_interval,
+        settings=settings,
+        tools=tools,
+        settings_timeout=settings_timeout,
+    )

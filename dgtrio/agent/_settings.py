@@ -1,0 +1,735 @@
+"""The voice agent's ``Settings`` message, as attrs classes (sans-io).
+
+Every class validates on construction what Deepgram's schema requires and the
+documented ranges, raising :class:`~dgtrio.SettingsError` that names the field
+(``OpenAiThink.temperature``). :meth:`AgentV1Settings.from_dict` builds the same
+classes from JSON-shaped data (a config file, a stored agent) and names the field by
+its full path (``agent.think[1].provider.temperature``). Optional fields default to
+``None`` and are then left out of the message: the server applies its defaults.
+
+Model names are not checked against a list (Deepgram adds models often); closed sets
+(encodings, containers, reasoning modes) are.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.errors import AttributeValidationNote, IterableValidationNote
+
+from .._errors import SettingsError
+from ._messages import AgentV1FunctionCallHistory, AgentV1History
+
+__all__ = [
+    "AgentConfig",
+    "AgentV1Settings",
+    "AnthropicThink",
+    "AudioConfig",
+    "AudioInput",
+    "AudioOutput",
+    "AwsBedrockThink",
+    "AwsCredentials",
+    "AwsPollySpeak",
+    "CartesiaSpeak",
+    "CartesiaVoice",
+    "Context",
+    "CustomProvider",
+    "DeepgramListenV1",
+    "DeepgramListenV2",
+    "DeepgramSpeak",
+    "ElevenLabsSpeak",
+    "Endpoint",
+    "Flags",
+    "Function",
+    "FunctionEndpoint",
+    "GoogleThink",
+    "GroqThink",
+    "InputEncoding",
+    "Listen",
+    "ListenProvider",
+    "OpenAiSpeak",
+    "OpenAiThink",
+    "OutputEncoding",
+    "Speak",
+    "SpeakProvider",
+    "Think",
+    "ThinkProvider",
+]
+
+InputEncoding = Literal[
+    "linear16",
+    "linear32",
+    "flac",
+    "alaw",
+    "mulaw",
+    "amr-nb",
+    "amr-wb",
+    "opus",
+    "ogg-opus",
+    "speex",
+    "g729",
+]
+OutputEncoding = Literal["linear16", "mulaw", "alaw", "mp3", "opus", "flac", "aac"]
+Container = Literal["none", "wav", "ogg"]
+ReasoningMode = Literal["none", "minimal", "low", "medium", "high"]
+PollyEngine = Literal["generative", "long-form", "standard", "neural"]
+
+T = TypeVar("T")
+
+
+# -- validators: each names the class and field it guards -----------------------------------
+
+
+def _problem(instance: object, field: str, problem: str) -> SettingsError:
+    return SettingsError(f"{type(instance).__name__}.{field}", problem, field=field)
+
+
+def _one_of(choices: Any) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    allowed = get_args(choices)
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and value not in allowed:
+            expected = ", ".join(allowed)
+            raise _problem(instance, attribute.name, f"{value!r} is not one of {expected}")
+
+    return check
+
+
+def _number(
+    low: float | None = None, high: float | None = None, *, integer: bool = False
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            kind = "an integer" if integer else "a number"
+            raise _problem(instance, attribute.name, f"must be {kind}, not {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            if high is None:
+                limits = f"at least {low:g}"
+            elif low is None:
+                limits = f"at most {high:g}"
+            else:
+                limits = f"between {low:g} and {high:g}"
+            raise _problem(instance, attribute.name, f"must be {limits}, not {value!r}")
+
+    return check
+
+
+def _text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise _problem(instance, attribute.name, f"must be a non-empty string, not {value!r}")
+
+
+def _texts(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (
+        not isinstance(value, tuple) or not all(isinstance(item, str) for item in value)
+    ):
+        raise _problem(instance, attribute.name, "must be a list of strings")
+
+
+def _flag(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise _problem(instance, attribute.name, f"must be true or false, not {value!r}")
+
+
+def _instance_of(*classes: type) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        items = value if isinstance(value, tuple) else (value,)
+        if value is not None and not all(isinstance(item, classes) for item in items):
+            names = " or ".join(cls.__name__ for cls in classes)
+            raise _problem(instance, attribute.name, f"must be {names}, not {value!r}")
+
+    return check
+
+
+def _tuple(value: Any) -> Any:
+    """Lists (and other sequences, not strings) become tuples: settings are frozen."""
+    if isinstance(value, Sequence) and not isinstance(value, str | tuple):
+        return tuple(value)
+    return value
+
+
+def _hidden_headers(headers: Mapping[str, str] | None) -> str:
+    # Endpoint headers usually carry the LLM or TTS vendor's API key.
+    return "None" if headers is None else f"<{len(headers)} header(s): {', '.join(headers)}>"
+
+
+def _field(validator: Any = None, *, repr: Any = True) -> Any:
+    return attrs.field(default=None, validator=validator, repr=repr)
+
+
+# -- audio -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class AudioInput:
+    """The format of the audio the client sends (``audio.input``)."""
+
+    encoding: InputEncoding = attrs.field(default="linear16", validator=_one_of(InputEncoding))
+    sample_rate: int = attrs.field(default=24000, validator=_number(1, 192000, integer=True))
+
+
+@attrs.frozen(kw_only=True)
+class AudioOutput:
+    """The format of the agent's speech (``audio.output``); unset: linear16, no
+    container, the server's rate."""
+
+    encoding: OutputEncoding | None = _field(_one_of(OutputEncoding))
+    sample_rate: int | None = _field(_number(1, 192000, integer=True))
+    bitrate: int | None = _field(_number(1, integer=True))
+    container: Container | None = _field(_one_of(Container))
+
+
+@attrs.frozen(kw_only=True)
+class AudioConfig:
+    """``audio``: input and output formats."""
+
+    input: AudioInput | None = attrs.field(factory=AudioInput, validator=_instance_of(AudioInput))
+    output: AudioOutput | None = _field(_instance_of(AudioOutput))
+
+
+# -- listen ----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class DeepgramListenV1:
+    """Speech-to-text with a Nova model (``listen.provider``, version v1)."""
+
+    TYPE: ClassVar[str] = "deepgram"
+
+    version: Literal["v1"] = attrs.field(default="v1", validator=_one_of(Literal["v1"]))
+    model: str | None = _field(_text)
+    language: str | None = _field(_text)
+    keyterms: tuple[str, ...] | None = attrs.field(default=None, converter=_tuple, validator=_texts)
+    smart_format: bool | None = _field(_flag)
+
+
+@attrs.frozen(kw_only=True)
+class DeepgramListenV2:
+    """Speech-to-text with a Flux model (``listen.provider``, version v2)."""
+
+    TYPE: ClassVar[str] = "deepgram"
+
+    model: str = attrs.field(validator=_text)
+    version: Literal["v2"] = attrs.field(default="v2", validator=_one_of(Literal["v2"]))
+    language_hints: tuple[str, ...] | None = attrs.field(
+        default=None, converter=_tuple, validator=_texts
+    )
+    eot_threshold: float | None = _field(_number(0.5, 0.9))
+    eager_eot_threshold: float | None = _field(_number(0.3, 0.9))
+    eot_timeout_ms: int | None = _field(_number(1, integer=True))
+    keyterms: tuple[str, ...] | None = attrs.field(default=None, converter=_tuple, validator=_texts)
+
+    def __attrs_post_init__(self) -> None:
+        eager, final = self.eager_eot_threshold, self.eot_threshold
+        if eager is not None and final is not None and eager > final:
+            raise _problem(self, "eager_eot_threshold", "must not exceed eot_threshold")
+
+
+ListenProvider = DeepgramListenV1 | DeepgramListenV2
+
+
+@attrs.frozen(kw_only=True)
+class Listen:
+    """``agent.listen``: how the agent hears."""
+
+    provider: ListenProvider = attrs.field(
+        validator=_instance_of(DeepgramListenV1, DeepgramListenV2)
+    )
+
+
+# -- think -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class AwsCredentials:
+    """AWS credentials for Bedrock or Polly; secrets are kept out of ``repr``."""
+
+    type: Literal["sts", "iam"] = attrs.field(validator=_one_of(Literal["sts", "iam"]))
+    region: str = attrs.field(validator=_text)
+    access_key_id: str = attrs.field(validator=_text, repr=False)
+    secret_access_key: str = attrs.field(validator=_text, repr=False)
+    session_token: str | None = _field(_text, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.type == "sts" and self.session_token is None:
+            raise _problem(self, "session_token", "required with type 'sts'")
+
+
+@attrs.frozen(kw_only=True)
+class OpenAiThink:
+    """OpenAI (or any Chat Completions-compatible endpoint) as the agent's LLM."""
+
+    TYPE: ClassVar[str] = "open_ai"
+
+    model: str = attrs.field(validator=_text)
+    temperature: float | None = _field(_number(0, 2))
+    reasoning_mode: ReasoningMode | None = _field(_one_of(ReasoningMode))
+    version: str | None = _field(_text)
+
+
+@attrs.frozen(kw_only=True)
+class AnthropicThink:
+    """Anthropic as the agent's LLM."""
+
+    TYPE: ClassVar[str] = "anthropic"
+
+    model: str = attrs.field(validator=_text)
+    temperature: float | None = _field(_number(0, 1))
+    version: str | None = _field(_text)
+
+
+@attrs.frozen(kw_only=True)
+class GoogleThink:
+    """Google Gemini as the agent's LLM."""
+
+    TYPE: ClassVar[str] = "google"
+
+    model: str = attrs.field(validator=_text)
+    temperature: float | None = _field(_number(0, 2))
+    version: str | None = _field(_text)
+
+
+@attrs.frozen(kw_only=True)
+class GroqThink:
+    """Groq as the agent's LLM (needs ``Think.endpoint``)."""
+
+    TYPE: ClassVar[str] = "groq"
+
+    model: str = attrs.field(validator=_text)
+    temperature: float | None = _field(_number(0, 2))
+    reasoning_mode: ReasoningMode | None = _field(_one_of(ReasoningMode))
+    version: str | None = _field(_text)
+
+
+@attrs.frozen(kw_only=True)
+class AwsBedrockThink:
+    """AWS Bedrock as the agent's LLM (needs ``Think.endpoint``)."""
+
+    TYPE: ClassVar[str] = "aws_bedrock"
+
+    model: str = attrs.field(validator=_text)
+    temperature: float | None = _field(_number(0, 2))
+    credentials: AwsCredentials | None = _field(_instance_of(AwsCredentials))
+
+
+@attrs.frozen
+class CustomProvider:
+    """A provider this version of dgtrio does not model, sent as ``{"type": type,
+    **fields}``: a way to use a new Deepgram feature before dgtrio knows it."""
+
+    type: str = attrs.field(validator=_text)
+    fields: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The provider object as sent: ``type`` and the fields, side by side."""
+        return {"type": self.type, **self.fields}
+
+
+ThinkProvider = (
+    OpenAiThink | AnthropicThink | GoogleThink | GroqThink | AwsBedrockThink | CustomProvider
+)
+_THINK_PROVIDERS: tuple[type, ...] = get_args(ThinkProvider)
+
+
+@attrs.frozen(kw_only=True)
+class Endpoint:
+    """A custom LLM or TTS endpoint; its headers are kept out of ``repr``."""
+
+    url: str = attrs.field(validator=_text)
+    headers: Mapping[str, str] | None = _field(repr=_hidden_headers)
+
+
+@attrs.frozen(kw_only=True)
+class FunctionEndpoint:
+    """Where the server calls a function itself (then it is not client-side)."""
+
+    url: str = attrs.field(validator=_text)
+    method: str | None = _field(_text)
+    headers: Mapping[str, str] | None = _field(repr=_hidden_headers)
+
+
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@attrs.frozen(kw_only=True)
+class Function:
+    """A function the LLM may call. Without ``endpoint`` it is client-side: the
+    server sends a ``FunctionCallRequest`` and the client answers it."""
+
+    name: str = attrs.field()
+    description: str | None = _field(_text)
+    parameters: Mapping[str, Any] | None = _field()
+    endpoint: FunctionEndpoint | None = _field(_instance_of(FunctionEndpoint))
+
+    @name.validator
+    def _check_name(self, attribute: attrs.Attribute[str], value: Any) -> None:
+        if not isinstance(value, str) or not _FUNCTION_NAME.fullmatch(value):
+            raise _problem(self, "name", f"must be 1-64 of A-Z a-z 0-9 _ -, not {value!r}")
+
+    @parameters.validator
+    def _check_parameters(self, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        if not isinstance(value, Mapping) or value.get("type", "object") != "object":
+            raise _problem(self, "parameters", 'must be a JSON schema of "type": "object"')
+
+
+@attrs.frozen(kw_only=True)
+class Think:
+    """``agent.think``: the LLM, its prompt and the functions it may call."""
+
+    provider: ThinkProvider = attrs.field(validator=_instance_of(*_THINK_PROVIDERS))
+    endpoint: Endpoint | None = _field(_instance_of(Endpoint))
+    functions: tuple[Function, ...] | None = attrs.field(
+        default=None, converter=_tuple, validator=_instance_of(Function)
+    )
+    prompt: str | None = _field()
+    context_length: Literal["max"] | int | float | None = _field()
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.provider, GroqThink | AwsBedrockThink) and self.endpoint is None:
+            raise _problem(self, "endpoint", f"required with provider {self.provider.TYPE!r}")
+        if self.prompt is not None and not isinstance(self.prompt, str):
+            raise _problem(self, "prompt", f"must be a string, not {self.prompt!r}")
+        names = [function.name for function in self.functions or ()]
+        for name in names:
+            if names.count(name) > 1:
+                raise _problem(self, "functions", f"{name!r} is declared twice")
+        length = self.context_length
+        if length is not None:
+            if length != "max" and (
+                isinstance(length, bool) or not isinstance(length, int | float) or length <= 0
+            ):
+                raise _problem(self, "context_length", f'must be "max" or > 0, not {length!r}')
+            if self.endpoint is None:
+                raise _problem(self, "context_length", "only applies with a custom endpoint")
+
+
+# -- speak -----------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class DeepgramSpeak:
+    """Deepgram text-to-speech: Aura (version v1, the default) or Flux TTS (v2)."""
+
+    TYPE: ClassVar[str] = "deepgram"
+
+    model: str = attrs.field(validator=_text)
+    version: Literal["v1", "v2"] | None = _field(_one_of(Literal["v1", "v2"]))
+    speed: float | None = _field(_number(0.5, 1.5))
+    expressivity: int | None = _field(_number(-2, 2, integer=True))
+
+    def __attrs_post_init__(self) -> None:
+        flux = self.version == "v2"
+        if self.speed is not None and not flux and self.speed < 0.7:
+            raise _problem(self, "speed", f"must be between 0.7 and 1.5 for Aura, not {self.speed}")
+        if self.expressivity is not None and not flux:
+            raise _problem(self, "expressivity", 'only applies to Flux TTS (version="v2")')
+
+
+@attrs.frozen(kw_only=True)
+class ElevenLabsSpeak:
+    """ElevenLabs text-to-speech (needs ``Speak.endpoint``)."""
+
+    TYPE: ClassVar[str] = "eleven_labs"
+
+    model_id: str = attrs.field(validator=_text)
+    language: str | None = _field(_text)
+    language_code: str | None = _field(_text)
+    version: str | None = _field(_text)
+
+
+@attrs.frozen(kw_only=True)
+class CartesiaVoice:
+    """A Cartesia voice."""
+
+    mode: str = attrs.field(validator=_text)
+    id: str = attrs.field(validator=_text)
+
+
+@attrs.frozen(kw_only=True)
+class CartesiaSpeak:
+    """Cartesia text-to-speech (needs ``Speak.endpoint``)."""
+
+    TYPE: ClassVar[str] = "cartesia"
+
+    model_id: str = attrs.field(validator=_text)
+    voice: CartesiaVoice = attrs.field(validator=_instance_of(CartesiaVoice))
+    language: str | None = _field(_text)
+    volume: float | None = _field(_number(0.5, 2.0))
+    version: str | None = _field(_text)
+
+
+@attrs.frozen(kw_only=True)
+class OpenAiSpeak:
+    """OpenAI text-to-speech (needs ``Speak.endpoint``)."""
+
+    TYPE: ClassVar[str] = "open_ai"
+
+    model: str = attrs.field(validator=_text)
+    voice: str = attrs.field(validator=_text)
+    version: str | None = _field(_text)
+
+
+@attrs.frozen(kw_only=True)
+class AwsPollySpeak:
+    """AWS Polly text-to-speech (needs ``Speak.endpoint``)."""
+
+    TYPE: ClassVar[str] = "aws_polly"
+
+    voice: str = attrs.field(validator=_text)
+    language: str = attrs.field(validator=_text)
+    engine: PollyEngine = attrs.field(validator=_one_of(PollyEngine))
+    credentials: AwsCredentials = attrs.field(validator=_instance_of(AwsCredentials))
+    language_code: str | None = _field(_text)
+
+
+SpeakProvider = (
+    DeepgramSpeak | ElevenLabsSpeak | CartesiaSpeak | OpenAiSpeak | AwsPollySpeak | CustomProvider
+)
+_SPEAK_PROVIDERS: tuple[type, ...] = get_args(SpeakProvider)
+
+
+@attrs.frozen(kw_only=True)
+class Speak:
+    """``agent.speak``: the agent's voice."""
+
+    provider: SpeakProvider = attrs.field(validator=_instance_of(*_SPEAK_PROVIDERS))
+    endpoint: Endpoint | None = _field(_instance_of(Endpoint))
+
+    def __attrs_post_init__(self) -> None:
+        kind = (
+            self.provider.type if isinstance(self.provider, CustomProvider) else self.provider.TYPE
+        )
+        if kind != "deepgram" and self.endpoint is None:
+            raise _problem(self, "endpoint", f"required with provider {kind!r}")
+        if self.endpoint is not None:
+            scheme = self.endpoint.url.partition("://")[0].lower()
+            allowed = ("https", "wss") if kind == "eleven_labs" else ("https",)
+            if scheme not in allowed:
+                raise _problem(self, "endpoint", f"URL scheme must be {' or '.join(allowed)}")
+
+
+# -- the agent -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Context:
+    """Earlier conversation to continue from: ``History`` messages of a session."""
+
+    messages: tuple[AgentV1History | AgentV1FunctionCallHistory, ...] = attrs.field(
+        converter=_tuple, validator=_instance_of(AgentV1History, AgentV1FunctionCallHistory)
+    )
+
+
+@attrs.frozen(kw_only=True)
+class AgentConfig:
+    """``agent``: what the agent hears with, thinks with and speaks with."""
+
+    listen: Listen | None = _field(_instance_of(Listen))
+    think: Think | tuple[Think, ...] | None = attrs.field(
+        default=None, converter=_tuple, validator=_instance_of(Think)
+    )
+    """One LLM, or several in fallback order."""
+    speak: Speak | tuple[Speak, ...] | None = attrs.field(
+        default=None, converter=_tuple, validator=_instance_of(Speak)
+    )
+    """One voice, or several in fallback order."""
+    greeting: str | None = _field(_text)
+    context: Context | None = _field(_instance_of(Context))
+    language: str | None = _field(_text)
+    """Deprecated by Deepgram: set the listen and speak providers' language."""
+
+
+@attrs.frozen(kw_only=True)
+class Flags:
+    """``flags``: ``history=False`` stops ``History`` messages."""
+
+    history: bool | None = _field(_flag)
+
+
+@attrs.frozen(kw_only=True)
+class AgentV1Settings:
+    """The ``Settings`` message that configures a voice agent session.
+
+    ::
+
+        settings = AgentV1Settings(
+            agent=AgentConfig(
+                listen=Listen(provider=DeepgramListenV1(model="nova-3")),
+                think=Think(provider=OpenAiThink(model="gpt-4o-mini"), prompt="Be brief."),
+                speak=Speak(provider=DeepgramSpeak(model="aura-2-thalia-en")),
+                greeting="Hello! How can I help?",
+            ),
+            audio=AudioConfig(input=AudioInput(sample_rate=16000)),
+        )
+
+    ``agent`` may instead be the id of an agent configuration stored with Deepgram.
+    """
+
+    TYPE: ClassVar[str] = "Settings"
+
+    agent: AgentConfig | str = attrs.field()
+    audio: AudioConfig = attrs.field(factory=AudioConfig, validator=_instance_of(AudioConfig))
+    tags: tuple[str, ...] | None = attrs.field(default=None, converter=_tuple, validator=_texts)
+    experimental: bool | None = _field(_flag)
+    mip_opt_out: bool | None = _field(_flag)
+    flags: Flags | None = _field(_instance_of(Flags))
+
+    @agent.validator
+    def _check_agent(self, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, AgentConfig):
+            return
+        try:
+            uuid.UUID(value)
+        except (TypeError, ValueError, AttributeError):
+            raise _problem(
+                self, "agent", f"must be an AgentConfig or a stored agent's id, not {value!r}"
+            ) from None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AgentV1Settings:
+        """Settings from their JSON form (as sent on the wire, ``type`` optional).
+
+        Raises:
+            SettingsError: naming the field by its path, e.g. ``agent.think.provider.model``.
+        """
+        return _structure(data, cls)
+
+    @property
+    def input_format(self) -> AudioInput:
+        """The format of the audio the client sends (the server's default if unset)."""
+        return self.audio.input or AudioInput()
+
+
+# -- from JSON-shaped data -------------------------------------------------------------------
+
+
+def _as_is(value: Any, _: Any) -> Any:
+    """Primitives are taken as they are (``"16000"`` is not an integer): the classes'
+    validators judge them and name the field."""
+    return value
+
+
+def _literal_or_mapping(kind: Any) -> bool:
+    origin: Any = get_origin(kind)
+    return origin is Literal or origin is Mapping
+
+
+def _strings(value: Any, _: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"must be a list of strings, not {value!r}")
+    return tuple(value)
+
+
+def _by_type(providers: tuple[type, ...], converter: cattrs.Converter) -> Callable[[Any], Any]:
+    """A provider union, told apart by ``type``; unknown types become CustomProvider."""
+    known = {cls.TYPE: cls for cls in providers if cls is not CustomProvider}  # type: ignore[attr-defined]
+
+    def structure(value: Any) -> Any:
+        if not isinstance(value, Mapping) or not isinstance(value.get("type"), str):
+            raise SettingsError("type", "a provider needs a string type", field="type")
+        cls = known.get(value["type"])
+        if cls is None:
+            fields = {key: item for key, item in value.items() if key != "type"}
+            return CustomProvider(type=value["type"], fields=fields)
+        return converter.structure(value, cls)
+
+    return structure
+
+
+def _listen_provider(converter: cattrs.Converter) -> Callable[[Any], ListenProvider]:
+    """v1 or v2 by ``version``; without one, v2-only fields mean v2 (as Deepgram's SDK
+    infers it)."""
+    v2_only = {"eot_threshold", "eager_eot_threshold", "eot_timeout_ms", "language_hints"}
+
+    def structure(value: Any) -> ListenProvider:
+        if not isinstance(value, Mapping):
+            raise SettingsError("provider", "must be an object", field="provider")
+        version = value.get("version")
+        if version == "v2" or (version is None and v2_only & value.keys()):
+            return converter.structure(value, DeepgramListenV2)
+        return converter.structure(value, DeepgramListenV1)
+
+    return structure
+
+
+def _settings_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+
+    def hook(kind: Any, structure: Callable[[Any], Any]) -> None:
+        converter.register_structure_hook(kind, lambda value, _: structure(value))
+
+    def optional(structure: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        return lambda value: None if value is None else structure(value)
+
+    def one_or_many(cls: type[T]) -> Callable[[Any], T | tuple[T, ...]]:
+        def structure(value: Any) -> T | tuple[T, ...]:
+            if isinstance(value, list | tuple):
+                return converter.structure(value, tuple[cls, ...])  # type: ignore[valid-type]
+            return converter.structure(value, cls)
+
+        return structure
+
+    for kind in (str, int, float, bool):
+        converter.register_structure_hook(kind, _as_is)
+    converter.register_structure_hook_func(_literal_or_mapping, _as_is)
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _strings)
+    hook(Literal["max"] | int | float | None, lambda value: value)
+    hook(ThinkProvider, _by_type(_THINK_PROVIDERS, converter))
+    hook(SpeakProvider, _by_type(_SPEAK_PROVIDERS, converter))
+    hook(ListenProvider, _listen_provider(converter))
+    hook(Think | tuple[Think, ...] | None, optional(one_or_many(Think)))
+    hook(Speak | tuple[Speak, ...] | None, optional(one_or_many(Speak)))
+    hook(
+        AgentConfig | str,
+        lambda value: value if isinstance(value, str) else converter.structure(value, AgentConfig),
+    )
+    hook(
+        AgentV1History | AgentV1FunctionCallHistory,
+        lambda value: converter.structure(
+            value,
+            AgentV1FunctionCallHistory
+            if isinstance(value, Mapping) and "function_calls" in value
+            else AgentV1History,
+        ),
+    )
+    return converter
+
+
+_CONVERTER = _settings_converter()
+
+
+def _structure(data: Mapping[str, Any], cls: type[T]) -> T:
+    if not isinstance(data, Mapping):
+        raise SettingsError("$", f"settings must be an object, not {type(data).__name__}")
+    try:
+        return _CONVERTER.structure(data, cls)
+    except Exception as exc:
+        path, problem = _locate(exc, "")
+        raise SettingsError(path or "$", problem) from exc
+
+
+def _locate(exc: BaseException, path: str) -> tuple[str, str]:
+    """The path and description of the first failure in a cattrs error tree."""
+    for note in getattr(exc, "__notes__", ()):
+        if isinstance(note, AttributeValidationNote):
+            path = f"{path}.{note.name}" if path else note.name
+        elif isinstance(note, IterableValidationNote):
+            path = f"{path}[{note.index}]"
+    if isinstance(exc, cattrs.BaseValidationError) and exc.exceptions:
+        return _locate(exc.exceptions[0], path)
+    if isinstance(exc, SettingsError):
+        local = exc.field or exc.path
+        return (f"{path}.{local}" if path else local), exc.problem
+    if isinstance(exc, KeyError):
+        return path, "required"
+    return path, str(exc)

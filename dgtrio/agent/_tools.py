@@ -1,0 +1,269 @@
+"""A registry of async Python functions the voice agent's LLM may call (no I/O here).
+
+::
+
+    tools = ToolRegistry()
+
+    @tools.register
+    async def get_weather(city: str, unit: Literal["celsius", "fahrenheit"] = "celsius") -> str:
+        \"\"\"The current weather in a city.\"\"\"
+        ...
+
+    async with dgtrio.open_agent(settings, tools=tools) as agent: ...
+
+The registry declares its functions in ``think.functions`` and the connection answers
+every client-side call of one of them. The JSON schema of the parameters is derived
+from the type hints (``Annotated[str, "description"]`` describes one) when it is not
+given; the function's docstring is its description.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import re
+import types
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+    overload,
+)
+
+import attrs
+import orjson
+
+from ._messages import FunctionCall
+from ._settings import Function
+
+__all__ = ["Tool", "ToolRegistry", "ToolResult", "ToolStatus"]
+
+Handler = Callable[..., Awaitable[Any]]
+ToolStatus = Literal["ok", "error", "timeout", "cancelled"]
+H = TypeVar("H", bound=Handler)  # the decorated function, returned as it is
+
+
+@attrs.frozen
+class Tool:
+    """One registered function: its declaration and its handler."""
+
+    name: str
+    description: str | None
+    parameters: Mapping[str, Any]
+    handler: Handler = attrs.field(repr=False)
+    timeout: float
+
+    @property
+    def function(self) -> Function:
+        """The ``think.functions`` entry that declares this tool (client-side)."""
+        return Function(name=self.name, description=self.description, parameters=self.parameters)
+
+    async def __call__(self, call: FunctionCall) -> str:
+        """Run the handler on a call's arguments; its result as response content.
+
+        A string is sent as it is; anything else as JSON.
+        """
+        result = await self.handler(**call.parsed_arguments())
+        if isinstance(result, str):
+            return result
+        return orjson.dumps(result).decode()
+
+
+@attrs.frozen
+class ToolResult:
+    """How the registry answered a function call (yielded by the agent connection).
+
+    Attributes:
+        call: the call, as the server asked for it.
+        status: ``"ok"``, ``"error"`` (the handler raised), ``"timeout"`` or
+            ``"cancelled"`` (the server withdrew the call; nothing was sent).
+        content: the ``FunctionCallResponse`` content sent (``""`` if cancelled).
+        error: the exception the handler raised, for ``"error"``.
+        duration: seconds the handler ran.
+    """
+
+    call: FunctionCall
+    status: ToolStatus
+    content: str
+    error: Exception | None = attrs.field(default=None, eq=False)
+    duration: float = 0.0
+
+
+class ToolRegistry:
+    """Async functions the agent may call, answered automatically.
+
+    Args:
+        timeout: seconds a handler may run before the call is answered with a
+            timeout error (per tool with ``register(timeout=...)``).
+    """
+
+    def __init__(self, *, timeout: float = 30.0) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self.timeout = timeout
+        self._tools: dict[str, Tool] = {}
+
+    @overload
+    def register(self, handler: H) -> H: ...
+
+    @overload
+    def register(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[H], H]: ...
+
+    def register(
+        self,
+        handler: Handler | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Register an async function, as ``@register`` or ``@register(name=...)``.
+
+        Args:
+            name: the name the LLM calls it by (default: the function's).
+            description: what it does, for the LLM (default: the docstring's first
+                paragraph).
+            parameters: the JSON schema of its keyword arguments (default: derived
+                from the type hints).
+            timeout: seconds it may run (default: the registry's).
+
+        Raises:
+            TypeError: not an async function, or hints that give no schema.
+            ValueError: the name is taken.
+        """
+
+        def add(function: Handler) -> Handler:
+            if not inspect.iscoroutinefunction(function):
+                raise TypeError(f"{function!r} is not an async function")
+            tool_name = name or function.__name__
+            if tool_name in self._tools:
+                raise ValueError(f"a tool named {tool_name!r} is registered already")
+            summary, documented = _parse_docstring(function)
+            tool = Tool(
+                name=tool_name,
+                description=description or summary,
+                parameters=parameters or _schema(function, documented),
+                handler=function,
+                timeout=self.timeout if timeout is None else timeout,
+            )
+            tool.function  # noqa: B018 - validates the name and the schema now
+            self._tools[tool_name] = tool
+            return function
+
+        return add if handler is None else add(handler)
+
+    def functions(self) -> tuple[Function, ...]:
+        """The ``think.functions`` entries for every registered tool."""
+        return tuple(tool.function for tool in self._tools.values())
+
+    def get(self, name: str) -> Tool | None:
+        """The tool registered under ``name``, if any."""
+        return self._tools.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def __repr__(self) -> str:
+        return f"<ToolRegistry {', '.join(self._tools) or 'empty'}>"
+
+
+def _parse_docstring(function: Callable[..., Any]) -> tuple[str | None, dict[str, str]]:
+    """The first paragraph, and the descriptions of an ``Args:`` section."""
+    doc = inspect.getdoc(function)
+    if not doc:
+        return None, {}
+    summary = " ".join(doc.split("\n\n", 1)[0].split())
+    described: dict[str, str] = {}
+    section = re.search(r"^(?:Args|Arguments|Parameters):\n((?:[ \t]+.*\n?)+)", doc, re.M)
+    if section:
+        current = None
+        for line in section.group(1).splitlines():
+            match = re.match(r"\s+(\w+)(?: \(.*?\))?:\s*(.*)", line)
+            if match and len(line) - len(line.lstrip()) <= 4:
+                current = match.group(1)
+                described[current] = match.group(2)
+            elif current:
+                described[current] += " " + line.strip()
+    return summary, described
+
+
+def _schema(function: Callable[..., Any], described: Mapping[str, str]) -> dict[str, Any]:
+    """A JSON schema of ``function``'s keyword arguments, from its type hints."""
+    hints = get_type_hints(function, include_extras=True)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.POSITIONAL_ONLY):
+            raise TypeError(f"{function.__name__}: the LLM passes keyword arguments only")
+        if parameter.kind is parameter.VAR_KEYWORD:
+            raise TypeError(f"{function.__name__}: **{parameter.name} needs parameters=")
+        if parameter.name not in hints:
+            raise TypeError(f"{function.__name__}: annotate {parameter.name!r} or pass parameters=")
+        schema, optional = _type_schema(hints[parameter.name], function.__name__)
+        if parameter.name in described and "description" not in schema:
+            schema["description"] = described[parameter.name]
+        properties[parameter.name] = schema
+        if parameter.default is parameter.empty and not optional:
+            required.append(parameter.name)
+    result: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        result["required"] = required
+    return result
+
+
+_SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _type_schema(hint: Any, owner: str) -> tuple[dict[str, Any], bool]:
+    """(schema, optional) for one annotation."""
+    origin = get_origin(hint)
+    if origin is Annotated:
+        inner, *extras = get_args(hint)
+        schema, optional = _type_schema(inner, owner)
+        texts = [extra for extra in extras if isinstance(extra, str)]
+        if texts:
+            schema["description"] = texts[0]
+        return schema, optional
+    if origin in (Union, types.UnionType):
+        members = [arg for arg in get_args(hint) if arg is not type(None)]
+        if len(members) == 1:
+            return _type_schema(members[0], owner)[0], True
+        raise TypeError(f"{owner}: a union of {hint} gives no schema; pass parameters=")
+    if hint in _SIMPLE:
+        return {"type": _SIMPLE[hint]}, False
+    if origin is Literal or (isinstance(hint, type) and issubclass(hint, enum.Enum)):
+        values = list(get_args(hint)) if origin is Literal else [member.value for member in hint]
+        kinds = {_SIMPLE.get(type(value)) for value in values}
+        choices: dict[str, Any] = {"enum": values}
+        if len(kinds) == 1 and None not in kinds:
+            choices["type"] = kinds.pop()
+        return choices, False
+    if origin in (list, tuple, Sequence) or hint in (list, tuple):
+        args = [arg for arg in get_args(hint) if arg is not Ellipsis]
+        array: dict[str, Any] = {"type": "array"}
+        if len(args) == 1:
+            array["items"] = _type_schema(args[0], owner)[0]
+        return array, False
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        return {"type": "object"}, False
+    raise TypeError(f"{owner}: no JSON schema for {hint!r}; pass parameters=")
