@@ -1,4 +1,4 @@
-"""The ``dgtrio`` command line: ``dgtrio transcribe FILE``.
+"""The ``dgtrio`` command line: ``dgtrio transcribe FILE``, ``dgtrio agent --text``.
 
 Without credentials and without ``--base-url`` it starts the fake Deepgram server
 in-process and says so, so the command works offline, out of the box.
@@ -7,9 +7,10 @@ in-process and says so, so the command works offline, out of the box.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -20,6 +21,28 @@ from ._auth import resolve_credentials
 from ._codec import UnknownMessage
 from ._connection import raise_collapsed
 from ._errors import DeepgramError
+from .agent import (
+    AgentConfig,
+    AgentV1AgentAudioDone,
+    AgentV1ConversationText,
+    AgentV1Error,
+    AgentV1FunctionCallRequest,
+    AgentV1FunctionCallResponse,
+    AgentV1Settings,
+    AgentV1Warning,
+    AudioConfig,
+    AudioInput,
+    AudioOutput,
+    DeepgramListenV1,
+    DeepgramSpeak,
+    Listen,
+    OpenAiThink,
+    Speak,
+    Think,
+    ToolRegistry,
+    ToolResult,
+    open_agent,
+)
 from .audio import WavSource
 from .listen import (
     ListenV1Message,
@@ -68,10 +91,26 @@ def _parser() -> argparse.ArgumentParser:
     transcribe.add_argument(
         "--json", action="store_true", help="print every server message as one JSON line"
     )
-    transcribe.add_argument(
-        "--base-url", help="server URL: a regional or self-hosted Deepgram, or a fake"
+    transcribe.add_argument("--base-url", help=_BASE_URL_HELP)
+    agent = commands.add_parser(
+        "agent",
+        help="talk with Deepgram's voice agent",
+        description="Hold a conversation with Deepgram's voice agent "
+        "(/v1/agent/converse). With --text, type lines and read the agent's replies and "
+        "tool calls; the agent can call get_time, a local tool. Credentials as for "
+        "transcribe; without them a built-in fake agent is used.",
     )
+    agent.add_argument("--text", action="store_true", help="type instead of speaking")
+    agent.add_argument("--prompt", default=_PROMPT, help="the agent's system prompt")
+    agent.add_argument("--think-model", default="gpt-4o-mini", help="OpenAI model")
+    agent.add_argument("--voice", default="aura-2-thalia-en", help="Deepgram voice model")
+    agent.add_argument("--greeting", help="what the agent says first")
+    agent.add_argument("--base-url", help=_BASE_URL_HELP)
     return parser
+
+
+_BASE_URL_HELP = "server URL: a regional or self-hosted Deepgram, or a fake"
+_PROMPT = "You are a friendly assistant. Answer in one or two short sentences."
 
 
 class _Printer:
@@ -113,7 +152,7 @@ class _Printer:
 
 
 async def _transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
-    source = WavSource(args.file, speed=1.0 if args.realtime else None)
+    source = WavSource(args.file, speed=1.0 if args.realtime else None)  # checked first
     fmt = source.format
     options = ListenV1Options(
         model=args.model,
@@ -126,44 +165,144 @@ async def _transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> Non
         smart_format=True,
     )
     printer = _Printer(out, as_json=args.json)
+
+    async def stream(base_url: str | None) -> None:
+        async with open_listen(options, audio=source, base_url=base_url) as conn:
+            async for message in conn:
+                printer.show(message)
+                if isinstance(message, ListenV1Metadata) and not args.json:
+                    err.write(
+                        f"dgtrio: {message.duration:.2f} s of audio transcribed "
+                        f"(request id {message.request_id})\n"
+                    )
+        printer.finish()
+
+    await _run_with_fake(args, err, stream)
+
+
+async def _run_with_fake(
+    args: argparse.Namespace, err: TextIO, run: Callable[[str | None], Awaitable[None]]
+) -> None:
+    """Run ``run(base_url)``, with the fake server when there are no credentials."""
     try:
         async with trio.open_nursery() as nursery:
             base_url = args.base_url
             if base_url is None and resolve_credentials(None, None) is None:
-                base_url = await _start_fake(nursery, args.file)
+                base_url = await _start_fake(nursery, args)
                 err.write(
                     f"dgtrio: no DEEPGRAM_API_KEY set, so using the built-in fake Deepgram "
-                    f"server at {base_url} (it replays a script; it does not recognise speech)\n"
+                    f"server at {base_url} (it follows a script; it does not understand you)\n"
                 )
-            async with open_listen(options, audio=source, base_url=base_url) as conn:
-                async for message in conn:
-                    printer.show(message)
-                    if isinstance(message, ListenV1Metadata) and not args.json:
-                        err.write(
-                            f"dgtrio: {message.duration:.2f} s of audio transcribed "
-                            f"(request id {message.request_id})\n"
-                        )
-            printer.finish()
+            await run(base_url)
             nursery.cancel_scope.cancel()  # stops the fake server, if one runs
     except BaseExceptionGroup as group:
         raise_collapsed(group)
 
 
-async def _start_fake(nursery: trio.Nursery, audio: Path) -> str:
-    from .testing import FakeDeepgram, ListenScript
+async def _start_fake(nursery: trio.Nursery, args: argparse.Namespace) -> str:
+    from .testing import AgentScript, FakeDeepgram, ListenScript, ScriptedCall
 
-    reference = audio.with_suffix(".txt")
-    script = ListenScript(reference.read_text()) if reference.is_file() else ListenScript()
-    fake = FakeDeepgram(listen_script=script)
+    script = ListenScript()
+    if args.command == "transcribe":
+        reference = args.file.with_suffix(".txt")
+        if reference.is_file():
+            script = ListenScript(reference.read_text())
+    agent_script = AgentScript(
+        realtime=False,
+        calls=[ScriptedCall("time", "get_time", {}, reply="It is {content}.")],
+    )
+    fake = FakeDeepgram(listen_script=script, agent_script=agent_script)
     await nursery.start(fake.serve)
     return fake.url
+
+
+def _agent_tools() -> ToolRegistry:
+    tools = ToolRegistry(timeout=5)
+
+    @tools.register
+    async def get_time() -> str:
+        """The current local date and time."""
+        return datetime.datetime.now().astimezone().strftime("%H:%M on %A %d %B %Y (%Z)")
+
+    return tools
+
+
+async def _agent(args: argparse.Namespace, inp: TextIO, out: TextIO, err: TextIO) -> None:
+    if not args.text:
+        raise SystemExit("dgtrio agent: voice needs the microphone; use --text for now")
+    settings = AgentV1Settings(
+        agent=AgentConfig(
+            listen=Listen(provider=DeepgramListenV1(model="nova-3")),
+            think=Think(provider=OpenAiThink(model=args.think_model), prompt=args.prompt),
+            speak=Speak(provider=DeepgramSpeak(model=args.voice)),
+            greeting=args.greeting,
+        ),
+        # Text mode plays nothing: the smallest audio is the cheapest to receive.
+        audio=AudioConfig(
+            input=AudioInput(encoding="linear16", sample_rate=16000),
+            output=AudioOutput(encoding="mulaw", sample_rate=8000),
+        ),
+    )
+    await _run_with_fake(
+        args, err, lambda base_url: _converse(settings, args.greeting, base_url, inp, out)
+    )
+
+
+async def _converse(
+    settings: AgentV1Settings, greeting: str | None, base_url: str | None, inp: TextIO, out: TextIO
+) -> None:
+    """Send each typed line; after each, show everything up to the reply's audio end."""
+    turn_done = trio.Event()
+    echo = not inp.isatty()  # piped input: show it, so that the output reads as a dialogue
+
+    def show(text: str) -> None:
+        out.write(text + "\n")
+        out.flush()
+
+    async with open_agent(settings, tools=_agent_tools(), base_url=base_url) as agent:
+
+        async def print_messages() -> None:
+            nonlocal turn_done
+            async for message in agent:
+                if isinstance(message, AgentV1ConversationText) and message.role == "assistant":
+                    show(f"agent: {message.content}")
+                elif isinstance(message, AgentV1FunctionCallRequest):
+                    for call in message.functions:
+                        where = "local" if call.client_side else "server"
+                        show(f"  [{where} tool] {call.name}({call.arguments})")
+                elif isinstance(message, ToolResult):
+                    show(f"  [{message.status}] {message.content}")
+                elif isinstance(message, AgentV1FunctionCallResponse):
+                    show(f"  [server] {message.content}")
+                elif isinstance(message, AgentV1Warning | AgentV1Error):
+                    show(f"  [{type(message).__name__[7:].lower()}] {message.description}")
+                elif isinstance(message, AgentV1AgentAudioDone):
+                    turn_done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(print_messages)
+            if greeting:
+                with trio.move_on_after(60):
+                    await turn_done.wait()
+            async for line in trio.wrap_file(inp):
+                if text := line.strip():
+                    if echo:
+                        show(f"you: {text}")
+                    turn_done = trio.Event()
+                    await agent.inject_user_message(text)
+                    with trio.move_on_after(60):
+                        await turn_done.wait()
+            nursery.cancel_scope.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
-        trio.run(_transcribe, args, sys.stdout, sys.stderr)
+        if args.command == "agent":
+            trio.run(_agent, args, sys.stdin, sys.stdout, sys.stderr)
+        else:
+            trio.run(_transcribe, args, sys.stdout, sys.stderr)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -108,3 +108,42 @@ def test_examples_run_against_the_fake() -> None:
     lines = done.stdout.splitlines()
     assert [line.split("s  ", 1)[1] for line in lines[:-1]] == EXPECTED_FINALS
     assert lines[-1].startswith("done: 9.08 s, request ")
+
+
+def test_agent_tools_example_runs_against_the_fake() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "agent_tools.py"
+    done = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines() == [
+        "user: What's the weather in Paris?",
+        '  tool get_weather({"city": "Paris"}) -> '
+        '{"city":"Paris","sky":"partly cloudy","temperature":18,"unit":"celsius"}',
+        "assistant: In Paris it is partly cloudy, 18 degrees.",
+        "  (3.2 s of speech received)",
+    ]
+    assert "using the fake agent" in done.stderr
+
+
+def test_agent_text_with_the_fake_server(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello\n\nWhat time is it?\n"))
+    assert main(["agent", "--text", "--greeting", "Hi, how can I help?"]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[:4] == [
+        "agent: Hi, how can I help?",
+        "you: Hello",
+        "agent: Hi! How can I help you?",
+        "you: What time is it?",
+    ]
+    assert lines[4] == "  [local tool] get_time({})"
+    assert lines[5].startswith("  [ok] ") and lines[6] == f"agent: It is {lines[5][7:]}."
+    assert len(lines) == 7
+    assert "using the built-in fake" in err
+
+
+def test_agent_needs_text_mode_until_voice_lands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit, match="use --text"):
+        main(["agent"])

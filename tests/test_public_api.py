@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 
 import dgtrio
+import dgtrio.agent
 import dgtrio.audio
 import dgtrio.listen
 import dgtrio.testing
 
-PUBLIC = [dgtrio, dgtrio.listen, dgtrio.audio, dgtrio.testing]
+PUBLIC = [dgtrio, dgtrio.listen, dgtrio.agent, dgtrio.audio, dgtrio.testing]
 
 
 def _public_names(module: object) -> list[str]:
@@ -20,6 +21,11 @@ def test_subpackages_are_reexported_at_the_top() -> None:
     for name in _public_names(dgtrio.listen):
         if name[0].isupper() or name.startswith("open_"):
             assert getattr(dgtrio, name) is getattr(dgtrio.listen, name)
+    # The agent's messages and entry points; its settings classes stay in dgtrio.agent.
+    top = ["open_agent", "AgentConnection", "AgentMessage", "ToolRegistry", "ToolResult"]
+    for name in _public_names(dgtrio.agent):
+        if name.startswith("AgentV1") or name in top:
+            assert getattr(dgtrio, name) is getattr(dgtrio.agent, name), name
 
 
 def test_every_public_name_is_documented() -> None:
@@ -41,6 +47,7 @@ def test_exception_tree() -> None:
     assert issubclass(dgtrio.AudioFormatError, ValueError)
     for rejected in (dgtrio.RateLimited, dgtrio.AuthenticationFailed, dgtrio.InvalidRequest):
         assert issubclass(rejected, dgtrio.HandshakeRejected)
+    assert issubclass(dgtrio.SettingsError, dgtrio.ConfigurationError)
     for closed in (
         dgtrio.IdleTimeout,
         dgtrio.ServerTimeout,

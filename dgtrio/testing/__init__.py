@@ -5,6 +5,8 @@ Run it in your own nursery (``await nursery.start(fake.serve)``), as a pytest fi
 as a process: ``python -m dgtrio.testing serve --port 8080``.
 """
 
+from ._agent import AgentScript as AgentScript
+from ._agent import ScriptedCall as ScriptedCall
 from ._listen import ListenScript as ListenScript
 from ._process import fake_server_process as fake_server_process
 from ._server import FakeDeepgram as FakeDeepgram

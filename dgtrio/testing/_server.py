@@ -23,6 +23,7 @@ import trio
 import trio_websocket
 from wsproto.frame_protocol import CloseReason
 
+from ._agent import AgentScript, AgentV1Fake
 from ._common import Query, param
 from ._listen import ListenScript, ListenV1Fake
 
@@ -193,6 +194,10 @@ class FakeDeepgram:
         listen_script: what Listen v1 "hears" (see :class:`ListenScript`).
         idle_timeout: seconds without audio or KeepAlive before Listen v1 closes
             with 1011 ``NET-0001``.
+        agent_script: what the Voice Agent v1 fake hears, answers and calls (see
+            :class:`AgentScript`).
+        agent_client_timeout: seconds without any client frame before Voice Agent v1
+            sends ``Error`` ``CLIENT_MESSAGE_TIMEOUT`` and closes with 1000.
         host, port: where to listen; port 0 picks a free one.
         ssl_context: serve ``wss://`` with this server-side TLS context.
     """
@@ -204,6 +209,8 @@ class FakeDeepgram:
         access_token: str | None = None,
         listen_script: ListenScript | None = None,
         idle_timeout: float = 10.0,
+        agent_script: AgentScript | None = None,
+        agent_client_timeout: float = 10.0,
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
@@ -212,6 +219,8 @@ class FakeDeepgram:
         self.access_token = access_token
         self.listen_script = listen_script or ListenScript()
         self.idle_timeout = idle_timeout
+        self.agent_script = agent_script or AgentScript()
+        self.agent_client_timeout = agent_client_timeout
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
@@ -220,6 +229,7 @@ class FakeDeepgram:
         self._session_added = trio.Event()
         self._routes: dict[str, Callable[[], _Behaviour]] = {
             "/v1/listen": lambda: ListenV1Fake(self.listen_script, self.idle_timeout),
+            "/v1/agent/converse": lambda: AgentV1Fake(self.agent_script, self.agent_client_timeout),
         }
 
     @property

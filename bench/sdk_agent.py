@@ -1,0 +1,108 @@
+"""The official deepgram-sdk (7.x) voice agent client against dgtrio's fake server.
+
+Shows that ``python -m dgtrio.testing serve`` speaks Voice Agent v1 faithfully enough
+for Deepgram's own client: it sends ``Settings`` declaring a client-side function,
+injects a user message, answers the agent's ``FunctionCallRequest`` and receives the
+spoken reply (transcript, audio and ``AgentAudioDone``).
+
+    python bench/sdk_agent.py
+
+starts the fake as a process, runs the SDK's async agent client against it and prints
+what the SDK received. ``converse_with_sdk`` is also used by the test suite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from dgtrio.testing import fake_server_process
+
+QUESTION = "What's the weather in Paris?"
+WEATHER = '{"sky": "clear"}'
+
+
+async def converse_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
+    """One turn with a function call through ``AsyncDeepgramClient``; what it parsed."""
+    from deepgram import AsyncDeepgramClient
+    from deepgram.agent.v1.types import (
+        AgentV1InjectUserMessage,
+        AgentV1SendFunctionCallResponse,
+        AgentV1Settings,
+        AgentV1SettingsAgent,
+        AgentV1SettingsAgentContextListen,
+        AgentV1SettingsAgentContextListenProvider_V1,
+        AgentV1SettingsAudio,
+        AgentV1SettingsAudioInput,
+        AgentV1SettingsAudioOutput,
+    )
+    from deepgram.environment import DeepgramClientEnvironment
+    from deepgram.types import (
+        SpeakSettingsV1,
+        SpeakSettingsV1Provider_Deepgram,
+        ThinkSettingsV1,
+        ThinkSettingsV1FunctionsItem,
+        ThinkSettingsV1Provider_OpenAi,
+    )
+
+    http = url.replace("ws://", "http://")
+    environment = DeepgramClientEnvironment(base=http, production=url, agent=url, agent_rest=http)
+    client = AsyncDeepgramClient(api_key=api_key, environment=environment)
+    weather = ThinkSettingsV1FunctionsItem(
+        name="get_weather",
+        description="The weather in a city",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+    )
+    settings = AgentV1Settings(
+        audio=AgentV1SettingsAudio(
+            input=AgentV1SettingsAudioInput(encoding="linear16", sample_rate=16000),
+            output=AgentV1SettingsAudioOutput(encoding="linear16", sample_rate=16000),
+        ),
+        agent=AgentV1SettingsAgent(
+            listen=AgentV1SettingsAgentContextListen(
+                provider=AgentV1SettingsAgentContextListenProvider_V1(model="nova-3")
+            ),
+            think=ThinkSettingsV1(
+                provider=ThinkSettingsV1Provider_OpenAi(model="gpt-4o-mini"),
+                prompt="You are a helpful assistant.",
+                functions=[weather],
+            ),
+            speak=SpeakSettingsV1(
+                provider=SpeakSettingsV1Provider_Deepgram(model="aura-2-thalia-en")
+            ),
+        ),
+    )
+    received: list[Any] = []
+    async with client.agent.v1.connect() as socket:
+        await socket.send_settings(settings)
+        async for message in socket:
+            received.append(message)
+            kind = getattr(message, "type", None)
+            if kind == "SettingsApplied":
+                await socket.send_inject_user_message(AgentV1InjectUserMessage(content=QUESTION))
+            elif kind == "FunctionCallRequest":
+                for call in message.functions:
+                    response = AgentV1SendFunctionCallResponse(
+                        id=call.id, name=call.name, content=WEATHER
+                    )
+                    await socket.send_function_call_response(response)
+            elif kind in ("AgentAudioDone", "Error"):
+                break
+    return received
+
+
+def main() -> int:
+    with fake_server_process() as url:
+        messages = asyncio.run(converse_with_sdk(url))
+    for message in messages:
+        if isinstance(message, bytes):
+            print(json.dumps({"audio_bytes": len(message)}))
+        else:
+            print(json.dumps({"class": type(message).__name__, "type": message.type}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

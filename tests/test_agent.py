@@ -1,0 +1,527 @@
+"""open_agent against the fake voice agent over loopback: settings, sends, tools."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+import trio_websocket
+
+import dgtrio
+from dgtrio import agent as ag
+from dgtrio._codec import encode_message
+from dgtrio.testing import AgentScript, FakeDeepgram, FakeSession, ScriptedCall
+
+from .conftest import API_KEY, frames, pcm16
+
+pytestmark = pytest.mark.timeout(20)
+
+FAST = AgentScript(realtime=False)
+PROMPT = "You are a helpful test agent."
+
+
+def settings(**agent: Any) -> ag.AgentV1Settings:
+    config = {
+        "listen": ag.Listen(provider=ag.DeepgramListenV1(model="nova-3")),
+        "think": ag.Think(provider=ag.OpenAiThink(model="gpt-4o-mini"), prompt=PROMPT),
+        "speak": ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en")),
+        **agent,
+    }
+    return ag.AgentV1Settings(
+        agent=ag.AgentConfig(**config),
+        audio=ag.AudioConfig(
+            input=ag.AudioInput(encoding="linear16", sample_rate=16000),
+            output=ag.AudioOutput(encoding="linear16", sample_rate=16000),
+        ),
+    )
+
+
+async def serve(nursery: trio.Nursery, **kwargs: Any) -> FakeDeepgram:
+    fake = FakeDeepgram(api_key=API_KEY, **{"agent_script": FAST, **kwargs})
+    await nursery.start(fake.serve)
+    return fake
+
+
+def connect(fake: FakeDeepgram) -> dgtrio.ConnectOptions:
+    return {"base_url": fake.url, "api_key": API_KEY}
+
+
+async def until(agent: dgtrio.AgentConnection, cls: type) -> list[Any]:
+    """Messages up to and including the first ``cls``."""
+    seen: list[Any] = []
+    async for message in agent:
+        seen.append(message)
+        if isinstance(message, cls):
+            return seen
+    raise AssertionError(f"no {cls.__name__} in {seen}")
+
+
+def sent_types(session: FakeSession) -> list[str]:
+    return [f.json()["type"] if f.is_text else "<audio>" for f in session.received]
+
+
+def names(messages: list[Any]) -> list[str]:
+    return [type(m).__name__.removeprefix("AgentV1") for m in messages]
+
+
+async def test_settings_go_first_and_the_block_starts_when_applied(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    config = settings(greeting=None)
+    async with dgtrio.open_agent(config, **connect(fake)) as agent:
+        (session,) = fake.sessions
+        assert session.received[0].json() == json.loads(encode_message(config))
+        assert len(session.received) == 1
+        welcome, applied = await agent.receive(), await agent.receive()
+        assert isinstance(welcome, dgtrio.AgentV1Welcome)
+        assert isinstance(applied, dgtrio.AgentV1SettingsApplied)
+        assert welcome.request_id == agent.request_id == session.request_id
+
+
+async def test_audio_waits_for_settings_applied_and_none_is_lost(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    audio = pcm16(0.5, rate=16000)
+    exhausted = trio.Event()
+
+    async def source() -> AsyncIterator[bytes]:
+        for frame in frames(audio):
+            yield frame
+        exhausted.set()
+
+    async with dgtrio.open_agent(settings(), audio=source(), **connect(fake)):
+        await exhausted.wait()  # then a normal exit sends what is queued
+    (session,) = fake.sessions
+    await session.wait_closed()
+    assert sent_types(session)[0] == "Settings"
+    assert session.audio == audio
+
+
+async def test_refused_settings_raise_the_servers_error(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    raw = {"audio": {"input": {"encoding": "linear16", "sample_rate": 16000}},
+           "agent": {"think": {"provider": {"type": "open_ai"}}}}  # fmt: skip
+    with pytest.raises(dgtrio.ServerError) as caught:
+        async with dgtrio.open_agent(raw, **connect(fake)):
+            pytest.fail("the block must not start")
+    assert caught.value.code == "INVALID_SETTINGS"
+    assert "agent.think.provider.model" in caught.value.description
+    assert isinstance(caught.value.message, dgtrio.AgentV1Error)
+
+
+async def test_settings_timeout_is_exact(
+    silent_peer: Any, autojump_clock: trio.testing.MockClock
+) -> None:
+    start = trio.current_time()
+    with pytest.raises(dgtrio.AcknowledgementTimeout, match="SettingsApplied within 3 s"):
+        async with dgtrio.open_agent(
+            settings(), settings_timeout=3, base_url=silent_peer.url, api_key=API_KEY
+        ):
+            pass
+    assert trio.current_time() - start == pytest.approx(3)
+    assert json.loads(silent_peer.received[0][1])["type"] == "Settings"
+
+
+async def test_a_conversation_turn_in_order(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        await until(agent, dgtrio.AgentV1SettingsApplied)
+        await agent.inject_user_message("Hello there")
+        turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
+    kinds = [n for n in names(turn) if n != "Audio"]
+    assert kinds == [
+        "ConversationText",
+        "History",
+        "AgentThinking",
+        "ConversationText",
+        "History",
+        "AgentStartedSpeaking",
+        "LatencyReport",
+        "AgentAudioDone",
+    ]
+    assert (turn[0].role, turn[0].content) == ("user", "Hello there")
+    assert (turn[3].role, turn[3].content) == ("assistant", "Hi! How can I help you?")
+    audio = b"".join(m.data for m in turn if isinstance(m, dgtrio.AgentV1Audio))
+    words = 6  # "Hi! How can I help you?"
+    assert len(audio) == pytest.approx(words / FAST.words_per_second * 16000 * 2, rel=0.01)
+    assert names(turn).index("Audio") > names(turn).index("AgentStartedSpeaking")
+
+
+async def test_history_can_seed_a_new_conversation(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        await agent.inject_user_message("Hello")
+        turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
+    history = [m for m in turn if isinstance(m, dgtrio.AgentV1History)]
+    resumed = settings(context=ag.Context(messages=history))
+    async with dgtrio.open_agent(resumed, **connect(fake)):
+        pass
+    sent = fake.sessions[1].received[0].json()["agent"]["context"]["messages"]
+    assert sent == [
+        {"type": "History", "role": "user", "content": "Hello"},
+        {"type": "History", "role": "assistant", "content": "Hi! How can I help you?"},
+    ]
+
+
+# -- keepalive ------------------------------------------------------------------------------
+
+
+async def test_keepalive_every_8_s_of_silence_only(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        (session,) = fake.sessions
+        opened = session.received[0].time
+        await trio.sleep(20)
+        for frame in frames(pcm16(1.0)):  # 20 ms frames for one second: no keepalive
+            await agent.send_audio(frame)
+            await trio.sleep(0.02)
+        await trio.sleep(12)
+        assert agent.statistics().keepalives_sent == 3
+    times = [
+        f.time - opened for f in session.received if f.is_text and f.json()["type"] == "KeepAlive"
+    ]
+    last_audio = max(f.time for f in session.received if not f.is_text) - opened
+    assert times[:2] == pytest.approx([8, 16])
+    assert times[2] == pytest.approx(last_audio + 8, abs=0.02)
+    assert not any(m.get("type") == "Error" for m in (f.json() for f in session.sent if f.is_text))
+
+
+async def test_without_keepalive_the_servers_timeout_error_ends_iteration(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), keepalive_interval=None, **connect(fake)) as agent:
+        opened = trio.current_time()
+        seen = []
+        with pytest.raises(dgtrio.ServerError) as caught:
+            async for message in agent:
+                seen.append(message)
+        assert trio.current_time() - opened == pytest.approx(10)
+        assert caught.value.code == "CLIENT_MESSAGE_TIMEOUT"
+        assert isinstance(seen[-1], dgtrio.AgentV1Error)  # delivered, then raised
+        with pytest.raises(dgtrio.ServerError):
+            await agent.keep_alive()
+
+
+# -- updates and injections -------------------------------------------------------------------
+
+
+async def test_updates_await_their_acknowledgements(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with (
+        dgtrio.open_agent(settings(), **connect(fake)) as agent,
+        trio.open_nursery() as drain,
+    ):
+        drain.start_soon(aiter_drain, agent)
+        assert isinstance(await agent.update_prompt("Be terse."), dgtrio.AgentV1PromptUpdated)
+        speak = ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-zeus-en"))
+        assert isinstance(await agent.update_speak([speak]), dgtrio.AgentV1SpeakUpdated)
+        think = ag.Think(provider=ag.AnthropicThink(model="claude-3-5-haiku-latest"))
+        assert isinstance(await agent.update_think(think), dgtrio.AgentV1ThinkUpdated)
+        listen = ag.DeepgramListenV2(model="flux-general-en", eot_threshold=0.8)
+        assert isinstance(await agent.update_listen(listen), dgtrio.AgentV1ListenUpdated)
+        drain.cancel_scope.cancel()
+    sent = [m for m in fake.sessions[0].messages if m["type"].startswith("Update")]
+    zeus = {"type": "deepgram", "model": "aura-2-zeus-en"}
+    haiku = {"type": "anthropic", "model": "claude-3-5-haiku-latest"}
+    flux = {"type": "deepgram", "version": "v2", "model": "flux-general-en", "eot_threshold": 0.8}
+    assert sent == [
+        {"type": "UpdatePrompt", "prompt": "Be terse."},
+        {"type": "UpdateSpeak", "speak": [{"provider": zeus}]},
+        {"type": "UpdateThink", "think": {"provider": haiku}},
+        {"type": "UpdateListen", "listen": {"provider": flux}},
+    ]
+
+
+async def aiter_drain(agent: dgtrio.AgentConnection) -> None:
+    async for _ in agent:
+        pass
+
+
+async def test_an_update_the_server_refuses_raises(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        with pytest.raises(dgtrio.ServerError, match=r"speak\.provider\.type"):
+            await agent.update_speak({"provider": {"model": "aura-2-zeus-en"}})
+
+
+async def test_an_unanswered_update_times_out(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    url = await welcome_only_peer(nursery)
+    async with dgtrio.open_agent(settings(), base_url=url, api_key=API_KEY) as agent:
+        start = trio.current_time()
+        with pytest.raises(dgtrio.AcknowledgementTimeout, match="PromptUpdated within 2 s"):
+            await agent.update_prompt("x", timeout=2)
+        assert trio.current_time() - start == pytest.approx(2)
+
+
+async def welcome_only_peer(nursery: trio.Nursery) -> str:
+    """A server that applies any settings and then says nothing."""
+
+    async def handle(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.send_message('{"type":"Welcome","request_id":"r"}')
+        await ws.get_message()
+        await ws.send_message('{"type":"SettingsApplied"}')
+        try:
+            while True:
+                await ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    server = await nursery.start(trio_websocket.serve_websocket, handle, "127.0.0.1", 0, None)
+    return f"ws://127.0.0.1:{server.port}"
+
+
+async def test_inject_agent_message_returns_when_accepted(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        text = await agent.inject_agent_message("Hello from the agent.")
+        assert (text.role, text.content) == ("assistant", "Hello from the agent.")
+    assert {"type": "InjectAgentMessage", "message": "Hello from the agent."} in fake.sessions[
+        0
+    ].messages
+
+
+async def test_inject_agent_message_while_speaking_is_refused(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake = await serve(nursery, agent_script=AgentScript(realtime=True))
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        await agent.inject_user_message("Hello")
+        await until(agent, dgtrio.AgentV1AgentStartedSpeaking)
+        with pytest.raises(dgtrio.InjectionRefused) as caught:
+            await agent.inject_agent_message("Me too.")
+        assert isinstance(caught.value.message, dgtrio.AgentV1InjectionRefused)
+        queued = await agent.inject_agent_message("After you.", behavior="queue", timeout=30)
+        assert queued.content == "After you."
+
+
+# -- tools ------------------------------------------------------------------------------------
+
+
+def weather_tools(calls: list[str]) -> dgtrio.ToolRegistry:
+    tools = dgtrio.ToolRegistry()
+
+    @tools.register
+    async def get_weather(city: str) -> dict[str, Any]:
+        """The current weather in a city."""
+        calls.append(city)
+        return {"city": city, "sky": "sunny", "celsius": 21}
+
+    return tools
+
+
+async def test_registered_tools_are_declared_and_answered(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    calls: list[str] = []
+    async with dgtrio.open_agent(settings(), tools=weather_tools(calls), **connect(fake)) as agent:
+        await agent.inject_user_message("What's the weather in Paris?")
+        turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
+    session = fake.sessions[0]
+    declared = session.received[0].json()["agent"]["think"]["functions"]
+    assert declared == [
+        {
+            "name": "get_weather",
+            "description": "The current weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        }
+    ]
+    assert calls == ["Paris"]
+    (request,) = [m for m in turn if isinstance(m, dgtrio.AgentV1FunctionCallRequest)]
+    (call,) = request.functions
+    (response,) = [m for m in session.messages if m["type"] == "FunctionCallResponse"]
+    content = '{"city":"Paris","sky":"sunny","celsius":21}'
+    assert response == {"type": "FunctionCallResponse", "name": "get_weather", "content": content,
+                        "id": call.id}  # fmt: skip
+    (result,) = [m for m in turn if isinstance(m, dgtrio.ToolResult)]
+    assert (result.call, result.status, result.content) == (call, "ok", content)
+    replies = [m.content for m in turn if isinstance(m, dgtrio.AgentV1ConversationText)]
+    assert replies[-1] == f"Here is the weather: {content}"
+
+
+async def test_a_failing_tool_answers_an_error_and_the_conversation_goes_on(
+    nursery: trio.Nursery,
+) -> None:
+    fake = await serve(nursery)
+    tools = dgtrio.ToolRegistry()
+
+    @tools.register
+    async def get_weather(city: str) -> str:
+        raise LookupError(f"no station in {city}")
+
+    async with dgtrio.open_agent(settings(), tools=tools, **connect(fake)) as agent:
+        await agent.inject_user_message("weather?")
+        turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
+    (result,) = [m for m in turn if isinstance(m, dgtrio.ToolResult)]
+    assert result.status == "error" and isinstance(result.error, LookupError)
+    assert json.loads(result.content) == {"error": "LookupError: no station in Paris"}
+    (response,) = [m for m in fake.sessions[0].messages if m["type"] == "FunctionCallResponse"]
+    assert response["content"] == result.content
+
+
+async def test_a_slow_tool_times_out_at_its_deadline(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake = await serve(nursery)
+    tools = dgtrio.ToolRegistry()
+
+    @tools.register(timeout=4)
+    async def get_weather(city: str) -> str:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async with dgtrio.open_agent(settings(), tools=tools, **connect(fake)) as agent:
+        await agent.inject_user_message("weather?")
+        turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
+    session = fake.sessions[0]
+    (request,) = [
+        f for f in session.sent if f.is_text and f.json()["type"] == "FunctionCallRequest"
+    ]
+    (response,) = [
+        f for f in session.received if f.is_text and f.json()["type"] == "FunctionCallResponse"
+    ]
+    assert response.time - request.time == pytest.approx(4)
+    assert json.loads(response.json()["content"]) == {"error": "get_weather timed out after 4 s"}
+    (result,) = [m for m in turn if isinstance(m, dgtrio.ToolResult)]
+    assert result.status == "timeout"
+    assert result.duration == pytest.approx(4)
+
+
+async def test_cancelled_calls_are_never_answered_and_ids_answered_once(
+    nursery: trio.Nursery,
+) -> None:
+    fake = await serve(nursery)
+    started, cancelled = trio.Event(), trio.Event()
+    tools = dgtrio.ToolRegistry()
+    runs: list[str] = []
+
+    @tools.register
+    async def slow(x: int) -> str:
+        runs.append(f"slow {x}")
+        started.set()
+        try:
+            await trio.sleep_forever()
+        finally:
+            cancelled.set()
+        return "never"
+
+    @tools.register
+    async def fast(x: int) -> str:
+        runs.append(f"fast {x}")
+        return str(x)
+
+    def request(*calls: tuple[str, str]) -> dict[str, Any]:
+        functions = [
+            {"id": i, "name": n, "arguments": '{"x": 1}', "client_side": True} for i, n in calls
+        ]
+        return {"type": "FunctionCallRequest", "functions": functions}
+
+    async with dgtrio.open_agent(settings(), tools=tools, **connect(fake)) as agent:
+        (session,) = fake.sessions
+        await session.send_json(request(("c1", "slow"), ("c2", "fast")))
+        await session.send_json(request(("c2", "fast")))  # a repeated id
+        await started.wait()
+        await session.send_json(
+            {"type": "FunctionCallCancelled", "functions": [{"id": "c1", "name": "slow"}]}
+        )
+        await cancelled.wait()
+        results = []
+        async for message in agent:
+            if isinstance(message, dgtrio.ToolResult):
+                results.append(message)
+                if len(results) == 2:
+                    break
+        with pytest.raises(ValueError, match="answered or withdrawn"):
+            await agent.send_function_call_response("c1", "late")
+        await agent.keep_alive()  # a marker: everything before it was sent
+    statuses = sorted((r.call.id, r.status) for r in results)
+    assert statuses == [("c1", "cancelled"), ("c2", "ok")]
+    assert sorted(runs) == ["fast 1", "slow 1"]
+    responses = [m for m in session.messages if m["type"] == "FunctionCallResponse"]
+    assert responses == [
+        {"type": "FunctionCallResponse", "name": "fast", "content": "1", "id": "c2"}
+    ]
+
+
+async def test_manual_function_call_responses_are_checked(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    script = AgentScript(realtime=False, calls=[ScriptedCall("time", "now", {})])
+    fake.agent_script = script
+    config = settings(
+        think=ag.Think(provider=ag.OpenAiThink(model="m"), functions=[ag.Function(name="now")])
+    )
+    async with dgtrio.open_agent(config, **connect(fake)) as agent:
+        with pytest.raises(ValueError, match="never requested"):
+            await agent.send_function_call_response("nope", "x")
+        await agent.inject_user_message("What time is it?")
+        request = (await until(agent, dgtrio.AgentV1FunctionCallRequest))[-1]
+        call = request.functions[0]
+        with pytest.raises(ValueError, match="is for 'now', not 'then'"):
+            await agent.send_function_call_response(call.id, "noon", name="then")
+        await agent.send_function_call_response(call.id, "noon")
+        with pytest.raises(ValueError, match="answered or withdrawn"):
+            await agent.send_function_call_response(call.id, "noon")
+        turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
+    assert [m.content for m in turn if isinstance(m, dgtrio.AgentV1ConversationText)] == ["noon"]
+
+
+def test_tools_need_a_think_block_and_unique_names() -> None:
+    tools = weather_tools([])
+    with pytest.raises(dgtrio.ConfigurationError, match=r"agent\.think"):
+        dgtrio.open_agent(ag.AgentV1Settings(agent=ag.AgentConfig()), tools=tools)
+    clash = settings(
+        think=ag.Think(
+            provider=ag.OpenAiThink(model="m"), functions=[ag.Function(name="get_weather")]
+        )
+    )
+    with pytest.raises(dgtrio.ConfigurationError, match="get_weather: declared"):
+        dgtrio.open_agent(clash, tools=tools)
+
+
+# -- the escape hatches and bad input --------------------------------------------------------------
+
+
+async def test_raw_json_and_unknown_messages_pass_through(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        await until(agent, dgtrio.AgentV1SettingsApplied)
+        (session,) = fake.sessions
+        await session.send_json({"type": "EndOfThought"})
+        assert await agent.receive() == dgtrio.UnknownMessage(
+            "EndOfThought", {"type": "EndOfThought"}
+        )
+        await agent.send_json({"type": "ForceEndTurn"})
+        with pytest.raises(ValueError, match="string 'type'"):
+            await agent.send_json({"kind": "x"})
+        await agent.keep_alive()
+    assert {"type": "ForceEndTurn"} in session.messages
+
+
+async def test_audio_that_splits_a_sample_is_refused(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        with pytest.raises(
+            dgtrio.AudioFormatError, match=r"2-byte samples \(linear16 at 16000 Hz\)"
+        ):
+            await agent.send_audio(b"\x00\x01\x02")
+
+
+async def test_the_key_stays_out_of_repr_and_errors(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        assert API_KEY not in repr(agent)
+        assert "AgentConnection open" in repr(agent)
+    with pytest.raises(dgtrio.AuthenticationFailed) as caught:
+        async with dgtrio.open_agent(settings(), base_url=fake.url, api_key="sk-wrong-key"):
+            pass
+    assert "sk-wrong-key" not in str(caught.value)
