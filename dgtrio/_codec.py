@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlencode
 
 import attrs
@@ -28,6 +28,7 @@ from ._errors import MessageDecodeError
 __all__ = [
     "EMPTY_RAW",
     "SAMPLE_WIDTH",
+    "AudioEncoding",
     "Codec",
     "UnknownMessage",
     "encode_message",
@@ -37,6 +38,21 @@ __all__ = [
 ]
 
 EMPTY_RAW: Mapping[str, Any] = MappingProxyType({})
+
+AudioEncoding = Literal[
+    "linear16",
+    "linear32",
+    "flac",
+    "alaw",
+    "mulaw",
+    "amr-nb",
+    "amr-wb",
+    "opus",
+    "ogg-opus",
+    "speex",
+    "g729",
+]
+"""The encodings Deepgram accepts for streamed audio (listen, and the agent's input)."""
 
 # Bytes per sample of the uncompressed encodings: raw frames must hold whole samples.
 SAMPLE_WIDTH: Mapping[str, int] = {"linear16": 2, "linear32": 4, "alaw": 1, "mulaw": 1}

@@ -453,6 +453,34 @@ async def test_cancelled_calls_are_never_answered_and_ids_answered_once(
     ]
 
 
+async def test_a_barge_in_withdraws_the_call_and_cancels_the_tool(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    started, cancelled = trio.Event(), trio.Event()
+    tools = dgtrio.ToolRegistry()
+
+    @tools.register
+    async def get_weather(city: str) -> str:
+        started.set()
+        try:
+            await trio.sleep_forever()
+        finally:
+            cancelled.set()
+        return "never"
+
+    async with dgtrio.open_agent(settings(), tools=tools, **connect(fake)) as agent:
+        await agent.inject_user_message("What's the weather?")
+        await started.wait()
+        await agent.inject_user_message("Hello")  # the user speaks again: the call is moot
+        turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
+        assert cancelled.is_set()
+    (withdrawn,) = [m for m in turn if isinstance(m, dgtrio.AgentV1FunctionCallCancelled)]
+    (result,) = [m for m in turn if isinstance(m, dgtrio.ToolResult)]
+    assert result.status == "cancelled" and result.call.id == withdrawn.functions[0].id
+    assert not [m for m in fake.sessions[0].messages if m["type"] == "FunctionCallResponse"]
+    replies = [m.content for m in turn if isinstance(m, dgtrio.AgentV1ConversationText)]
+    assert replies[-1] == "Hi! How can I help you?"
+
+
 async def test_manual_function_call_responses_are_checked(nursery: trio.Nursery) -> None:
     fake = await serve(nursery)
     script = AgentScript(realtime=False, calls=[ScriptedCall("time", "now", {})])

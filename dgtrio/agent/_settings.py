@@ -22,6 +22,7 @@ import attrs
 import cattrs
 from cattrs.errors import AttributeValidationNote, IterableValidationNote
 
+from .._codec import AudioEncoding
 from .._errors import SettingsError
 from ._messages import AgentV1FunctionCallHistory, AgentV1History
 
@@ -61,19 +62,7 @@ __all__ = [
     "ThinkProvider",
 ]
 
-InputEncoding = Literal[
-    "linear16",
-    "linear32",
-    "flac",
-    "alaw",
-    "mulaw",
-    "amr-nb",
-    "amr-wb",
-    "opus",
-    "ogg-opus",
-    "speex",
-    "g729",
-]
+InputEncoding = AudioEncoding
 OutputEncoding = Literal["linear16", "mulaw", "alaw", "mp3", "opus", "flac", "aac"]
 Container = Literal["none", "wav", "ogg"]
 ReasoningMode = Literal["none", "minimal", "low", "medium", "high"]

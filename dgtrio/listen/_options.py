@@ -7,24 +7,12 @@ from typing import Literal, get_args
 
 import attrs
 
-from .._codec import SAMPLE_WIDTH, QueryValue
+from .._codec import SAMPLE_WIDTH, AudioEncoding, QueryValue
 from .._errors import ConfigurationError
 
 __all__ = ["ListenV1Encoding", "ListenV1Options"]
 
-ListenV1Encoding = Literal[
-    "linear16",
-    "linear32",
-    "flac",
-    "alaw",
-    "mulaw",
-    "amr-nb",
-    "amr-wb",
-    "opus",
-    "ogg-opus",
-    "speex",
-    "g729",
-]
+ListenV1Encoding = AudioEncoding
 _ENCODINGS = frozenset(get_args(ListenV1Encoding))
 _REDACT = frozenset({"true", "false", "pci", "numbers", "aggressive_numbers", "ssn"})
 

@@ -791,7 +791,16 @@ class AgentV1Fake:
         }
         await self._send({"type": "FunctionCallRequest", "functions": [request]})
         if client_side:
-            content = await self._client_result(call_id)
+            try:
+                content = await self._client_result(call_id)
+            except trio.Cancelled:
+                # Interrupted (the user spoke): the call is withdrawn, as Deepgram does.
+                with trio.CancelScope(shield=True):
+                    cancelled = [{"id": call_id, "name": call.function}]
+                    await self._session.send_json(
+                        {"type": "FunctionCallCancelled", "functions": cancelled}
+                    )
+                raise
             if content is None:
                 await self._send(
                     {
