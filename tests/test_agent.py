@@ -496,11 +496,14 @@ async def test_manual_function_call_responses_are_checked(nursery: trio.Nursery)
         call = request.functions[0]
         with pytest.raises(ValueError, match="is for 'now', not 'then'"):
             await agent.send_function_call_response(call.id, "noon", name="then")
-        await agent.send_function_call_response(call.id, "noon")
+        await agent.send_function_call_response(call.id, {"time": "noon"})
         with pytest.raises(ValueError, match="answered or withdrawn"):
             await agent.send_function_call_response(call.id, "noon")
         turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
-    assert [m.content for m in turn if isinstance(m, dgtrio.AgentV1ConversationText)] == ["noon"]
+        with pytest.raises(ValueError, match="behavior is"):
+            await agent.inject_agent_message("x", behavior="shout")  # type: ignore[arg-type]
+    replies = [m.content for m in turn if isinstance(m, dgtrio.AgentV1ConversationText)]
+    assert replies == ['{"time":"noon"}']
 
 
 def test_tools_need_a_think_block_and_unique_names() -> None:

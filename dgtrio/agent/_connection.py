@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Unpack
+from typing import Any, Literal, Unpack
 
 import orjson
 import trio
@@ -134,7 +134,11 @@ class AgentConnection(Connection[AgentMessage]):
         await self._send_frame(encode_message(InjectUserMessage(content)))
 
     async def inject_agent_message(
-        self, message: str, *, behavior: str | None = None, timeout: float = 10.0
+        self,
+        message: str,
+        *,
+        behavior: Literal["default", "queue", "interrupt"] | None = None,
+        timeout: float = 10.0,
     ) -> AgentV1ConversationText:
         """Make the agent say ``message``, and wait until it is accepted.
 
@@ -151,6 +155,8 @@ class AgentConnection(Connection[AgentMessage]):
             InjectionRefused: the agent refused it.
             AcknowledgementTimeout: neither within ``timeout``.
         """
+        if behavior not in (None, "default", "queue", "interrupt"):
+            raise ValueError(f"behavior is 'default', 'queue' or 'interrupt', not {behavior!r}")
         text = message.strip()
 
         def is_answer(reply: AgentMessage | UnknownMessage) -> bool:
@@ -229,13 +235,13 @@ class AgentConnection(Connection[AgentMessage]):
         return reply
 
     async def send_function_call_response(
-        self, call_id: str, content: str, *, name: str | None = None
+        self, call_id: str, content: Any, *, name: str | None = None
     ) -> None:
         """Answer a client-side function call that no registered tool handles.
 
         Args:
             call_id: the ``id`` of the call, from the ``FunctionCallRequest``.
-            content: the result, as text (JSON, usually).
+            content: the result: a string is sent as it is, anything else as JSON.
             name: the function's name; default: the one requested.
 
         Raises:
@@ -255,8 +261,9 @@ class AgentConnection(Connection[AgentMessage]):
             raise ValueError(f"function call {call_id!r} {why}")
         if name is not None and name != call.name:
             raise ValueError(f"function call {call_id!r} is for {call.name!r}, not {name!r}")
+        text = content if isinstance(content, str) else orjson.dumps(content).decode()
         del self._calls_pending[call_id]
-        await self._respond(call, content)
+        await self._respond(call, text)
 
     async def send_json(self, message: Mapping[str, Any]) -> None:
         """Send any JSON message as it is: for features newer than this library."""
