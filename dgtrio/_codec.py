@@ -79,6 +79,7 @@ class UnknownMessage:
 
 
 M = TypeVar("M", covariant=True)
+_Entry = tuple[type[M], Callable[[Any, Any], M], bool, list[tuple[str, "_Entry[M]"]]]
 
 
 def _converter() -> cattrs.Converter:
@@ -94,7 +95,8 @@ class Codec(Generic[M]):
         api: a short name for error texts, e.g. ``"listen v1"``.
         messages: the server message classes, each with a ``TYPE`` class variable.
             Classes that share a ``TYPE`` tell their shapes apart by a key: each but
-            one names it in ``VARIANT_KEY`` and is chosen when the object has it.
+            one (the default) names it in ``VARIANT_KEY`` and is chosen when the
+            object has it.
         binary: builds the message for a binary frame; ``None`` when the API's
             server never sends binary frames (then one is a decode error).
     """
@@ -109,18 +111,24 @@ class Codec(Generic[M]):
         self.api = api
         self._converter = _converter()
         self._binary = binary
-        self._hooks: dict[str, tuple[type[M], Callable[[Any, Any], M]]] = {}
-        self._variants: dict[str, list[tuple[str, type[M], Callable[[Any, Any], M]]]] = {}
-        for cls in messages:
-            tag: str = cls.TYPE  # type: ignore[attr-defined]
-            key: str | None = getattr(cls, "VARIANT_KEY", None)
-            if key is None:
-                self._hooks[tag] = (cls, self._message_hook(cls))
-            else:
-                self._variants.setdefault(tag, []).append((key, cls, self._message_hook(cls)))
+        # tag -> (class, structure hook, keeps raw, [(key, variant entry)...]); all
+        # that decoding a message needs, looked up once.
+        self._hooks: dict[str, _Entry[M]] = {}
+        classes = list(messages)
+        for cls in classes:
+            if not hasattr(cls, "VARIANT_KEY"):
+                self._hooks[cls.TYPE] = self._entry(cls)  # type: ignore[attr-defined]
+        for cls in classes:
+            if hasattr(cls, "VARIANT_KEY"):
+                variants = self._hooks[cls.TYPE][3]  # type: ignore[attr-defined]
+                variants.append((cls.VARIANT_KEY, self._entry(cls)))  # type: ignore[attr-defined]
 
-    def _message_hook(self, cls: type[M]) -> Callable[[Any, Any], M]:
-        overrides = {"raw": override(omit=True)} if _has_raw(cls) else {}
+    def _entry(self, cls: type[M]) -> _Entry[M]:
+        has_raw = any(field.name == "raw" for field in attrs.fields(cls))  # type: ignore[arg-type]
+        return (cls, self._message_hook(cls, has_raw), has_raw, [])
+
+    def _message_hook(self, cls: type[M], has_raw: bool) -> Callable[[Any, Any], M]:
+        overrides = {"raw": override(omit=True)} if has_raw else {}
         hook: Callable[[Any, Any], M] = make_dict_structure_fn(
             cls,
             self._converter,
@@ -145,36 +153,32 @@ class Codec(Generic[M]):
             raise MessageDecodeError(f"{self.api}: not a JSON object", frame=frame)
         tag = data.get("type")
         entry = self._hooks.get(tag) if isinstance(tag, str) else None
-        if self._variants and tag in self._variants:
-            for key, variant, variant_hook in self._variants[tag]:
-                if key in data:
-                    entry = (variant, variant_hook)
-                    break
         if entry is None:
             return UnknownMessage(tag if isinstance(tag, str) else None, data)
-        cls, hook = entry
+        for key, variant in entry[3]:
+            if key in data:
+                entry = variant
+                break
+        cls, hook, has_raw, _ = entry
         try:
             message = hook(data, cls)
         except Exception as exc:
             raise MessageDecodeError(
-                f"{self.api}: invalid {tag} message: {_explain(cls, data)}", frame=frame
+                f"{self.api}: invalid {tag} message: {_explain(cls, data, has_raw)}",
+                frame=frame,
             ) from exc
-        if _has_raw(cls):
+        if has_raw:
             # Frozen attrs instances are set this way by attrs itself; the raw dict is
             # attached after structuring so that cattrs never has to look for it.
             object.__setattr__(message, "raw", data)
         return message
 
 
-def _has_raw(cls: type) -> bool:
-    return any(field.name == "raw" for field in attrs.fields(cls))
-
-
-def _explain(cls: type, data: Any) -> str:
+def _explain(cls: type, data: Any, has_raw: bool) -> str:
     """Re-structure with detailed validation, only on the failure path, for a message
     that names the field (``$.channel.alternatives[0].words[2].start``)."""
     detailed = cattrs.Converter(detailed_validation=True)
-    if _has_raw(cls):
+    if has_raw:
         detailed.register_structure_hook(
             cls, make_dict_structure_fn(cls, detailed, raw=override(omit=True))
         )

@@ -397,23 +397,34 @@ async def test_a_slow_tool_times_out_at_its_deadline(
     assert result.duration == pytest.approx(4)
 
 
-async def test_cancelled_calls_are_never_answered_and_ids_answered_once(
-    nursery: trio.Nursery,
-) -> None:
-    fake = await serve(nursery)
-    started, cancelled = trio.Event(), trio.Event()
-    tools = dgtrio.ToolRegistry()
-    runs: list[str] = []
+Hanging = tuple[trio.Event, trio.Event, list[dict[str, Any]]]
 
-    @tools.register
-    async def slow(x: int) -> str:
-        runs.append(f"slow {x}")
+
+def register_hanging(tools: dgtrio.ToolRegistry, name: str) -> Hanging:
+    """A tool that runs until cancelled: (started, cancelled, the arguments of each run)."""
+    started, cancelled = trio.Event(), trio.Event()
+    runs: list[dict[str, Any]] = []
+
+    @tools.register(name=name, parameters={"type": "object"})
+    async def hang(**arguments: Any) -> str:
+        runs.append(arguments)
         started.set()
         try:
             await trio.sleep_forever()
         finally:
             cancelled.set()
-        return "never"
+        raise AssertionError("unreachable")
+
+    return started, cancelled, runs
+
+
+async def test_cancelled_calls_are_never_answered_and_ids_answered_once(
+    nursery: trio.Nursery,
+) -> None:
+    fake = await serve(nursery)
+    tools = dgtrio.ToolRegistry()
+    started, cancelled, slow_runs = register_hanging(tools, "slow")
+    runs: list[str] = []
 
     @tools.register
     async def fast(x: int) -> str:
@@ -446,7 +457,7 @@ async def test_cancelled_calls_are_never_answered_and_ids_answered_once(
         await agent.keep_alive()  # a marker: everything before it was sent
     statuses = sorted((r.call.id, r.status) for r in results)
     assert statuses == [("c1", "cancelled"), ("c2", "ok")]
-    assert sorted(runs) == ["fast 1", "slow 1"]
+    assert (runs, slow_runs) == (["fast 1"], [{"x": 1}])
     responses = [m for m in session.messages if m["type"] == "FunctionCallResponse"]
     assert responses == [
         {"type": "FunctionCallResponse", "name": "fast", "content": "1", "id": "c2"}
@@ -455,17 +466,8 @@ async def test_cancelled_calls_are_never_answered_and_ids_answered_once(
 
 async def test_a_barge_in_withdraws_the_call_and_cancels_the_tool(nursery: trio.Nursery) -> None:
     fake = await serve(nursery)
-    started, cancelled = trio.Event(), trio.Event()
     tools = dgtrio.ToolRegistry()
-
-    @tools.register
-    async def get_weather(city: str) -> str:
-        started.set()
-        try:
-            await trio.sleep_forever()
-        finally:
-            cancelled.set()
-        return "never"
+    started, cancelled, runs = register_hanging(tools, "get_weather")
 
     async with dgtrio.open_agent(settings(), tools=tools, **connect(fake)) as agent:
         await agent.inject_user_message("What's the weather?")
@@ -473,6 +475,7 @@ async def test_a_barge_in_withdraws_the_call_and_cancels_the_tool(nursery: trio.
         await agent.inject_user_message("Hello")  # the user speaks again: the call is moot
         turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
         assert cancelled.is_set()
+    assert runs == [{"city": "Paris"}]
     (withdrawn,) = [m for m in turn if isinstance(m, dgtrio.AgentV1FunctionCallCancelled)]
     (result,) = [m for m in turn if isinstance(m, dgtrio.ToolResult)]
     assert result.status == "cancelled" and result.call.id == withdrawn.functions[0].id

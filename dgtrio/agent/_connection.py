@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Literal, Unpack
+from typing import Any, Literal, TypeVar, Unpack
 
 import orjson
 import trio
@@ -56,7 +56,7 @@ AGENT_V1: ApiSpec[AgentMessage] = ApiSpec(
     keepalive_frame=KEEPALIVE_FRAME,
 )
 
-Ack = type[AgentV1PromptUpdated | AgentV1SpeakUpdated | AgentV1ThinkUpdated | AgentV1ListenUpdated]
+A = TypeVar("A", bound=AgentMessage)  # an acknowledgement
 
 
 def _server_error(message: AgentV1Error) -> ServerError:
@@ -83,6 +83,7 @@ class AgentConnection(Connection[AgentMessage]):
         transport: Transport,
         *,
         settings: AgentV1Settings | Mapping[str, Any],
+        settings_frame: str,
         tools: ToolRegistry | None,
         settings_timeout: float,
         **kwargs: Any,
@@ -92,7 +93,7 @@ class AgentConnection(Connection[AgentMessage]):
         """The settings this conversation was opened with (as given)."""
         self._tools = tools
         self._settings_timeout = settings_timeout
-        self._settings_frame = orjson.dumps(_settings_json(settings, tools)).decode()
+        self._settings_frame = settings_frame  # the tools declared in it
         encoding, self._audio_format = _input_format(settings)
         self._alignment = SAMPLE_WIDTH.get(encoding)
         self._calls_seen: set[str] = set()  # client-side call ids ever requested
@@ -102,16 +103,9 @@ class AgentConnection(Connection[AgentMessage]):
 
     async def _open(self) -> None:
         """Send ``Settings`` (the first client message) and wait for the verdict."""
-        timeout = self._settings_timeout
-        replies = await self._request(
-            self._settings_frame,
-            lambda m: isinstance(m, AgentV1SettingsApplied | AgentV1Error),
-            timeout=timeout,
+        await self._acknowledged(
+            self._settings_frame, AgentV1SettingsApplied, self._settings_timeout
         )
-        if not replies:
-            raise self._timeout_error("SettingsApplied", timeout)
-        if isinstance(replies[0], AgentV1Error):
-            raise _server_error(replies[0])
 
     # -- sends -------------------------------------------------------------------------------
 
@@ -184,9 +178,9 @@ class AgentConnection(Connection[AgentMessage]):
     async def update_prompt(self, prompt: str, *, timeout: float = 5.0) -> AgentV1PromptUpdated:
         """Change the system prompt (Deepgram adds it to the current one); waits for
         ``PromptUpdated``."""
-        reply = await self._update(UpdatePrompt(prompt), AgentV1PromptUpdated, timeout)
-        assert isinstance(reply, AgentV1PromptUpdated)
-        return reply
+        return await self._acknowledged(
+            encode_message(UpdatePrompt(prompt)), AgentV1PromptUpdated, timeout
+        )
 
     async def update_speak(
         self, speak: Speak | Sequence[Speak] | Mapping[str, Any], *, timeout: float = 5.0
@@ -194,9 +188,9 @@ class AgentConnection(Connection[AgentMessage]):
         """Change the agent's voice (one, or several in fallback order); waits for
         ``SpeakUpdated``."""
         value = tuple(speak) if isinstance(speak, Sequence) else speak
-        reply = await self._update(UpdateSpeak(value), AgentV1SpeakUpdated, timeout)
-        assert isinstance(reply, AgentV1SpeakUpdated)
-        return reply
+        return await self._acknowledged(
+            encode_message(UpdateSpeak(value)), AgentV1SpeakUpdated, timeout
+        )
 
     async def update_think(
         self, think: Think | Sequence[Think] | Mapping[str, Any], *, timeout: float = 5.0
@@ -206,9 +200,9 @@ class AgentConnection(Connection[AgentMessage]):
         value = _think_json(
             to_json(tuple(think) if isinstance(think, Sequence) else think), self._tools
         )
-        reply = await self._update(UpdateThink(value), AgentV1ThinkUpdated, timeout)
-        assert isinstance(reply, AgentV1ThinkUpdated)
-        return reply
+        return await self._acknowledged(
+            encode_message(UpdateThink(value)), AgentV1ThinkUpdated, timeout
+        )
 
     async def update_listen(
         self, listen: Listen | ListenProvider | Mapping[str, Any], *, timeout: float = 5.0
@@ -216,22 +210,21 @@ class AgentConnection(Connection[AgentMessage]):
         """Change the speech-to-text settings (e.g. Flux thresholds or keyterms);
         waits for ``ListenUpdated``."""
         value = listen if isinstance(listen, Listen | Mapping) else Listen(provider=listen)
-        reply = await self._update(UpdateListen(value), AgentV1ListenUpdated, timeout)
-        assert isinstance(reply, AgentV1ListenUpdated)
-        return reply
+        return await self._acknowledged(
+            encode_message(UpdateListen(value)), AgentV1ListenUpdated, timeout
+        )
 
-    async def _update(self, message: object, ack: Ack, timeout: float) -> AgentMessage:
+    async def _acknowledged(self, frame: str, ack: type[A], timeout: float) -> A:
+        """Send ``frame`` and return its ``ack``; an ``Error`` instead raises it."""
         replies = await self._request(
-            encode_message(message),
-            lambda reply: isinstance(reply, ack | AgentV1Error),
-            timeout=timeout,
+            frame, lambda reply: isinstance(reply, ack | AgentV1Error), timeout=timeout
         )
         if not replies:
-            raise self._timeout_error(ack.TYPE, timeout)
+            raise self._timeout_error(ack.TYPE, timeout)  # type: ignore[attr-defined]
         reply = replies[0]
         if isinstance(reply, AgentV1Error):
             raise _server_error(reply)
-        assert not isinstance(reply, UnknownMessage)
+        assert isinstance(reply, ack)
         return reply
 
     async def send_function_call_response(
@@ -421,7 +414,8 @@ def open_agent(
     """
     if not isinstance(settings, AgentV1Settings | Mapping):
         raise TypeError(f"settings must be AgentV1Settings or a mapping, not {settings!r}")
-    _settings_json(settings, tools)  # configuration errors now, before connecting
+    # Built now: configuration errors are raised before connecting.
+    frame = orjson.dumps(_settings_json(settings, tools)).decode()
     return open_connection(
         AgentConnection,
         AGENT_V1,
@@ -430,6 +424,7 @@ def open_agent(
         audio=audio,
         keepalive_interval=keepalive_interval,
         settings=settings,
+        settings_frame=frame,
         tools=tools,
         settings_timeout=settings_timeout,
     )

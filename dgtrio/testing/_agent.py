@@ -22,11 +22,12 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import attrs
 import trio
 
+from .._codec import SAMPLE_WIDTH, AudioEncoding
 from ._common import Query
 
 if TYPE_CHECKING:
@@ -132,19 +133,7 @@ Check = Callable[[Any], bool]
 Fields = tuple[tuple[str, Check, bool], ...]
 REQUIRED, OPTIONAL = True, False
 
-_INPUT_ENCODINGS = (
-    "linear16",
-    "linear32",
-    "flac",
-    "alaw",
-    "mulaw",
-    "amr-nb",
-    "amr-wb",
-    "opus",
-    "ogg-opus",
-    "speex",
-    "g729",
-)
+_INPUT_ENCODINGS = get_args(AudioEncoding)
 _OUTPUT_ENCODINGS = ("linear16", "mulaw", "alaw", "mp3", "opus", "flac", "aac")
 
 
@@ -423,7 +412,6 @@ def _alaw_decode(byte: int) -> int:
 _ULAW = [_ulaw_decode(byte) for byte in range(256)]
 _ALAW = [_alaw_decode(byte) for byte in range(256)]
 # Input encodings the fake can hear: bytes per sample. The others sound silent to it.
-_INPUT_WIDTH = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}
 
 
 def _level(chunk: bytes, encoding: str) -> float:
@@ -694,7 +682,7 @@ class AgentV1Fake:
 
     async def _on_audio(self, data: bytes) -> None:
         """Follow the loudness of the user's audio, in windows of audio time."""
-        width = _INPUT_WIDTH.get(self._input_encoding)
+        width = SAMPLE_WIDTH.get(self._input_encoding)
         if width is None:
             return  # compressed audio: the fake cannot decode it, so it hears silence
         self._input += data

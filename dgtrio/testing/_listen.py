@@ -18,11 +18,12 @@ import re
 import struct
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import attrs
 import trio
 
+from .._codec import SAMPLE_WIDTH, AudioEncoding
 from ._common import Query, flag, param
 
 if TYPE_CHECKING:
@@ -30,8 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ListenScript", "ListenV1Fake"]
 
-_SAMPLE_WIDTH = {"linear16": 2, "linear32": 4, "mulaw": 1, "alaw": 1}
-_COMPRESSED = {"flac", "amr-nb", "amr-wb", "opus", "ogg-opus", "speex", "g729"}
+_ENCODINGS = frozenset(get_args(AudioEncoding))
 # Compressed audio has no fixed byte rate; the fake assumes 32 kbit/s.
 _COMPRESSED_BYTES_PER_SECOND = 4000
 _CONTAINER_MAGIC = (b"OggS", b"fLaC", b"ID3", b"\xff\xfb", b"\xff\xf3", b"\x1aE\xdf\xa3", b"#!AMR")
@@ -137,7 +137,7 @@ class ListenV1Fake:
         if model.startswith("flux"):
             return "V2_MODEL_ON_V1_LISTEN_ENDPOINT", f"Model {model} requires /v2/listen."
         encoding = param(query, "encoding")
-        if encoding is not None and encoding not in _SAMPLE_WIDTH and encoding not in _COMPRESSED:
+        if encoding is not None and encoding not in _ENCODINGS:
             return "INVALID_QUERY_PARAMETER", f"Invalid encoding: {encoding}"
         for name in ("sample_rate", "channels", "utterance_end_ms"):
             value = param(query, name)
@@ -168,8 +168,9 @@ class ListenV1Fake:
         self._channels = int(param(q, "channels", "1") or 1)
         self._result_channels = self._channels if flag(q, "multichannel") else 1
         self._bytes_per_second: float | None = None
-        if encoding in _SAMPLE_WIDTH:
-            self._bytes_per_second = _SAMPLE_WIDTH[encoding] * rate * self._channels
+        width = SAMPLE_WIDTH.get(encoding or "")
+        if width is not None:
+            self._bytes_per_second = width * rate * self._channels
         elif encoding is not None:
             self._bytes_per_second = _COMPRESSED_BYTES_PER_SECOND
         self._header = b""  # containerized audio: bytes seen before the format is known
