@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import struct
 import uuid
 from collections import deque
@@ -27,8 +26,9 @@ from typing import TYPE_CHECKING, Any, get_args
 import attrs
 import trio
 
-from .._codec import SAMPLE_WIDTH, AudioEncoding
+from .._codec import AudioEncoding
 from ._common import Query
+from ._sound import FILLER, PCM_OUTPUT, LoudnessWindows, tone
 
 if TYPE_CHECKING:
     from ._server import FakeSession
@@ -364,79 +364,9 @@ def _parse(frame: str) -> dict[str, Any] | None:
 
 _FRAME_SECONDS = 0.1  # the agent's audio frames
 _WINDOW_SECONDS = 0.02  # speech detection looks at the input in windows this long
-_TONE_HZ = 220.0
-_TONE_AMPLITUDE = 3000  # about -21 dBFS: a quiet stand-in for a voice
-_FILLER = bytes(range(251))  # stands in for compressed audio the fake cannot encode
 # Seconds the agent "spent" thinking and synthesising, for the latency messages.
 _TTT_LATENCY = 0.42
 _TTS_LATENCY = 0.31
-
-
-def _ulaw_encode(sample: int) -> int:
-    """A 16-bit sample as G.711 mu-law (the ITU/Sun reference algorithm)."""
-    mask = 0xFF
-    value = sample >> 2
-    if value < 0:
-        value, mask = -value, 0x7F
-    value = min(value, 8159) + 0x21
-    segment = value.bit_length() - 6  # segment s holds values below 2 ** (6 + s)
-    if segment > 7:
-        return 0x7F ^ mask
-    return ((segment << 4) | ((value >> (segment + 1)) & 0x0F)) ^ mask
-
-
-def _alaw_encode(sample: int) -> int:
-    """A 16-bit sample as G.711 A-law (the ITU/Sun reference algorithm)."""
-    value = sample >> 3
-    mask = 0xD5
-    if value < 0:
-        value, mask = -value - 1, 0x55
-    segment = max(value.bit_length() - 5, 0)  # segment s holds values below 2 ** (5 + s)
-    return ((segment << 4) | ((value >> max(segment, 1)) & 0x0F)) ^ mask
-
-
-def _ulaw_decode(byte: int) -> int:
-    inverted = ~byte & 0xFF
-    magnitude = (((inverted & 0x0F) << 3) + 0x84) << ((inverted & 0x70) >> 4)
-    return 0x84 - magnitude if inverted & 0x80 else magnitude - 0x84
-
-
-def _alaw_decode(byte: int) -> int:
-    value = byte ^ 0x55
-    magnitude = (value & 0x0F) << 4
-    segment = (value & 0x70) >> 4
-    magnitude = magnitude + 8 if segment == 0 else (magnitude + 0x108) << (segment - 1)
-    return magnitude if value & 0x80 else -magnitude
-
-
-_ULAW = [_ulaw_decode(byte) for byte in range(256)]
-_ALAW = [_alaw_decode(byte) for byte in range(256)]
-# Input encodings the fake can hear: bytes per sample. The others sound silent to it.
-
-
-def _level(chunk: bytes, encoding: str) -> float:
-    """The RMS level of whole samples of input audio, as a fraction of full scale."""
-    samples: Sequence[int]
-    if encoding == "linear16":
-        samples, full_scale = struct.unpack(f"<{len(chunk) // 2}h", chunk), 32768.0
-    elif encoding == "linear32":
-        samples, full_scale = struct.unpack(f"<{len(chunk) // 4}i", chunk), 2.0**31
-    else:
-        table = _ULAW if encoding == "mulaw" else _ALAW
-        samples, full_scale = [table[byte] for byte in chunk], 32768.0
-    return math.sqrt(sum(s * s for s in samples) / len(samples)) / full_scale
-
-
-def _pcm16(samples: list[int]) -> bytes:
-    return struct.pack(f"<{len(samples)}h", *samples)
-
-
-# Output encodings the fake synthesises as a tone: encoder, bytes per sample, WAV format.
-_PCM_OUTPUT: dict[str, tuple[Callable[[list[int]], bytes], int, int]] = {
-    "linear16": (_pcm16, 2, 1),
-    "mulaw": (lambda samples: bytes(map(_ulaw_encode, samples)), 1, 7),
-    "alaw": (lambda samples: bytes(map(_alaw_encode, samples)), 1, 6),
-}
 
 
 @attrs.frozen
@@ -450,14 +380,10 @@ class _Output:
 
     def frames(self, seconds: float) -> list[bytes]:
         """``seconds`` of agent speech as the frames to send, 100 ms each."""
-        if self.encoding in _PCM_OUTPUT:
-            encode, width, wav_format = _PCM_OUTPUT[self.encoding]
+        if self.encoding in PCM_OUTPUT:
+            _, width, wav_format = PCM_OUTPUT[self.encoding]
             rate = self.sample_rate
-            samples = [
-                round(_TONE_AMPLITUDE * math.sin(2 * math.pi * _TONE_HZ * i / rate))
-                for i in range(round(seconds * rate))
-            ]
-            audio = encode(samples)
+            audio = tone(seconds, self.encoding, rate)
             frame = width * max(1, round(rate * _FRAME_SECONDS))
             header = b""
             if self.container == "wav":
@@ -468,7 +394,7 @@ class _Output:
                 )
         else:
             size = round(seconds * self.bitrate / 8)
-            audio = (_FILLER * (size // len(_FILLER) + 1))[:size]
+            audio = (FILLER * (size // len(FILLER) + 1))[:size]
             frame, header = max(1, round(self.bitrate / 8 * _FRAME_SECONDS)), b""
         frames = [audio[i : i + frame] for i in range(0, max(len(audio), 1), frame)]
         frames[0] = header + frames[0]
@@ -498,7 +424,6 @@ class AgentV1Fake:
         self._script = script
         self._client_timeout = client_timeout
         self._settings_applied = False
-        self._input_encoding = "linear16"
         self._input_rate = 24000
         self._output = _Output()
         self._history = True
@@ -510,7 +435,7 @@ class AgentV1Fake:
         self._pending: dict[str, trio.MemorySendChannel[str]] = {}
         self._call_count = itertools.count(1)
         self._lines = itertools.cycle(script.user_lines)
-        self._input = bytearray()  # audio not yet looked at: less than a window
+        self._windows = LoudnessWindows("linear16", 24000, _WINDOW_SECONDS)
         self._loud_samples = 0  # of continuous speech
         self._quiet_samples = 0  # since the user's speech
         self._user_speaking = False
@@ -605,8 +530,10 @@ class AgentV1Fake:
             await self._fatal("INVALID_SETTINGS", _field_error(exc.path))
             return
         source = message["audio"].get("input") or {}
-        self._input_encoding = source.get("encoding", "linear16")
         self._input_rate = source.get("sample_rate", 24000)
+        self._windows = LoudnessWindows(
+            source.get("encoding", "linear16"), self._input_rate, _WINDOW_SECONDS
+        )
         output = message["audio"].get("output") or {}
         self._output = _Output(
             encoding=output.get("encoding") or "linear16",
@@ -682,16 +609,8 @@ class AgentV1Fake:
 
     async def _on_audio(self, data: bytes) -> None:
         """Follow the loudness of the user's audio, in windows of audio time."""
-        width = SAMPLE_WIDTH.get(self._input_encoding)
-        if width is None:
-            return  # compressed audio: the fake cannot decode it, so it hears silence
-        self._input += data
-        samples = max(1, round(self._input_rate * _WINDOW_SECONDS))
-        while len(self._input) >= samples * width:
-            window = bytes(self._input[: samples * width])
-            del self._input[: samples * width]
-            loud = _level(window, self._input_encoding) > self._script.speech_threshold
-            await self._on_window(loud, samples)
+        for loud in self._windows.feed(data, self._script.speech_threshold):
+            await self._on_window(loud, self._windows.samples)
 
     async def _on_window(self, loud: bool, samples: int) -> None:
         script, rate = self._script, self._input_rate
