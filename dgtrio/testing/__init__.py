@@ -7,9 +7,11 @@ as a process: ``python -m dgtrio.testing serve --port 8080``.
 
 from ._agent import AgentScript as AgentScript
 from ._agent import ScriptedCall as ScriptedCall
+from ._flux import FluxScript as FluxScript
 from ._listen import ListenScript as ListenScript
 from ._process import fake_server_process as fake_server_process
 from ._server import FakeDeepgram as FakeDeepgram
 from ._server import FakeSession as FakeSession
 from ._server import RecordedFrame as RecordedFrame
 from ._server import Rejection as Rejection
+from ._speak import SpeakScript as SpeakScript

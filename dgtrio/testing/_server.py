@@ -25,7 +25,9 @@ from wsproto.frame_protocol import CloseReason
 
 from ._agent import AgentScript, AgentV1Fake
 from ._common import Query, param
+from ._flux import FluxScript, ListenV2Fake
 from ._listen import ListenScript, ListenV1Fake
+from ._speak import SpeakScript, SpeakV1Fake
 
 __all__ = ["FakeDeepgram", "FakeSession", "RecordedFrame", "Rejection"]
 
@@ -198,6 +200,9 @@ class FakeDeepgram:
             :class:`AgentScript`).
         agent_client_timeout: seconds without any client frame before Voice Agent v1
             sends ``Error`` ``CLIENT_MESSAGE_TIMEOUT`` and closes with 1000.
+        speak_script: how the Speak v1 fake synthesises (see :class:`SpeakScript`).
+        flux_script: what the Flux (Listen v2) fake hears and when turns end (see
+            :class:`FluxScript`).
         host, port: where to listen; port 0 picks a free one.
         ssl_context: serve ``wss://`` with this server-side TLS context.
     """
@@ -211,6 +216,8 @@ class FakeDeepgram:
         idle_timeout: float = 10.0,
         agent_script: AgentScript | None = None,
         agent_client_timeout: float = 10.0,
+        speak_script: SpeakScript | None = None,
+        flux_script: FluxScript | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
@@ -221,6 +228,8 @@ class FakeDeepgram:
         self.idle_timeout = idle_timeout
         self.agent_script = agent_script or AgentScript()
         self.agent_client_timeout = agent_client_timeout
+        self.speak_script = speak_script or SpeakScript()
+        self.flux_script = flux_script or FluxScript()
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
@@ -230,6 +239,8 @@ class FakeDeepgram:
         self._routes: dict[str, Callable[[], _Behaviour]] = {
             "/v1/listen": lambda: ListenV1Fake(self.listen_script, self.idle_timeout),
             "/v1/agent/converse": lambda: AgentV1Fake(self.agent_script, self.agent_client_timeout),
+            "/v1/speak": lambda: SpeakV1Fake(self.speak_script),
+            "/v2/listen": lambda: ListenV2Fake(self.flux_script),
         }
 
     @property
