@@ -31,10 +31,13 @@ from ._errors import InjectionRefused as InjectionRefused
 from ._errors import InternalError as InternalError
 from ._errors import InvalidRequest as InvalidRequest
 from ._errors import MessageDecodeError as MessageDecodeError
+from ._errors import MessageRejected as MessageRejected
+from ._errors import MessageTooLarge as MessageTooLarge
 from ._errors import MissingCredentials as MissingCredentials
 from ._errors import PermissionDenied as PermissionDenied
 from ._errors import RateLimited as RateLimited
 from ._errors import ServerError as ServerError
+from ._errors import ServerFailure as ServerFailure
 from ._errors import ServerTimeout as ServerTimeout
 from ._errors import SettingsError as SettingsError
 from ._version import __version__ as __version__

@@ -17,7 +17,10 @@
     ├── ConnectionClosed                       the connection ended abnormally, or is closed
     │   ├── IdleTimeout                        NET-0001: no audio or KeepAlive for ~10 s
     │   ├── ServerTimeout                      NET-0000: the server produced nothing in time
-    │   ├── AudioDecodeError                   DATA-xxxx: the audio could not be decoded
+    │   ├── ServerFailure                      other NET-xxxx: Deepgram failed while streaming
+    │   ├── AudioDecodeError                   DATA-xxxx: the audio (or text) could not be decoded
+    │   ├── MessageRejected                    MESSAGE-xxxx: a client message was not understood
+    │   ├── MessageTooLarge                    BIG-xxxx: a client message or its text was too large
     │   └── ConnectionLost                     1006: the socket died without a close frame
     ├── ServerError                            the server reported a fatal error in a message
     ├── InjectionRefused                       the agent refused an injected message
@@ -53,10 +56,13 @@ __all__ = [
     "InternalError",
     "InvalidRequest",
     "MessageDecodeError",
+    "MessageRejected",
+    "MessageTooLarge",
     "MissingCredentials",
     "PermissionDenied",
     "RateLimited",
     "ServerError",
+    "ServerFailure",
     "ServerTimeout",
     "SettingsError",
     "close_error",
@@ -205,10 +211,30 @@ class ServerTimeout(ConnectionClosed):
     explanation = "Deepgram timed out processing the stream"
 
 
-class AudioDecodeError(ConnectionClosed):
-    """DATA-xxxx: the server could not decode the audio as the declared encoding."""
+class ServerFailure(ConnectionClosed):
+    """NET-xxxx other than NET-0000/NET-0001: a network or internal failure at Deepgram."""
 
-    explanation = "Deepgram could not decode the audio: check encoding, sample_rate and channels"
+    explanation = "Deepgram failed while streaming"
+
+
+class AudioDecodeError(ConnectionClosed):
+    """DATA-xxxx: the server could not decode the audio as the declared encoding (or,
+    on text-to-speech, the payload it was sent)."""
+
+    explanation = "Deepgram could not decode the data: check encoding, sample_rate and channels"
+
+
+class MessageRejected(ConnectionClosed):
+    """MESSAGE-xxxx (1003): the server could not parse or does not support a message
+    the client sent."""
+
+    explanation = "Deepgram did not understand a message the client sent"
+
+
+class MessageTooLarge(ConnectionClosed):
+    """BIG-xxxx (1009): a message, or the text in it, was larger than Deepgram accepts."""
+
+    explanation = "a message sent to Deepgram was too large"
 
 
 class ConnectionLost(ConnectionClosed):
@@ -223,18 +249,25 @@ def close_error(code: int, reason: str, *, request_id: str | None = None) -> Con
     The reason decides because Deepgram has used different codes for the same
     failure over time (``DATA-0000`` came with 1002, now with 1008).
     """
-    cls: type[ConnectionClosed]
-    if reason == "NET-0001":
-        cls = IdleTimeout
-    elif reason == "NET-0000":
-        cls = ServerTimeout
-    elif reason.startswith("DATA-"):
-        cls = AudioDecodeError
-    elif code == 1006:
-        cls = ConnectionLost
-    else:
-        cls = ConnectionClosed
+    cls = _CLOSE_REASONS.get(reason)
+    if cls is None:
+        family = reason.partition("-")[0] + "-" if "-" in reason else ""
+        cls = _CLOSE_FAMILIES.get(family)
+    if cls is None:
+        cls = ConnectionLost if code == 1006 else ConnectionClosed
     return cls(code, reason, request_id=request_id)
+
+
+_CLOSE_REASONS: Mapping[str, type[ConnectionClosed]] = {
+    "NET-0000": ServerTimeout,
+    "NET-0001": IdleTimeout,
+}
+_CLOSE_FAMILIES: Mapping[str, type[ConnectionClosed]] = {
+    "NET-": ServerFailure,
+    "DATA-": AudioDecodeError,
+    "MESSAGE-": MessageRejected,
+    "BIG-": MessageTooLarge,
+}
 
 
 class ServerError(DeepgramError):

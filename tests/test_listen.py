@@ -292,6 +292,9 @@ async def test_undecodable_audio_becomes_audio_decode_error(
         (1011, "NET-0000", dgtrio.ServerTimeout),
         (1002, "DATA-0000", dgtrio.AudioDecodeError),  # the older code, same reason
         (1011, "NET-0001", dgtrio.IdleTimeout),
+        (1011, "NET-0003", dgtrio.ServerFailure),
+        (1003, "MESSAGE-0000", dgtrio.MessageRejected),
+        (1009, "BIG-0001", dgtrio.MessageTooLarge),
         (4000, "SOMETHING-NEW", dgtrio.ConnectionClosed),
         (1001, "", dgtrio.ConnectionClosed),
     ],

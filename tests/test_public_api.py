@@ -51,7 +51,10 @@ def test_exception_tree() -> None:
     for closed in (
         dgtrio.IdleTimeout,
         dgtrio.ServerTimeout,
+        dgtrio.ServerFailure,
         dgtrio.AudioDecodeError,
+        dgtrio.MessageRejected,
+        dgtrio.MessageTooLarge,
         dgtrio.ConnectionLost,
     ):
         assert issubclass(closed, dgtrio.ConnectionClosed)
