@@ -44,6 +44,7 @@ from ._errors import (
     DeepgramError,
     InternalError,
     MessageDecodeError,
+    ServerError,
     close_error,
     leaves,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "Connection",
     "ConnectionStatistics",
     "open_connection",
+    "server_error",
 ]
 
 log = logging.getLogger("dgtrio")
@@ -106,6 +108,9 @@ class ApiSpec(Generic[M]):
     clean_close_codes: frozenset[int] = frozenset({1000})
     keepalive_frame: str | None = None
     end_of_audio_frame: str | None = None
+    # The server's error message class when an error it reports and then closes on is
+    # fatal (agent, Flux, speak); it needs ``description`` and ``code`` attributes.
+    fatal_error: type[Any] | None = None
 
 
 @attrs.frozen
@@ -143,11 +148,13 @@ class ConnectionStatistics:
 
 @attrs.define(eq=False)
 class _Waiter(Generic[M]):
-    """Collects up to ``want`` replies matching ``match`` (see ``Connection._request``)."""
+    """Collects up to ``want`` replies matching ``match`` (see ``Connection._expect``)."""
 
     match: Callable[[M], bool]
     want: int
+    ended_by: Callable[[M], bool] | None = None
     replies: list[M] = attrs.Factory(list)
+    ended: M | None = None  # the message that ended the wait without being a reply
     done: trio.Event = attrs.Factory(trio.Event)
 
 
@@ -181,8 +188,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._waiters: list[_Waiter[M | UnknownMessage]] = []
         self._ended: DeepgramError | None = None  # how the socket closed, clean or not
         self._error: DeepgramError | None = None  # ... if that is to be raised
-        # The error a close would stand for now: set by APIs whose servers report a
-        # fatal error in a message and then close (agent and Flux ``Error``).
+        # The error a close would stand for now: the spec's fatal error message, if
+        # it was the last message before the close.
         self._fatal: DeepgramError | None = None
         # Called with every decoded message before it is queued, in the receive loop.
         self._observe: Callable[[M | UnknownMessage], None] | None = None
@@ -323,6 +330,39 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         error = self._ended or ConnectionClosed(1006, request_id=self.request_id)
         raise error.with_traceback(None)
 
+    def _expect(
+        self,
+        match: Callable[[M | UnknownMessage], bool],
+        *,
+        want: int = 1,
+        ended_by: Callable[[M | UnknownMessage], bool] | None = None,
+    ) -> _Waiter[M | UnknownMessage]:
+        """Start collecting up to ``want`` replies for which ``match`` is true.
+
+        Register before sending the request, so that a fast reply finds the waiter.
+        Each reply goes to the oldest waiter it matches: Deepgram answers requests in
+        order. A reply also ends the wait of older waiters for which ``ended_by`` is
+        true (a speak ``Cleared`` ends the wait for ``Flushed`` of earlier flushes).
+        """
+        waiter: _Waiter[M | UnknownMessage] = _Waiter(match, want, ended_by)
+        self._waiters.append(waiter)
+        return waiter
+
+    async def _collect(
+        self, waiter: _Waiter[M | UnknownMessage], timeout: float
+    ) -> list[M | UnknownMessage]:
+        """Wait for ``waiter``'s replies; what arrived within ``timeout`` (maybe fewer
+        than wanted). Raises why the connection ended, if it ended first."""
+        try:
+            with trio.move_on_after(timeout):
+                await waiter.done.wait()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+        if len(waiter.replies) < waiter.want and waiter.ended is None and self._ended is not None:
+            self._raise_closed()
+        return waiter.replies
+
     async def _request(
         self,
         frame: str,
@@ -331,24 +371,17 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         timeout: float,
         want: int = 1,
     ) -> list[M | UnknownMessage]:
-        """Send ``frame`` and collect up to ``want`` replies for which ``match`` is true.
+        """Send ``frame`` and collect up to ``want`` replies (see :meth:`_expect`).
 
-        Returns what arrived within ``timeout`` (possibly fewer than ``want``). The
-        replies are also delivered to ``receive()`` as usual. Each reply goes to the
-        oldest waiter it matches: Deepgram answers requests in order.
+        The replies are also delivered to ``receive()`` as usual.
         """
-        waiter: _Waiter[M | UnknownMessage] = _Waiter(match, want)
-        self._waiters.append(waiter)  # before sending: a fast reply must find it
+        waiter = self._expect(match, want=want)
         try:
             await self._send_frame(frame)
-            with trio.move_on_after(timeout):
-                await waiter.done.wait()
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
-        if len(waiter.replies) < want and self._ended is not None:
-            self._raise_closed()
-        return waiter.replies
+        except BaseException:
+            self._waiters.remove(waiter)
+            raise
+        return await self._collect(waiter, timeout)
 
     def _timeout_error(self, what: str, timeout: float) -> AcknowledgementTimeout:
         text = f"no {what} within {timeout:g} s"
@@ -385,7 +418,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
 
     async def _receive_loop(self) -> None:
         receive, decode = self._transport.receive, self._spec.codec.decode
-        inbox, observe = self._inbox_send, self._observe
+        inbox, observe, fatal = self._inbox_send, self._observe, self._spec.fatal_error
         item: M | UnknownMessage | MessageDecodeError
         try:
             while True:
@@ -403,6 +436,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     log.warning("%s: %s", self._spec.name, exc)
                     item = exc
                 else:
+                    if fatal is not None:
+                        self._fatal = server_error(item) if isinstance(item, fatal) else None
                     if observe is not None:
                         observe(item)
                     if self._waiters:
@@ -416,12 +451,17 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 waiter.done.set()
 
     def _notify(self, message: M | UnknownMessage) -> None:
-        for waiter in self._waiters:
+        for index, waiter in enumerate(self._waiters):
             if waiter.match(message):
                 waiter.replies.append(message)
-                if len(waiter.replies) >= waiter.want:
-                    self._waiters.remove(waiter)
-                    waiter.done.set()
+                done = [waiter] if len(waiter.replies) >= waiter.want else []
+                for older in self._waiters[:index]:
+                    if older.ended_by is not None and older.ended_by(message):
+                        older.ended = message
+                        done.append(older)
+                for finished in done:
+                    self._waiters.remove(finished)
+                    finished.done.set()
                 return
 
     def _end(self, code: int, reason: str) -> None:
@@ -516,6 +556,12 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             # An async generator left mid-iteration must be closed here, in its task.
             if inspect.isasyncgen(chunks):
                 await chunks.aclose()
+
+
+def server_error(message: Any) -> ServerError:
+    """The :class:`ServerError` for an API's error message (``description``, ``code``)."""
+    description = message.description or f"{type(message).__name__} without a description"
+    return ServerError(description, code=message.code, message=message)
 
 
 @asynccontextmanager

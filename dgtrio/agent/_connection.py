@@ -11,8 +11,8 @@ import orjson
 import trio
 
 from .._codec import SAMPLE_WIDTH, UnknownMessage, encode_message, to_json
-from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
-from .._errors import ConfigurationError, DeepgramError, InjectionRefused, ServerError
+from .._connection import ApiSpec, Connection, ConnectOptions, open_connection, server_error
+from .._errors import ConfigurationError, DeepgramError, InjectionRefused
 from .._transport import Transport
 from ._messages import (
     CODEC,
@@ -54,13 +54,10 @@ AGENT_V1: ApiSpec[AgentMessage] = ApiSpec(
     codec=CODEC,
     agent_host=True,
     keepalive_frame=KEEPALIVE_FRAME,
+    fatal_error=AgentV1Error,
 )
 
 A = TypeVar("A", bound=AgentMessage)  # an acknowledgement
-
-
-def _server_error(message: AgentV1Error) -> ServerError:
-    return ServerError(message.description or "agent error", code=message.code, message=message)
 
 
 class AgentConnection(Connection[AgentMessage]):
@@ -223,7 +220,7 @@ class AgentConnection(Connection[AgentMessage]):
             raise self._timeout_error(ack.TYPE, timeout)  # type: ignore[attr-defined]
         reply = replies[0]
         if isinstance(reply, AgentV1Error):
-            raise _server_error(reply)
+            raise server_error(reply)
         assert isinstance(reply, ack)
         return reply
 
@@ -267,8 +264,6 @@ class AgentConnection(Connection[AgentMessage]):
     # -- what the receive loop sees ------------------------------------------------------------
 
     def _on_message(self, message: AgentMessage | UnknownMessage) -> None:
-        # An Error is fatal when the server closes right after it.
-        self._fatal = _server_error(message) if isinstance(message, AgentV1Error) else None
         if isinstance(message, AgentV1FunctionCallRequest):
             for call in message.functions:
                 if call.client_side and call.id not in self._calls_seen:
