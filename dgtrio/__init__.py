@@ -9,6 +9,10 @@
     async with dgtrio.open_agent(settings, audio=microphone, tools=tools) as agent:
         async for message in agent:
             ...
+
+    async with dgtrio.open_speak(dgtrio.SpeakV1Options(model="aura-2-thalia-en")) as tts:
+        async for audio in tts.utterance("Hello!"):
+            ...
 """
 
 from ._codec import UnknownMessage as UnknownMessage
@@ -90,3 +94,15 @@ from .listen import ListenV1SpeechStarted as ListenV1SpeechStarted
 from .listen import ListenV1UtteranceEnd as ListenV1UtteranceEnd
 from .listen import ListenV1Word as ListenV1Word
 from .listen import open_listen as open_listen
+from .speak import FlushLimitWarning as FlushLimitWarning
+from .speak import SpeakV1Audio as SpeakV1Audio
+from .speak import SpeakV1Cleared as SpeakV1Cleared
+from .speak import SpeakV1Connection as SpeakV1Connection
+from .speak import SpeakV1Encoding as SpeakV1Encoding
+from .speak import SpeakV1Error as SpeakV1Error
+from .speak import SpeakV1Flushed as SpeakV1Flushed
+from .speak import SpeakV1Message as SpeakV1Message
+from .speak import SpeakV1Metadata as SpeakV1Metadata
+from .speak import SpeakV1Options as SpeakV1Options
+from .speak import SpeakV1Warning as SpeakV1Warning
+from .speak import open_speak as open_speak

@@ -96,7 +96,8 @@ class Codec(Generic[M]):
         messages: the server message classes, each with a ``TYPE`` class variable.
             Classes that share a ``TYPE`` tell their shapes apart by a key: each but
             one (the default) names it in ``VARIANT_KEY`` and is chosen when the
-            object has it.
+            object has it. A ``WIRE_ALIASES`` mapping (old wire name -> field) lets
+            a class take fields under names the server used before.
         binary: builds the message for a binary frame; ``None`` when the API's
             server never sends binary frames (then one is a decode error).
     """
@@ -125,7 +126,11 @@ class Codec(Generic[M]):
 
     def _entry(self, cls: type[M]) -> _Entry[M]:
         has_raw = any(field.name == "raw" for field in attrs.fields(cls))  # type: ignore[arg-type]
-        return (cls, self._message_hook(cls, has_raw), has_raw, [])
+        hook = self._message_hook(cls, has_raw)
+        aliases: Mapping[str, str] | None = getattr(cls, "WIRE_ALIASES", None)
+        if aliases:
+            hook = _with_aliases(hook, aliases)
+        return (cls, hook, has_raw, [])
 
     def _message_hook(self, cls: type[M], has_raw: bool) -> Callable[[Any, Any], M]:
         overrides = {"raw": override(omit=True)} if has_raw else {}
@@ -172,6 +177,23 @@ class Codec(Generic[M]):
             # attached after structuring so that cattrs never has to look for it.
             object.__setattr__(message, "raw", data)
         return message
+
+
+def _with_aliases(
+    hook: Callable[[Any, Any], M], aliases: Mapping[str, str]
+) -> Callable[[Any, Any], M]:
+    """A structure hook that also takes older wire names for fields (``WIRE_ALIASES``,
+    old name -> field name), for servers that have used both."""
+
+    def structure(data: Any, cls: Any) -> M:
+        if any(old in data for old in aliases):
+            data = dict(data)
+            for old, new in aliases.items():
+                if old in data:
+                    data.setdefault(new, data.pop(old))
+        return hook(data, cls)
+
+    return structure
 
 
 def _explain(cls: type, data: Any, has_raw: bool) -> str:

@@ -147,7 +147,7 @@ class ConnectionStatistics:
 
 
 @attrs.define(eq=False)
-class _Waiter(Generic[M]):
+class Waiter(Generic[M]):
     """Collects up to ``want`` replies matching ``match`` (see ``Connection._expect``)."""
 
     match: Callable[[M], bool]
@@ -185,7 +185,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         ](max_buffered_messages)
         self._max_buffered = max_buffered_messages
         self._outbox_send, self._outbox = trio.open_memory_channel[str | bytes](max_queued_frames)
-        self._waiters: list[_Waiter[M | UnknownMessage]] = []
+        self._waiters: list[Waiter[M | UnknownMessage]] = []
         self._ended: DeepgramError | None = None  # how the socket closed, clean or not
         self._error: DeepgramError | None = None  # ... if that is to be raised
         # The error a close would stand for now: the spec's fatal error message, if
@@ -336,7 +336,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         *,
         want: int = 1,
         ended_by: Callable[[M | UnknownMessage], bool] | None = None,
-    ) -> _Waiter[M | UnknownMessage]:
+    ) -> Waiter[M | UnknownMessage]:
         """Start collecting up to ``want`` replies for which ``match`` is true.
 
         Register before sending the request, so that a fast reply finds the waiter.
@@ -344,12 +344,12 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         order. A reply also ends the wait of older waiters for which ``ended_by`` is
         true (a speak ``Cleared`` ends the wait for ``Flushed`` of earlier flushes).
         """
-        waiter: _Waiter[M | UnknownMessage] = _Waiter(match, want, ended_by)
+        waiter: Waiter[M | UnknownMessage] = Waiter(match, want, ended_by)
         self._waiters.append(waiter)
         return waiter
 
     async def _collect(
-        self, waiter: _Waiter[M | UnknownMessage], timeout: float
+        self, waiter: Waiter[M | UnknownMessage], timeout: float
     ) -> list[M | UnknownMessage]:
         """Wait for ``waiter``'s replies; what arrived within ``timeout`` (maybe fewer
         than wanted). Raises why the connection ended, if it ended first."""

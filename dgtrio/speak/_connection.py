@@ -1,0 +1,297 @@
+"""Speak v1: streaming text-to-speech over ``/v1/speak``."""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Unpack
+
+import trio
+
+from .._codec import UnknownMessage, encode_message, encode_query
+from .._connection import ApiSpec, Connection, ConnectOptions, Waiter, open_connection
+from .._transport import Transport
+from ._limits import FlushLimiter, FlushLimitWarning
+from ._messages import (
+    CLEAR_FRAME,
+    CLOSE_FRAME,
+    CODEC,
+    FLUSH_FRAME,
+    Speak,
+    SpeakV1Audio,
+    SpeakV1Cleared,
+    SpeakV1Error,
+    SpeakV1Flushed,
+    SpeakV1Message,
+)
+from ._options import SpeakV1Options
+
+__all__ = ["SpeakV1Connection", "open_speak"]
+
+SPEAK_V1: ApiSpec[SpeakV1Message] = ApiSpec(
+    name="speak v1",
+    path="/v1/speak",
+    codec=CODEC,
+    end_of_audio_frame=CLOSE_FRAME,
+    fatal_error=SpeakV1Error,
+)
+
+Message = SpeakV1Message | UnknownMessage
+
+
+def _is_flushed(message: Message) -> bool:
+    return isinstance(message, SpeakV1Flushed)
+
+
+def _is_cleared(message: Message) -> bool:
+    return isinstance(message, SpeakV1Cleared)
+
+
+class SpeakV1Connection(Connection[SpeakV1Message]):
+    """A text-to-speech stream: send text, iterate typed audio and events.
+
+    Messages: :class:`SpeakV1Audio` (the speech, in ``options.encoding`` at
+    ``options.sample_rate``), :class:`SpeakV1Metadata` (when the connection opens),
+    :class:`SpeakV1Flushed`, :class:`SpeakV1Cleared`, :class:`SpeakV1Warning`, and
+    :class:`~dgtrio.UnknownMessage` for anything newer. A :class:`SpeakV1Error` is
+    fatal: iteration raises :class:`~dgtrio.ServerError` after it.
+
+    Text is buffered by the server until a flush: :meth:`speak` then :meth:`flush`
+    (iterating in another task), or :meth:`utterance` for both in one loop.
+    :meth:`clear` stops the speech at once (barge-in); :meth:`close` lets the
+    server finish, after which iteration ends.
+    """
+
+    def __init__(
+        self,
+        spec: ApiSpec[SpeakV1Message],
+        transport: Transport,
+        *,
+        options: SpeakV1Options,
+        flush_limit: int | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(spec, transport, **kwargs)
+        self.options = options
+        """The options this stream was opened with."""
+        self._limiter = FlushLimiter(flush_limit) if flush_limit is not None else None
+        # Messages an utterance() loop took off the channel, for the next receive().
+        self._held: deque[Message] = deque()
+        # Audio from before a clear() is dropped on the way to the user. Frames are
+        # counted as the receive loop decodes them (seen) and as receive() takes them
+        # (taken); the channel keeps their order, so the counts identify frames.
+        self._audio_seen = 0
+        self._audio_taken = 0
+        self._audio_cutoff = 0  # frames taken below this count are dropped
+        self._clears_pending = 0  # while > 0, every frame taken is dropped
+        self._audio_discarded = 0
+        self._observe = self._on_message
+
+    @property
+    def audio_frames_discarded(self) -> int:
+        """Audio frames received but dropped because :meth:`clear` came after them."""
+        return self._audio_discarded
+
+    async def receive(self) -> Message:
+        """The next message; audio from before a :meth:`clear` is skipped."""
+        if self._held:
+            await trio.lowlevel.checkpoint()
+            return self._held.popleft()
+        return await self._next()
+
+    async def _next(self) -> Message:
+        while True:
+            message = await super().receive()
+            if isinstance(message, SpeakV1Audio):
+                index = self._audio_taken
+                self._audio_taken += 1
+                if self._clears_pending or index < self._audio_cutoff:
+                    self._audio_discarded += 1
+                    continue
+            return message
+
+    def _on_message(self, message: Message) -> None:
+        if isinstance(message, SpeakV1Audio):
+            self._audio_seen += 1
+        elif isinstance(message, SpeakV1Cleared):
+            # Everything before the Cleared was audio the clear dropped.
+            self._audio_cutoff = self._audio_seen
+            self._clears_pending = max(0, self._clears_pending - 1)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._stream_closed:
+            raise trio.ClosedResourceError("close() was called: the stream takes no more text")
+
+    async def speak(self, text: str) -> None:
+        """Add ``text`` to the server's buffer; it is spoken at the next flush.
+
+        Raises:
+            ValueError: empty text. TypeError: not a string.
+            ConnectionClosed: the connection has ended (the typed reason).
+            trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"speak() takes a string, not {type(text).__name__}")
+        if not text:
+            raise ValueError("speak() needs some text")
+        self._check_open()
+        await self._send_frame(encode_message(Speak(text)))
+
+    async def _start_flush(self) -> Waiter[Message]:
+        """Send ``Flush`` (within the rate limit) and return the waiter for its reply."""
+        self._check_open()
+        if self._limiter is not None:
+            delay = self._limiter.delay(trio.current_time())
+            if delay > 0:
+                warnings.warn(
+                    f"more than {self._limiter.limit} flushes in {self._limiter.window:g} s: "
+                    f"this one waits {delay:.1f} s so that Deepgram does not ignore it",
+                    FlushLimitWarning,
+                    stacklevel=3,
+                )
+                await trio.sleep(delay)
+            self._limiter.record(trio.current_time())
+        # A Cleared ends the wait: the clear dropped this flush's audio.
+        waiter = self._expect(_is_flushed, ended_by=_is_cleared)
+        try:
+            await self._send_frame(FLUSH_FRAME)
+        except BaseException:
+            self._waiters.remove(waiter)
+            raise
+        return waiter
+
+    async def flush(self, *, timeout: float = 30.0) -> int | None:
+        """Have the buffered text spoken now, and wait until all its audio was sent.
+
+        Iterate the connection in another task meanwhile: the audio arrives there.
+        More than ``flush_limit`` flushes per minute wait their turn, with a
+        :class:`FlushLimitWarning`, instead of being ignored by Deepgram.
+
+        Returns:
+            the ``sequence_id`` of the ``Flushed``, or ``None`` if a :meth:`clear`
+            dropped this flush's audio first.
+
+        Raises:
+            AcknowledgementTimeout: no ``Flushed`` within ``timeout`` seconds.
+            ConnectionClosed, ServerError: the connection ended first.
+        """
+        waiter = await self._start_flush()
+        replies = await self._collect(waiter, timeout)
+        if replies:
+            reply = replies[0]
+            assert isinstance(reply, SpeakV1Flushed)
+            return reply.sequence_id
+        if waiter.ended is not None:
+            return None
+        raise self._timeout_error("Flushed", timeout)
+
+    async def clear(self, *, timeout: float = 10.0) -> int:
+        """Stop speaking at once: drop the buffered text and the audio not yet played.
+
+        Audio already received but not yet taken from the connection is discarded
+        too, so the next :class:`SpeakV1Audio` the iteration yields is new speech.
+
+        Returns:
+            the ``sequence_id`` of the ``Cleared``.
+
+        Raises:
+            AcknowledgementTimeout: no ``Cleared`` within ``timeout`` seconds.
+        """
+        self._check_open()
+        self._clears_pending += 1
+        replies = await self._request(CLEAR_FRAME, _is_cleared, timeout=timeout)
+        if not replies:
+            # Drop what came so far; a late Cleared moves the cutoff again.
+            self._clears_pending = max(0, self._clears_pending - 1)
+            self._audio_cutoff = self._audio_seen
+            raise self._timeout_error("Cleared", timeout)
+        reply = replies[0]
+        assert isinstance(reply, SpeakV1Cleared)
+        return reply.sequence_id
+
+    async def close(self) -> None:
+        """Finish gracefully: the server speaks what is buffered, sends the rest of the
+        audio, then closes; keep iterating to receive it. Idempotent."""
+        await self._close_stream()
+
+    async def utterance(
+        self, text: str | None = None, *, timeout: float = 10.0
+    ) -> AsyncIterator[SpeakV1Audio]:
+        """Speak ``text`` (if given) and what is buffered; yield the audio until its
+        ``Flushed``.
+
+        ::
+
+            async for audio in tts.utterance("Hello there!"):
+                wav.write(audio.data)
+
+        Other messages that arrive meanwhile are kept for the next ``receive()``.
+        The iteration also ends when a :meth:`clear` drops the audio.
+
+        Raises:
+            AcknowledgementTimeout: no message for ``timeout`` seconds.
+            ConnectionClosed, ServerError: the connection ended first.
+        """
+        if text is not None:
+            await self.speak(text)
+        waiter = await self._start_flush()
+        try:
+            while True:
+                # The deadline covers each wait, never a yield: a cancel scope around
+                # a yield would apply to the caller's loop body.
+                with trio.move_on_after(timeout) as wait:
+                    message = await self._next()
+                if wait.cancelled_caught:
+                    raise self._timeout_error("audio or Flushed", timeout)
+                if isinstance(message, SpeakV1Audio):
+                    yield message
+                elif message is waiter.ended or any(message is r for r in waiter.replies):
+                    return
+                else:
+                    self._held.append(message)
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+def open_speak(
+    options: SpeakV1Options | None = None,
+    *,
+    flush_limit: int | None = 20,
+    **connect: Unpack[ConnectOptions],
+) -> AbstractAsyncContextManager[SpeakV1Connection]:
+    """Open a streaming text-to-speech connection (``/v1/speak``).
+
+    ::
+
+        async with dgtrio.open_speak(dgtrio.SpeakV1Options(model="aura-2-thalia-en")) as tts:
+            async for audio in tts.utterance("Hello, world."):
+                play(audio.data)
+            await tts.close()
+
+    Args:
+        options: the voice and audio format; default ``SpeakV1Options()``
+            (aura-2-thalia-en, linear16 at 24 kHz).
+        flush_limit: flushes per 60 s allowed before :meth:`~SpeakV1Connection.flush`
+            waits its turn (Deepgram ignores flushes beyond 20); ``None`` disables
+            the limiter.
+        **connect: credentials, ``base_url`` and the other :class:`ConnectOptions`.
+
+    Raises (on entering the block):
+        ConfigurationError: missing credentials or unsafe settings.
+        HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
+            ConnectError.
+    """
+    options = options or SpeakV1Options()
+    return open_connection(
+        SpeakV1Connection,
+        SPEAK_V1,
+        encode_query(options),
+        connect,
+        options=options,
+        flush_limit=flush_limit,
+    )

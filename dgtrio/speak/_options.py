@@ -1,0 +1,74 @@
+"""Speak v1 query parameters as one validated, immutable options object (sans-io)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, get_args
+
+import attrs
+
+from .._codec import SAMPLE_WIDTH, QueryValue
+from .._errors import ConfigurationError
+
+__all__ = ["SpeakV1Encoding", "SpeakV1Options"]
+
+SpeakV1Encoding = Literal["linear16", "mulaw", "alaw"]
+"""The encodings streaming text-to-speech produces (raw, without a container)."""
+
+_ENCODINGS = frozenset(get_args(SpeakV1Encoding))
+_SAMPLE_RATES = (8000, 16000, 24000, 32000, 48000)
+_G711_SAMPLE_RATES = (8000, 16000)
+
+
+@attrs.frozen(kw_only=True)
+class SpeakV1Options:
+    """Every query parameter of the streaming text-to-speech socket (``/v1/speak``).
+
+    ``encoding`` and ``sample_rate`` are always sent, so that the audio's format is
+    known here (for WAV files, speakers and the checks); ``None`` leaves the others
+    out. ``extra_query`` sends parameters this version does not know yet.
+
+    Attributes:
+        model: an Aura voice, e.g. ``aura-2-thalia-en`` or ``aura-2-celeste-es``.
+        encoding: ``linear16`` (16-bit PCM), ``mulaw`` or ``alaw``.
+        sample_rate: 8000, 16000, 24000, 32000 or 48000 Hz (mu-law and A-law: 8000
+            or 16000).
+        speed: speaking rate, 0.7 to 1.5 (Deepgram's default is 1).
+        mip_opt_out: opt out of the Model Improvement Program.
+    """
+
+    model: str = "aura-2-thalia-en"
+    encoding: SpeakV1Encoding = "linear16"
+    sample_rate: int = 24000
+    speed: float | None = None
+    mip_opt_out: bool | None = None
+    extra_query: Mapping[str, QueryValue] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.model.startswith("aura"):
+            raise ConfigurationError(
+                f"model {self.model!r} is not an Aura voice: /v1/speak takes aura-* models"
+            )
+        if self.encoding not in _ENCODINGS:
+            raise ConfigurationError(
+                f"encoding {self.encoding!r} is not one of {', '.join(sorted(_ENCODINGS))} "
+                "(the encodings Deepgram can stream)"
+            )
+        rates = _SAMPLE_RATES if self.encoding == "linear16" else _G711_SAMPLE_RATES
+        if self.sample_rate not in rates:
+            raise ConfigurationError(
+                f"sample_rate {self.sample_rate!r} is not one of "
+                f"{', '.join(map(str, rates))} for {self.encoding}"
+            )
+        if self.speed is not None and not 0.7 <= self.speed <= 1.5:
+            raise ConfigurationError(f"speed must be between 0.7 and 1.5, not {self.speed!r}")
+
+    @property
+    def sample_width(self) -> int:
+        """Bytes per sample of the audio: 2 for linear16, 1 for mu-law and A-law."""
+        return SAMPLE_WIDTH[self.encoding]
+
+    @property
+    def bytes_per_second(self) -> int:
+        """Audio bytes per second of speech."""
+        return self.sample_width * self.sample_rate
