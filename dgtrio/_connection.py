@@ -106,6 +106,8 @@ class ApiSpec(Generic[M]):
     codec: Codec[M]
     agent_host: bool = False
     clean_close_codes: frozenset[int] = frozenset({1000})
+    # Codes that are clean only after the end-of-stream message (Flux: 1005).
+    end_of_stream_close_codes: frozenset[int] = frozenset()
     keepalive_frame: str | None = None
     end_of_audio_frame: str | None = None
     # The server's error message class when an error it reports and then closes on is
@@ -129,6 +131,8 @@ class ConnectionStatistics:
         buffered_messages: decoded messages waiting for ``receive()`` now.
         frames_unsent: frames that were queued but not (known to be) written whole,
             because the connection ended or the block was left by an error.
+        sequence_gaps: times the server's message numbering skipped or went back
+            (Flux numbers its messages): a sign of lost messages.
         reconnects: reconnections so far.
     """
 
@@ -143,6 +147,7 @@ class ConnectionStatistics:
     queued_frames: int
     buffered_messages: int
     frames_unsent: int
+    sequence_gaps: int = 0
     reconnects: int = 0
 
 
@@ -210,6 +215,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._bytes_received = 0
         self._decode_errors = 0
         self._frames_unsent = 0
+        self._sequence_gaps = 0
 
     # -- the public channel ------------------------------------------------------------
 
@@ -264,6 +270,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             queued_frames=self._outbox.statistics().current_buffer_used,
             buffered_messages=self._inbox.statistics().current_buffer_used,
             frames_unsent=self._frames_unsent,
+            sequence_gaps=self._sequence_gaps,
         )
 
     @property
@@ -469,7 +476,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         if self._ended is not None:
             return
         self._ended = close_error(code, reason, request_id=self.request_id)
-        if self._closed_by_user or (code in self._spec.clean_close_codes and self._fatal is None):
+        clean = code in self._spec.clean_close_codes or (
+            self._stream_closed and code in self._spec.end_of_stream_close_codes
+        )
+        if self._closed_by_user or (clean and self._fatal is None):
             log.debug("%s closed: %s %s", self._spec.name, code, reason)
         else:
             if self._fatal is not None:  # the server said why before it closed

@@ -1,7 +1,21 @@
-"""Deepgram's speech-to-text sockets: live transcription (v1)."""
+"""Deepgram's speech-to-text sockets: live transcription (v1) and Flux (v2)."""
 
 from ._connection import ListenV1Connection as ListenV1Connection
 from ._connection import open_listen as open_listen
+from ._flux_connection import ListenV2Connection as ListenV2Connection
+from ._flux_connection import open_flux as open_flux
+from ._flux_messages import ListenV2ConfigureFailure as ListenV2ConfigureFailure
+from ._flux_messages import ListenV2ConfigureSuccess as ListenV2ConfigureSuccess
+from ._flux_messages import ListenV2Connected as ListenV2Connected
+from ._flux_messages import ListenV2Error as ListenV2Error
+from ._flux_messages import ListenV2Message as ListenV2Message
+from ._flux_messages import ListenV2TurnEvent as ListenV2TurnEvent
+from ._flux_messages import ListenV2TurnInfo as ListenV2TurnInfo
+from ._flux_messages import ListenV2Warning as ListenV2Warning
+from ._flux_messages import ListenV2Word as ListenV2Word
+from ._flux_options import ListenV2Encoding as ListenV2Encoding
+from ._flux_options import ListenV2Options as ListenV2Options
+from ._flux_options import ListenV2Thresholds as ListenV2Thresholds
 from ._messages import ListenV1Alternative as ListenV1Alternative
 from ._messages import ListenV1Channel as ListenV1Channel
 from ._messages import ListenV1ConfigureFailure as ListenV1ConfigureFailure
@@ -21,3 +35,7 @@ from ._messages import ListenV1UtteranceEnd as ListenV1UtteranceEnd
 from ._messages import ListenV1Word as ListenV1Word
 from ._options import ListenV1Encoding as ListenV1Encoding
 from ._options import ListenV1Options as ListenV1Options
+from ._turns import FluxTurn as FluxTurn
+from ._turns import FluxTurnTracker as FluxTurnTracker
+from ._utterances import Utterance as Utterance
+from ._utterances import UtteranceAggregator as UtteranceAggregator

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Unpack
 
@@ -23,6 +23,7 @@ from ._messages import (
     ListenV1Results,
 )
 from ._options import ListenV1Options
+from ._utterances import Utterance, UtteranceAggregator
 
 __all__ = ["ListenV1Connection", "open_listen"]
 
@@ -163,6 +164,25 @@ class ListenV1Connection(Connection[ListenV1Message]):
         closes normally: keep iterating to receive them. Idempotent.
         """
         await self._close_stream()
+
+    async def utterances(self) -> AsyncIterator[Utterance]:
+        """Iterate the connection, yielding whole utterances as they end.
+
+        ::
+
+            async for utterance in conn.utterances():
+                print(f"[{utterance.start:.1f}s] {utterance.transcript}")
+
+        Final segments are joined until ``speech_final`` or ``UtteranceEnd``; when the
+        stream ends, what is still open comes last. Other messages are consumed:
+        feed an :class:`UtteranceAggregator` from your own loop to see them too.
+        """
+        aggregator = UtteranceAggregator()
+        async for message in self:
+            for utterance in aggregator.feed(message):
+                yield utterance
+        for utterance in aggregator.flush():
+            yield utterance
 
 
 def open_listen(

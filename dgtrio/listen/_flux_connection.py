@@ -1,0 +1,217 @@
+"""Flux: turn-based transcription over ``/v2/listen``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Unpack
+
+from .._codec import UnknownMessage, encode_message, encode_query
+from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
+from .._errors import ConfigureFailed
+from .._transport import Transport
+from ._flux_messages import (
+    CODEC,
+    Configure,
+    ForceEndTurn,
+    ListenV2ConfigureFailure,
+    ListenV2ConfigureSuccess,
+    ListenV2Error,
+    ListenV2Message,
+)
+from ._flux_options import ListenV2Options, ListenV2Thresholds
+from ._messages import CLOSE_STREAM_FRAME
+from ._turns import FluxTurn, FluxTurnTracker
+
+__all__ = ["ListenV2Connection", "open_flux"]
+
+log = logging.getLogger("dgtrio")
+
+LISTEN_V2: ApiSpec[ListenV2Message] = ApiSpec(
+    name="listen v2",
+    path="/v2/listen",
+    codec=CODEC,
+    end_of_audio_frame=CLOSE_STREAM_FRAME,
+    # Flux closes without a status after CloseStream: the normal end.
+    end_of_stream_close_codes=frozenset({1005}),
+    fatal_error=ListenV2Error,
+)
+FORCE_END_TURN_FRAME = encode_message(ForceEndTurn())
+
+
+def _is_configure_reply(message: ListenV2Message | UnknownMessage) -> bool:
+    return isinstance(message, ListenV2ConfigureSuccess | ListenV2ConfigureFailure)
+
+
+class ListenV2Connection(Connection[ListenV2Message]):
+    """A Flux stream: send audio, iterate turn events.
+
+    Messages: :class:`ListenV2Connected` (first), :class:`ListenV2TurnInfo` (the
+    turn's transcript and events), :class:`ListenV2ConfigureSuccess` /
+    :class:`ListenV2ConfigureFailure`, :class:`ListenV2Warning`, and
+    :class:`~dgtrio.UnknownMessage` for anything newer. A :class:`ListenV2Error` is
+    fatal: iteration raises :class:`~dgtrio.ServerError` after it. For whole turns,
+    iterate :meth:`turns` instead.
+
+    To end, call :meth:`close_stream` and keep iterating: the last ``Update``s
+    arrive, then the iteration ends (Flux sends no ``EndOfTurn`` for the open turn).
+    """
+
+    def __init__(
+        self,
+        spec: ApiSpec[ListenV2Message],
+        transport: Transport,
+        *,
+        options: ListenV2Options,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(spec, transport, **kwargs)
+        self.options = options
+        """The options this stream was opened with."""
+        self._alignment = options.frame_alignment
+        self._audio_format = f"{options.encoding}, 1 channel"
+        self._next_sequence = 0
+        self._observe = self._check_sequence
+
+    def _check_sequence(self, message: ListenV2Message | UnknownMessage) -> None:
+        sequence = getattr(message, "sequence_id", None)
+        if sequence is None and isinstance(message, UnknownMessage):
+            sequence = message.raw.get("sequence_id")
+        if not isinstance(sequence, int):
+            return
+        if sequence != self._next_sequence:
+            self._sequence_gaps += 1
+            log.warning(
+                "listen v2: message %d came where %d was due: %s",
+                sequence,
+                self._next_sequence,
+                "messages were lost" if sequence > self._next_sequence else "out of order",
+            )
+        self._next_sequence = sequence + 1
+
+    async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue one frame of audio, in the encoding the stream was opened with.
+
+        Raises:
+            AudioFormatError: an empty frame, or one that splits a sample of raw PCM.
+            ConnectionClosed, ServerError: the connection has ended (the typed reason).
+            trio.ClosedResourceError: after ``close_stream()`` or ``aclose()``.
+        """
+        await self._send_audio(data)
+
+    async def configure(
+        self,
+        *,
+        thresholds: ListenV2Thresholds | None = None,
+        keyterms: Sequence[str] | None = None,
+        language_hints: Sequence[str] | None = None,
+        timeout: float = 10.0,
+    ) -> ListenV2ConfigureSuccess:
+        """Change end-of-turn thresholds, keyterms or language hints mid-stream.
+
+        Args:
+            thresholds: the thresholds to change (``None`` fields are kept).
+            keyterms: replaces the keyterm list (``[]`` clears it).
+            language_hints: replaces the language hints (``flux-general-multi``).
+            timeout: seconds to wait for the server's answer.
+
+        Returns:
+            the ``ConfigureSuccess``: the settings now in force.
+
+        Raises:
+            ConfigureFailed: the server refused (``code`` says why); nothing changed.
+            AcknowledgementTimeout: no answer within ``timeout``.
+            ConfigurationError: a threshold out of its documented range.
+        """
+        for name, value in (("keyterms", keyterms), ("language_hints", language_hints)):
+            if isinstance(value, str):
+                raise TypeError(f"{name} takes a list of strings, not one string")
+        message = Configure(
+            thresholds,
+            None if keyterms is None else tuple(keyterms),
+            None if language_hints is None else tuple(language_hints),
+        )
+        replies = await self._request(encode_message(message), _is_configure_reply, timeout=timeout)
+        if not replies:
+            raise self._timeout_error("answer to Configure", timeout)
+        reply = replies[0]
+        if isinstance(reply, ListenV2ConfigureFailure):
+            raise ConfigureFailed(reply.code, reply.description, message=reply)
+        assert isinstance(reply, ListenV2ConfigureSuccess)
+        return reply
+
+    async def force_end_turn(self) -> None:
+        """End the current turn now; Flux answers with ``EndOfTurn`` (trigger
+        ``manual``), e.g. when the user pressed a button."""
+        await self._send_frame(FORCE_END_TURN_FRAME)
+
+    async def close_stream(self) -> None:
+        """Tell the server that no more audio will come.
+
+        It transcribes what it holds and sends the last updates, then closes
+        (without a status, which ends the iteration normally). Idempotent.
+        """
+        await self._close_stream()
+
+    async def turns(self, *, eager: bool = False) -> AsyncIterator[FluxTurn]:
+        """Iterate the connection, yielding each turn as it ends.
+
+        ::
+
+            async for turn in flux.turns():
+                print(turn.turn_index, turn.transcript)
+
+        Args:
+            eager: also yield ``EagerEndOfTurn`` and ``TurnResumed`` turns (needs
+                ``eager_eot_threshold``), to start replies early.
+
+        Other messages are consumed; feed a :class:`FluxTurnTracker` from your own
+        loop to see them too.
+        """
+        tracker = FluxTurnTracker(eager=eager)
+        async for message in self:
+            turn = tracker.feed(message)
+            if turn is not None:
+                yield turn
+
+
+def open_flux(
+    options: ListenV2Options | None = None,
+    *,
+    audio: AsyncIterable[bytes] | None = None,
+    **connect: Unpack[ConnectOptions],
+) -> AbstractAsyncContextManager[ListenV2Connection]:
+    """Open a Flux turn-based transcription stream (``/v2/listen``).
+
+    ::
+
+        options = dgtrio.ListenV2Options(encoding="linear16", sample_rate=16000)
+        async with dgtrio.open_flux(options, audio=source) as flux:
+            async for turn in flux.turns():
+                print(turn.transcript)
+
+    Args:
+        options: the query parameters; default ``ListenV2Options()``
+            (flux-general-en).
+        audio: an async iterable of audio frames to stream. When it ends,
+            ``CloseStream`` is sent, so iteration runs to the last updates and ends.
+            Without it, call ``send_audio``.
+        **connect: credentials, ``base_url`` and the other :class:`ConnectOptions`.
+
+    Flux has no keepalive: to hold the stream through a pause, send silence.
+
+    Raises (on entering the block):
+        ConfigurationError: missing credentials or unsafe settings.
+        HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
+            ConnectError.
+    """
+    options = options or ListenV2Options()
+    return open_connection(
+        ListenV2Connection,
+        LISTEN_V2,
+        encode_query(options),
+        connect,
+        audio=audio,
+        options=options,
+    )
