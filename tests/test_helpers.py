@@ -170,7 +170,7 @@ def test_flush_limiter_at_exact_times() -> None:
     assert limiter.delay(60.5) == 0.0
     limiter.record(60.5)
     assert limiter.delay(61.0) == pytest.approx(9.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="limit >= 1"):
         FlushLimiter(limit=0)
 
 
@@ -219,7 +219,7 @@ def test_wav_writer_pads_odd_sizes_and_keeps_caller_files_open() -> None:
     assert not buffer.closed and len(buffer.getvalue()) % 2 == 0
     with pytest.raises(ValueError, match="closed"):
         wav.write(b"\x00")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cannot hold 'opus'"):
         dgtrio.audio.WavWriter(buffer, encoding="opus", sample_rate=8000)  # type: ignore[arg-type]
 
 
