@@ -40,7 +40,7 @@ _DEFAULT_MODEL = "aura-asteria-en"  # the voice Deepgram uses when the client na
 # Deepgram's TTS docs: "based on encoding 8000 or 24000 are possible defaults").
 _SAMPLE_RATES: dict[str, tuple[str, ...]] = {
     "linear16": ("24000", "8000", "16000", "32000", "48000"),
-    "mulaw": ("8000", "16000"),
+    "mulaw": ("8000", "16000", "24000"),
     "alaw": ("8000", "16000"),
 }
 _SPEEDS = (0.7, 1.5)
