@@ -1,4 +1,4 @@
-"""The ``dgtrio`` command line: ``dgtrio transcribe FILE``, ``dgtrio agent --text``.
+"""The ``dgtrio`` command line: ``transcribe FILE``, ``agent --text``, ``speak TEXT -o FILE``.
 
 Without credentials and without ``--base-url`` it starts the fake Deepgram server
 in-process and says so, so the command works offline, out of the box.
@@ -43,7 +43,7 @@ from .agent import (
     ToolResult,
     open_agent,
 )
-from .audio import WavSource
+from .audio import WavSource, write_wav
 from .listen import (
     ListenV1Message,
     ListenV1Metadata,
@@ -51,6 +51,7 @@ from .listen import (
     ListenV1Results,
     open_listen,
 )
+from .speak import SpeakV1Options, open_speak
 
 __all__ = ["main"]
 
@@ -106,6 +107,23 @@ def _parser() -> argparse.ArgumentParser:
     agent.add_argument("--voice", default="aura-2-thalia-en", help="Deepgram voice model")
     agent.add_argument("--greeting", help="what the agent says first")
     agent.add_argument("--base-url", help=_BASE_URL_HELP)
+    speak = commands.add_parser(
+        "speak",
+        help="synthesise speech into a WAV file",
+        description="Stream TEXT to Deepgram's text-to-speech (/v1/speak) and write the "
+        "audio to a WAV file as it arrives. Credentials as for transcribe; without them "
+        "a built-in fake server is used (it speaks a tone as long as the words).",
+    )
+    speak.add_argument("text", help="what to say")
+    speak.add_argument("-o", "--output", type=Path, required=True, help="the WAV file to write")
+    speak.add_argument("--voice", default="aura-2-thalia-en", help="an Aura voice model")
+    speak.add_argument(
+        "--encoding", choices=["linear16", "mulaw", "alaw"], default="linear16", help="(linear16)"
+    )
+    speak.add_argument("--sample-rate", type=int, default=24000, help="Hz (24000)")
+    speak.add_argument("--speed", type=float, help="speaking rate, 0.7 to 1.5")
+    speak.add_argument("--play", action="store_true", help="also play it on the speaker")
+    speak.add_argument("--base-url", help=_BASE_URL_HELP)
     return parser
 
 
@@ -295,12 +313,35 @@ async def _converse(
             nursery.cancel_scope.cancel()
 
 
+async def _speak(args: argparse.Namespace, err: TextIO) -> None:
+    if args.play:
+        raise SystemExit("dgtrio speak: --play needs the speaker, which is not available yet")
+    options = SpeakV1Options(  # checked before connecting
+        model=args.voice, encoding=args.encoding, sample_rate=args.sample_rate, speed=args.speed
+    )
+
+    async def synthesise(base_url: str | None) -> None:
+        async with open_speak(options, base_url=base_url) as tts:
+            seconds = await write_wav(
+                args.output,
+                tts.utterance(args.text),
+                encoding=options.encoding,
+                sample_rate=options.sample_rate,
+            )
+            request_id = tts.request_id
+        err.write(f"dgtrio: wrote {seconds:.2f} s to {args.output} (request id {request_id})\n")
+
+    await _run_with_fake(args, err, synthesise)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     try:
         if args.command == "agent":
             trio.run(_agent, args, sys.stdin, sys.stdout, sys.stderr)
+        elif args.command == "speak":
+            trio.run(_speak, args, sys.stderr)
         else:
             trio.run(_transcribe, args, sys.stdout, sys.stderr)
     except KeyboardInterrupt:

@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import wave
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,49 @@ def test_agent_text_with_the_fake_server(
 def test_agent_needs_text_mode_until_voice_lands(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit, match="use --text"):
         main(["agent"])
+
+
+def test_speak_writes_a_wav_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "hi.wav"
+    text = "Hello from the command line."  # 28 characters: 1.87 s from the fake
+    assert main(["speak", text, "-o", str(out), "--sample-rate", "16000"]) == 0
+    _, err = capsys.readouterr()
+    assert "using the built-in fake" in err
+    assert f"wrote 1.87 s to {out} (request id " in err
+    with wave.open(str(out)) as wav:
+        assert (wav.getframerate(), wav.getsampwidth()) == (16000, 2)
+        assert wav.getnframes() == round(len(text) / 15 * 16000)
+
+
+def test_speak_refuses_bad_options_and_play_until_the_speaker_lands(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "x.wav"
+    assert main(["speak", "Hi", "-o", str(out), "--encoding", "mulaw"]) == 1
+    assert "dgtrio: error: sample_rate 24000 is not one of 8000, 16000 for mulaw" in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
+    with pytest.raises(SystemExit, match="--play needs the speaker"):
+        main(["speak", "Hi", "-o", str(out), "--play"])
+
+
+def test_speak_to_wav_example_runs_against_the_fake(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "speak_to_wav.py"
+    out = tmp_path / "speech.wav"
+    done = subprocess.run(
+        [sys.executable, str(example), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert [line.split("s  ", 1)[1] for line in lines[:3]] == [
+        "Thanks for calling.",
+        "Your order shipped this morning and should arrive on Thursday.",
+        "Is there anything else I can help with?",
+    ]
+    assert lines[3].startswith(f"wrote {out} (8.00 s, request ")
+    with wave.open(str(out)) as wav:
+        assert wav.getnframes() == 8 * 24000

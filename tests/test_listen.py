@@ -14,7 +14,7 @@ import trio_websocket
 import dgtrio
 from dgtrio import ConnectOptions
 from dgtrio.audio import WavSource
-from dgtrio.testing import FakeDeepgram
+from dgtrio.testing import FakeDeepgram, ListenScript
 
 from .conftest import API_KEY, HELLO_WAV, SilentPeer, aiter_list, frames, pcm16, tls_pair
 
@@ -645,3 +645,26 @@ async def test_manual_keepalives_are_not_counted_as_the_timers(
         await conn.keep_alive()
     stats = conn.statistics()
     assert (stats.keepalives_sent, stats.control_messages_sent) == (0, 2)
+
+
+async def test_utterances_over_a_stream(fake: FakeDeepgram, connect: ConnectOptions) -> None:
+    options = dgtrio.ListenV1Options(
+        encoding="linear16", sample_rate=16000, interim_results=True, punctuate=True
+    )
+    source = WavSource(HELLO_WAV, speed=None)
+    async with dgtrio.open_listen(options, audio=source, **connect) as conn:
+        utterances = [u async for u in conn.utterances()]
+    # The fake hears its script, 0.3 s a word and 1.2 s between sentences, and the
+    # stream ends (CloseStream) in the middle of the third sentence.
+    sentence = "The quick brown fox jumps over the lazy dog."
+    assert [(u.transcript, u.ended_by) for u in utterances] == [
+        (sentence, "speech_final"),
+        (sentence, "speech_final"),
+        ("The quick", "end_of_stream"),
+    ]
+    first = utterances[0]
+    assert [w.punctuated_word for w in first.words] == sentence.split()
+    assert first.start == 0.0 and first.words[0].start == pytest.approx(0.3)
+    assert len(first.segments) == 1 and first.end == first.segments[0].end
+    assert utterances[1].words[0].start == pytest.approx(ListenScript().cycle + 0.3)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(utterances))
