@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import trio
@@ -28,7 +28,7 @@ async def speech(*parts: tuple[str, float]) -> AsyncIterator[bytes]:
             yield frame
 
 
-def _types(messages: list[object]) -> list[str]:
+def _types(messages: Sequence[object]) -> list[str]:
     return [type(m).__name__ for m in messages]
 
 
@@ -40,7 +40,7 @@ async def test_turns_end_on_silence_and_match_what_the_server_said(
         turns = [turn async for turn in flux.turns()]
         stats = flux.statistics()
     session = fake.sessions[0]
-    ends = [m for m in map(lambda f: f.json(), session.sent) if m.get("event") == "EndOfTurn"]
+    ends = [m for m in (f.json() for f in session.sent) if m.get("event") == "EndOfTurn"]
     assert [(t.turn_index, t.transcript, t.trigger) for t in turns] == [
         (e["turn_index"], e["transcript"], "model") for e in ends
     ]
@@ -132,7 +132,7 @@ async def test_configure_applies_or_raises(fake: FakeDeepgram, connect: ConnectO
         with pytest.raises(dgtrio.ConfigureFailed) as info:
             await flux.configure(language_hints=["es"])  # flux-general-en takes none
         assert info.value.code and isinstance(info.value.message, dgtrio.ListenV2ConfigureFailure)
-        with pytest.raises(dgtrio.ConfigurationError, match="between 0.3 and 0.9"):
+        with pytest.raises(dgtrio.ConfigurationError, match=r"between 0\.3 and 0\.9"):
             dgtrio.ListenV2Thresholds(eager_eot_threshold=0.1)
         with pytest.raises(TypeError, match="not one string"):
             await flux.configure(keyterms="dgtrio")

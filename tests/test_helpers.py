@@ -139,7 +139,7 @@ def test_utterances_join_final_segments_until_speech_final() -> None:
     [utterance] = agg.feed(results(0.9, "fox jumps", speech_final=True))
     assert utterance.transcript == "the quick brown fox jumps"
     assert [w.word for w in utterance.words] == ["the", "quick", "brown", "fox", "jumps"]
-    assert (utterance.start, utterance.end) == (0.0, pytest.approx(1.5))
+    assert utterance.start == 0.0 and utterance.end == pytest.approx(1.5)
     assert utterance.ended_by == "speech_final" and len(utterance.segments) == 2
     # Duration-weighted: 0.9 s at 0.8 and 0.6 s at 0.7.
     assert utterance.confidence == pytest.approx((0.9 * 0.8 + 0.6 * 0.7) / 1.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ def speech_bytes(text: str, *, rate: int = 24000, width: int = 2) -> int:
     return round(SpeakScript().audio_seconds(text) * rate) * width
 
 
-def _types(messages: list[object]) -> list[str]:
+def _types(messages: Sequence[object]) -> list[str]:
     return [type(m).__name__ for m in messages]
 
 

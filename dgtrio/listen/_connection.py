@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Unpack
 
@@ -165,7 +165,7 @@ class ListenV1Connection(Connection[ListenV1Message]):
         """
         await self._close_stream()
 
-    async def utterances(self) -> AsyncIterator[Utterance]:
+    async def utterances(self) -> AsyncGenerator[Utterance, None]:
         """Iterate the connection, yielding whole utterances as they end.
 
         ::

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Unpack
 
@@ -154,7 +154,7 @@ class ListenV2Connection(Connection[ListenV2Message]):
         """
         await self._close_stream()
 
-    async def turns(self, *, eager: bool = False) -> AsyncIterator[FluxTurn]:
+    async def turns(self, *, eager: bool = False) -> AsyncGenerator[FluxTurn, None]:
         """Iterate the connection, yielding each turn as it ends.
 
         ::

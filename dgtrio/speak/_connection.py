@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Unpack
 
@@ -220,7 +220,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
 
     async def utterance(
         self, text: str | None = None, *, timeout: float = 10.0
-    ) -> AsyncIterator[SpeakV1Audio]:
+    ) -> AsyncGenerator[SpeakV1Audio, None]:
         """Speak ``text`` (if given) and what is buffered; yield the audio until its
         ``Flushed``.
 

@@ -40,7 +40,7 @@ _DEFAULT_MODEL = "aura-asteria-en"  # the voice Deepgram uses when the client na
 # Deepgram's TTS docs: "based on encoding 8000 or 24000 are possible defaults").
 _SAMPLE_RATES: dict[str, tuple[str, ...]] = {
     "linear16": ("24000", "8000", "16000", "32000", "48000"),
-    "mulaw": ("8000", "16000", "24000"),
+    "mulaw": ("8000", "16000"),
     "alaw": ("8000", "16000"),
 }
 _SPEEDS = (0.7, 1.5)
@@ -107,9 +107,12 @@ def _read(frame: str | bytes, max_characters: int) -> dict[str, Any] | tuple[int
         message = json.loads(frame)
     except ValueError:
         return _BAD_MESSAGE
-    if not isinstance(message, dict) or message.get("type") not in _CLIENT_TYPES:
+    if not isinstance(message, dict):
         return _BAD_MESSAGE
-    if message["type"] == "Speak":
+    kind = message.get("type")
+    if not isinstance(kind, str) or kind not in _CLIENT_TYPES:
+        return _BAD_MESSAGE
+    if kind == "Speak":
         text = message.get("text")
         if not isinstance(text, str):
             return _BAD_MESSAGE
@@ -229,7 +232,7 @@ class SpeakV1Fake:
                     await self._flush()
                 case "Clear":
                     await self._clear()
-                case _:  # Close: what is left of the buffer is spoken too, unflushed
+                case "Close":  # what is left of the buffer is spoken too, unflushed
                     text = self._take_text()
                     if text.strip():
                         self._enqueue(text, None)
