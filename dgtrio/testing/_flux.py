@@ -514,7 +514,7 @@ class ListenV2Fake:
         }
         if trigger is not None:
             message["trigger"] = trigger
-        if self._model == _MULTI:
+        if self._model == _MULTI and words:
             message["languages"] = ["en"]  # what the scripted sentences are in
         if self._settings.language_hints:
             message["languages_hinted"] = list(self._settings.language_hints)
