@@ -8,9 +8,10 @@ import dgtrio
 import dgtrio.agent
 import dgtrio.audio
 import dgtrio.listen
+import dgtrio.speak
 import dgtrio.testing
 
-PUBLIC = [dgtrio, dgtrio.listen, dgtrio.agent, dgtrio.audio, dgtrio.testing]
+PUBLIC = [dgtrio, dgtrio.listen, dgtrio.speak, dgtrio.agent, dgtrio.audio, dgtrio.testing]
 
 
 def _public_names(module: object) -> list[str]:
@@ -21,6 +22,11 @@ def test_subpackages_are_reexported_at_the_top() -> None:
     for name in _public_names(dgtrio.listen):
         if name[0].isupper() or name.startswith("open_"):
             assert getattr(dgtrio, name) is getattr(dgtrio.listen, name)
+    # The speak package's messages and entry points; its flush limiter stays there.
+    for name in _public_names(dgtrio.speak):
+        if name.startswith(("SpeakV1", "open_")) or name == "FlushLimitWarning":
+            assert getattr(dgtrio, name) is getattr(dgtrio.speak, name), name
+    assert issubclass(dgtrio.FlushLimitWarning, UserWarning)
     # The agent's messages and entry points; its settings classes stay in dgtrio.agent.
     top = ["open_agent", "AgentConnection", "AgentMessage", "ToolRegistry", "ToolResult"]
     for name in _public_names(dgtrio.agent):
@@ -38,7 +44,9 @@ def test_every_public_name_is_documented() -> None:
 
 def test_exception_tree() -> None:
     errors = [
-        v for v in vars(dgtrio).values() if inspect.isclass(v) and issubclass(v, BaseException)
+        v
+        for v in vars(dgtrio).values()
+        if inspect.isclass(v) and issubclass(v, BaseException) and not issubclass(v, Warning)
     ]
     assert all(issubclass(e, dgtrio.DeepgramError) for e in errors)
     assert issubclass(dgtrio.ConnectTimeout, TimeoutError)
