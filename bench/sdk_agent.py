@@ -18,6 +18,8 @@ import json
 import sys
 from typing import Any
 
+from sdk_client import sdk_client
+
 from dgtrio.testing import fake_server_process
 
 QUESTION = "What's the weather in Paris?"
@@ -26,7 +28,6 @@ WEATHER = '{"sky": "clear"}'
 
 async def converse_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
     """One turn with a function call through ``AsyncDeepgramClient``; what it parsed."""
-    from deepgram import AsyncDeepgramClient
     from deepgram.agent.v1.types import (
         AgentV1InjectUserMessage,
         AgentV1SendFunctionCallResponse,
@@ -38,7 +39,6 @@ async def converse_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
         AgentV1SettingsAudioInput,
         AgentV1SettingsAudioOutput,
     )
-    from deepgram.environment import DeepgramClientEnvironment
     from deepgram.types import (
         SpeakSettingsV1,
         SpeakSettingsV1Provider_Deepgram,
@@ -47,9 +47,7 @@ async def converse_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
         ThinkSettingsV1Provider_OpenAi,
     )
 
-    http = url.replace("ws://", "http://")
-    environment = DeepgramClientEnvironment(base=http, production=url, agent=url, agent_rest=http)
-    client = AsyncDeepgramClient(api_key=api_key, environment=environment)
+    client = sdk_client(url, api_key)
     weather = ThinkSettingsV1FunctionsItem(
         name="get_weather",
         description="The weather in a city",

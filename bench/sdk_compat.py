@@ -18,6 +18,8 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from sdk_client import sdk_client
+
 from dgtrio.testing import fake_server_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,12 +28,8 @@ DEFAULT_WAV = ROOT / "examples" / "audio" / "hello.wav"
 
 async def stream_wav_with_sdk(url: str, wav_path: Path, api_key: str = "sdk-key") -> list[Any]:
     """Stream ``wav_path`` with ``AsyncDeepgramClient``; return the messages it parsed."""
-    from deepgram import AsyncDeepgramClient
-    from deepgram.environment import DeepgramClientEnvironment
 
-    http = url.replace("ws://", "http://")
-    environment = DeepgramClientEnvironment(base=http, production=url, agent=url, agent_rest=http)
-    client = AsyncDeepgramClient(api_key=api_key, environment=environment)
+    client = sdk_client(url, api_key)
     with wave.open(str(wav_path), "rb") as wav:
         rate, pcm = wav.getframerate(), wav.readframes(wav.getnframes())
     received: list[Any] = []

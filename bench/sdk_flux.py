@@ -21,6 +21,8 @@ import struct
 import sys
 from typing import Any
 
+from sdk_client import sdk_client
+
 from dgtrio.testing import fake_server_process
 
 SAMPLE_RATE = 16000
@@ -44,12 +46,8 @@ AUDIO = silence(0.5) + speech(2.0) + silence(1.0)
 
 async def flux_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
     """One turn through ``AsyncDeepgramClient``'s Flux socket; what it parsed."""
-    from deepgram import AsyncDeepgramClient
-    from deepgram.environment import DeepgramClientEnvironment
 
-    http = url.replace("ws://", "http://")
-    environment = DeepgramClientEnvironment(base=http, production=url, agent=url, agent_rest=http)
-    client = AsyncDeepgramClient(api_key=api_key, environment=environment)
+    client = sdk_client(url, api_key)
     received: list[Any] = []
     async with client.listen.v2.connect(
         model="flux-general-en", encoding="linear16", sample_rate=SAMPLE_RATE

@@ -18,6 +18,8 @@ import json
 import sys
 from typing import Any
 
+from sdk_client import sdk_client
+
 from dgtrio.testing import fake_server_process
 
 TEXT = "Hello from the fake Deepgram server."  # 36 characters: 2.4 s of audio
@@ -25,13 +27,9 @@ TEXT = "Hello from the fake Deepgram server."  # 36 characters: 2.4 s of audio
 
 async def speak_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
     """Speak ``TEXT`` through ``AsyncDeepgramClient``; everything the SDK parsed."""
-    from deepgram import AsyncDeepgramClient
-    from deepgram.environment import DeepgramClientEnvironment
     from deepgram.speak.v1.types import SpeakV1Text
 
-    http = url.replace("ws://", "http://")
-    environment = DeepgramClientEnvironment(base=http, production=url, agent=url, agent_rest=http)
-    client = AsyncDeepgramClient(api_key=api_key, environment=environment)
+    client = sdk_client(url, api_key)
     received: list[Any] = []
     async with client.speak.v1.connect(
         model="aura-2-thalia-en", encoding="linear16", sample_rate=24000

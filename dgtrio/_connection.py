@@ -383,12 +383,16 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         The replies are also delivered to ``receive()`` as usual.
         """
         waiter = self._expect(match, want=want)
+        await self._send_for(waiter, frame)
+        return await self._collect(waiter, timeout)
+
+    async def _send_for(self, waiter: Waiter[M | UnknownMessage], frame: str) -> None:
+        """Send the request ``waiter`` waits on; a failed send withdraws the waiter."""
         try:
             await self._send_frame(frame)
         except BaseException:
             self._waiters.remove(waiter)
             raise
-        return await self._collect(waiter, timeout)
 
     def _timeout_error(self, what: str, timeout: float) -> AcknowledgementTimeout:
         text = f"no {what} within {timeout:g} s"

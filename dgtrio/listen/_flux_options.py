@@ -9,7 +9,7 @@ import attrs
 
 from .._codec import SAMPLE_WIDTH, QueryValue
 from .._errors import ConfigurationError
-from ._options import _strings, _tuple
+from ._options import _strings, _tuple, check_raw_format
 
 __all__ = ["ListenV2Encoding", "ListenV2Options", "ListenV2Thresholds"]
 
@@ -87,15 +87,7 @@ class ListenV2Options:
             raise ConfigurationError(
                 f"model {self.model!r} is not a Flux model: use dgtrio.open_listen (/v1/listen)"
             )
-        if self.encoding is not None and self.encoding not in _ENCODINGS:
-            raise ConfigurationError(
-                f"encoding {self.encoding!r} is not one of {', '.join(sorted(_ENCODINGS))}"
-            )
-        if (self.encoding is None) != (self.sample_rate is None):
-            raise ConfigurationError(
-                "encoding and sample_rate go together: give both for raw audio, "
-                "neither for containerized audio"
-            )
+        check_raw_format(self.encoding, self.sample_rate, _ENCODINGS)
         if self.sample_rate is not None and (
             isinstance(self.sample_rate, bool) or self.sample_rate <= 0
         ):

@@ -29,6 +29,21 @@ def _strings(instance: object, attribute: attrs.Attribute[Sequence[str]], value:
         raise ConfigurationError(f"{attribute.name} entries must be non-empty strings")
 
 
+def check_raw_format(
+    encoding: str | None, sample_rate: int | None, encodings: frozenset[str]
+) -> None:
+    """Raw audio needs a known ``encoding`` and a ``sample_rate``; containers neither."""
+    if encoding is not None and encoding not in encodings:
+        raise ConfigurationError(
+            f"encoding {encoding!r} is not one of {', '.join(sorted(encodings))}"
+        )
+    if (encoding is None) != (sample_rate is None):
+        raise ConfigurationError(
+            "encoding and sample_rate go together: give both for raw audio, "
+            "neither for containerized audio (WAV, Ogg, MP3...)"
+        )
+
+
 def _tuple(value: Sequence[str] | str) -> tuple[str, ...] | str:
     return value if isinstance(value, str) else tuple(value)
 
@@ -84,15 +99,7 @@ class ListenV1Options:
             raise ConfigurationError(
                 f"model {self.model!r} is a Flux model: use dgtrio.open_flux (/v2/listen)"
             )
-        if self.encoding is not None and self.encoding not in _ENCODINGS:
-            raise ConfigurationError(
-                f"encoding {self.encoding!r} is not one of {', '.join(sorted(_ENCODINGS))}"
-            )
-        if (self.encoding is None) != (self.sample_rate is None):
-            raise ConfigurationError(
-                "encoding and sample_rate go together: give both for raw audio, "
-                "neither for containerized audio (WAV, Ogg, MP3...)"
-            )
+        check_raw_format(self.encoding, self.sample_rate, _ENCODINGS)
         if self.endpointing is True or (isinstance(self.endpointing, int) and self.endpointing < 0):
             raise ConfigurationError("endpointing is milliseconds (>= 0) or False")
         if self.utterance_end_ms is not None:

@@ -157,11 +157,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             self._limiter.record(trio.current_time())
         # A Cleared ends the wait: the clear dropped this flush's audio.
         waiter = self._expect(_is_flushed, ended_by=_is_cleared)
-        try:
-            await self._send_frame(FLUSH_FRAME)
-        except BaseException:
-            self._waiters.remove(waiter)
-            raise
+        await self._send_for(waiter, FLUSH_FRAME)
         return waiter
 
     async def flush(self, *, timeout: float = 30.0) -> int | None:

@@ -27,7 +27,7 @@ import attrs
 import trio
 
 from .._codec import AudioEncoding
-from ._common import Query
+from ._common import Query, check_hearing
 from ._sound import FILLER, PCM_OUTPUT, LoudnessWindows, tone
 
 if TYPE_CHECKING:
@@ -109,19 +109,15 @@ class AgentScript:
     realtime: bool = True
 
     def __attrs_post_init__(self) -> None:
-        lines = self.user_lines
-        if isinstance(lines, str) or not lines or not all(line.strip() for line in lines):
-            raise ValueError("user_lines must be a non-empty sequence of non-blank lines")
-        timings = (
+        check_hearing(
+            self.user_lines,
+            "user_lines",
+            self.speech_threshold,
             self.words_per_second,
             self.speech_onset,
             self.end_of_turn,
             self.function_timeout,
         )
-        if min(timings) <= 0:
-            raise ValueError("rates and durations must be positive")
-        if not 0 < self.speech_threshold < 1:
-            raise ValueError("speech_threshold is a fraction of full scale, between 0 and 1")
         _check_template(self.default_reply, "text")
 
 
@@ -461,17 +457,8 @@ class AgentV1Fake:
                 nursery.cancel_scope.cancel()
 
     async def _send(self, message: Mapping[str, Any] | bytes) -> None:
-        """Send a message or audio frame.
-
-        trio-websocket cannot take back a frame it began to write, so the send is
-        shielded; the checkpoint before it is where an interrupted job stops.
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        with trio.CancelScope(shield=True):
-            if isinstance(message, bytes):
-                await self._session.send_bytes(message)
-            else:
-                await self._session.send_json(message)
+        """Send a message or audio frame, whole (a cancelled job stops before it)."""
+        await self._session.send_whole(message)
 
     async def _error(self, code: str, description: str) -> None:
         await self._send({"type": "Error", "description": description, "code": code})

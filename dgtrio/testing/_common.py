@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 Query = Mapping[str, list[str]]
 
@@ -16,3 +16,16 @@ def param(query: Query, name: str, default: str | None = None) -> str | None:
 def flag(query: Query, name: str) -> bool:
     """A boolean query parameter: present and ``true``."""
     return param(query, name) == "true"
+
+
+def check_hearing(
+    lines: Sequence[str], name: str, speech_threshold: float, *timings: float
+) -> None:
+    """Validate what a fake that hears loudness is told: what the user says, the
+    loudness that counts as speech, and its positive rates and durations."""
+    if isinstance(lines, str) or not lines or not all(line.strip() for line in lines):
+        raise ValueError(f"{name} must be a non-empty sequence of non-blank lines")
+    if min(timings) <= 0:
+        raise ValueError("rates and durations must be positive")
+    if not 0 < speech_threshold < 1:
+        raise ValueError("speech_threshold is a fraction of full scale, between 0 and 1")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._codec import SAMPLE_WIDTH
-from ._common import Query, flag, param
+from ._common import Query, check_hearing, flag, param
 from ._sound import LoudnessWindows
 
 if TYPE_CHECKING:
@@ -85,20 +85,16 @@ class FluxScript:
     end_of_turn_silence: float = 0.6
 
     def __attrs_post_init__(self) -> None:
-        turns = self.turns
-        if isinstance(turns, str) or not turns or not all(turn.strip() for turn in turns):
-            raise ValueError("turns must be a non-empty sequence of non-blank sentences")
-        timings = (
+        check_hearing(
+            self.turns,
+            "turns",
+            self.speech_threshold,
             self.words_per_second,
             self.speech_onset,
             self.update_interval,
             self.eager_silence,
             self.end_of_turn_silence,
         )
-        if min(timings) <= 0:
-            raise ValueError("rates and durations must be positive")
-        if not 0 < self.speech_threshold < 1:
-            raise ValueError("speech_threshold is a fraction of full scale, between 0 and 1")
         if self.eager_silence >= self.end_of_turn_silence:
             raise ValueError("eager_silence must be shorter than end_of_turn_silence")
 

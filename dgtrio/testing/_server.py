@@ -143,6 +143,19 @@ class FakeSession:
         """Send a binary frame."""
         await self._send(data)
 
+    async def send_whole(self, message: Mapping[str, Any] | bytes) -> None:
+        """Send a JSON message or a binary frame that cancellation never cuts short.
+
+        trio-websocket cannot take back a frame it began to write, so the send is
+        shielded; the checkpoint before it is where a cancelled caller stops.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        with trio.CancelScope(shield=True):
+            if isinstance(message, bytes):
+                await self.send_bytes(message)
+            else:
+                await self.send_json(message)
+
     async def _send(self, data: str | bytes) -> None:
         self.sent.append(RecordedFrame(trio.current_time(), data))
         await self._ws.send_message(data)

@@ -205,17 +205,8 @@ class SpeakV1Fake:
             await session.close(1000)
 
     async def _send(self, message: Mapping[str, Any] | bytes) -> None:
-        """Send a message or audio chunk.
-
-        trio-websocket cannot take back a frame it began to write, so the send is
-        shielded; the checkpoint before it is where a cleared job stops.
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        with trio.CancelScope(shield=True):
-            if isinstance(message, bytes):
-                await self._session.send_bytes(message)
-            else:
-                await self._session.send_json(message)
+        """Send a message or audio chunk, whole (a cancelled job stops before it)."""
+        await self._session.send_whole(message)
 
     async def _serve(self) -> bool:
         """Handle client frames; True when the client sent ``Close``."""
