@@ -27,7 +27,7 @@ import attrs
 import trio
 
 from .._codec import AudioEncoding
-from ._common import Query, check_hearing
+from ._common import Query, check_hearing, parse_message
 from ._sound import FILLER, PCM_OUTPUT, LoudnessWindows, tone
 
 if TYPE_CHECKING:
@@ -345,17 +345,6 @@ def _field_error(path: str) -> str:
     return f"Error parsing client message. Check the {path} field against the API spec."
 
 
-def _parse(frame: str) -> dict[str, Any] | None:
-    """A client text frame as a JSON object with a string ``type``, or None."""
-    try:
-        message = json.loads(frame)
-    except ValueError:
-        return None
-    if isinstance(message, dict) and isinstance(message.get("type"), str):
-        return message
-    return None
-
-
 # --- Audio ----------------------------------------------------------------------------
 
 _FRAME_SECONDS = 0.1  # the agent's audio frames
@@ -489,7 +478,7 @@ class AgentV1Fake:
                     "Received binary audio before Settings.",
                 )
             return
-        message = _parse(frame)
+        message = parse_message(frame)
         if message is None:
             await self._error(
                 "UNPARSABLE_CLIENT_MESSAGE",

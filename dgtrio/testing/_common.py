@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 Query = Mapping[str, list[str]]
 
@@ -29,3 +31,14 @@ def check_hearing(
         raise ValueError("rates and durations must be positive")
     if not 0 < speech_threshold < 1:
         raise ValueError("speech_threshold is a fraction of full scale, between 0 and 1")
+
+
+def parse_message(frame: str) -> dict[str, Any] | None:
+    """A client text frame as a JSON object with a string ``type``, or None."""
+    try:
+        message = json.loads(frame)
+    except ValueError:
+        return None
+    if isinstance(message, dict) and isinstance(message.get("type"), str):
+        return message
+    return None

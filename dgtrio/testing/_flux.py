@@ -20,14 +20,13 @@ as silence at a nominal 32 kbit/s.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._codec import SAMPLE_WIDTH
-from ._common import Query, check_hearing, flag, param
+from ._common import Query, check_hearing, flag, param, parse_message
 from ._sound import LoudnessWindows
 
 if TYPE_CHECKING:
@@ -264,17 +263,6 @@ def _configured(settings: _Settings, message: Mapping[str, Any], model: str) -> 
     return settings
 
 
-def _parse(frame: str) -> dict[str, Any] | None:
-    """A client text frame as a JSON object with a string ``type``, or None."""
-    try:
-        message = json.loads(frame)
-    except ValueError:
-        return None
-    if isinstance(message, dict) and isinstance(message.get("type"), str):
-        return message
-    return None
-
-
 # --- The session ----------------------------------------------------------------------
 
 
@@ -304,7 +292,7 @@ class ListenV2Fake:
             if isinstance(frame, bytes):
                 await self._on_audio(frame)
                 continue
-            message = _parse(frame)
+            message = parse_message(frame)
             kind = None if message is None else message["type"]
             if message is not None and kind == "Configure":
                 await self._configure(message)

@@ -16,7 +16,6 @@ the socket with Deepgram's codes (1003 ``MESSAGE-0000``, 1008 ``DATA-0000``, 100
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from collections import deque
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from ._common import Query, param
+from ._common import Query, param, parse_message
 from ._sound import tone
 
 if TYPE_CHECKING:
@@ -103,15 +102,10 @@ def _read(frame: str | bytes, max_characters: int) -> dict[str, Any] | tuple[int
     """A client frame as a message the fake handles, or the close code it earns."""
     if isinstance(frame, bytes):
         return _BINARY  # the client has no audio to send on this socket
-    try:
-        message = json.loads(frame)
-    except ValueError:
+    message = parse_message(frame)
+    if message is None or message["type"] not in _CLIENT_TYPES:
         return _BAD_MESSAGE
-    if not isinstance(message, dict):
-        return _BAD_MESSAGE
-    kind = message.get("type")
-    if not isinstance(kind, str) or kind not in _CLIENT_TYPES:
-        return _BAD_MESSAGE
+    kind = message["type"]
     if kind == "Speak":
         text = message.get("text")
         if not isinstance(text, str):
