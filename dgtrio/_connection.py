@@ -300,12 +300,16 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             )
 
     async def _send_audio(self, data: bytes | bytearray | memoryview) -> None:
-        if self._stream_closed:
-            raise trio.ClosedResourceError("the audio stream was closed: no more audio")
+        self._check_streaming("audio")
         # A mutable buffer could change while queued: freeze it (bytes pass as they are).
         frame = data if isinstance(data, bytes) else bytes(data)
         self._check_audio(frame)
         await self._send_frame(frame)
+
+    def _check_streaming(self, what: str) -> None:
+        """Raise if the end-of-stream message went out: the server takes no more ``what``."""
+        if self._stream_closed:
+            raise trio.ClosedResourceError(f"the stream was ended: no more {what}")
 
     async def _send_frame(self, frame: str | bytes) -> None:
         """Queue one frame for the writer, or raise why the connection cannot send."""
@@ -385,6 +389,21 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         waiter = self._expect(match, want=want)
         await self._send_for(waiter, frame)
         return await self._collect(waiter, timeout)
+
+    async def _reply(
+        self,
+        frame: str,
+        match: Callable[[M | UnknownMessage], bool],
+        *,
+        what: str,
+        timeout: float,
+    ) -> M | UnknownMessage:
+        """Send ``frame`` and return its one reply; :class:`AcknowledgementTimeout`
+        (saying no ``what`` came) if none arrives within ``timeout``."""
+        replies = await self._request(frame, match, timeout=timeout)
+        if not replies:
+            raise self._timeout_error(what, timeout)
+        return replies[0]
 
     async def _send_for(self, waiter: Waiter[M | UnknownMessage], frame: str) -> None:
         """Send the request ``waiter`` waits on; a failed send withdraws the waiter."""

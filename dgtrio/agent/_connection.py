@@ -162,10 +162,9 @@ class AgentConnection(Connection[AgentMessage]):
             )
 
         frame = encode_message(InjectAgentMessage(message, behavior))
-        replies = await self._request(frame, is_answer, timeout=timeout)
-        if not replies:
-            raise self._timeout_error("answer to InjectAgentMessage", timeout)
-        reply = replies[0]
+        reply = await self._reply(
+            frame, is_answer, what="answer to InjectAgentMessage", timeout=timeout
+        )
         if isinstance(reply, AgentV1ConversationText):
             return reply
         assert isinstance(reply, AgentV1InjectionRefused | AgentV1Warning)
@@ -213,12 +212,12 @@ class AgentConnection(Connection[AgentMessage]):
 
     async def _acknowledged(self, frame: str, ack: type[A], timeout: float) -> A:
         """Send ``frame`` and return its ``ack``; an ``Error`` instead raises it."""
-        replies = await self._request(
-            frame, lambda reply: isinstance(reply, ack | AgentV1Error), timeout=timeout
+        reply = await self._reply(
+            frame,
+            lambda reply: isinstance(reply, ack | AgentV1Error),
+            what=ack.TYPE,  # type: ignore[attr-defined]
+            timeout=timeout,
         )
-        if not replies:
-            raise self._timeout_error(ack.TYPE, timeout)  # type: ignore[attr-defined]
-        reply = replies[0]
         if isinstance(reply, AgentV1Error):
             raise server_error(reply)
         assert isinstance(reply, ack)

@@ -146,10 +146,12 @@ class ListenV1Connection(Connection[ListenV1Message]):
             None if keyterms is None else tuple(keyterms),
             None if features is None else dict(features),
         )
-        replies = await self._request(encode_message(message), _is_configure_reply, timeout=timeout)
-        if not replies:
-            raise self._timeout_error("answer to Configure", timeout)
-        reply = replies[0]
+        reply = await self._reply(
+            encode_message(message),
+            _is_configure_reply,
+            what="answer to Configure",
+            timeout=timeout,
+        )
         if isinstance(reply, ListenV1ConfigureSuccess):
             return reply
         if isinstance(reply, ListenV1ConfigureFailure):

@@ -132,10 +132,12 @@ class ListenV2Connection(Connection[ListenV2Message]):
             None if keyterms is None else tuple(keyterms),
             None if language_hints is None else tuple(language_hints),
         )
-        replies = await self._request(encode_message(message), _is_configure_reply, timeout=timeout)
-        if not replies:
-            raise self._timeout_error("answer to Configure", timeout)
-        reply = replies[0]
+        reply = await self._reply(
+            encode_message(message),
+            _is_configure_reply,
+            what="answer to Configure",
+            timeout=timeout,
+        )
         if isinstance(reply, ListenV2ConfigureFailure):
             raise ConfigureFailed(reply.code, reply.description, message=reply)
         assert isinstance(reply, ListenV2ConfigureSuccess)

@@ -12,6 +12,7 @@ import trio
 
 from .._codec import UnknownMessage, encode_message, encode_query
 from .._connection import ApiSpec, Connection, ConnectOptions, Waiter, open_connection
+from .._errors import AcknowledgementTimeout
 from .._transport import Transport
 from ._limits import FlushLimiter, FlushLimitWarning
 from ._messages import (
@@ -122,10 +123,6 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._stream_closed:
-            raise trio.ClosedResourceError("close() was called: the stream takes no more text")
-
     async def speak(self, text: str) -> None:
         """Add ``text`` to the server's buffer; it is spoken at the next flush.
 
@@ -138,12 +135,12 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             raise TypeError(f"speak() takes a string, not {type(text).__name__}")
         if not text:
             raise ValueError("speak() needs some text")
-        self._check_open()
+        self._check_streaming("text")
         await self._send_frame(encode_message(Speak(text)))
 
     async def _start_flush(self) -> Waiter[Message]:
         """Send ``Flush`` (within the rate limit) and return the waiter for its reply."""
-        self._check_open()
+        self._check_streaming("text")
         if self._limiter is not None:
             delay = self._limiter.delay(trio.current_time())
             if delay > 0:
@@ -197,15 +194,15 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         Raises:
             AcknowledgementTimeout: no ``Cleared`` within ``timeout`` seconds.
         """
-        self._check_open()
+        self._check_streaming("text")
         self._clears_pending += 1
-        replies = await self._request(CLEAR_FRAME, _is_cleared, timeout=timeout)
-        if not replies:
+        try:
+            reply = await self._reply(CLEAR_FRAME, _is_cleared, what="Cleared", timeout=timeout)
+        except AcknowledgementTimeout:
             # Drop what came so far; a late Cleared moves the cutoff again.
             self._clears_pending = max(0, self._clears_pending - 1)
             self._audio_cutoff = self._audio_seen
-            raise self._timeout_error("Cleared", timeout)
-        reply = replies[0]
+            raise
         assert isinstance(reply, SpeakV1Cleared)
         return reply.sequence_id
 

@@ -279,7 +279,7 @@ class ListenV2Fake:
     def check(self, query: Query) -> tuple[str, str] | None:
         """Refuse the upgrade as Deepgram does for bad parameters (HTTP 400)."""
         try:
-            _check_query(query)
+            self._settings = _check_query(query)  # the session starts with these
         except _Invalid as exc:
             return exc.code, exc.description
         return None
@@ -317,7 +317,6 @@ class ListenV2Fake:
     def _setup(self, session: FakeSession) -> None:
         self._session = session
         self._model = session.param("model") or ""
-        self._settings = _check_query(session.query)
         encoding = session.param("encoding") or ""
         width = SAMPLE_WIDTH.get(encoding)
         self._loudness: LoudnessWindows | None = None
