@@ -20,7 +20,9 @@ from ._connection import ConnectionStatistics as ConnectionStatistics
 from ._connection import ConnectOptions as ConnectOptions
 from ._errors import AcknowledgementTimeout as AcknowledgementTimeout
 from ._errors import AudioDecodeError as AudioDecodeError
+from ._errors import AudioDeviceError as AudioDeviceError
 from ._errors import AudioFormatError as AudioFormatError
+from ._errors import AudioUnavailable as AudioUnavailable
 from ._errors import AuthenticationFailed as AuthenticationFailed
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ConfigureFailed as ConfigureFailed

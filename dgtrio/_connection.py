@@ -49,6 +49,7 @@ from ._errors import (
     leaves,
 )
 from ._transport import Target, Transport, TransportClosed, connect
+from .audio._format import AudioFormat, AudioSink
 
 __all__ = [
     "ApiSpec",
@@ -113,6 +114,10 @@ class ApiSpec(Generic[M]):
     # The server's error message class when an error it reports and then closes on is
     # fatal (agent, Flux, speak); it needs ``description`` and ``code`` attributes.
     fatal_error: type[Any] | None = None
+    # With a speaker: the message class whose ``data`` it plays (agent, speak), and
+    # the one that clears it at once (the agent's UserStartedSpeaking).
+    speech: type[Any] | None = None
+    barge_in: type[Any] | None = None
 
 
 @attrs.frozen
@@ -179,8 +184,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         max_buffered_messages: int = 64,
         max_queued_frames: int = 32,
         close_timeout: float = 5.0,
+        speaker: AudioSink | None = None,
     ) -> None:
         self._spec = spec
+        self._speaker = speaker
         self._transport = transport
         self._close_timeout = close_timeout
         self.request_id: str | None = transport.request_id
@@ -199,9 +206,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         # Called with every decoded message before it is queued, in the receive loop.
         self._observe: Callable[[M | UnknownMessage], None] | None = None
         self._nursery: trio.Nursery | None = None
-        # Bytes per sample of every channel, for raw PCM (set by the API classes).
-        self._alignment: int | None = None
-        self._audio_format = ""
+        # The raw format the audio is declared in, if raw (set by the API classes).
+        self._input_format: AudioFormat | None = None
         self._closed_by_user = False
         self._stream_closed = False
         self._keepalive_scope = trio.CancelScope()
@@ -292,10 +298,11 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         """Validate one audio frame before it is queued."""
         if not data:
             raise AudioFormatError("empty audio frame: Deepgram treats it as end of stream")
-        if self._alignment is not None and len(data) % self._alignment:
+        fmt = self._input_format
+        if fmt is not None and len(data) % fmt.frame_size:
             raise AudioFormatError(
                 f"audio frame of {len(data)} bytes is not a whole number of "
-                f"{self._alignment}-byte samples ({self._audio_format}): a split sample "
+                f"{fmt.frame_size}-byte samples ({fmt}): a split sample "
                 "garbles the rest of the stream"
             )
 
@@ -439,16 +446,18 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         *,
         audio: AsyncIterable[bytes] | None,
         keepalive_interval: float | None,
+        close_stream_on_end: bool,
     ) -> None:
         frame = self._spec.keepalive_frame
         if frame is not None and keepalive_interval is not None:
             nursery.start_soon(self._keepalive_loop, keepalive_interval, frame)
         if audio is not None:
-            nursery.start_soon(self._feed, audio)
+            nursery.start_soon(self._feed, audio, close_stream_on_end)
 
     async def _receive_loop(self) -> None:
         receive, decode = self._transport.receive, self._spec.codec.decode
         inbox, observe, fatal = self._inbox_send, self._observe, self._spec.fatal_error
+        speaker = self._speaker
         item: M | UnknownMessage | MessageDecodeError
         try:
             while True:
@@ -470,6 +479,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                         self._fatal = server_error(item) if isinstance(item, fatal) else None
                     if observe is not None:
                         observe(item)
+                    if speaker is not None:
+                        await self._route_to(speaker, item)
                     if self._waiters:
                         self._notify(item)
                 await inbox.send(item)
@@ -479,6 +490,21 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             inbox.close()
             for waiter in self._waiters:
                 waiter.done.set()
+
+    async def _route_to(self, speaker: AudioSink, message: M | UnknownMessage) -> None:
+        """Play speech as it arrives, and clear the speaker on barge-in, here in the
+        receive loop: playback neither waits for the user's loop nor lags behind it."""
+        spec = self._spec
+        if spec.speech is not None and isinstance(message, spec.speech):
+            if self._audible():
+                await speaker.play(message.data)
+        elif spec.barge_in is not None and isinstance(message, spec.barge_in):
+            speaker.clear()
+
+    def _audible(self) -> bool:
+        """Whether speech arriving now is to be played (speak: not while a clear is on
+        its way)."""
+        return True
 
     def _notify(self, message: M | UnknownMessage) -> None:
         for index, waiter in enumerate(self._waiters):
@@ -570,14 +596,14 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     self._keepalives_sent += 1
                 await trio.sleep(interval)
 
-    async def _feed(self, source: AsyncIterable[bytes]) -> None:
+    async def _feed(self, source: AsyncIterable[bytes], close_stream_on_end: bool) -> None:
         chunks = aiter(source)
         try:
             async for chunk in chunks:
                 if self._stream_closed:
                     break  # close_stream() ended the stream: a live source never ends itself
                 await self._send_audio(chunk)
-            if self._spec.end_of_audio_frame is not None:
+            if close_stream_on_end and self._spec.end_of_audio_frame is not None:
                 await self._close_stream()
         except (DeepgramError, trio.ClosedResourceError):
             # A bad frame from the source is raised; a closed connection is reported
@@ -606,6 +632,8 @@ async def open_connection(
     *,
     audio: AsyncIterable[bytes] | None = None,
     keepalive_interval: float | None = None,
+    close_stream_on_end: bool = True,
+    speaker: AudioSink | None = None,
     **init: Any,
 ) -> AsyncIterator[C]:
     """Connect, run the connection's tasks around the caller's block, then close.
@@ -644,13 +672,19 @@ async def open_connection(
                 max_buffered_messages=options.get("max_buffered_messages", 64),
                 max_queued_frames=options.get("max_queued_frames", 32),
                 close_timeout=close_timeout,
+                speaker=speaker,
                 **init,
             )
             try:
                 async with trio.open_nursery() as tasks:
                     conn._start(tasks)
                     await conn._open()
-                    conn._start_sources(tasks, audio=audio, keepalive_interval=keepalive_interval)
+                    conn._start_sources(
+                        tasks,
+                        audio=audio,
+                        keepalive_interval=keepalive_interval,
+                        close_stream_on_end=close_stream_on_end,
+                    )
                     try:
                         yield conn
                     except BaseException as exc:

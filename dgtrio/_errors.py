@@ -7,6 +7,8 @@
     │   ├── MissingCredentials
     │   └── SettingsError                      agent settings the schema does not allow
     ├── AudioFormatError (also ValueError)     audio that cannot match the declared format
+    ├── AudioDeviceError (also OSError)        a microphone or speaker failed or is missing
+    │   └── AudioUnavailable                   PyAudio/PortAudio is not installed
     ├── ConnectError                           the WebSocket could not be opened
     │   ├── ConnectTimeout (also TimeoutError)
     │   └── HandshakeRejected                  the server answered the upgrade with an HTTP error
@@ -41,7 +43,9 @@ from typing import Any
 __all__ = [
     "AcknowledgementTimeout",
     "AudioDecodeError",
+    "AudioDeviceError",
     "AudioFormatError",
+    "AudioUnavailable",
     "AuthenticationFailed",
     "ConfigurationError",
     "ConfigureFailed",
@@ -101,6 +105,25 @@ class SettingsError(ConfigurationError):
 
 class AudioFormatError(DeepgramError, ValueError):
     """Audio that cannot be right for the format the connection declared."""
+
+
+class AudioDeviceError(DeepgramError, OSError):
+    """A microphone or speaker could not be found, opened, read or written.
+
+    ``code`` is PortAudio's error code (``-9996`` invalid device...) when PortAudio
+    reported one, else ``None``.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class AudioUnavailable(AudioDeviceError):
+    """PyAudio, or the PortAudio library under it, is not installed."""
 
 
 class ConnectError(DeepgramError):

@@ -545,7 +545,7 @@ async def test_audio_that_splits_a_sample_is_refused(nursery: trio.Nursery) -> N
     fake = await serve(nursery)
     async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
         with pytest.raises(
-            dgtrio.AudioFormatError, match=r"2-byte samples \(linear16 at 16000 Hz\)"
+            dgtrio.AudioFormatError, match=r"2-byte samples \(linear16 at 16000 Hz, mono\)"
         ):
             await agent.send_audio(b"\x00\x01\x02")
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import dgtrio
 from dgtrio._codec import encode_message, encode_query
+from dgtrio.audio import AudioFormat
 from dgtrio.listen._messages import CODEC, Configure, Finalize, KeepAlive
 
 from .conftest import RECORDED
@@ -309,11 +310,17 @@ def test_options_are_validated_before_connecting(kwargs: dict[str, object], mess
         dgtrio.ListenV1Options(**kwargs)  # type: ignore[arg-type]
 
 
-def test_options_derive_frame_alignment() -> None:
-    assert dgtrio.ListenV1Options().frame_alignment is None
+def test_options_derive_the_raw_audio_format() -> None:
+    assert dgtrio.ListenV1Options().audio_format is None
     linear16 = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000, channels=2)
-    assert (linear16.frame_alignment, linear16.bytes_per_second) == (4, 64000)
+    assert linear16.audio_format == AudioFormat("linear16", 16000, 2)
+    assert (linear16.audio_format.frame_size, linear16.audio_format.bytes_per_second) == (4, 64000)
     mulaw = dgtrio.ListenV1Options(encoding="mulaw", sample_rate=8000)
-    assert (mulaw.frame_alignment, mulaw.bytes_per_second) == (1, 8000)
-    opus = dgtrio.ListenV1Options(encoding="opus", sample_rate=48000)
-    assert (opus.frame_alignment, opus.bytes_per_second) == (None, None)
+    assert mulaw.audio_format == AudioFormat("mulaw", 8000)
+    assert dgtrio.ListenV1Options(encoding="opus", sample_rate=48000).audio_format is None
+    assert dgtrio.ListenV2Options(encoding="linear32", sample_rate=8000).audio_format == (
+        AudioFormat("linear32", 8000)
+    )
+    assert dgtrio.SpeakV1Options(encoding="alaw", sample_rate=8000).audio_format == (
+        AudioFormat("alaw", 8000)
+    )

@@ -14,8 +14,9 @@ import trio
 import trio.testing
 import trio_websocket
 
+from dgtrio.audio._g711 import ALAW, ULAW
 from dgtrio.testing import FakeDeepgram, FakeSession, SpeakScript
-from dgtrio.testing._sound import ALAW, ULAW, tone
+from dgtrio.testing._sound import tone
 
 from .conftest import API_KEY
 

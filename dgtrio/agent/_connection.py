@@ -10,13 +10,15 @@ from typing import Any, Literal, TypeVar, Unpack
 import orjson
 import trio
 
-from .._codec import SAMPLE_WIDTH, UnknownMessage, encode_message, to_json
+from .._codec import UnknownMessage, encode_message, to_json
 from .._connection import ApiSpec, Connection, ConnectOptions, open_connection, server_error
-from .._errors import ConfigurationError, DeepgramError, InjectionRefused
+from .._errors import AudioFormatError, ConfigurationError, DeepgramError, InjectionRefused
 from .._transport import Transport
+from ..audio._format import AudioFormat, AudioSink, check_format, raw_format
 from ._messages import (
     CODEC,
     KEEPALIVE_FRAME,
+    AgentV1Audio,
     AgentV1ConversationText,
     AgentV1Error,
     AgentV1FunctionCallCancelled,
@@ -29,6 +31,7 @@ from ._messages import (
     AgentV1SettingsApplied,
     AgentV1SpeakUpdated,
     AgentV1ThinkUpdated,
+    AgentV1UserStartedSpeaking,
     AgentV1Warning,
     FunctionCall,
     InjectAgentMessage,
@@ -55,6 +58,8 @@ AGENT_V1: ApiSpec[AgentMessage] = ApiSpec(
     agent_host=True,
     keepalive_frame=KEEPALIVE_FRAME,
     fatal_error=AgentV1Error,
+    speech=AgentV1Audio,
+    barge_in=AgentV1UserStartedSpeaking,
 )
 
 A = TypeVar("A", bound=AgentMessage)  # an acknowledgement
@@ -83,6 +88,7 @@ class AgentConnection(Connection[AgentMessage]):
         settings_frame: str,
         tools: ToolRegistry | None,
         settings_timeout: float,
+        input_format: AudioFormat | None,
         **kwargs: Any,
     ) -> None:
         super().__init__(spec, transport, **kwargs)
@@ -91,8 +97,7 @@ class AgentConnection(Connection[AgentMessage]):
         self._tools = tools
         self._settings_timeout = settings_timeout
         self._settings_frame = settings_frame  # the tools declared in it
-        encoding, self._audio_format = _input_format(settings)
-        self._alignment = SAMPLE_WIDTH.get(encoding)
+        self._input_format = input_format
         self._calls_seen: set[str] = set()  # client-side call ids ever requested
         self._calls_pending: dict[str, FunctionCall] = {}  # ... not answered yet
         self._tool_scopes: dict[str, trio.CancelScope] = {}  # ... run by the registry
@@ -324,14 +329,23 @@ def _error(text: str) -> str:
     return orjson.dumps({"error": text}).decode()
 
 
-def _input_format(settings: AgentV1Settings | Mapping[str, Any]) -> tuple[str, str]:
-    """The input encoding, and a description of the format for error texts."""
-    if isinstance(settings, AgentV1Settings):
-        fmt = settings.input_format
-        return fmt.encoding, f"{fmt.encoding} at {fmt.sample_rate} Hz"
-    audio_input = settings.get("audio", {}).get("input", {})
-    encoding = audio_input.get("encoding", "linear16")
-    return encoding, f"{encoding} at {audio_input.get('sample_rate', 24000)} Hz"
+def _audio_json(settings: Mapping[str, Any], direction: str) -> Mapping[str, Any]:
+    """``audio.input`` or ``audio.output`` of the ``Settings`` JSON ({} if unset)."""
+    return (settings.get("audio") or {}).get(direction) or {}
+
+
+def _formats(settings: Mapping[str, Any]) -> tuple[AudioFormat | None, AudioFormat | None]:
+    """The raw formats of the user's audio and of the agent's speech, if raw.
+
+    Unset, both are linear16 at 24 kHz: the server's defaults.
+    """
+    given = _audio_json(settings, "input")
+    heard = raw_format(given.get("encoding", "linear16"), given.get("sample_rate", 24000))
+    spoken = _audio_json(settings, "output")
+    said = None
+    if spoken.get("container") in (None, "none"):
+        said = raw_format(spoken.get("encoding") or "linear16", spoken.get("sample_rate") or 24000)
+    return heard, said
 
 
 def _settings_json(
@@ -370,6 +384,7 @@ def open_agent(
     settings: AgentV1Settings | Mapping[str, Any],
     *,
     audio: AsyncIterable[bytes] | None = None,
+    speaker: AudioSink | None = None,
     tools: ToolRegistry | None = None,
     keepalive_interval: float | None = 8.0,
     settings_timeout: float = 10.0,
@@ -409,16 +424,23 @@ def open_agent(
     if not isinstance(settings, AgentV1Settings | Mapping):
         raise TypeError(f"settings must be AgentV1Settings or a mapping, not {settings!r}")
     # Built now: configuration errors are raised before connecting.
-    frame = orjson.dumps(_settings_json(settings, tools)).decode()
+    data = _settings_json(settings, tools)
+    heard, said = _formats(data)
+    check_format("the audio source", audio, heard, "the settings' audio.input")
+    check_format("the speaker", speaker, said, "the settings' audio.output")
+    if speaker is not None and said is None:
+        raise AudioFormatError("a speaker plays raw audio: set audio.output to a raw encoding")
     return open_connection(
         AgentConnection,
         AGENT_V1,
         "",
         connect,
         audio=audio,
+        speaker=speaker,
         keepalive_interval=keepalive_interval,
         settings=settings,
-        settings_frame=frame,
+        settings_frame=orjson.dumps(data).decode(),
+        input_format=heard,
         tools=tools,
         settings_timeout=settings_timeout,
     )

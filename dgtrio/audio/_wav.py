@@ -6,15 +6,15 @@ import os
 import struct
 from collections.abc import AsyncIterable
 from types import TracebackType
-from typing import BinaryIO, Literal, Protocol
+from typing import BinaryIO, Protocol
 
 import trio
 
 from .._codec import SAMPLE_WIDTH
+from ._format import RawEncoding
 
-__all__ = ["WavEncoding", "WavWriter", "write_wav"]
+__all__ = ["WavWriter", "write_wav"]
 
-WavEncoding = Literal["linear16", "linear32", "mulaw", "alaw"]
 _FORMAT_TAGS = {"linear16": 1, "linear32": 1, "alaw": 6, "mulaw": 7}
 
 
@@ -44,7 +44,7 @@ class WavWriter:
         self,
         file: str | os.PathLike[str] | BinaryIO,
         *,
-        encoding: WavEncoding,
+        encoding: RawEncoding,
         sample_rate: int,
         channels: int = 1,
     ) -> None:
@@ -132,7 +132,7 @@ async def write_wav(
     path: str | os.PathLike[str],
     audio: AsyncIterable[bytes | _HasData],
     *,
-    encoding: WavEncoding,
+    encoding: RawEncoding,
     sample_rate: int,
     channels: int = 1,
 ) -> float:

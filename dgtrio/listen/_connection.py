@@ -10,6 +10,7 @@ from .._codec import UnknownMessage, encode_message, encode_query
 from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
 from .._errors import ConfigureFailed
 from .._transport import Transport
+from ..audio._format import check_format
 from ._messages import (
     CLOSE_STREAM_FRAME,
     CODEC,
@@ -68,8 +69,7 @@ class ListenV1Connection(Connection[ListenV1Message]):
         super().__init__(spec, transport, **kwargs)
         self.options = options
         """The options this stream was opened with."""
-        self._alignment = options.frame_alignment
-        self._audio_format = f"{options.encoding}, {options.channels or 1} channel(s)"
+        self._input_format = options.audio_format
 
     async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one frame of audio, in the encoding the stream was opened with.
@@ -191,6 +191,7 @@ def open_listen(
     options: ListenV1Options | None = None,
     *,
     audio: AsyncIterable[bytes] | None = None,
+    close_stream_on_end: bool = True,
     keepalive_interval: float | None = 5.0,
     **connect: Unpack[ConnectOptions],
 ) -> AbstractAsyncContextManager[ListenV1Connection]:
@@ -207,9 +208,13 @@ def open_listen(
 
     Args:
         options: the query parameters; default ``ListenV1Options()`` (nova-3).
-        audio: an async iterable of audio frames to stream, e.g. a file source or a
-            microphone. When it ends, ``CloseStream`` is sent, so iteration runs to
-            the final results and ends. Without it, call ``send_audio``.
+        audio: an async iterable of audio frames to stream: a microphone, a file
+            source, your own generator. A source with a ``format`` (every
+            ``dgtrio.audio`` source) must match the options' encoding, sample rate
+            and channels. Without it, call ``send_audio``.
+        close_stream_on_end: when ``audio`` ends, send ``CloseStream``, so that
+            iteration runs to the final results and ends. ``False`` keeps the
+            stream open (for more audio from ``send_audio``).
         keepalive_interval: send ``KeepAlive`` when nothing went out for this many
             seconds, so that pauses in the audio do not close the stream (Deepgram
             closes after ~10 s); ``None`` disables it.
@@ -217,16 +222,19 @@ def open_listen(
 
     Raises (on entering the block):
         ConfigurationError: missing credentials or unsafe settings.
+        AudioFormatError: ``audio`` has a format the options do not declare.
         HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
             ConnectError.
     """
     options = options or ListenV1Options()
+    check_format("the audio source", audio, options.audio_format, "ListenV1Options")
     return open_connection(
         ListenV1Connection,
         LISTEN_V1,
         encode_query(options),
         connect,
         audio=audio,
+        close_stream_on_end=close_stream_on_end,
         keepalive_interval=keepalive_interval,
         options=options,
     )

@@ -11,6 +11,7 @@ from .._codec import UnknownMessage, encode_message, encode_query
 from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
 from .._errors import ConfigureFailed
 from .._transport import Transport
+from ..audio._format import check_format
 from ._flux_messages import (
     CODEC,
     Configure,
@@ -69,8 +70,7 @@ class ListenV2Connection(Connection[ListenV2Message]):
         super().__init__(spec, transport, **kwargs)
         self.options = options
         """The options this stream was opened with."""
-        self._alignment = options.frame_alignment
-        self._audio_format = f"{options.encoding}, 1 channel"
+        self._input_format = options.audio_format
         self._next_sequence = 0
         self._observe = self._check_sequence
 
@@ -182,6 +182,7 @@ def open_flux(
     options: ListenV2Options | None = None,
     *,
     audio: AsyncIterable[bytes] | None = None,
+    close_stream_on_end: bool = True,
     **connect: Unpack[ConnectOptions],
 ) -> AbstractAsyncContextManager[ListenV2Connection]:
     """Open a Flux turn-based transcription stream (``/v2/listen``).
@@ -196,24 +197,30 @@ def open_flux(
     Args:
         options: the query parameters; default ``ListenV2Options()``
             (flux-general-en).
-        audio: an async iterable of audio frames to stream. When it ends,
-            ``CloseStream`` is sent, so iteration runs to the last updates and ends.
+        audio: an async iterable of audio frames to stream (a microphone, a file
+            source, a generator); a source with a ``format`` must match the options.
             Without it, call ``send_audio``.
+        close_stream_on_end: when ``audio`` ends, send ``CloseStream``, so that
+            iteration runs to the last updates and ends; ``False`` keeps the stream
+            open.
         **connect: credentials, ``base_url`` and the other :class:`ConnectOptions`.
 
     Flux has no keepalive: to hold the stream through a pause, send silence.
 
     Raises (on entering the block):
         ConfigurationError: missing credentials or unsafe settings.
+        AudioFormatError: ``audio`` has a format the options do not declare.
         HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
             ConnectError.
     """
     options = options or ListenV2Options()
+    check_format("the audio source", audio, options.audio_format, "ListenV2Options")
     return open_connection(
         ListenV2Connection,
         LISTEN_V2,
         encode_query(options),
         connect,
         audio=audio,
+        close_stream_on_end=close_stream_on_end,
         options=options,
     )

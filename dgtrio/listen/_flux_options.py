@@ -7,8 +7,9 @@ from typing import Literal, get_args
 
 import attrs
 
-from .._codec import SAMPLE_WIDTH, QueryValue
+from .._codec import QueryValue
 from .._errors import ConfigurationError
+from ..audio._format import AudioFormat, raw_format
 from ._options import _strings, _tuple, check_raw_format
 
 __all__ = ["ListenV2Encoding", "ListenV2Options", "ListenV2Thresholds"]
@@ -109,6 +110,6 @@ class ListenV2Options:
         )
 
     @property
-    def frame_alignment(self) -> int | None:
-        """Bytes in one sample, for raw PCM encodings; else ``None``."""
-        return SAMPLE_WIDTH.get(self.encoding or "")
+    def audio_format(self) -> AudioFormat | None:
+        """The raw audio format declared, or ``None`` (a container or a codec)."""
+        return raw_format(self.encoding, self.sample_rate)

@@ -7,8 +7,9 @@ from typing import Literal, get_args
 
 import attrs
 
-from .._codec import SAMPLE_WIDTH, AudioEncoding, QueryValue
+from .._codec import AudioEncoding, QueryValue
 from .._errors import ConfigurationError
+from ..audio._format import AudioFormat, raw_format
 
 __all__ = ["ListenV1Encoding", "ListenV1Options"]
 
@@ -122,13 +123,6 @@ class ListenV1Options:
                 raise ConfigurationError(f"{name} keys cannot contain ':'")
 
     @property
-    def frame_alignment(self) -> int | None:
-        """Bytes in one sample of every channel, for raw PCM encodings; else ``None``."""
-        width = SAMPLE_WIDTH.get(self.encoding or "")
-        return None if width is None else width * (self.channels or 1)
-
-    @property
-    def bytes_per_second(self) -> int | None:
-        """Audio bytes per second of stream time, for raw PCM encodings; else ``None``."""
-        align = self.frame_alignment
-        return None if align is None or self.sample_rate is None else align * self.sample_rate
+    def audio_format(self) -> AudioFormat | None:
+        """The raw audio format declared, or ``None`` (a container or a codec)."""
+        return raw_format(self.encoding, self.sample_rate, self.channels or 1)

@@ -14,6 +14,7 @@ from .._codec import UnknownMessage, encode_message, encode_query
 from .._connection import ApiSpec, Connection, ConnectOptions, Waiter, open_connection
 from .._errors import AcknowledgementTimeout
 from .._transport import Transport
+from ..audio._format import AudioSink, check_format
 from ._limits import FlushLimiter, FlushLimitWarning
 from ._messages import (
     CLEAR_FRAME,
@@ -37,6 +38,7 @@ SPEAK_V1: ApiSpec[SpeakV1Message] = ApiSpec(
     codec=CODEC,
     end_of_audio_frame=CLOSE_FRAME,
     fatal_error=SpeakV1Error,
+    speech=SpeakV1Audio,
 )
 
 Message = SpeakV1Message | UnknownMessage
@@ -112,6 +114,9 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
                     self._audio_discarded += 1
                     continue
             return message
+
+    def _audible(self) -> bool:
+        return not self._clears_pending  # what arrives before the Cleared was cleared
 
     def _on_message(self, message: Message) -> None:
         if isinstance(message, SpeakV1Audio):
@@ -196,6 +201,8 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         """
         self._check_streaming("text")
         self._clears_pending += 1
+        if self._speaker is not None:
+            self._speaker.clear()
         try:
             reply = await self._reply(CLEAR_FRAME, _is_cleared, what="Cleared", timeout=timeout)
         except AcknowledgementTimeout:
@@ -254,6 +261,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
 def open_speak(
     options: SpeakV1Options | None = None,
     *,
+    speaker: AudioSink | None = None,
     flush_limit: int | None = 20,
     **connect: Unpack[ConnectOptions],
 ) -> AbstractAsyncContextManager[SpeakV1Connection]:
@@ -269,6 +277,9 @@ def open_speak(
     Args:
         options: the voice and audio format; default ``SpeakV1Options()``
             (aura-2-thalia-en, linear16 at 24 kHz).
+        speaker: plays the speech as it arrives (e.g. a
+            :class:`~dgtrio.audio.Speaker` in the options' format), and is cleared
+            by :meth:`~SpeakV1Connection.clear`. The audio is still iterated.
         flush_limit: flushes per 60 s allowed before :meth:`~SpeakV1Connection.flush`
             waits its turn (Deepgram ignores flushes beyond 20); ``None`` disables
             the limiter.
@@ -276,15 +287,18 @@ def open_speak(
 
     Raises (on entering the block):
         ConfigurationError: missing credentials or unsafe settings.
+        AudioFormatError: ``speaker`` plays another format than the options'.
         HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
             ConnectError.
     """
     options = options or SpeakV1Options()
+    check_format("the speaker", speaker, options.audio_format, "SpeakV1Options")
     return open_connection(
         SpeakV1Connection,
         SPEAK_V1,
         encode_query(options),
         connect,
+        speaker=speaker,
         options=options,
         flush_limit=flush_limit,
     )

@@ -7,8 +7,9 @@ from typing import Literal, get_args
 
 import attrs
 
-from .._codec import SAMPLE_WIDTH, QueryValue
+from .._codec import QueryValue
 from .._errors import ConfigurationError
+from ..audio._format import AudioFormat
 
 __all__ = ["SpeakV1Encoding", "SpeakV1Options"]
 
@@ -64,11 +65,6 @@ class SpeakV1Options:
             raise ConfigurationError(f"speed must be between 0.7 and 1.5, not {self.speed!r}")
 
     @property
-    def sample_width(self) -> int:
-        """Bytes per sample of the audio: 2 for linear16, 1 for mu-law and A-law."""
-        return SAMPLE_WIDTH[self.encoding]
-
-    @property
-    def bytes_per_second(self) -> int:
-        """Audio bytes per second of speech."""
-        return self.sample_width * self.sample_rate
+    def audio_format(self) -> AudioFormat:
+        """The format of the speech: ``encoding`` at ``sample_rate``, mono."""
+        return AudioFormat(self.encoding, self.sample_rate)

@@ -12,63 +12,13 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 
 from .._codec import SAMPLE_WIDTH
+from ..audio._g711 import ALAW, ULAW, from_linear16
 
-__all__ = [
-    "ALAW",
-    "FILLER",
-    "PCM_OUTPUT",
-    "ULAW",
-    "LoudnessWindows",
-    "alaw_encode",
-    "level",
-    "tone",
-    "ulaw_encode",
-]
+__all__ = ["FILLER", "PCM_OUTPUT", "LoudnessWindows", "level", "tone"]
 
 TONE_HZ = 220.0
 TONE_AMPLITUDE = 3000  # about -21 dBFS: a quiet stand-in for a voice
 FILLER = bytes(range(251))  # stands in for compressed audio the fakes cannot encode
-
-
-def ulaw_encode(sample: int) -> int:
-    """A 16-bit sample as G.711 mu-law (the ITU/Sun reference algorithm)."""
-    mask = 0xFF
-    value = sample >> 2
-    if value < 0:
-        value, mask = -value, 0x7F
-    value = min(value, 8159) + 0x21
-    segment = value.bit_length() - 6  # segment s holds values below 2 ** (6 + s)
-    if segment > 7:
-        return 0x7F ^ mask
-    return ((segment << 4) | ((value >> (segment + 1)) & 0x0F)) ^ mask
-
-
-def alaw_encode(sample: int) -> int:
-    """A 16-bit sample as G.711 A-law (the ITU/Sun reference algorithm)."""
-    value = sample >> 3
-    mask = 0xD5
-    if value < 0:
-        value, mask = -value - 1, 0x55
-    segment = max(value.bit_length() - 5, 0)  # segment s holds values below 2 ** (5 + s)
-    return ((segment << 4) | ((value >> max(segment, 1)) & 0x0F)) ^ mask
-
-
-def _ulaw_decode(byte: int) -> int:
-    inverted = ~byte & 0xFF
-    magnitude = (((inverted & 0x0F) << 3) + 0x84) << ((inverted & 0x70) >> 4)
-    return 0x84 - magnitude if inverted & 0x80 else magnitude - 0x84
-
-
-def _alaw_decode(byte: int) -> int:
-    value = byte ^ 0x55
-    magnitude = (value & 0x0F) << 4
-    segment = (value & 0x70) >> 4
-    magnitude = magnitude + 8 if segment == 0 else (magnitude + 0x108) << (segment - 1)
-    return magnitude if value & 0x80 else -magnitude
-
-
-ULAW = [_ulaw_decode(byte) for byte in range(256)]
-ALAW = [_alaw_decode(byte) for byte in range(256)]
 
 
 def level(chunk: bytes, encoding: str) -> float:
@@ -91,8 +41,8 @@ def _pcm16(samples: list[int]) -> bytes:
 # Encodings the fakes synthesise as a tone: encoder, bytes per sample, WAV format tag.
 PCM_OUTPUT: dict[str, tuple[Callable[[list[int]], bytes], int, int]] = {
     "linear16": (_pcm16, 2, 1),
-    "mulaw": (lambda samples: bytes(map(ulaw_encode, samples)), 1, 7),
-    "alaw": (lambda samples: bytes(map(alaw_encode, samples)), 1, 6),
+    "mulaw": (lambda samples: from_linear16(_pcm16(samples), "mulaw"), 1, 7),
+    "alaw": (lambda samples: from_linear16(_pcm16(samples), "alaw"), 1, 6),
 }
 
 
