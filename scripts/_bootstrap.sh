@@ -1,5 +1,6 @@
 # Sourced by scripts/demo and scripts/test: make .venv and install dgtrio with its
-# dev extras into it, again only when pyproject.toml has changed since.
+# dev extras into it (and the audio extra where PortAudio is installed), again only
+# when pyproject.toml or PortAudio's presence has changed since.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -x .venv/bin/python ]; then
@@ -8,11 +9,19 @@ if [ ! -x .venv/bin/python ]; then
     exit 1
   fi
 fi
+extras=dev
+if pkg-config --exists portaudio-2.0 2>/dev/null || [ -f /usr/include/portaudio.h ]; then
+  extras=dev,audio
+fi
 stamp=.venv/.dgtrio-installed
-wanted=$(cat pyproject.toml | cksum)
+wanted="$(cksum < pyproject.toml) $extras"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  echo "installing dgtrio and its development dependencies into .venv ..." >&2
+  echo "installing dgtrio with [$extras] into .venv ..." >&2
+  if [ "$extras" = dev ]; then
+    echo "(PortAudio is not installed: the microphone and speaker tests will skip;" \
+      "apt-get install portaudio19-dev, or see .ci/run)" >&2
+  fi
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
   echo "$wanted" > "$stamp"
 fi

@@ -10,6 +10,9 @@ from ._agent import ScriptedCall as ScriptedCall
 from ._flux import FluxScript as FluxScript
 from ._listen import ListenScript as ListenScript
 from ._process import fake_server_process as fake_server_process
+from ._pyaudio import FakeDevice as FakeDevice
+from ._pyaudio import FakePyAudio as FakePyAudio
+from ._pyaudio import FakeStream as FakeStream
 from ._server import FakeDeepgram as FakeDeepgram
 from ._server import FakeSession as FakeSession
 from ._server import RecordedFrame as RecordedFrame

@@ -1,0 +1,212 @@
+"""Audio formats, G.711, and the file and stream sources: framing, pacing, checks."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+import dgtrio
+from dgtrio.audio import AudioFormat, RawSource, StreamSource, WavSource
+from dgtrio.audio._format import check_format, raw_format
+from dgtrio.audio._g711 import (
+    ALAW,
+    G711,
+    ULAW,
+    alaw_encode,
+    from_linear16,
+    to_linear16,
+    ulaw_encode,
+)
+
+from .conftest import HELLO_WAV, pcm16
+
+ALL_SAMPLES = struct.pack("<65536h", *range(-32768, 32768))
+ALL_CODES = bytes(range(256))
+
+
+def _audioop() -> object | None:
+    """The standard library's G.711 reference, where this Python still has it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import audioop
+        except ImportError:
+            return None
+    return audioop
+
+
+# -- G.711 ------------------------------------------------------------------------------------
+
+
+def test_g711_known_vectors() -> None:
+    assert (ULAW[0x00], ULAW[0x80], ULAW[0xFF], ULAW[0x7F]) == (-32124, 32124, 0, 0)
+    assert (ALAW[0xD5], ALAW[0x55], ALAW[0xAA], ALAW[0x2A]) == (8, -8, 32256, -32256)
+    assert [ulaw_encode(x) for x in (0, 32767, -32768, 100, -100)] == [0xFF, 0x80, 0x00, 0xF2, 0x72]
+    assert [alaw_encode(x) for x in (0, 32767, -32768, 100, -100)] == [0xD5, 0xAA, 0x2A, 0xD3, 0x53]
+    assert to_linear16(b"\xff\x00", "mulaw") == struct.pack("<2h", 0, -32124)
+    assert from_linear16(struct.pack("<2h", 8, -8), "alaw") == b"\xd5\x55"
+
+
+@pytest.mark.parametrize("law", ["mulaw", "alaw"])
+def test_g711_matches_the_reference_on_every_sample_and_code(law: G711) -> None:
+    reference = _audioop()
+    if reference is None:
+        pytest.skip("audioop (the reference) is gone from this Python")
+    to_law = reference.lin2ulaw if law == "mulaw" else reference.lin2alaw  # type: ignore[attr-defined]
+    to_pcm = reference.ulaw2lin if law == "mulaw" else reference.alaw2lin  # type: ignore[attr-defined]
+    assert from_linear16(ALL_SAMPLES, law) == to_law(ALL_SAMPLES, 2)
+    assert to_linear16(ALL_CODES, law) == to_pcm(ALL_CODES, 2)
+
+
+@pytest.mark.parametrize("law", ["mulaw", "alaw"])
+def test_g711_round_trips_its_own_codes(law: G711) -> None:
+    pcm = to_linear16(ALL_CODES, law)
+    again = from_linear16(pcm, law)
+    # Every code decodes and encodes back to itself, but mu-law's two zeros (0x7F, 0xFF).
+    assert [a for a, b in zip(again, ALL_CODES, strict=True) if a != b] == (
+        [0xFF] if law == "mulaw" else []
+    )
+    assert to_linear16(again, law) == pcm
+
+
+def test_g711_refuses_split_samples_and_unknown_laws() -> None:
+    with pytest.raises(ValueError, match="sample is split"):
+        from_linear16(b"\x00\x00\x00", "mulaw")
+    with pytest.raises(ValueError, match="'mulaw' or 'alaw'"):
+        to_linear16(b"\x00", "linear16")  # type: ignore[arg-type]
+
+
+# -- formats ------------------------------------------------------------------------------------
+
+
+def test_audio_format_sizes_and_text() -> None:
+    stereo = AudioFormat("linear16", 16000, 2)
+    assert (stereo.sample_width, stereo.frame_size, stereo.bytes_per_second) == (2, 4, 64000)
+    assert stereo.frame_bytes(20) == 1280
+    assert stereo.duration(64000) == 1.0
+    assert str(stereo) == "linear16 at 16000 Hz, stereo"
+    assert str(AudioFormat("mulaw", 8000)) == "mulaw at 8000 Hz, mono"
+    assert AudioFormat("alaw", 8000).frame_bytes(0.01) == 1  # never less than one sample
+    with pytest.raises(ValueError, match="encoding must be one of"):
+        AudioFormat("opus", 48000)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="sample_rate must be a positive integer"):
+        AudioFormat("linear16", 0)
+    with pytest.raises(ValueError, match="channels must be a positive integer"):
+        AudioFormat("linear16", 16000, True)
+
+
+def test_check_format_names_both_sides() -> None:
+    class Source:
+        format = AudioFormat("linear16", 16000)
+
+    check_format("the audio source", Source(), AudioFormat("linear16", 16000), "X")
+    check_format("the audio source", object(), None, "X")  # no format: nothing to check
+    with pytest.raises(
+        dgtrio.AudioFormatError,
+        match=r"the audio source is linear16 at 16000 Hz, mono, but ListenV1Options "
+        r"declares linear16 at 8000 Hz, mono",
+    ):
+        check_format("the audio source", Source(), AudioFormat("linear16", 8000), "ListenV1Options")
+    with pytest.raises(dgtrio.AudioFormatError, match="declares no raw format: set encoding="):
+        check_format("the audio source", Source(), None, "ListenV1Options")
+    assert raw_format("opus", 48000) is None
+    assert raw_format("linear16", None) is None
+    assert raw_format("mulaw", 8000, 2) == AudioFormat("mulaw", 8000, 2)
+
+
+# -- sources ------------------------------------------------------------------------------------
+
+
+async def _timed(source: object) -> list[tuple[float, bytes]]:
+    start = trio.current_time()
+    return [(trio.current_time() - start, frame) async for frame in source]  # type: ignore[attr-defined]
+
+
+async def test_wav_source_frames_at_real_time(autojump_clock: trio.testing.MockClock) -> None:
+    source = WavSource(HELLO_WAV, frame_ms=100, speed=2.0)
+    assert source.format == AudioFormat("linear16", 16000, 1)
+    timed = await _timed(source)
+    with wave.open(str(HELLO_WAV)) as wav:
+        audio = wav.readframes(wav.getnframes())
+    assert b"".join(frame for _, frame in timed) == audio
+    assert [len(frame) for _, frame in timed[:-1]] == [3200] * (len(timed) - 1)
+    # Frame i leaves at i * 100 ms / 2: exactly, on the virtual clock.
+    assert [at for at, _ in timed] == pytest.approx([i * 0.05 for i in range(len(timed))])
+    assert "hello.wav" in repr(source) and "9.08 s" in repr(source)
+
+
+async def test_raw_source_and_a_file_cut_mid_sample(tmp_path: Path) -> None:
+    path = tmp_path / "call.ulaw"
+    path.write_bytes(bytes(range(256)) * 10)
+    source = RawSource(path, AudioFormat("mulaw", 8000), frame_ms=20, speed=None)
+    frames = [frame async for frame in source]
+    assert [len(f) for f in frames] == [160] * 16
+    assert b"".join(frames) == bytes(range(256)) * 10
+    assert source.duration == 0.32
+    # Each iteration starts over.
+    assert b"".join([frame async for frame in source]) == bytes(range(256)) * 10
+    odd = tmp_path / "odd.raw"
+    odd.write_bytes(b"\x00" * 641)
+    with pytest.raises(dgtrio.AudioFormatError, match="641 bytes is not a whole number of 2-byte"):
+        RawSource(odd, AudioFormat("linear16", 16000))
+
+
+async def test_stream_source_reframes_any_chunks_and_closes_the_generator() -> None:
+    closed = trio.Event()
+    audio = pcm16(0.1)  # 3200 bytes
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            for i in range(0, len(audio), 333):
+                yield audio[i : i + 333]
+        finally:
+            closed.set()
+
+    source = StreamSource(chunks(), AudioFormat("linear16", 16000), frame_ms=20)
+    frames = [frame async for frame in source]
+    assert [len(f) for f in frames] == [640] * 5
+    assert b"".join(frames) == audio
+    assert closed.is_set()
+
+    closed = trio.Event()
+    frames_iter = aiter(StreamSource(chunks(), AudioFormat("linear16", 16000)))
+    await anext(frames_iter)
+    await frames_iter.aclose()  # type: ignore[attr-defined]
+    assert closed.is_set()  # left early: the user's generator was closed too
+
+
+async def test_stream_source_that_ends_mid_sample_raises() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"\x00" * 645
+
+    frames = []
+    with pytest.raises(dgtrio.AudioFormatError, match="ended inside a sample: 5 bytes left"):
+        async for frame in StreamSource(chunks(), AudioFormat("linear16", 16000)):
+            frames.append(frame)
+    assert [len(f) for f in frames] == [640]  # the whole frames came first
+
+
+def test_sources_check_their_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="frame_ms"):
+        WavSource(HELLO_WAV, frame_ms=0)
+    with pytest.raises(ValueError, match="speed"):
+        WavSource(HELLO_WAV, speed=0)
+    eight_bit = tmp_path / "8bit.wav"
+    with wave.open(str(eight_bit), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(1)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x80" * 80)
+    with pytest.raises(dgtrio.AudioFormatError, match="8-bit samples"):
+        WavSource(eight_bit)
+    not_wav = tmp_path / "x.wav"
+    not_wav.write_bytes(b"RIFF....")
+    with pytest.raises(dgtrio.AudioFormatError, match="not a PCM WAV file"):
+        WavSource(not_wav)
