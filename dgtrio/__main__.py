@@ -19,8 +19,8 @@ import trio
 
 from ._auth import resolve_credentials
 from ._codec import UnknownMessage
-from ._connection import raise_collapsed
 from ._errors import DeepgramError
+from ._tasks import raise_collapsed
 from .agent import (
     AgentConfig,
     AgentV1AgentAudioDone,

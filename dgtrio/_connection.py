@@ -42,12 +42,11 @@ from ._errors import (
     AudioFormatError,
     ConnectionClosed,
     DeepgramError,
-    InternalError,
     MessageDecodeError,
     ServerError,
     close_error,
-    leaves,
 )
+from ._tasks import raise_collapsed
 from ._transport import Target, Transport, TransportClosed, connect
 from .audio._format import AudioFormat, AudioSink
 
@@ -702,48 +701,3 @@ async def open_connection(
                 transport.stop()
     except BaseExceptionGroup as group:
         raise_collapsed(group, keep=user_error)
-
-
-def _collapse(
-    group: BaseExceptionGroup[BaseException], keep: BaseException | None
-) -> BaseException:
-    """The one exception a group from the hidden nurseries stands for.
-
-    ``keep`` (the user's own exception) stands for its own leaves and is raised as
-    it is, even if it is a group (trio rebuilds groups it passes through, so leaves,
-    not the group object, identify it). Cancellations are noise unless alone;
-    KeyboardInterrupt wins; one real exception is raised as itself; several at once
-    are a bug, raised as ``InternalError``.
-    """
-    found = list({id(exc): exc for exc in leaves(group)}.values())
-    if keep is not None:
-        own = {id(exc) for exc in leaves(keep)}
-        found = [keep, *(exc for exc in found if id(exc) not in own)]
-    real = [exc for exc in found if not isinstance(exc, trio.Cancelled)]
-    for exc in real:
-        if isinstance(exc, KeyboardInterrupt):
-            return exc
-    if not real:
-        return found[0]
-    if len(real) == 1:
-        return real[0]
-    error = InternalError(
-        f"{len(real)} failures at once: " + "; ".join(f"{type(e).__name__}: {e}" for e in real)
-    )
-    error.__cause__ = group
-    return error
-
-
-def raise_collapsed(
-    group: BaseExceptionGroup[BaseException], *, keep: BaseException | None = None
-) -> NoReturn:
-    """Raise the one exception ``group`` from hidden nurseries stands for, keeping that
-    exception's own ``__context__`` (not the group being handled). ``keep`` (the
-    user's own exception) is never looked into, even if it is a group."""
-    exc = _collapse(group, keep)
-    context = exc.__context__
-    try:
-        raise exc
-    finally:
-        exc.__context__ = context
-        del exc, context

@@ -19,6 +19,7 @@ import attrs
 import trio
 
 from .._errors import AudioDeviceError
+from .._tasks import open_tasks
 from ._backend import PyAudioBackend, PyAudioStream
 from ._format import AudioFormat, RawEncoding
 from ._g711 import from_linear16
@@ -205,7 +206,7 @@ async def open_microphone(
         "input", fmt, device=device, frames_per_buffer=samples, backend=backend
     ) as stream:
         mic = Microphone(fmt, frame_ms, stream.device, max(1, round(buffer_ms / frame_ms)))
-        async with trio.open_nursery() as nursery:
+        async with open_tasks() as nursery:
             nursery.start_soon(mic._capture, stream, convert)
             try:
                 yield mic

@@ -21,6 +21,7 @@ import attrs
 import trio
 
 from .._errors import AudioDeviceError, AudioFormatError
+from .._tasks import open_tasks
 from ._backend import PyAudioBackend, PyAudioStream
 from ._format import AudioFormat, RawEncoding
 from ._g711 import to_linear16
@@ -288,7 +289,7 @@ async def open_speaker(
         backend=backend,
     ) as stream:
         speaker = Speaker(fmt, stream.device, block_ms, buffer_ms)
-        async with trio.open_nursery() as nursery:
+        async with open_tasks() as nursery:
             nursery.start_soon(speaker._run, stream)
             try:
                 yield speaker

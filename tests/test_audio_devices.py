@@ -1,0 +1,318 @@
+"""Microphone and speaker on a fake sound card (FakePyAudio): frames, threads, buffers,
+overflow, barge-in, device errors, cancellation; and both wired into connections.
+
+These run on the real clock (PortAudio's calls block real threads), with short
+frames and a fast fake so that each test stays well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import trio
+
+import dgtrio
+from dgtrio.audio import (
+    AudioFormat,
+    list_devices,
+    open_microphone,
+    open_speaker,
+)
+from dgtrio.audio._g711 import from_linear16, to_linear16
+from dgtrio.testing import FakeDeepgram, FakeDevice, FakePyAudio
+
+from .conftest import API_KEY, pcm16
+
+
+def _idle_threads() -> bool:
+    """No worker thread of trio's default limiter is borrowed (ours use their own)."""
+    return trio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` (set by worker threads, which cannot signal trio), for 2 s."""
+    with trio.fail_after(2):
+        while not condition():  # noqa: ASYNC110
+            await trio.sleep(0.005)
+
+
+async def _take(source: AsyncIterator[bytes] | dgtrio.audio.Microphone, count: int) -> list[bytes]:
+    frames = []
+    async for frame in source:
+        frames.append(frame)
+        if len(frames) == count:
+            break
+    return frames
+
+
+# -- microphone ---------------------------------------------------------------------------------
+
+
+async def test_microphone_frames_come_from_a_worker_thread() -> None:
+    audio = pcm16(0.1)
+    backend = FakePyAudio(input_audio=audio, speed=20)
+    async with open_microphone(16000, frame_ms=20, backend=backend) as mic:
+        assert mic.format == AudioFormat("linear16", 16000)
+        assert mic.device.name == "Fake Microphone" and mic.device.is_default_input
+        frames = await _take(mic, 6)
+    assert b"".join(frames[:5]) == audio and frames[5] == bytes(640)  # then silence
+    (stream,) = backend.streams
+    assert (stream.rate, stream.channels, stream.input, stream.frames_per_buffer) == (
+        16000,
+        1,
+        True,
+        320,
+    )
+    assert stream.closed and not stream.busy
+    assert not backend.terminated  # a backend we were given is the caller's to end
+    assert "MainThread" not in stream.thread_names
+    stats = mic.statistics()
+    assert stats.frames_captured >= 6 and stats.frames_dropped == 0
+    assert "Fake Microphone" in repr(mic)
+
+
+async def test_microphone_encodes_g711_and_captures_stereo() -> None:
+    audio = pcm16(0.04)
+    backend = FakePyAudio(input_audio=audio, speed=20)
+    async with open_microphone(8000, encoding="mulaw", backend=backend) as mic:
+        frames = await _take(mic, 4)
+    assert b"".join(frames)[: len(audio) // 2] == from_linear16(audio, "mulaw")[: len(audio) // 2]
+    assert [len(f) for f in frames] == [160] * 4  # 20 ms of 8 kHz mu-law
+    stereo = FakePyAudio(input_audio=bytes(range(256)) * 10, speed=20)
+    async with open_microphone(16000, 2, frame_ms=10, backend=stereo) as mic:
+        (frame,) = await _take(mic, 1)
+    assert len(frame) == 640 and frame == (bytes(range(256)) * 3)[:640]
+
+
+async def test_a_consumer_that_falls_behind_loses_counted_frames(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "dgtrio.audio")
+    backend = FakePyAudio(speed=10)  # a 20 ms frame every 2 ms
+    async with open_microphone(16000, buffer_ms=100, backend=backend) as mic:
+        # Not reading: 5 frames fit, the rest are dropped.
+        await _until(lambda: mic.statistics().frames_captured >= 20)
+        stats = mic.statistics()
+        assert stats.frames_buffered == 5
+        assert stats.frames_dropped == stats.frames_captured - 5 and stats.overflows == 1
+        await _take(mic, 10)  # reading again ends the overflow...
+        # ... and a second stall is a second one.
+        await _until(lambda: mic.statistics().frames_dropped > stats.frames_dropped)
+        assert mic.statistics().overflows == 2
+    assert [r.message for r in caplog.records].count(
+        "microphone Fake Microphone: the consumer fell behind by 100 ms; dropping frames"
+    ) == 2
+
+
+async def test_a_failing_device_ends_the_iteration_with_a_typed_error() -> None:
+    backend = FakePyAudio(speed=20, fail_read_after=3)
+    frames = []
+    async with open_microphone(16000, backend=backend) as mic:
+        with pytest.raises(dgtrio.AudioDeviceError, match="Unanticipated host error") as info:
+            async for frame in mic:
+                frames.append(frame)
+    assert len(frames) == 3  # every frame read before the failure
+    assert info.value.code == -9999 and isinstance(info.value, OSError)
+    assert backend.streams[0].closed
+
+
+async def test_cancelling_a_blocked_read_waits_for_that_read_only() -> None:
+    backend = FakePyAudio(speed=1)  # a 200 ms frame takes 200 ms
+    start = time.monotonic()
+    with trio.move_on_after(0.05):
+        async with open_microphone(16000, frame_ms=200, backend=backend) as mic:
+            await _take(mic, 10)
+    elapsed = time.monotonic() - start
+    assert 0.15 < elapsed < 0.6  # the read under way finished, no more
+    (stream,) = backend.streams
+    assert stream.closed and not stream.busy and stream.reads == 1
+    assert _idle_threads()
+
+
+async def test_device_selection_and_its_errors() -> None:
+    devices = [
+        FakeDevice("USB Headset Mic", max_input_channels=1, sample_rates=frozenset({16000})),
+        FakeDevice("Speakers", max_output_channels=2),
+        FakeDevice("Array Mic", max_input_channels=4),
+    ]
+    backend = FakePyAudio(devices, speed=20, default_input=2)
+    async with open_microphone(16000, device="headset", backend=backend) as mic:
+        assert mic.device.index == 0
+    async with open_microphone(16000, device=2, backend=backend) as mic:
+        assert mic.device.name == "Array Mic"
+    async with open_microphone(16000, 4, backend=backend) as mic:  # the default
+        assert mic.device.index == 2
+    problems: list[tuple[dict[str, Any], str]] = [
+        ({"device": 7}, r"no device #7; available: #0 'USB Headset Mic' \(Fake\), #2"),
+        ({"device": 1}, r"#1 'Speakers' \(Fake\) has no input channels"),
+        ({"device": "mic"}, "2 input devices match 'mic'"),
+        ({"device": "webcam"}, "no input device named like 'webcam'"),
+        ({"device": 0, "channels": 2}, "has 1 input channel"),
+        ({"device": 0, "sample_rate": 44100}, r"Invalid sample rate \(PortAudio -9997\)"),
+    ]
+    for kwargs, message in problems:
+        with pytest.raises(dgtrio.AudioDeviceError, match=message):
+            async with open_microphone(**{"sample_rate": 16000, **kwargs}, backend=backend):
+                pass
+    with pytest.raises(dgtrio.AudioDeviceError, match="no default input device"):
+        async with open_microphone(backend=FakePyAudio(default_input=None)):
+            pass
+    assert not backend.open_streams
+    with pytest.raises(ValueError, match="frame_ms and buffer_ms"):
+        async with open_microphone(frame_ms=0, backend=backend):
+            pass
+
+
+async def test_list_devices() -> None:
+    found = await list_devices(backend=FakePyAudio())
+    assert [(d.index, d.name, d.is_default_input, d.is_default_output) for d in found] == [
+        (0, "Fake Microphone", True, False),
+        (1, "Fake Speaker", False, True),
+    ]
+    assert (found[0].max_input_channels, found[0].default_sample_rate) == (2, 16000.0)
+    assert str(found[1]) == "#1 'Fake Speaker' (Fake)"
+
+
+async def test_without_pyaudio_the_error_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyaudio", None)  # import pyaudio raises ImportError
+    with pytest.raises(dgtrio.AudioUnavailable, match=r"pip install 'dgtrio\[audio\]'.*portaudio"):
+        async with open_microphone():
+            pass
+    with pytest.raises(dgtrio.AudioUnavailable, match="apt-get install portaudio19-dev"):
+        await list_devices()
+
+
+# -- speaker ----------------------------------------------------------------------------------
+
+
+async def test_speaker_plays_everything_then_the_block_exits() -> None:
+    backend = FakePyAudio(speed=10)
+    audio = pcm16(0.3, rate=24000)
+    async with open_speaker(24000, backend=backend) as speaker:
+        assert speaker.device.name == "Fake Speaker"
+        await speaker.play(audio[:4800])
+        await speaker.play(memoryview(audio)[4800:])
+        await speaker.drain()
+        (stream,) = backend.streams
+        assert bytes(stream.written) == audio
+        assert speaker.played_ms == pytest.approx(300)
+        assert speaker.statistics() == dgtrio.audio.SpeakerStatistics(0.0, 300.0, 0.0)
+        await speaker.play(audio)  # a normal exit plays what is queued
+    assert bytes(stream.written) == audio * 2
+    assert stream.closed and "MainThread" not in stream.thread_names
+    # Writes went out in 20 ms blocks, so that a clear is heard within one.
+    assert stream.writes == len(audio) * 2 // 960
+
+
+async def test_clear_stops_playback_at_once() -> None:
+    backend = FakePyAudio(speed=2)
+    audio = pcm16(2.0, rate=24000)
+    async with open_speaker(24000, backend=backend) as speaker:
+        await speaker.play(audio)
+        await _until(lambda: speaker.played_ms >= 100)
+        dropped = speaker.clear()
+        (stream,) = backend.streams
+        written = len(stream.written)
+        await trio.sleep(0.05)
+        # At most the block being written when clear() came goes out after it.
+        assert len(stream.written) - written <= 960
+        stats = speaker.statistics()
+        assert stats.queued_ms == 0 and stats.cleared_ms == dropped > 1500
+        assert stats.played_ms + stats.cleared_ms <= 2000
+        await speaker.play(audio[:960])  # playback goes on after a clear
+        await speaker.drain()
+    assert bytes(stream.written).endswith(audio[:960])
+
+
+async def test_play_waits_for_room_in_a_bounded_buffer() -> None:
+    backend = FakePyAudio(speed=5)
+    chunk = pcm16(0.1, rate=24000)
+    async with open_speaker(24000, buffer_ms=200, backend=backend) as speaker:
+        most = 0.0
+        for _ in range(10):
+            await speaker.play(chunk)
+            most = max(most, speaker.statistics().queued_ms)
+        assert most <= 300  # the bound, plus the chunk let in below it
+    assert bytes(backend.streams[0].written) == chunk * 10
+
+
+async def test_speaker_formats_and_errors() -> None:
+    backend = FakePyAudio(speed=None)
+    codes = bytes(range(256))
+    async with open_speaker(8000, encoding="alaw", backend=backend) as speaker:
+        await speaker.play(codes)
+    assert bytes(backend.streams[0].written) == to_linear16(codes, "alaw")
+    async with open_speaker(16000, 2, backend=backend) as speaker:
+        with pytest.raises(dgtrio.AudioFormatError, match="6 bytes is not a whole number of 4"):
+            await speaker.play(bytes(6))
+    with pytest.raises(trio.ClosedResourceError):
+        await speaker.play(bytes(640))
+    failing = FakePyAudio(speed=None, fail_write_after=2)
+    with pytest.raises(dgtrio.AudioDeviceError, match=r"playing on the speaker .*-9999"):
+        async with open_speaker(16000, backend=failing) as speaker:
+            for _ in range(10):
+                await speaker.play(bytes(640))
+            await speaker.drain()
+    with pytest.raises(dgtrio.AudioDeviceError):
+        await speaker.play(bytes(640))  # the device's error, again
+
+
+async def test_cancelling_a_blocked_write_drops_the_rest() -> None:
+    backend = FakePyAudio(speed=1, output_buffer_frames=240)
+    start = time.monotonic()
+    with trio.move_on_after(0.1):
+        async with open_speaker(24000, backend=backend) as speaker:
+            await speaker.play(pcm16(5.0, rate=24000))
+            await speaker.drain()
+    assert time.monotonic() - start < 0.5
+    (stream,) = backend.streams
+    assert stream.closed and not stream.busy
+    assert len(stream.written) < 24000 * 2  # far less than the 5 s queued
+    assert speaker.statistics().cleared_ms > 4000
+    assert _idle_threads()
+
+
+# -- wired into connections ---------------------------------------------------------------------
+
+
+async def test_microphone_streams_into_listen(fake: FakeDeepgram) -> None:
+    audio = pcm16(0.2)
+    backend = FakePyAudio(input_audio=audio, speed=10)
+    options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
+    connect: dgtrio.ConnectOptions = {"base_url": fake.url, "api_key": API_KEY}
+
+    async def first_frames(mic: dgtrio.audio.Microphone) -> AsyncIterator[bytes]:
+        async for frame in mic:
+            yield frame
+            if mic.statistics().frames_captured >= 15:
+                return
+
+    async with (
+        open_microphone(16000, backend=backend) as mic,
+        dgtrio.open_listen(options, audio=first_frames(mic), **connect) as conn,
+    ):
+        async for _ in conn:
+            pass
+    (session,) = fake.sessions
+    frames = [f.data for f in session.received if isinstance(f.data, bytes)]
+    assert all(len(f) == 640 for f in frames) and len(frames) >= 15
+    assert b"".join(frames).startswith(audio)
+    assert session.received[-1].data == '{"type":"CloseStream"}'
+
+    wrong = dgtrio.ListenV1Options(encoding="linear16", sample_rate=8000)
+    async with open_microphone(16000, backend=backend) as mic:
+        with pytest.raises(
+            dgtrio.AudioFormatError,
+            match="the audio source is linear16 at 16000 Hz, mono, but ListenV1Options "
+            "declares linear16 at 8000 Hz, mono",
+        ):
+            async with dgtrio.open_listen(wrong, audio=mic, **connect):
+                pass
+    assert len(fake.sessions) == 1  # refused before connecting
