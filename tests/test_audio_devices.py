@@ -13,10 +13,13 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import attrs
 import pytest
 import trio
+import trio.testing
 
 import dgtrio
+from dgtrio import agent as ag
 from dgtrio.audio import (
     AudioFormat,
     list_devices,
@@ -24,7 +27,7 @@ from dgtrio.audio import (
     open_speaker,
 )
 from dgtrio.audio._g711 import from_linear16, to_linear16
-from dgtrio.testing import FakeDeepgram, FakeDevice, FakePyAudio
+from dgtrio.testing import AgentScript, FakeDeepgram, FakeDevice, FakePyAudio
 
 from .conftest import API_KEY, pcm16
 
@@ -316,3 +319,113 @@ async def test_microphone_streams_into_listen(fake: FakeDeepgram) -> None:
             async with dgtrio.open_listen(wrong, audio=mic, **connect):
                 pass
     assert len(fake.sessions) == 1  # refused before connecting
+
+
+@attrs.define
+class RecordingSink:
+    """An AudioSink that records what it is asked to do, in order."""
+
+    format: AudioFormat
+    events: list[bytes | str] = attrs.Factory(list)
+
+    async def play(self, audio: bytes) -> None:
+        self.events.append(audio)
+        await trio.lowlevel.checkpoint()
+
+    def clear(self) -> None:
+        self.events.append("clear")
+
+
+async def test_the_agent_plays_to_the_speaker_and_barge_in_clears_it(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake = FakeDeepgram(api_key=API_KEY, agent_script=AgentScript(realtime=True))
+    await nursery.start(fake.serve)
+    sink = RecordingSink(AudioFormat("linear16", 16000))
+    settings = _agent_settings(greeting="Hello, I am a test agent with a long greeting.")
+    seen: list[bytes | str] = []
+    async with dgtrio.open_agent(settings, speaker=sink, **_connect(fake)) as agent:
+        async for message in agent:
+            if isinstance(message, dgtrio.AgentV1Audio):
+                seen.append(message.data)
+                if len(seen) == 3:  # the greeting is playing: the user talks over it
+                    nursery.start_soon(_talk, agent)
+            elif isinstance(message, dgtrio.AgentV1UserStartedSpeaking):
+                seen.append("clear")
+                break
+    # The speaker played every frame as it arrived and was cleared right at the barge-in.
+    assert sink.events == seen
+    assert seen[-1] == "clear" and len(seen) >= 4
+
+
+async def _talk(agent: dgtrio.AgentConnection) -> None:
+    for frame in [pcm16(0.5)[i : i + 640] for i in range(0, 16000, 640)]:
+        await agent.send_audio(frame)
+
+
+async def test_a_speaker_in_another_format_is_refused_before_connecting() -> None:
+    sink = RecordingSink(AudioFormat("linear16", 24000))
+    with pytest.raises(
+        dgtrio.AudioFormatError,
+        match=r"the speaker is linear16 at 24000 Hz, mono, but the settings' audio\.output "
+        "declares linear16 at 16000 Hz, mono",
+    ):
+        async with dgtrio.open_agent(_agent_settings(), speaker=sink, base_url="ws://127.0.0.1:9"):
+            pass
+    with pytest.raises(dgtrio.AudioFormatError, match="SpeakV1Options declares mulaw at 8000"):
+        options = dgtrio.SpeakV1Options(encoding="mulaw", sample_rate=8000)
+        async with dgtrio.open_speak(options, speaker=sink, base_url="ws://127.0.0.1:9"):
+            pass
+
+
+async def test_speak_plays_to_the_speaker_and_clear_silences_it(
+    fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
+) -> None:
+    sink = RecordingSink(AudioFormat("linear16", 24000))
+    connect: dgtrio.ConnectOptions = {"base_url": fake.url, "api_key": API_KEY}
+    long_text = "This sentence is long enough to take several seconds to say out loud."
+    async with dgtrio.open_speak(speaker=sink, **connect) as tts, trio.open_nursery() as nursery:
+        first = [audio.data async for audio in tts.utterance("Hello.")]
+        assert sink.events == first  # played as it arrived, and iterated all the same
+        await tts.speak(long_text)
+        nursery.start_soon(tts.flush)
+        await trio.sleep(0.055)  # speech arrives and plays while nobody iterates
+        playing = len(sink.events)
+        assert playing > len(first)
+        await tts.clear()
+        # The speaker was cleared at once; audio on its way before the Cleared never played.
+        assert sink.events[playing:] == ["clear"]
+        after = [audio.data async for audio in tts.utterance("Short.")]
+        assert sink.events[playing + 1 :] == after
+
+
+async def test_open_speak_plays_on_a_real_speaker_object(fake: FakeDeepgram) -> None:
+    backend = FakePyAudio(speed=None)
+    connect: dgtrio.ConnectOptions = {"base_url": fake.url, "api_key": API_KEY}
+    async with (
+        open_speaker(24000, backend=backend) as speaker,
+        dgtrio.open_speak(speaker=speaker, **connect) as tts,
+    ):
+        audio = b"".join([a.data async for a in tts.utterance("Hello there.")])
+        await speaker.drain()
+        assert bytes(backend.streams[0].written) == audio
+        assert speaker.played_ms == pytest.approx(len(audio) / 48)
+
+
+def _agent_settings(**agent: Any) -> ag.AgentV1Settings:
+    return ag.AgentV1Settings(
+        agent=ag.AgentConfig(
+            listen=ag.Listen(provider=ag.DeepgramListenV1(model="nova-3")),
+            think=ag.Think(provider=ag.OpenAiThink(model="gpt-4o-mini"), prompt="Be brief."),
+            speak=ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en")),
+            **agent,
+        ),
+        audio=ag.AudioConfig(
+            input=ag.AudioInput(encoding="linear16", sample_rate=16000),
+            output=ag.AudioOutput(encoding="linear16", sample_rate=16000),
+        ),
+    )
+
+
+def _connect(fake: FakeDeepgram) -> dgtrio.ConnectOptions:
+    return {"base_url": fake.url, "api_key": API_KEY}
