@@ -1,4 +1,5 @@
-"""The ``dgtrio`` command line: ``transcribe FILE``, ``agent --text``, ``speak TEXT -o FILE``.
+"""The ``dgtrio`` command line: ``transcribe FILE``, ``mic``, ``agent``, ``speak TEXT``,
+``devices``.
 
 Without credentials and without ``--base-url`` it starts the fake Deepgram server
 in-process and says so, so the command works offline, out of the box.
@@ -9,8 +10,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import TextIO
 
@@ -29,6 +33,7 @@ from .agent import (
     AgentV1FunctionCallRequest,
     AgentV1FunctionCallResponse,
     AgentV1Settings,
+    AgentV1UserStartedSpeaking,
     AgentV1Warning,
     AudioConfig,
     AudioInput,
@@ -43,7 +48,14 @@ from .agent import (
     ToolResult,
     open_agent,
 )
-from .audio import WavSource, write_wav
+from .audio import (
+    Microphone,
+    WavSource,
+    list_devices,
+    open_microphone,
+    open_speaker,
+    write_wav,
+)
 from .listen import (
     ListenV1Message,
     ListenV1Metadata,
@@ -93,15 +105,38 @@ def _parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print every server message as one JSON line"
     )
     transcribe.add_argument("--base-url", help=_BASE_URL_HELP)
+    mic = commands.add_parser(
+        "mic",
+        help="live captions from the microphone",
+        description="Stream the microphone to Deepgram's live transcription (/v1/listen) "
+        "and print transcripts as they arrive. Ctrl-C stops the microphone and waits for "
+        "the last results (press it twice to quit at once). Credentials as for "
+        "transcribe; without them a built-in fake server is used.",
+    )
+    mic.add_argument("--model", default="nova-3", help="model (default: nova-3)")
+    mic.add_argument("--language", help="language code, e.g. en-US or multi")
+    mic.add_argument(
+        "--interim",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show interim results (default: on)",
+    )
+    mic.add_argument("--json", action="store_true", help="print every server message as JSON")
+    mic.add_argument("--sample-rate", type=int, default=16000, help="Hz (16000)")
+    _add_audio_arguments(mic, input_device=True)
+    mic.add_argument("--base-url", help=_BASE_URL_HELP)
     agent = commands.add_parser(
         "agent",
         help="talk with Deepgram's voice agent",
         description="Hold a conversation with Deepgram's voice agent "
-        "(/v1/agent/converse). With --text, type lines and read the agent's replies and "
-        "tool calls; the agent can call get_time, a local tool. Credentials as for "
-        "transcribe; without them a built-in fake agent is used.",
+        "(/v1/agent/converse): speak into the microphone and hear it on the speaker; "
+        "talking over the agent interrupts it. With --text, type lines instead and read "
+        "the replies. The agent can call get_time, a local tool. Credentials as for "
+        "transcribe; without them a built-in fake agent is used (it hears loudness, "
+        "not words, and speaks a tone).",
     )
     agent.add_argument("--text", action="store_true", help="type instead of speaking")
+    _add_audio_arguments(agent, input_device=True, output_device=True)
     agent.add_argument("--prompt", default=_PROMPT, help="the agent's system prompt")
     agent.add_argument("--think-model", default="gpt-4o-mini", help="OpenAI model")
     agent.add_argument("--voice", default="aura-2-thalia-en", help="Deepgram voice model")
@@ -115,16 +150,45 @@ def _parser() -> argparse.ArgumentParser:
         "a built-in fake server is used (it speaks a tone as long as the words).",
     )
     speak.add_argument("text", help="what to say")
-    speak.add_argument("-o", "--output", type=Path, required=True, help="the WAV file to write")
+    speak.add_argument("-o", "--output", type=Path, help="the WAV file to write")
     speak.add_argument("--voice", default="aura-2-thalia-en", help="an Aura voice model")
     speak.add_argument(
         "--encoding", choices=["linear16", "mulaw", "alaw"], default="linear16", help="(linear16)"
     )
     speak.add_argument("--sample-rate", type=int, default=24000, help="Hz (24000)")
     speak.add_argument("--speed", type=float, help="speaking rate, 0.7 to 1.5")
-    speak.add_argument("--play", action="store_true", help="also play it on the speaker")
+    speak.add_argument("--play", action="store_true", help="play it on the speaker")
+    _add_audio_arguments(speak, output_device=True, seconds=False)
     speak.add_argument("--base-url", help=_BASE_URL_HELP)
+    commands.add_parser(
+        "devices",
+        help="list the microphones and speakers",
+        description="List the sound devices PortAudio sees, with the index and name "
+        "that --device and --output-device take.",
+    )
     return parser
+
+
+def _add_audio_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    input_device: bool = False,
+    output_device: bool = False,
+    seconds: bool = True,
+) -> None:
+    device_help = "index or (part of a) name, as `dgtrio devices` lists them; default: the system's"
+    if input_device:
+        parser.add_argument("--device", type=_device, help=f"the microphone: {device_help}")
+    if output_device:
+        parser.add_argument("--output-device", type=_device, help=f"the speaker: {device_help}")
+    if seconds:
+        parser.add_argument(
+            "--seconds", type=float, help="stop after this many seconds of audio (default: Ctrl-C)"
+        )
+
+
+def _device(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
 
 
 _BASE_URL_HELP = "server URL: a regional or self-hosted Deepgram, or a fake"
@@ -198,6 +262,67 @@ async def _transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> Non
     await _run_with_fake(args, err, stream)
 
 
+async def _mic(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    options = ListenV1Options(
+        model=args.model,
+        language=args.language,
+        encoding="linear16",
+        sample_rate=args.sample_rate,
+        interim_results=args.interim,
+        punctuate=True,
+        smart_format=True,
+    )
+    printer = _Printer(out, as_json=args.json)
+
+    async def stream(base_url: str | None) -> None:
+        async with (
+            open_microphone(args.sample_rate, device=args.device) as mic,
+            trio.open_nursery() as nursery,
+        ):
+            stop = trio.Event()
+            nursery.start_soon(_stop_on_interrupt, stop, err)
+            err.write(f"dgtrio: listening to {mic.device} (Ctrl-C to stop)\n")
+            source = _until(mic, seconds=args.seconds, stop=stop)
+            async with open_listen(options, audio=source, base_url=base_url) as conn:
+                async for message in conn:
+                    printer.show(message)
+            printer.finish()
+            stats = mic.statistics()
+            err.write(
+                f"dgtrio: {stats.frames_captured * mic.frame_ms / 1000:.1f} s captured, "
+                f"{stats.frames_dropped} frames dropped\n"
+            )
+            nursery.cancel_scope.cancel()
+
+    await _run_with_fake(args, err, stream)
+
+
+async def _until(
+    mic: Microphone, *, seconds: float | None, stop: trio.Event
+) -> AsyncIterator[bytes]:
+    """The microphone's frames until ``seconds`` of audio or ``stop``."""
+    left = None if seconds is None else round(seconds * 1000 / mic.frame_ms)
+    async for frame in mic:
+        if stop.is_set() or left == 0:
+            return
+        yield frame
+        if left is not None:
+            left -= 1
+
+
+async def _stop_on_interrupt(stop: trio.Event, err: TextIO) -> None:
+    """The first Ctrl-C sets ``stop`` (the audio ends, the last results come); the
+    second one interrupts as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signals reach the main thread only
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        async for _ in signals:
+            err.write("\ndgtrio: stopping; waiting for the last results (Ctrl-C again quits)\n")
+            stop.set()
+            break
+    await trio.sleep_forever()
+
+
 async def _run_with_fake(
     args: argparse.Namespace, err: TextIO, run: Callable[[str | None], Awaitable[None]]
 ) -> None:
@@ -226,7 +351,7 @@ async def _start_fake(nursery: trio.Nursery, args: argparse.Namespace) -> str:
         if reference.is_file():
             script = ListenScript(reference.read_text())
     agent_script = AgentScript(
-        realtime=False,
+        realtime=args.command == "agent" and not args.text,
         calls=[ScriptedCall("time", "get_time", {}, reply="It is {content}.")],
     )
     fake = FakeDeepgram(listen_script=script, agent_script=agent_script)
@@ -247,7 +372,8 @@ def _agent_tools() -> ToolRegistry:
 
 async def _agent(args: argparse.Namespace, inp: TextIO, out: TextIO, err: TextIO) -> None:
     if not args.text:
-        raise SystemExit("dgtrio agent: voice needs the microphone; use --text for now")
+        await _run_with_fake(args, err, lambda base_url: _talk(args, base_url, out, err))
+        return
     settings = AgentV1Settings(
         agent=AgentConfig(
             listen=Listen(provider=DeepgramListenV1(model="nova-3")),
@@ -264,6 +390,47 @@ async def _agent(args: argparse.Namespace, inp: TextIO, out: TextIO, err: TextIO
     await _run_with_fake(
         args, err, lambda base_url: _converse(settings, args.greeting, base_url, inp, out)
     )
+
+
+async def _talk(args: argparse.Namespace, base_url: str | None, out: TextIO, err: TextIO) -> None:
+    """A spoken conversation: microphone in, speaker out, barge-in by talking."""
+    settings = AgentV1Settings(
+        agent=AgentConfig(
+            listen=Listen(provider=DeepgramListenV1(model="nova-3")),
+            think=Think(provider=OpenAiThink(model=args.think_model), prompt=args.prompt),
+            speak=Speak(provider=DeepgramSpeak(model=args.voice)),
+            greeting=args.greeting or "Hello! What can I do for you?",
+        ),
+        audio=AudioConfig(
+            input=AudioInput(encoding="linear16", sample_rate=16000),
+            output=AudioOutput(encoding="linear16", sample_rate=24000),
+        ),
+    )
+    async with (
+        open_microphone(16000, device=args.device) as mic,
+        open_speaker(24000, device=args.output_device) as speaker,
+    ):
+        err.write(f"dgtrio: talk into {mic.device}; the agent speaks on {speaker.device}\n")
+        source = _until(mic, seconds=args.seconds, stop=trio.Event())
+        async with (
+            open_agent(
+                settings, audio=source, speaker=speaker, tools=_agent_tools(), base_url=base_url
+            ) as agent,
+            trio.open_nursery() as nursery,
+        ):
+            if args.seconds is not None:
+                nursery.cancel_scope.deadline = trio.current_time() + args.seconds
+            async for message in agent:
+                if isinstance(message, AgentV1ConversationText):
+                    out.write(f"{message.role}: {message.content}\n")
+                elif isinstance(message, AgentV1UserStartedSpeaking):
+                    out.write("  (you speak)\n")
+                elif isinstance(message, ToolResult):
+                    out.write(f"  [{message.status}] {message.call.name}: {message.content}\n")
+                elif isinstance(message, AgentV1Warning | AgentV1Error):
+                    out.write(f"  [{type(message).__name__[7:].lower()}] {message.description}\n")
+                out.flush()
+        speaker.clear()  # leaving: stop talking
 
 
 async def _converse(
@@ -314,36 +481,102 @@ async def _converse(
 
 
 async def _speak(args: argparse.Namespace, err: TextIO) -> None:
-    if args.play:
-        raise SystemExit("dgtrio speak: --play needs the speaker, which is not available yet")
+    if args.output is None and not args.play:
+        raise SystemExit("dgtrio speak: say where the speech goes: -o FILE.wav, --play, or both")
     options = SpeakV1Options(  # checked before connecting
         model=args.voice, encoding=args.encoding, sample_rate=args.sample_rate, speed=args.speed
     )
 
     async def synthesise(base_url: str | None) -> None:
-        async with open_speak(options, base_url=base_url) as tts:
-            seconds = await write_wav(
-                args.output,
-                tts.utterance(args.text),
-                encoding=options.encoding,
-                sample_rate=options.sample_rate,
+        async with AsyncExitStack() as stack:
+            speaker = None
+            if args.play:
+                speaker = await stack.enter_async_context(
+                    open_speaker(
+                        options.sample_rate, encoding=options.encoding, device=args.output_device
+                    )
+                )
+            tts = await stack.enter_async_context(
+                open_speak(options, speaker=speaker, base_url=base_url)
             )
+            if args.output is None:
+                seconds = sum([len(a.data) async for a in tts.utterance(args.text)]) / (
+                    options.audio_format.bytes_per_second
+                )
+                where = str(speaker.device) if speaker else ""
+            else:
+                seconds = await write_wav(
+                    args.output,
+                    tts.utterance(args.text),
+                    encoding=options.encoding,
+                    sample_rate=options.sample_rate,
+                )
+                where = f"{args.output}" + (f" and {speaker.device}" if speaker else "")
             request_id = tts.request_id
-        err.write(f"dgtrio: wrote {seconds:.2f} s to {args.output} (request id {request_id})\n")
+            if speaker is not None:
+                await speaker.drain()
+        err.write(f"dgtrio: {seconds:.2f} s of speech to {where} (request id {request_id})\n")
 
     await _run_with_fake(args, err, synthesise)
+
+
+async def _devices(out: TextIO) -> None:
+    found = await list_devices()
+    out.write(f"{'#':>3}  {'in':>3} {'out':>3}  {'rate':>6}  name\n")
+    for device in found:
+        pairs = (("input", device.is_default_input), ("output", device.is_default_output))
+        defaults = [kind for kind, is_default in pairs if is_default]
+        marks = f"  (default {' and '.join(defaults)})" if defaults else ""
+        out.write(
+            f"{device.index:>3}  {device.max_input_channels:>3} {device.max_output_channels:>3}  "
+            f"{device.default_sample_rate:>6.0f}  {device.name} [{device.host_api}]{marks}\n"
+        )
+
+
+@contextmanager
+def _native_stderr_hushed() -> Iterator[None]:
+    """Silence what C libraries write to the process's stderr while PortAudio probes
+    devices (ALSA and JACK print pages of it on most Linux machines); Python's own
+    ``sys.stderr`` keeps writing to the real one."""
+    if sys.stderr is not sys.__stderr__ or sys.stderr is None:
+        yield  # already redirected (e.g. captured by a test): leave it alone
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    original = sys.stderr
+    try:
+        os.dup2(devnull, 2)
+        sys.stderr = open(saved, "w", buffering=1, closefd=False)  # noqa: SIM115
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr = original
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    uses_audio = (
+        args.command in ("mic", "devices")
+        or (args.command == "agent" and not args.text)
+        or (args.command == "speak" and args.play)
+    )
     try:
-        if args.command == "agent":
-            trio.run(_agent, args, sys.stdin, sys.stdout, sys.stderr)
-        elif args.command == "speak":
-            trio.run(_speak, args, sys.stderr)
-        else:
-            trio.run(_transcribe, args, sys.stdout, sys.stderr)
+        with _native_stderr_hushed() if uses_audio else nullcontext():
+            if args.command == "agent":
+                trio.run(_agent, args, sys.stdin, sys.stdout, sys.stderr)
+            elif args.command == "speak":
+                trio.run(_speak, args, sys.stderr)
+            elif args.command == "mic":
+                trio.run(_mic, args, sys.stdout, sys.stderr)
+            elif args.command == "devices":
+                trio.run(_devices, sys.stdout)
+            else:
+                trio.run(_transcribe, args, sys.stdout, sys.stderr)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -15,6 +15,7 @@ import dgtrio
 from dgtrio.__main__ import _Printer, main
 
 from .conftest import HELLO_WAV
+from .test_portaudio import sound_card  # noqa: F401  (a fixture)
 
 EXPECTED_FINALS = [
     "Hello from dgtrio.",
@@ -145,24 +146,19 @@ def test_agent_text_with_the_fake_server(
     assert "using the built-in fake" in err
 
 
-def test_agent_needs_text_mode_until_voice_lands(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit, match="use --text"):
-        main(["agent"])
-
-
 def test_speak_writes_a_wav_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "hi.wav"
     text = "Hello from the command line."  # 28 characters: 1.87 s from the fake
     assert main(["speak", text, "-o", str(out), "--sample-rate", "16000"]) == 0
     _, err = capsys.readouterr()
     assert "using the built-in fake" in err
-    assert f"wrote 1.87 s to {out} (request id " in err
+    assert f"1.87 s of speech to {out} (request id " in err
     with wave.open(str(out)) as wav:
         assert (wav.getframerate(), wav.getsampwidth()) == (16000, 2)
         assert wav.getnframes() == round(len(text) / 15 * 16000)
 
 
-def test_speak_refuses_bad_options_and_play_until_the_speaker_lands(
+def test_speak_refuses_bad_options_and_needs_somewhere_to_put_the_speech(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     out = tmp_path / "x.wav"
@@ -171,8 +167,8 @@ def test_speak_refuses_bad_options_and_play_until_the_speaker_lands(
         capsys.readouterr().err
     )
     assert not out.exists()
-    with pytest.raises(SystemExit, match="--play needs the speaker"):
-        main(["speak", "Hi", "-o", str(out), "--play"])
+    with pytest.raises(SystemExit, match=r"-o FILE\.wav, --play, or both"):
+        main(["speak", "Hi"])
 
 
 def test_speak_to_wav_example_runs_against_the_fake(tmp_path: Path) -> None:
@@ -194,3 +190,46 @@ def test_speak_to_wav_example_runs_against_the_fake(tmp_path: Path) -> None:
     assert lines[3].startswith(f"wrote {out} (8.00 s, request ")
     with wave.open(str(out)) as wav:
         assert wav.getnframes() == 8 * 24000
+
+
+# -- on the sound card (a virtual one in CI: scripts/virtual-audio) ---------------------------
+
+
+@pytest.mark.usefixtures("sound_card")
+def test_devices_lists_the_defaults_without_native_noise() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dgtrio", "devices"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["#", "in", "out", "rate", "name"]
+    assert any("(default input" in line for line in lines[1:])
+    assert any("output)" in line for line in lines[1:])
+    assert done.stderr == ""  # what ALSA and JACK print while probing is hushed
+
+
+@pytest.mark.usefixtures("sound_card")
+def test_mic_captions_for_a_while(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["mic", "--seconds", "1.5", "--no-interim"]) == 0
+    out, err = capsys.readouterr()
+    assert "using the built-in fake" in err and "listening to #" in err
+    assert "1.5 s captured, 0 frames dropped" in err
+    assert out.splitlines()  # the fake's script, paced by the audio it got
+
+
+@pytest.mark.usefixtures("sound_card")
+def test_agent_by_voice(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["agent", "--seconds", "2", "--greeting", "Hello, speaking here."]) == 0
+    out, err = capsys.readouterr()
+    assert "talk into #" in err and "the agent speaks on #" in err
+    assert out.splitlines()[0] == "assistant: Hello, speaking here."
+
+
+@pytest.mark.usefixtures("sound_card")
+def test_speak_plays_and_writes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "hi.wav"
+    assert main(["speak", "Hello.", "--play", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"0.40 s of speech to {out} and #" in err
+    assert main(["speak", "Hello.", "--play"]) == 0
+    assert "0.40 s of speech to #" in capsys.readouterr().err
