@@ -29,7 +29,7 @@ from dgtrio.audio import (
 from dgtrio.audio._g711 import from_linear16, to_linear16
 from dgtrio.testing import AgentScript, FakeDeepgram, FakeDevice, FakePyAudio
 
-from .conftest import API_KEY, pcm16
+from .conftest import API_KEY, aiter_list, pcm16
 
 
 def _idle_threads() -> bool:
@@ -429,3 +429,25 @@ def _agent_settings(**agent: Any) -> ag.AgentV1Settings:
 
 def _connect(fake: FakeDeepgram) -> dgtrio.ConnectOptions:
     return {"base_url": fake.url, "api_key": API_KEY}
+
+
+async def test_a_source_that_ends_can_leave_the_stream_open(
+    fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
+) -> None:
+    options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
+    first, more = pcm16(0.1), pcm16(0.06, frequency=300)
+    source = dgtrio.audio.StreamSource(aiter_list([first]), AudioFormat("linear16", 16000))
+    async with dgtrio.open_listen(
+        options, audio=source, close_stream_on_end=False, **_connect(fake)
+    ) as conn:
+        (session,) = await fake.wait_for_sessions()
+        await trio.sleep(1)  # the source has ended long since: the stream is still open
+        assert [f.data for f in session.received] == [
+            first[i : i + 640] for i in range(0, 3200, 640)
+        ]
+        await conn.send_audio(more)
+        await conn.close_stream()
+        messages = [message async for message in conn]
+    assert isinstance(messages[-1], dgtrio.ListenV1Metadata)
+    assert session.received[-2].data == more
+    assert [f.data for f in session.received].count('{"type":"CloseStream"}') == 1

@@ -1,0 +1,51 @@
+"""The microphone and speaker examples, run for a second on this machine's default
+devices against the fake server (see ``test_portaudio`` for the virtual sound card).
+
+Without PyAudio or a device they skip, except in CI (``CI=true``), where that is a
+failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT
+from .test_portaudio import sound_card  # noqa: F401  (the fixture, used by name)
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("sound_card")]
+
+
+def _run(example: str) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DEEPGRAM_")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / example), "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_mic_transcribe() -> None:
+    done = _run("mic_transcribe.py")
+    assert "DEEPGRAM_API_KEY is not set: using the fake server" in done.stderr
+    counters = re.search(r"^(\d+) frames captured, (\d+) dropped$", done.stderr, re.MULTILINE)
+    assert counters, done.stderr
+    assert int(counters[1]) >= 50  # 1 s of 20 ms frames streamed (capture runs to the end)
+    assert int(counters[2]) == 0
+    # The fake "hears" its script from 0.3 s of audio; CloseStream flushed the final.
+    assert done.stdout.startswith("The quick"), done.stdout
+
+
+def test_agent_voice() -> None:
+    done = _run("agent_voice.py")
+    assert "DEEPGRAM_API_KEY is not set: using the fake agent" in done.stderr
+    assert done.stdout.splitlines()[0] == "assistant: Hello! How can I help?"
+    assert re.search(r"^microphone: \d+ frames captured, 0 dropped; speaker: ", done.stderr, re.M)
