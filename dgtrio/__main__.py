@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import TextIO
@@ -279,10 +279,9 @@ async def _mic(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
             open_microphone(args.sample_rate, device=args.device) as mic,
             trio.open_nursery() as nursery,
         ):
-            stop = trio.Event()
-            nursery.start_soon(_stop_on_interrupt, stop, err)
+            nursery.start_soon(_stop_on_interrupt, mic, err)
             err.write(f"dgtrio: listening to {mic.device} (Ctrl-C to stop)\n")
-            source = _until(mic, seconds=args.seconds, stop=stop)
+            source = mic if args.seconds is None else mic.take(args.seconds)
             async with open_listen(options, audio=source, base_url=base_url) as conn:
                 async for message in conn:
                     printer.show(message)
@@ -297,28 +296,15 @@ async def _mic(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
     await _run_with_fake(args, err, stream)
 
 
-async def _until(
-    mic: Microphone, *, seconds: float | None, stop: trio.Event
-) -> AsyncIterator[bytes]:
-    """The microphone's frames until ``seconds`` of audio or ``stop``."""
-    left = None if seconds is None else round(seconds * 1000 / mic.frame_ms)
-    async for frame in mic:
-        if stop.is_set() or left == 0:
-            return
-        yield frame
-        if left is not None:
-            left -= 1
-
-
-async def _stop_on_interrupt(stop: trio.Event, err: TextIO) -> None:
-    """The first Ctrl-C sets ``stop`` (the audio ends, the last results come); the
-    second one interrupts as usual."""
+async def _stop_on_interrupt(mic: Microphone, err: TextIO) -> None:
+    """The first Ctrl-C stops the microphone (the audio ends, the last results come);
+    the second one interrupts as usual."""
     if threading.current_thread() is not threading.main_thread():
         return  # signals reach the main thread only
     with trio.open_signal_receiver(signal.SIGINT) as signals:
         async for _ in signals:
             err.write("\ndgtrio: stopping; waiting for the last results (Ctrl-C again quits)\n")
-            stop.set()
+            mic.stop()
             break
     await trio.sleep_forever()
 
@@ -411,10 +397,9 @@ async def _talk(args: argparse.Namespace, base_url: str | None, out: TextIO, err
         open_speaker(24000, device=args.output_device) as speaker,
     ):
         err.write(f"dgtrio: talk into {mic.device}; the agent speaks on {speaker.device}\n")
-        source = _until(mic, seconds=args.seconds, stop=trio.Event())
         async with (
             open_agent(
-                settings, audio=source, speaker=speaker, tools=_agent_tools(), base_url=base_url
+                settings, audio=mic, speaker=speaker, tools=_agent_tools(), base_url=base_url
             ) as agent,
             trio.open_nursery() as nursery,
         ):

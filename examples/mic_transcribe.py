@@ -13,15 +13,13 @@ is said).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-from collections.abc import AsyncIterator
 
 import trio
 
 import dgtrio
-from dgtrio.audio import Microphone, open_microphone
+from dgtrio.audio import open_microphone
 from dgtrio.testing import FakeDeepgram
 
 OPTIONS = dgtrio.ListenV1Options(
@@ -35,22 +33,14 @@ OPTIONS = dgtrio.ListenV1Options(
 CLEAR_LINE = "\r\x1b[2K"
 
 
-async def first(mic: Microphone, seconds: float | None) -> AsyncIterator[bytes]:
-    """The microphone's frames: ``seconds`` of them, or all of them."""
-    frames = math.inf if seconds is None else seconds * 1000 / mic.frame_ms
-    async for frame in mic:
-        yield frame
-        frames -= 1
-        if frames <= 0:
-            return  # the audio ends: CloseStream is sent, and the final results come
-
-
 async def caption(device: int | str | None, seconds: float | None, base_url: str | None) -> None:
     live = sys.stdout.isatty()  # on a terminal, show interim results, overwritten
     async with open_microphone(16000, device=device) as mic:
         print(f"listening to {mic.device}", file=sys.stderr)
         try:
-            audio = first(mic, seconds)
+            # A few seconds of it, or all of it (until Ctrl-C); when a finite source
+            # ends, CloseStream is sent and the final results come.
+            audio = mic if seconds is None else mic.take(seconds)
             async with dgtrio.open_listen(OPTIONS, audio=audio, base_url=base_url) as conn:
                 async for message in conn:
                     if not isinstance(message, dgtrio.ListenV1Results) or not message.transcript:

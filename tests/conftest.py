@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import ssl
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -113,3 +114,32 @@ async def aiter_list(items: list[bytes]) -> AsyncIterator[bytes]:
     """An async generator over ``items``: an audio source for ``audio=``."""
     for item in items:
         yield item
+
+
+def _missing_audio() -> str | None:
+    """Why this machine cannot play and record, or ``None`` if it can."""
+    try:
+        import pyaudio
+    except ImportError as exc:
+        return f"PyAudio is not installed ({exc})"
+    backend = pyaudio.PyAudio()
+    try:
+        backend.get_default_input_device_info()
+        backend.get_default_output_device_info()
+    except OSError as exc:
+        return f"no default input and output device ({exc})"
+    finally:
+        backend.terminate()
+    return None
+
+
+@pytest.fixture
+def sound_card() -> None:
+    """Skip a test that needs a default microphone and speaker where there are none,
+    except in CI, where it fails."""
+    missing = _missing_audio()
+    if missing is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run the PortAudio test, but {missing}: see .ci/run")
+    pytest.skip(f"{missing}; scripts/virtual-audio sets up a virtual sound card")

@@ -451,3 +451,30 @@ async def test_a_source_that_ends_can_leave_the_stream_open(
     assert isinstance(messages[-1], dgtrio.ListenV1Metadata)
     assert session.received[-2].data == more
     assert [f.data for f in session.received].count('{"type":"CloseStream"}') == 1
+
+
+async def test_take_and_stop_end_the_audio_so_the_final_results_come(
+    fake: FakeDeepgram,
+) -> None:
+    options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
+    backend = FakePyAudio(input_audio=pcm16(1.0), speed=20)
+    async with open_microphone(16000, backend=backend) as mic:
+        source = mic.take(0.5)
+        assert source.format == mic.format  # so it is checked like the microphone
+        async with dgtrio.open_listen(options, audio=source, **_connect(fake)) as conn:
+            messages = [message async for message in conn]
+        assert isinstance(messages[-1], dgtrio.ListenV1Metadata)
+        async with dgtrio.open_listen(options, audio=mic, **_connect(fake)) as conn:
+            async for message in conn:
+                if isinstance(message, dgtrio.ListenV1Results):
+                    mic.stop()  # hang up: the frames captured so far go, then CloseStream
+        captured = mic.statistics().frames_captured
+    taken, stopped = fake.sessions
+    assert [len(f.data) for f in taken.received[:-1]] == [640] * 25
+    audio = [f.data for f in stopped.received[:-1]]
+    assert len(audio) == captured - 25 and all(len(frame) == 640 for frame in audio)
+    assert stopped.received[-1].data == '{"type":"CloseStream"}'
+    with pytest.raises(dgtrio.AudioFormatError, match="declares linear16 at 8000 Hz"):
+        wrong = dgtrio.ListenV1Options(encoding="linear16", sample_rate=8000)
+        async with open_microphone(16000, backend=backend) as mic:
+            dgtrio.open_listen(wrong, audio=mic.take(1))

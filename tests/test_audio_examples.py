@@ -15,7 +15,6 @@ import sys
 import pytest
 
 from .conftest import ROOT
-from .test_portaudio import sound_card  # noqa: F401  (the fixture, used by name)
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("sound_card")]
 

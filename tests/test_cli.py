@@ -15,7 +15,6 @@ import dgtrio
 from dgtrio.__main__ import _Printer, main
 
 from .conftest import HELLO_WAV
-from .test_portaudio import sound_card  # noqa: F401  (a fixture)
 
 EXPECTED_FINALS = [
     "Hello from dgtrio.",

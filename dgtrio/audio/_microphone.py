@@ -24,6 +24,7 @@ from ._backend import PyAudioBackend, PyAudioStream
 from ._format import AudioFormat, RawEncoding
 from ._g711 import from_linear16
 from ._portaudio import AudioDevice, DeviceStream, device_error, open_device_stream
+from ._sources import StreamSource
 
 __all__ = ["Microphone", "MicrophoneStatistics", "open_microphone"]
 
@@ -52,9 +53,10 @@ class Microphone(trio.abc.ReceiveChannel[bytes]):
     """Live audio frames from a sound device; from :func:`open_microphone` only.
 
     Iterate it, or pass it as ``audio=`` to ``open_listen``, ``open_flux`` or
-    ``open_agent``. Iteration ends when the ``open_microphone`` block exits, and
-    raises :class:`~dgtrio.AudioDeviceError` (after the frames captured before) if
-    the device fails.
+    ``open_agent`` (or :meth:`take` a few seconds of it). Iteration ends after
+    :meth:`stop` or when the ``open_microphone`` block exits, and raises
+    :class:`~dgtrio.AudioDeviceError` (after the frames captured before) if the
+    device fails.
     """
 
     def __init__(self, fmt: AudioFormat, frame_ms: float, device: AudioDevice, buffer: int) -> None:
@@ -88,6 +90,28 @@ class Microphone(trio.abc.ReceiveChannel[bytes]):
     async def aclose(self) -> None:
         """Stop taking frames; capture goes on (and drops) until the block exits."""
         await self._receive.aclose()
+
+    def stop(self) -> None:
+        """Stop capturing: the iteration ends after the frames captured so far, so a
+        connection fed by the microphone sends ``CloseStream`` and its final results
+        come (the way to hang up on Ctrl-C)."""
+        self._stop.set()
+
+    def take(self, seconds: float) -> StreamSource:
+        """The next ``seconds`` of audio as a finite source (with this ``format``), for
+        ``audio=``: when it ends, listen and Flux send ``CloseStream``."""
+        if seconds <= 0:
+            raise ValueError("seconds must be positive")
+        return StreamSource(
+            self._first(round(seconds * 1000 / self.frame_ms)), self.format, frame_ms=self.frame_ms
+        )
+
+    async def _first(self, count: int) -> AsyncIterator[bytes]:
+        async for frame in self:
+            yield frame
+            count -= 1
+            if not count:
+                return
 
     def statistics(self) -> MicrophoneStatistics:
         return MicrophoneStatistics(
@@ -177,7 +201,9 @@ async def open_microphone(
     Capture starts now and runs until the block exits; frames wait (up to
     ``buffer_ms``) until taken. PortAudio's blocking reads run in a worker thread of
     the block's own; on exit, cancelled or not, the current read (one frame) is
-    finished, then the stream is closed in that thread.
+    finished, then the stream is closed in that thread. Some sound servers take a
+    while to deliver the first frame (PulseAudio's monitor sources: up to a second or
+    two), so count audio in frames (:meth:`Microphone.take`), not in wall time.
 
     Args:
         sample_rate, channels: the format to capture; PortAudio (or the sound
