@@ -49,6 +49,7 @@ from .agent import (
     open_agent,
 )
 from .audio import (
+    AudioFormat,
     Microphone,
     WavSource,
     list_devices,
@@ -233,10 +234,8 @@ class _Printer:
         self._out.flush()
 
 
-async def _transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
-    source = WavSource(args.file, speed=1.0 if args.realtime else None)  # checked first
-    fmt = source.format
-    options = ListenV1Options(
+def _listen_options(args: argparse.Namespace, fmt: AudioFormat) -> ListenV1Options:
+    return ListenV1Options(
         model=args.model,
         language=args.language,
         encoding=fmt.encoding,
@@ -246,6 +245,11 @@ async def _transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> Non
         punctuate=True,
         smart_format=True,
     )
+
+
+async def _transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    source = WavSource(args.file, speed=1.0 if args.realtime else None)  # checked first
+    options = _listen_options(args, source.format)
     printer = _Printer(out, as_json=args.json)
 
     async def stream(base_url: str | None) -> None:
@@ -263,15 +267,7 @@ async def _transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> Non
 
 
 async def _mic(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
-    options = ListenV1Options(
-        model=args.model,
-        language=args.language,
-        encoding="linear16",
-        sample_rate=args.sample_rate,
-        interim_results=args.interim,
-        punctuate=True,
-        smart_format=True,
-    )
+    options = _listen_options(args, AudioFormat("linear16", args.sample_rate))
     printer = _Printer(out, as_json=args.json)
 
     async def stream(base_url: str | None) -> None:

@@ -142,4 +142,4 @@ def sound_card() -> None:
         return
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must run the PortAudio test, but {missing}: see .ci/run")
-    pytest.skip(f"{missing}; scripts/virtual-audio sets up a virtual sound card")
+    pytest.skip(f"{missing}: .ci/run shows the system packages and the virtual sound card")

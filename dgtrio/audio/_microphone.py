@@ -66,7 +66,7 @@ class Microphone(trio.abc.ReceiveChannel[bytes]):
         self.device = device
         """The device being read."""
         self._send, self._receive = trio.open_memory_channel[bytes](buffer)
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._error: AudioDeviceError | None = None
         self._captured = 0
         self._dropped = 0
@@ -95,7 +95,7 @@ class Microphone(trio.abc.ReceiveChannel[bytes]):
         """Stop capturing: the iteration ends after the frames captured so far, so a
         connection fed by the microphone sends ``CloseStream`` and its final results
         come (the way to hang up on Ctrl-C)."""
-        self._stop.set()
+        self._stopping.set()
 
     def take(self, seconds: float) -> StreamSource:
         """The next ``seconds`` of audio as a finite source (with this ``format``), for
@@ -137,7 +137,7 @@ class Microphone(trio.abc.ReceiveChannel[bytes]):
     ) -> None:
         """In the worker thread: read until stopped; each read waits for one frame."""
         samples = round(self.format.sample_rate * self.frame_ms / 1000)
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             # Overflows cannot be told apart here: PyAudio closes the stream on an
             # overflow it is asked to raise. The loop never waits for trio, so only a
             # starved process loses audio inside PortAudio.
@@ -237,4 +237,4 @@ async def open_microphone(
             try:
                 yield mic
             finally:
-                mic._stop.set()  # the thread returns after the read under way
+                mic.stop()  # the thread returns after the read under way
