@@ -321,7 +321,7 @@ async def test_microphone_streams_into_listen(fake: FakeDeepgram) -> None:
     assert len(fake.sessions) == 1  # refused before connecting
 
 
-@attrs.define
+@attrs.define(slots=False)
 class RecordingSink:
     """An AudioSink that records what it is asked to do, in order."""
 
@@ -478,3 +478,33 @@ async def test_take_and_stop_end_the_audio_so_the_final_results_come(
         wrong = dgtrio.ListenV1Options(encoding="linear16", sample_rate=8000)
         async with open_microphone(16000, backend=backend) as mic:
             dgtrio.open_listen(wrong, audio=mic.take(1))
+
+
+@attrs.define(slots=False)
+class SlowSink(RecordingSink):
+    """A sink whose first ``play`` waits for ``gate``: the receive loop stalls on it."""
+
+    gate: trio.Event = attrs.field(factory=trio.Event)
+
+    async def play(self, audio: bytes) -> None:
+        self.events.append(audio)
+        await self.gate.wait()
+
+
+async def test_speech_still_on_its_way_when_clear_is_called_is_not_played(
+    fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
+) -> None:
+    sink = SlowSink(AudioFormat("linear16", 24000))
+    long_text = "This sentence is long enough to take several seconds to say out loud."
+    async with dgtrio.open_speak(speaker=sink, **_connect(fake)) as tts, trio.open_nursery() as n:
+        await tts.speak(long_text)
+        n.start_soon(tts.flush)
+        await trio.sleep(0.1)  # chunks pile up behind the first one, which is still playing
+        assert len(sink.events) == 1
+        n.start_soon(tts.clear)
+        await trio.testing.wait_all_tasks_blocked()
+        assert sink.events[1:] == ["clear"]  # at once, before the server answered
+        sink.gate.set()
+    # The chunks that were on their way were received, and dropped, not played.
+    assert tts.audio_frames_discarded == 0  # nobody iterated: nothing to discard there
+    assert sink.events[1:] == ["clear"]
