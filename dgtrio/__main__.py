@@ -83,14 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         "either (and without --base-url) a built-in fake server is used.",
     )
     transcribe.add_argument("file", type=Path, help="a PCM WAV file")
-    transcribe.add_argument("--model", default="nova-3", help="model (default: nova-3)")
-    transcribe.add_argument("--language", help="language code, e.g. en-US or multi")
-    transcribe.add_argument(
-        "--interim",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="show interim results (default: on)",
-    )
+    _add_listen_arguments(transcribe)
     pacing = transcribe.add_mutually_exclusive_group()
     pacing.add_argument(
         "--realtime",
@@ -102,9 +95,6 @@ def _parser() -> argparse.ArgumentParser:
     pacing.add_argument(
         "--fast", dest="realtime", action="store_false", help="send audio as fast as possible"
     )
-    transcribe.add_argument(
-        "--json", action="store_true", help="print every server message as one JSON line"
-    )
     transcribe.add_argument("--base-url", help=_BASE_URL_HELP)
     mic = commands.add_parser(
         "mic",
@@ -114,15 +104,7 @@ def _parser() -> argparse.ArgumentParser:
         "the last results (press it twice to quit at once). Credentials as for "
         "transcribe; without them a built-in fake server is used.",
     )
-    mic.add_argument("--model", default="nova-3", help="model (default: nova-3)")
-    mic.add_argument("--language", help="language code, e.g. en-US or multi")
-    mic.add_argument(
-        "--interim",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="show interim results (default: on)",
-    )
-    mic.add_argument("--json", action="store_true", help="print every server message as JSON")
+    _add_listen_arguments(mic)
     mic.add_argument("--sample-rate", type=int, default=16000, help="Hz (16000)")
     _add_audio_arguments(mic, input_device=True)
     mic.add_argument("--base-url", help=_BASE_URL_HELP)
@@ -168,6 +150,21 @@ def _parser() -> argparse.ArgumentParser:
         "that --device and --output-device take.",
     )
     return parser
+
+
+def _add_listen_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``transcribe`` and ``mic`` ask of live transcription (see ``_listen_options``)."""
+    parser.add_argument("--model", default="nova-3", help="model (default: nova-3)")
+    parser.add_argument("--language", help="language code, e.g. en-US or multi")
+    parser.add_argument(
+        "--interim",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="show interim results (default: on)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print every server message as one JSON line"
+    )
 
 
 def _add_audio_arguments(
