@@ -5,7 +5,7 @@ for Deepgram's own client: it sends ``Settings`` declaring a client-side functio
 injects a user message, answers the agent's ``FunctionCallRequest`` and receives the
 spoken reply (transcript, audio and ``AgentAudioDone``).
 
-    python bench/sdk_agent.py
+    python -m bench.sdk_agent
 
 starts the fake as a process, runs the SDK's async agent client against it and prints
 what the SDK received. ``converse_with_sdk`` is also used by the test suite.
@@ -18,9 +18,9 @@ import json
 import sys
 from typing import Any
 
-from sdk_client import sdk_client
-
 from dgtrio.testing import fake_server_process
+
+from .sdk_client import sdk_client
 
 QUESTION = "What's the weather in Paris?"
 WEATHER = '{"sky": "clear"}'

@@ -3,7 +3,7 @@
 Shows that ``python -m dgtrio.testing serve`` speaks Listen v1 faithfully enough for
 Deepgram's own client: it streams a WAV file and receives ``Results`` and ``Metadata``.
 
-    python bench/sdk_compat.py [WAV]
+    python -m bench.sdk_compat [WAV]
 
 starts the fake as a process, runs the SDK's async client against it and prints what
 the SDK received. ``stream_wav_with_sdk`` is also used by the test suite.
@@ -18,9 +18,9 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from sdk_client import sdk_client
-
 from dgtrio.testing import fake_server_process
+
+from .sdk_client import sdk_client
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAV = ROOT / "examples" / "audio" / "hello.wav"

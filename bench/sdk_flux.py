@@ -6,7 +6,7 @@ half a second of silence, two seconds of "speech" (a tone the fake hears as the 
 talking) and a second of silence, so that a turn starts and ends, then sends
 ``CloseStream`` and reads until the fake closes the socket without a status.
 
-    python bench/sdk_flux.py
+    python -m bench.sdk_flux
 
 starts the fake as a process, runs the SDK's async Flux client against it and prints
 what the SDK received. ``flux_with_sdk`` is also used by the test suite.
@@ -21,9 +21,9 @@ import struct
 import sys
 from typing import Any
 
-from sdk_client import sdk_client
-
 from dgtrio.testing import fake_server_process
+
+from .sdk_client import sdk_client
 
 SAMPLE_RATE = 16000
 CHUNK = 3200  # 100 ms of 16-bit mono audio

@@ -5,7 +5,7 @@ Deepgram's own client: it sends text and ``Flush``, receives the audio and
 ``Flushed``, sends ``Clear`` (answered by ``Cleared``) and ``Close``, after which the
 server closes the socket normally and the SDK's message loop ends.
 
-    python bench/sdk_speak.py
+    python -m bench.sdk_speak
 
 starts the fake as a process, runs the SDK's async speak client against it and prints
 what the SDK received. ``speak_with_sdk`` is also used by the test suite.
@@ -18,9 +18,9 @@ import json
 import sys
 from typing import Any
 
-from sdk_client import sdk_client
-
 from dgtrio.testing import fake_server_process
+
+from .sdk_client import sdk_client
 
 TEXT = "Hello from the fake Deepgram server."  # 36 characters: 2.4 s of audio
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import wave
-from pathlib import Path
 
 import pytest
 
+from bench.sdk_compat import stream_wav_with_sdk
 from dgtrio.testing import fake_server_process
 
 from .conftest import HELLO_WAV
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
-from sdk_compat import stream_wav_with_sdk
 
 
 # The SDK imports names that its own websockets dependency deprecates.

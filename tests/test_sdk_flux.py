@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 import pytest
 
+from bench.sdk_flux import flux_with_sdk
 from dgtrio.testing import fake_server_process
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
-from sdk_flux import flux_with_sdk
 
 
 # The SDK imports names that its own websockets dependency deprecates.

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
+from bench.sdk_speak import TEXT, speak_with_sdk
 from dgtrio.testing import fake_server_process
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
-from sdk_speak import TEXT, speak_with_sdk
 
 
 # The SDK imports names that its own websockets dependency deprecates.
