@@ -14,8 +14,9 @@ raw JSON whole and the hot path short.)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from types import MappingProxyType
-from typing import Any, Generic, Literal, TypeVar
+from functools import partial
+from types import MappingProxyType, UnionType
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlencode
 
 import attrs
@@ -85,7 +86,35 @@ _Entry = tuple[type[M], Callable[[Any, Any], M], bool, list[tuple[str, "_Entry[M
 def _converter() -> cattrs.Converter:
     # Lenient by design: unknown keys are ignored so that new server fields never
     # break decoding; only a missing required field or a mistyped value fails.
-    return cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
+    converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
+    # cattrs' generic hooks for ``X | None`` and ``tuple[X, ...]`` look X's hook up
+    # again for every value; these look it up once, when the class's function is
+    # generated. A Results message with 15 words decodes about twice as fast.
+    converter.register_structure_hook_factory(_is_optional, partial(_optional_hook, converter))
+    converter.register_structure_hook_factory(_is_tuple_of, partial(_tuple_hook, converter))
+    return converter
+
+
+def _is_optional(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) in (Union, UnionType) and len(args) == 2 and type(None) in args
+
+
+def _optional_hook(converter: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    (inner,) = (arg for arg in get_args(type_) if arg is not type(None))
+    structure = converter.get_structure_hook(inner)
+    return lambda value, _: None if value is None else structure(value, inner)
+
+
+def _is_tuple_of(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _tuple_hook(converter: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    inner = get_args(type_)[0]
+    structure = converter.get_structure_hook(inner)
+    return lambda values, _: tuple([structure(value, inner) for value in values])
 
 
 class Codec(Generic[M]):

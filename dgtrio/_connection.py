@@ -59,6 +59,8 @@ __all__ = [
     "server_error",
 ]
 
+# Audio frames queued behind each other go out as one message of up to this size.
+_COALESCE_BYTES = 64 * 1024
 log = logging.getLogger("dgtrio")
 
 M = TypeVar("M")
@@ -125,7 +127,9 @@ class ConnectionStatistics:
 
     Attributes:
         state: ``"open"``, ``"closing"`` (end of stream sent) or ``"closed"``.
-        audio_frames_sent / audio_bytes_sent: binary frames written to the socket.
+        audio_frames_sent / audio_bytes_sent: audio frames written to the socket.
+        audio_messages_sent: the WebSocket messages that carried them: frames queued
+            behind each other go out joined, as one message.
         control_messages_sent: text frames written, keepalives included.
         keepalives_sent: ``KeepAlive`` frames queued by the keepalive timer.
         messages_received: text and binary frames received from the server.
@@ -143,6 +147,7 @@ class ConnectionStatistics:
     state: str
     audio_frames_sent: int
     audio_bytes_sent: int
+    audio_messages_sent: int
     control_messages_sent: int
     keepalives_sent: int
     messages_received: int
@@ -214,6 +219,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._last_send = trio.current_time()
         self._audio_frames_sent = 0
         self._audio_bytes_sent = 0
+        self._audio_messages_sent = 0
         self._control_sent = 0
         self._keepalives_sent = 0
         self._received = 0
@@ -267,6 +273,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             state=self._state,
             audio_frames_sent=self._audio_frames_sent,
             audio_bytes_sent=self._audio_bytes_sent,
+            audio_messages_sent=self._audio_messages_sent,
             control_messages_sent=self._control_sent,
             keepalives_sent=self._keepalives_sent,
             messages_received=self._received,
@@ -536,36 +543,67 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             log.info("%s: %s", self._spec.name, self._ended)
 
     async def _write_loop(self) -> None:
-        send = self._transport.send
+        send, outbox = self._transport.send, self._outbox
+        held: str | bytes | None = None  # a control frame that ended a run of audio
+        frames = 1  # the user's frames in the message being written
         try:
-            async for frame in self._outbox:
+            while True:
+                if held is None:
+                    try:
+                        message = await outbox.receive()
+                    except trio.EndOfChannel:
+                        return
+                else:
+                    message, held = held, None
+                if isinstance(message, bytes):
+                    message, frames, held = self._coalesce(message)
                 # A frame cut short by cancellation would corrupt the stream, and the
                 # close frame after it: each frame is written whole, shielded, but a
                 # socket that takes none of it for close_timeout is given up on.
                 now = trio.current_time()
                 with trio.CancelScope(shield=True, deadline=now + self._close_timeout) as write:
                     try:
-                        await send(frame)
+                        await send(message)
                     except TransportClosed as closed:
-                        self._frames_unsent += 1
+                        self._frames_unsent += frames if isinstance(message, bytes) else 1
                         self._end(closed.code, closed.reason)
                         return
                 if write.cancelled_caught:
-                    self._frames_unsent += 1
+                    self._frames_unsent += frames if isinstance(message, bytes) else 1
                     log.info("%s: a write stalled for %g s", self._spec.name, self._close_timeout)
                     await self._transport.abort()
                     self._end(1006, "")
                     return
                 self._last_send = now  # when the frame went out; close enough for keepalive
-                if isinstance(frame, bytes):
-                    self._audio_frames_sent += 1
-                    self._audio_bytes_sent += len(frame)
+                if isinstance(message, bytes):
+                    self._audio_frames_sent += frames
+                    self._audio_bytes_sent += len(message)
+                    self._audio_messages_sent += 1
                 else:
                     self._control_sent += 1
         finally:
-            self._frames_unsent += self._outbox.statistics().current_buffer_used
-            self._outbox.close()
+            self._frames_unsent += outbox.statistics().current_buffer_used + (held is not None)
+            outbox.close()
             self._writer_done.set()
+
+    def _coalesce(self, audio: bytes) -> tuple[bytes, int, str | bytes | None]:
+        """``audio`` joined with the audio frames queued right behind it, up to
+        ``_COALESCE_BYTES``: one WebSocket message instead of many (Deepgram reads
+        audio as a byte stream). Only frames queued already are taken, so nothing
+        waits; a control frame ends the run and is returned to go next, so nothing
+        is reordered. Returns the message, how many frames it holds, and that frame."""
+        parts = [audio]
+        size = len(audio)
+        while size < _COALESCE_BYTES:
+            try:
+                queued = self._outbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if isinstance(queued, str):
+                return b"".join(parts), len(parts), queued
+            parts.append(queued)
+            size += len(queued)
+        return (audio if len(parts) == 1 else b"".join(parts)), len(parts), None
 
     def _mark_closed_by_user(self) -> None:
         """From now on sends raise ClosedResourceError, unless the server ended first."""

@@ -344,14 +344,18 @@ async def test_the_agent_plays_to_the_speaker_and_barge_in_clears_it(
     sink = RecordingSink(AudioFormat("linear16", 16000))
     settings = _agent_settings(greeting="Hello, I am a test agent with a long greeting.")
     seen: list[bytes | str] = []
-    async with dgtrio.open_agent(settings, speaker=sink, **_connect(fake)) as agent:
+    async with (
+        dgtrio.open_agent(settings, speaker=sink, **_connect(fake)) as agent,
+        trio.open_nursery() as talking,
+    ):
         async for message in agent:
             if isinstance(message, dgtrio.AgentV1Audio):
                 seen.append(message.data)
                 if len(seen) == 3:  # the greeting is playing: the user talks over it
-                    nursery.start_soon(_talk, agent)
+                    talking.start_soon(_talk, agent)
             elif isinstance(message, dgtrio.AgentV1UserStartedSpeaking):
                 seen.append("clear")
+                talking.cancel_scope.cancel()
                 break
     # The speaker played every frame as it arrived and was cleared right at the barge-in.
     assert sink.events == seen
@@ -442,9 +446,7 @@ async def test_a_source_that_ends_can_leave_the_stream_open(
     ) as conn:
         (session,) = await fake.wait_for_sessions()
         await trio.sleep(1)  # the source has ended long since: the stream is still open
-        assert [f.data for f in session.received] == [
-            first[i : i + 640] for i in range(0, 3200, 640)
-        ]
+        assert (session.audio, session.messages) == (first, [])  # no CloseStream
         await conn.send_audio(more)
         await conn.close_stream()
         messages = [message async for message in conn]
@@ -470,9 +472,8 @@ async def test_take_and_stop_end_the_audio_so_the_final_results_come(
                     mic.stop()  # hang up: the frames captured so far go, then CloseStream
         captured = mic.statistics().frames_captured
     taken, stopped = fake.sessions
-    assert [len(f.data) for f in taken.received[:-1]] == [640] * 25
-    audio = [f.data for f in stopped.received[:-1]]
-    assert len(audio) == captured - 25 and all(len(frame) == 640 for frame in audio)
+    assert sum(len(f.data) for f in taken.received[:-1]) == 25 * 640
+    assert sum(len(f.data) for f in stopped.received[:-1]) == (captured - 25) * 640
     assert stopped.received[-1].data == '{"type":"CloseStream"}'
     with pytest.raises(dgtrio.AudioFormatError, match="declares linear16 at 8000 Hz"):
         wrong = dgtrio.ListenV1Options(encoding="linear16", sample_rate=8000)
