@@ -328,8 +328,16 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         """Queue one frame for the writer, or raise why the connection cannot send."""
         if self._ended is not None or self._closed_by_user:
             self._raise_closed()
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            await self._outbox_send.send(frame)
+            try:
+                # With room in the queue this returns without yielding to other tasks,
+                # so a fast producer queues frames back to back and the writer sends
+                # them joined; a full queue waits (backpressure). A real-time producer
+                # yields between frames anyway, and each frame goes out at once.
+                self._outbox_send.send_nowait(frame)
+            except trio.WouldBlock:
+                await self._outbox_send.send(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # raised below, outside this handler: no misleading __context__
         else:
