@@ -92,7 +92,48 @@ def _converter() -> cattrs.Converter:
     # generated. A Results message with 15 words decodes about twice as fast.
     converter.register_structure_hook_factory(_is_optional, partial(_optional_hook, converter))
     converter.register_structure_hook_factory(_is_tuple_of, partial(_tuple_hook, converter))
+    converter.register_structure_hook_factory(_is_flat, _flat_hook)
     return converter
+
+
+_PRIMITIVES = (str, int, float, bool)
+
+
+def _flat_field(field: attrs.Attribute[Any]) -> type | None:
+    """The primitive a field holds, if it is one or an optional one defaulting to None."""
+    if field.type in _PRIMITIVES and field.default is attrs.NOTHING:
+        return field.type
+    if _is_optional(field.type) and field.default is None:
+        inner = next(arg for arg in get_args(field.type) if arg is not type(None))
+        return inner if inner in _PRIMITIVES else None
+    return None
+
+
+def _is_flat(type_: Any) -> bool:
+    if not attrs.has(type_):
+        return False
+    attrs.resolve_types(type_)  # annotations may still be strings (``from __future__``)
+    return all(field.init and _flat_field(field) for field in attrs.fields(type_))
+
+
+def _flat_hook(cls: type) -> Callable[[Any, Any], Any]:
+    """A structure function for a class of primitive fields (a word of a transcript,
+    fifteen to a message): its constructor called once with every field converted in
+    place, which is about twice as fast as cattrs' general form."""
+    args = []
+    for field in attrs.fields(cls):
+        kind = _flat_field(field)
+        assert kind is not None
+        if field.default is attrs.NOTHING:
+            value = f"{kind.__name__}(o[{field.name!r}])"
+        else:
+            value = f"None if (v := get({field.name!r})) is None else {kind.__name__}(v)"
+        args.append(f"{field.alias}={value}")
+    source = f"def structure(o, _):\n    get = o.get\n    return cls({', '.join(args)})\n"
+    namespace: dict[str, Any] = {"cls": cls}
+    exec(compile(source, f"<dgtrio structure {cls.__qualname__}>", "exec"), namespace)
+    hook: Callable[[Any, Any], Any] = namespace["structure"]
+    return hook
 
 
 def _is_optional(type_: Any) -> bool:

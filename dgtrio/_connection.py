@@ -497,7 +497,12 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                         await self._route_to(speaker, item)
                     if self._waiters:
                         self._notify(item)
-                await inbox.send(item)
+                try:
+                    # No yield while the inbox has room: the loop takes every frame
+                    # trio-websocket has parsed already before the user's task runs.
+                    inbox.send_nowait(item)
+                except trio.WouldBlock:
+                    await inbox.send(item)
         except trio.BrokenResourceError:
             pass  # the user closed the channel: nobody is listening any more
         finally:

@@ -29,6 +29,9 @@ log = logging.getLogger("dgtrio")
 # Reading in large slices matters: a Results frame is ~2 KB and trio-websocket's
 # default of 4 KiB would cost a receive call for nearly every message.
 _RECEIVE_BUFFER = 64 * 1024
+# Messages trio-websocket's reader may parse ahead of the receive loop: with its
+# default of one, the reader and the loop take turns for every message.
+_MESSAGE_QUEUE = 16
 _USER_AGENT = f"dgtrio/{__version__}".encode()
 
 
@@ -72,6 +75,11 @@ class Transport:
         self._lifetime = lifetime
         self.headers = _header_dict(ws.handshake_headers)
         self.request_id: str | None = self.headers.get("dg-request-id")
+        # trio-websocket's queue of messages its reader has parsed (a private name,
+        # looked up once; without it every receive waits in get_message).
+        self._parsed: trio.MemoryReceiveChannel[str | bytes] | None = getattr(
+            ws, "_recv_channel", None
+        )
 
     async def send(self, frame: str | bytes) -> None:
         """Send one text or binary frame. Raises :class:`TransportClosed`."""
@@ -82,7 +90,17 @@ class Transport:
 
     async def receive(self) -> str | bytes:
         """The next frame; after the close, :class:`TransportClosed`. Frames that
-        arrived before a close are all delivered first."""
+        arrived before a close are all delivered first.
+
+        A frame parsed already is taken without a pass through the scheduler
+        (``get_message`` always makes one): the receive loop drains a burst in one
+        go. It still yields when it waits, so it cannot starve other tasks.
+        """
+        if self._parsed is not None:
+            try:
+                return self._parsed.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                pass  # wait for one, or let get_message report the close
         try:
             return await self._ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
@@ -223,6 +241,7 @@ async def _serve_socket(
                 extra_headers=headers,
                 max_message_size=target.max_message_size,
                 receive_buffer_size=_RECEIVE_BUFFER,
+                message_queue_size=_MESSAGE_QUEUE,
             )
         if handshake.cancelled_caught:
             raise ConnectError(f"{target.url} closed the connection during the handshake")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -324,3 +325,43 @@ def test_options_derive_the_raw_audio_format() -> None:
     assert dgtrio.SpeakV1Options(encoding="alaw", sample_rate=8000).audio_format == (
         AudioFormat("alaw", 8000)
     )
+
+
+@pytest.mark.parametrize("path", sorted((RECORDED / "listen_v1").glob("*.jsonl")), ids=str)
+def test_the_fast_structure_hooks_agree_with_cattrs(path: Path) -> None:
+    """The codec's own hooks (flat classes, optionals, tuples) build exactly what
+    cattrs' general ones build, on real traffic."""
+    import cattrs
+
+    from dgtrio.listen._messages import CODEC, ListenV1Results, ListenV1Word
+
+    plain = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
+    for line in path.read_text().splitlines():
+        data = json.loads(line)
+        if data.get("type") != "Results":
+            continue
+        decoded = CODEC.decode(line)
+        assert decoded == plain.structure(data, ListenV1Results)
+        assert all(type(word) is ListenV1Word for word in decoded.words)
+
+
+def test_flat_classes_convert_check_and_take_keywords() -> None:
+    from dgtrio._codec import _converter
+
+    @attrs.frozen(kw_only=True)
+    class Flat:
+        name: str
+        at: float
+        count: int | None = None
+        on: bool | None = None
+
+    structure = _converter().get_structure_hook(Flat)
+    assert structure.__name__ == "structure"  # the codec's own, not cattrs'
+    assert structure({"name": "a", "at": 1, "count": 2.0, "extra": []}, Flat) == Flat(
+        name="a", at=1.0, count=2
+    )
+    assert structure({"name": 5, "at": "2.5", "on": 1}, Flat) == Flat(name="5", at=2.5, on=True)
+    with pytest.raises(KeyError):
+        structure({"name": "a"}, Flat)
+    with pytest.raises(TypeError):
+        structure({"name": "a", "at": None}, Flat)

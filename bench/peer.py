@@ -1,0 +1,281 @@
+"""A fast loopback Listen v1 peer for the benchmarks: raw asyncio, no WebSocket library.
+
+    python -m bench.peer {flood,sink,realtime,idle} [--count N] [--port 0]
+
+prints ``PORT <n>`` once it listens on 127.0.0.1, then serves until SIGTERM/SIGINT.
+Server frames are pre-encoded; binary client frames are counted, never unmasked. Modes:
+``flood`` sends ``--count`` Results at once; ``sink`` counts the audio (``bench_bytes``,
+``bench_frames`` in the Metadata); ``realtime`` sends a Results per 8000 audio bytes,
+its transcript ``t=<time.monotonic()>``; ``idle`` only answers pings and the close.
+Every mode but idle ends with Metadata and a close 1000 (sink and realtime on
+``CloseStream``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import itertools
+import signal
+import struct
+import sys
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+import orjson
+
+MODES = ("flood", "sink", "realtime", "idle")
+REALTIME_STEP = 8000  # audio bytes per realtime Results: 250 ms of 16 kHz linear16
+BATCH = 64  # flood frames per write
+CLOSE_WAIT = 2.0  # seconds to wait for the client's close reply
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_TEXT, _BINARY, _CLOSE, _PING, _PONG = 1, 2, 8, 9, 10
+_NEVER = sys.maxsize
+_GONE = (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError)
+
+MODEL_UUID = "c0d1a568-ce81-4fea-97e7-bd45cb1fdf3c"
+_RESULTS_ID = "e1985d01-b8bc-42ab-a16a-e7a8419c07f2"
+MODEL_INFO = {"name": "2-general-nova", "version": "2024-01-18.26916", "arch": "nova-3"}
+_METADATA = {
+    "type": "Metadata",
+    "transaction_key": "deprecated",
+    "sha256": hashlib.sha256(b"").hexdigest(),  # the audio is not hashed
+    "channels": 1,
+    "models": [MODEL_UUID],
+    "model_info": {MODEL_UUID: MODEL_INFO},
+}
+_TRANSCRIPT = (
+    "Our fathers brought forth on this continent a new nation, conceived in liberty, and dedicated"
+)
+
+
+def _results(transcript: str) -> dict[str, Any]:
+    """A final ``Results`` message: 15 words with timings, as Deepgram sends them."""
+    words = []
+    for i, text in enumerate(_TRANSCRIPT.split()):
+        start, confidence = round(17.0 + 0.24 * i, 2), round(0.9 + (i * 7919 % 997) / 10007, 8)
+        word = {"word": text.strip(",.").lower(), "start": start, "end": round(start + 0.24, 2)}
+        words.append(word | {"confidence": confidence, "punctuated_word": text})
+    alternative = {"transcript": transcript, "confidence": 0.9990865, "words": words}
+    head = {"type": "Results", "channel_index": [0, 1], "duration": 3.6, "start": 17.0}
+    flags = {"is_final": True, "speech_final": True, "from_finalize": False}
+    metadata = {"request_id": _RESULTS_ID, "model_info": MODEL_INFO, "model_uuid": MODEL_UUID}
+    return head | flags | {"channel": {"alternatives": [alternative]}, "metadata": metadata}
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """One unmasked, final server frame."""
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", 0x80 | opcode, size) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x80 | opcode, 126, size) + payload
+    return struct.pack("!BBQ", 0x80 | opcode, 127, size) + payload
+
+
+def _unmask(payload: bytes, mask: bytes) -> bytes:
+    """XOR ``payload`` with the repeated 4-byte ``mask`` (one big-integer operation)."""
+    size = len(payload)
+    key = (mask * (size // 4 + 1))[:size]
+    return (int.from_bytes(payload) ^ int.from_bytes(key)).to_bytes(size)
+
+
+RESULTS_FRAME_JSON: bytes = orjson.dumps(_results(_TRANSCRIPT))
+"""The template Results message (about 1.9 KB); flood sends it as is."""
+RESULTS_FRAME = _frame(_TEXT, RESULTS_FRAME_JSON)
+_HEAD, _, _TAIL = RESULTS_FRAME_JSON.partition(_TRANSCRIPT.encode())
+
+
+async def _handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rid: str) -> bool:
+    """Answer the opening handshake: 101 and ``True``, or 400 and ``False``."""
+    request = await reader.readuntil(b"\r\n\r\n")
+    headers: dict[str, str] = {}
+    for line in request.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), value.strip())
+    key = headers.get("sec-websocket-key")
+    if not key or "websocket" not in headers.get("upgrade", "").lower():
+        writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        return False
+    accept = base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+    lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade"]
+    lines += [f"Sec-WebSocket-Accept: {accept}", f"dg-request-id: {rid}"]
+    if offered := headers.get("sec-websocket-protocol"):
+        lines.append(f"Sec-WebSocket-Protocol: {offered.split(',')[0].strip()}")
+    writer.write("\r\n".join([*lines, "", ""]).encode())
+    return True
+
+
+class _Connection:
+    """One client: the frame parser, the mode's replies and the close handshake."""
+
+    def __init__(self, mode: str, count: int, rid: str, writer: asyncio.StreamWriter) -> None:
+        self.mode, self.count, self.rid, self.writer = mode, count, rid, writer
+        self.buffer = bytearray()
+        self.text = bytearray()  # a text message so far (fragments)
+        self.skip = 0  # binary payload bytes still to come in later reads
+        self.in_binary = False  # continuation frames continue a binary message
+        self.audio_bytes = self.audio_frames = 0
+        self.next_mark = REALTIME_STEP if mode == "realtime" else _NEVER
+        self.closing = False  # our close frame went out
+        self.deadline: asyncio.Timeout | None = None
+
+    async def run(self, reader: asyncio.StreamReader) -> None:
+        """Read until the close handshake is done, the client leaves or time runs out."""
+        sender = None
+        try:
+            async with asyncio.timeout(None) as self.deadline:
+                if self.mode == "flood":
+                    sender = asyncio.create_task(self._flood())
+                while (data := await reader.read(1 << 18)) and not self._feed(data):
+                    pass
+        except TimeoutError:
+            pass
+        finally:
+            if sender is not None:
+                sender.cancel()
+
+    async def _flood(self) -> None:
+        batches, rest = divmod(self.count, BATCH)
+        batch = RESULTS_FRAME * BATCH
+        with suppress(ConnectionError):
+            for _ in range(batches):
+                self.writer.write(batch)
+                await self.writer.drain()
+            self.writer.write(RESULTS_FRAME * rest)
+            self._finish()
+
+    def _finish(self) -> None:
+        """Send Metadata and close 1000; give the client ``CLOSE_WAIT`` s to answer."""
+        created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        metadata = _METADATA | {"request_id": self.rid, "created": created}
+        metadata |= {"duration": self.audio_bytes / 32000, "bench_bytes": self.audio_bytes}
+        metadata["bench_frames"] = self.audio_frames
+        self.writer.write(_frame(_TEXT, orjson.dumps(metadata)) + _frame(_CLOSE, b"\x03\xe8"))
+        self.closing, self.next_mark = True, _NEVER
+        assert self.deadline is not None
+        self.deadline.reschedule(asyncio.get_running_loop().time() + CLOSE_WAIT)
+
+    def _audio(self, size: int) -> None:
+        """Count audio bytes; in realtime mode, a timestamped Results per step crossed."""
+        self.audio_bytes += size
+        while self.audio_bytes >= self.next_mark:
+            self.next_mark += REALTIME_STEP
+            stamp = f"t={time.monotonic():.6f}".encode()
+            self.writer.write(_frame(_TEXT, _HEAD + stamp + _TAIL))
+
+    def _feed(self, data: bytes) -> bool:
+        """Parse client frames from ``data``; ``True`` once the client's close came."""
+        if self.skip:
+            taken = min(self.skip, len(data))
+            self.skip -= taken
+            self._audio(taken)
+            data = data[taken:]
+        buf = self.buffer
+        buf += data
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            b0, b1 = buf[pos], buf[pos + 1]
+            size, head = b1 & 0x7F, 2
+            if size == 126:
+                size, head = int.from_bytes(buf[pos + 2 : pos + 4]), 4
+            elif size == 127:
+                size, head = int.from_bytes(buf[pos + 2 : pos + 10]), 10
+            start = pos + head + (4 if b1 & 0x80 else 0)
+            if start > end:
+                break
+            opcode = b0 & 0x0F
+            if opcode == _BINARY or (opcode == 0 and self.in_binary):
+                self.audio_frames += opcode == _BINARY  # a continuation: same message
+                self.in_binary = not b0 & 0x80
+                taken = min(size, end - start)
+                self.skip = size - taken
+                self._audio(taken)
+                pos = start + taken
+            elif start + size > end:
+                break
+            else:
+                payload = bytes(buf[start : start + size])
+                if b1 & 0x80:
+                    payload = _unmask(payload, bytes(buf[start - 4 : start]))
+                pos = start + size
+                if self._message(opcode, payload, bool(b0 & 0x80)):
+                    return True
+        del buf[:pos]
+        return False
+
+    def _message(self, opcode: int, payload: bytes, fin: bool) -> bool:
+        """Handle a control or text frame; ``True`` on the client's close."""
+        if opcode == _CLOSE:
+            if not self.closing:
+                self.writer.write(_frame(_CLOSE, payload[:2]))
+            return True
+        if opcode == _PING and not self.closing:
+            self.writer.write(_frame(_PONG, payload))
+        elif opcode in (_TEXT, 0):
+            self.text += payload
+            if fin:
+                text, self.text = bytes(self.text), bytearray()
+                stream_end = b'"CloseStream"' in text and self.mode in ("sink", "realtime")
+                if stream_end and not self.closing:
+                    self._finish()
+        return False
+
+
+async def serve(
+    mode: str, count: int, port: int = 0, ready: Callable[[int], None] | None = None
+) -> None:
+    """Serve ``mode`` on 127.0.0.1:``port`` until cancelled; ``ready(port)`` once listening."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+    ids = itertools.count(1)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connection = _Connection(mode, count, f"bench-{next(ids)}", writer)
+        # CancelledError: at shutdown; Python 3.11's start_server logs a cancelled handler.
+        with suppress(asyncio.CancelledError, *_GONE):
+            try:
+                if await _handshake(reader, writer, connection.rid):
+                    await connection.run(reader)
+            finally:
+                writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    async with server:
+        if ready is not None:
+            ready(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.peer MODE [--count N] [--port P]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.peer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("mode", choices=MODES)
+    parser.add_argument("--count", type=int, default=1000, help="flood: Results to send")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    args = parser.parse_args(argv)
+
+    async def until_signalled() -> None:  # SIGTERM and SIGINT end it quietly
+        task = asyncio.current_task()
+        assert task is not None
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
+        with suppress(asyncio.CancelledError):
+            await serve(
+                args.mode, args.count, args.port, lambda port: print(f"PORT {port}", flush=True)
+            )
+
+    asyncio.run(until_signalled())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
