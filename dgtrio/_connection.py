@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -216,6 +217,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._stream_closed = False
         self._keepalive_scope = trio.CancelScope()
         self._writer_done = trio.Event()
+        self._writing = trio.CancelScope(shield=True)  # the writer's, for its whole life
+        self._in_flight = 0  # frames in the message being written
         self._last_send = trio.current_time()
         self._audio_frames_sent = 0
         self._audio_bytes_sent = 0
@@ -337,6 +340,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 # yields between frames anyway, and each frame goes out at once.
                 self._outbox_send.send_nowait(frame)
             except trio.WouldBlock:
+                self._arm_write_deadline()  # a full queue: is the socket stuck?
                 await self._outbox_send.send(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # raised below, outside this handler: no misleading __context__
@@ -556,38 +560,52 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             log.info("%s: %s", self._spec.name, self._ended)
 
     async def _write_loop(self) -> None:
-        send, outbox = self._transport.send, self._outbox
+        # A frame cut short by cancellation would corrupt the stream, and the close
+        # frame after it: the writer is shielded for its whole life (one scope, not
+        # one per frame: scopes cost) and ends when its queue closes (_flush,
+        # _stop_writer). A write stuck for close_timeout once the queue is full, or
+        # at exit, is given up on: the scope's deadline is armed then.
+        outbox = self._outbox
+        try:
+            with self._writing:
+                await self._write_queued()
+            if self._writing.cancelled_caught:
+                self._frames_unsent += self._in_flight
+                log.info("%s: a write stalled for %g s", self._spec.name, self._close_timeout)
+                self._end(1006, "")  # before the queue closes: blocked senders see why
+                await self._transport.abort()
+        finally:
+            self._frames_unsent += outbox.statistics().current_buffer_used
+            outbox.close()
+            self._writer_done.set()
+
+    async def _write_queued(self) -> None:
+        """Write what is queued, in order, until the queue ends or the socket does."""
+        send, outbox, writing = self._transport.send, self._outbox, self._writing
         held: str | bytes | None = None  # a control frame that ended a run of audio
-        frames = 1  # the user's frames in the message being written
         try:
             while True:
                 if held is None:
                     try:
                         message = await outbox.receive()
-                    except trio.EndOfChannel:
+                    except (trio.EndOfChannel, trio.ClosedResourceError):
                         return
                 else:
                     message, held = held, None
+                frames = 1
                 if isinstance(message, bytes):
                     message, frames, held = self._coalesce(message)
-                # A frame cut short by cancellation would corrupt the stream, and the
-                # close frame after it: each frame is written whole, shielded, but a
-                # socket that takes none of it for close_timeout is given up on.
-                now = trio.current_time()
-                with trio.CancelScope(shield=True, deadline=now + self._close_timeout) as write:
-                    try:
-                        await send(message)
-                    except TransportClosed as closed:
-                        self._frames_unsent += frames if isinstance(message, bytes) else 1
-                        self._end(closed.code, closed.reason)
-                        return
-                if write.cancelled_caught:
-                    self._frames_unsent += frames if isinstance(message, bytes) else 1
-                    log.info("%s: a write stalled for %g s", self._spec.name, self._close_timeout)
-                    await self._transport.abort()
-                    self._end(1006, "")
+                self._in_flight = frames
+                try:
+                    await send(message)
+                except TransportClosed as closed:
+                    self._frames_unsent += frames
+                    self._end(closed.code, closed.reason)
                     return
-                self._last_send = now  # when the frame went out; close enough for keepalive
+                self._in_flight = 0
+                if writing.deadline != math.inf:
+                    writing.deadline = math.inf  # the queue moves again
+                self._last_send = trio.current_time()
                 if isinstance(message, bytes):
                     self._audio_frames_sent += frames
                     self._audio_bytes_sent += len(message)
@@ -595,9 +613,20 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 else:
                     self._control_sent += 1
         finally:
-            self._frames_unsent += outbox.statistics().current_buffer_used + (held is not None)
-            outbox.close()
-            self._writer_done.set()
+            self._frames_unsent += held is not None
+
+    def _arm_write_deadline(self) -> None:
+        """Give the write under way (if any) ``close_timeout`` more to finish."""
+        deadline = trio.current_time() + self._close_timeout
+        if deadline < self._writing.deadline:
+            self._writing.deadline = deadline
+
+    def _stop_writer(self) -> None:
+        """On any exit: count what is still queued as unsent, and end the writer once
+        the write under way (if any) finishes, or stalls for ``close_timeout``."""
+        self._frames_unsent += self._outbox.statistics().current_buffer_used
+        self._outbox.close()  # wakes a writer waiting in receive()
+        self._arm_write_deadline()
 
     def _coalesce(self, audio: bytes) -> tuple[bytes, int, str | bytes | None]:
         """``audio`` joined with the audio frames queued right behind it, up to
@@ -610,7 +639,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         while size < _COALESCE_BYTES:
             try:
                 queued = self._outbox.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
             if isinstance(queued, str):
                 return b"".join(parts), len(parts), queued
@@ -727,24 +756,28 @@ async def open_connection(
             )
             try:
                 async with trio.open_nursery() as tasks:
-                    conn._start(tasks)
-                    await conn._open()
-                    conn._start_sources(
-                        tasks,
-                        audio=audio,
-                        keepalive_interval=keepalive_interval,
-                        close_stream_on_end=close_stream_on_end,
-                    )
                     try:
-                        yield conn
-                    except BaseException as exc:
-                        user_error = exc  # raised as it is, even an exception group
-                        raise
-                    # A normal exit sends what the block queued (e.g. a last
-                    # close_stream()); an error or cancellation drops it.
-                    with trio.move_on_after(close_timeout):
-                        await conn._flush()
-                    tasks.cancel_scope.cancel()
+                        conn._start(tasks)
+                        await conn._open()
+                        conn._start_sources(
+                            tasks,
+                            audio=audio,
+                            keepalive_interval=keepalive_interval,
+                            close_stream_on_end=close_stream_on_end,
+                        )
+                        try:
+                            yield conn
+                        except BaseException as exc:
+                            user_error = exc  # raised as it is, even an exception group
+                            raise
+                        # A normal exit sends what the block queued (e.g. a last
+                        # close_stream()); an error or cancellation drops it.
+                        with trio.move_on_after(close_timeout):
+                            await conn._flush()
+                        tasks.cancel_scope.cancel()
+                    finally:
+                        # The writer is shielded: it ends when its queue closes.
+                        conn._stop_writer()
             finally:
                 conn._mark_closed_by_user()
                 with trio.move_on_after(close_timeout, shield=True):
