@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ class Figure:
 FIGURES = (
     Figure("receive", "flood", "messages_per_second", "msg/s", True),
     Figure("upload", "sink", "bytes_per_second", "MB/s", True),
-    Figure("density", "realtime", "streams", "streams", True, ("dgtrio", "sdk")),
+    Figure("density", "realtime", "streams", "streams", True, ("dgtrio", "sdk", "trio-websocket")),
     Figure("memory", "idle", "bytes_per_connection", "KiB/conn", False),
     Figure("connect", "idle", "median_seconds", "ms", False),
 )
@@ -85,24 +85,19 @@ def measure(client: str, workload: str, url: str, **params: Any) -> dict[str, An
     return result
 
 
-def max_streams(client: str, url: str, seconds: float, start: int | None) -> int:
-    """The most realtime streams whose p99 latency stays within the budget.
+def max_streams(fits: Callable[[int], bool], start: int | None) -> int:
+    """The most realtime streams for which ``fits`` (p99 latency within budget).
 
     Without a ``start``, doubles from 16, then bisects to within about 12 %; with
     one (the previous run's answer), steps from there by 12 % either way.
     """
-
-    def fits(streams: int) -> bool:
-        result = measure(client, "density", url, streams=streams, seconds=seconds)
-        return bool(result["p99_seconds"] < LATENCY_BUDGET)
-
     if start is not None:
         streams = start
         if fits(streams):
             while fits(up := max(streams + 1, round(streams * 1.12))):
                 streams = up
             return streams
-        while streams > 1 and not fits(streams := max(1, round(streams / 1.12))):
+        while streams > 1 and not fits(streams := max(1, min(streams - 1, round(streams / 1.12)))):
             pass
         return streams
     low, high = 0, 16
@@ -114,6 +109,14 @@ def max_streams(client: str, url: str, seconds: float, start: int | None) -> int
         middle = (low + high) // 2
         low, high = (middle, high) if fits(middle) else (low, middle)
     return low
+
+
+def _density_fits(client: str, url: str, seconds: float) -> Callable[[int], bool]:
+    def fits(streams: int) -> bool:
+        result = measure(client, "density", url, streams=streams, seconds=seconds)
+        return bool(result["p99_seconds"] < LATENCY_BUDGET)
+
+    return fits
 
 
 def run_figure(figure: Figure, scale: dict[str, Any], runs: int, smoke: bool) -> dict[str, Any]:
@@ -129,7 +132,8 @@ def run_figure(figure: Figure, scale: dict[str, Any], runs: int, smoke: bool) ->
                     else:
                         previous = values[client][-1] if values[client] else None
                         start = None if previous is None else int(previous)
-                        value = max_streams(client, url, scale["seconds"], start)
+                        fits = _density_fits(client, url, scale["seconds"])
+                        value = max_streams(fits, start)
                 else:
                     value = measure(client, figure.name, url, count=count)[figure.key]
                 values[client].append(value)

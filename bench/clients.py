@@ -208,6 +208,35 @@ async def trio_websocket_upload(url: str, count: int, **unused: Any) -> Result:
         return _timed(count * len(FRAME), started, "bytes")
 
 
+async def trio_websocket_density(url: str, streams: int, seconds: float, **unused: Any) -> Result:
+    import orjson
+
+    latencies: list[float] = []
+    frames = round(seconds / FRAME_SECONDS)
+
+    async def stream(offset: float) -> None:
+        async with _trio_websocket(url) as ws, trio.open_nursery() as nursery:
+
+            async def send() -> None:
+                start = trio.current_time() + offset
+                for index in range(frames):
+                    await trio.sleep_until(start + index * FRAME_SECONDS)
+                    await ws.send_message(FRAME)
+                await ws.send_message('{"type":"CloseStream"}')
+
+            nursery.start_soon(send)
+            while True:
+                data = orjson.loads(await ws.get_message())
+                if data["type"] == "Metadata":
+                    return
+                latencies.append(_latency(data["channel"]["alternatives"][0]["transcript"]))
+
+    async with trio.open_nursery() as nursery:
+        for index in range(streams):
+            nursery.start_soon(stream, FRAME_SECONDS * index / streams)
+    return {"p99_seconds": _p99(latencies), "results": len(latencies), "streams": streams}
+
+
 async def trio_websocket_memory(url: str, count: int, **unused: Any) -> Result:
     async with _trio_websocket(url):
         pass
@@ -386,6 +415,7 @@ WORKLOADS: dict[str, dict[str, Callable[..., Coroutine[Any, Any, Result]]]] = {
     "trio-websocket": {
         "receive": trio_websocket_receive,
         "upload": trio_websocket_upload,
+        "density": trio_websocket_density,
         "memory": trio_websocket_memory,
         "connect": trio_websocket_connect,
     },

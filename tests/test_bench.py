@@ -1,0 +1,56 @@
+"""The benchmark (``python -m bench``) keeps running: a seconds-long smoke run, and its
+search for the realtime density."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import FIGURES, max_streams
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_a_smoke_run_measures_every_figure_for_every_client(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert list(report["figures"]) == [figure.name for figure in FIGURES]
+    for figure in FIGURES:
+        found = report["figures"][figure.name]
+        assert sorted(found) == sorted(figure.clients)
+        assert all(stats["median"] > 0 for stats in found.values())
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("| figure | dgtrio | sdk | trio-websocket | websockets |")
+    assert len(lines) == 2 + len(FIGURES)
+
+
+@pytest.mark.parametrize("limit", [1, 7, 137, 1000])
+def test_the_density_search_lands_within_an_eighth(limit: int) -> None:
+    tried: list[int] = []
+
+    def fits(streams: int) -> bool:
+        tried.append(streams)
+        return streams <= limit
+
+    found = max_streams(fits, None)
+    assert found <= limit and found >= limit * 7 / 8 - 1
+    assert len(tried) <= 16
+    # From the previous answer, a few steps either way find it again.
+    tried.clear()
+    assert limit * 0.8 <= max_streams(fits, found) <= limit
+    assert max_streams(fits, limit * 2) <= limit
+    assert len(tried) <= 20
