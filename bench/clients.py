@@ -73,16 +73,17 @@ def _timed(count: int, started: float, unit: str) -> Result:
 # -- dgtrio ---------------------------------------------------------------------------------
 
 
-def _dgtrio_options() -> Any:
+def _dgtrio_listen(url: str) -> Any:
     import dgtrio
 
-    return dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
+    options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
+    return dgtrio.open_listen(options, base_url=url, api_key=API_KEY)
 
 
 async def dgtrio_receive(url: str, count: int, **unused: Any) -> Result:
     import dgtrio
 
-    async with dgtrio.open_listen(_dgtrio_options(), base_url=url, api_key=API_KEY) as conn:
+    async with _dgtrio_listen(url) as conn:
         received, started = 0, 0.0
         async for message in conn:
             if received == 0:
@@ -97,7 +98,7 @@ async def dgtrio_receive(url: str, count: int, **unused: Any) -> Result:
 async def dgtrio_upload(url: str, count: int, **unused: Any) -> Result:
     import dgtrio
 
-    async with dgtrio.open_listen(_dgtrio_options(), base_url=url, api_key=API_KEY) as conn:
+    async with _dgtrio_listen(url) as conn:
         started = time.perf_counter()
         for _ in range(count):
             await conn.send_audio(FRAME)
@@ -117,7 +118,7 @@ async def dgtrio_density(url: str, streams: int, seconds: float, **unused: Any) 
 
     async def stream(offset: float) -> None:
         async with (
-            dgtrio.open_listen(_dgtrio_options(), base_url=url, api_key=API_KEY) as conn,
+            _dgtrio_listen(url) as conn,
             trio.open_nursery() as nursery,
         ):
 
@@ -140,35 +141,33 @@ async def dgtrio_density(url: str, streams: int, seconds: float, **unused: Any) 
 
 
 async def dgtrio_memory(url: str, count: int, **unused: Any) -> Result:
-    import dgtrio
-
-    async with dgtrio.open_listen(_dgtrio_options(), base_url=url, api_key=API_KEY):
-        pass  # a first connection warms up what every connection shares
-    gc.collect()
-    before = _rss()
-    async with AsyncExitStack() as stack:
-        for _ in range(count):
-            await stack.enter_async_context(
-                dgtrio.open_listen(_dgtrio_options(), base_url=url, api_key=API_KEY)
-            )
-        return _per_connection(before, count)
+    return await _memory(count, lambda: _dgtrio_listen(url))
 
 
 async def dgtrio_connect(url: str, count: int, **unused: Any) -> Result:
-    import dgtrio
-
-    return await _trio_connects(
-        count, lambda: dgtrio.open_listen(_dgtrio_options(), base_url=url, api_key=API_KEY)
-    )
+    return await _connects(count, lambda: _dgtrio_listen(url))
 
 
-async def _trio_connects(count: int, open_one: Callable[[], Any]) -> Result:
+async def _connects(count: int, open_one: Callable[[], Any]) -> Result:
+    """The median time to enter ``open_one()``, over ``count`` after a first one."""
     times = []
     for _ in range(count + 1):
         started = time.perf_counter()
         async with open_one():
             times.append(time.perf_counter() - started)
     return {"median_seconds": statistics.median(times[1:]), "count": count}
+
+
+async def _memory(count: int, open_one: Callable[[], Any]) -> Result:
+    """Resident memory per connection, ``count`` of them open at once."""
+    async with open_one():
+        pass  # a first connection warms up what every connection shares
+    gc.collect()
+    before = _rss()
+    async with AsyncExitStack() as stack:
+        for _ in range(count):
+            await stack.enter_async_context(open_one())
+        return _per_connection(before, count)
 
 
 # -- raw trio-websocket ---------------------------------------------------------------------
@@ -238,18 +237,11 @@ async def trio_websocket_density(url: str, streams: int, seconds: float, **unuse
 
 
 async def trio_websocket_memory(url: str, count: int, **unused: Any) -> Result:
-    async with _trio_websocket(url):
-        pass
-    gc.collect()
-    before = _rss()
-    async with AsyncExitStack() as stack:
-        for _ in range(count):
-            await stack.enter_async_context(_trio_websocket(url))
-        return _per_connection(before, count)
+    return await _memory(count, lambda: _trio_websocket(url))
 
 
 async def trio_websocket_connect(url: str, count: int, **unused: Any) -> Result:
-    return await _trio_connects(count, lambda: _trio_websocket(url))
+    return await _connects(count, lambda: _trio_websocket(url))
 
 
 # -- the official SDK (asyncio) -------------------------------------------------------------
@@ -325,28 +317,12 @@ async def sdk_density(url: str, streams: int, seconds: float, **unused: Any) -> 
 
 async def sdk_memory(url: str, count: int, **unused: Any) -> Result:
     client = _sdk(url)
-    async with _sdk_connect(client):
-        pass
-    gc.collect()
-    before = _rss()
-    async with AsyncExitStack() as stack:
-        for _ in range(count):
-            await stack.enter_async_context(_sdk_connect(client))
-        return _per_connection(before, count)
+    return await _memory(count, lambda: _sdk_connect(client))
 
 
 async def sdk_connect(url: str, count: int, **unused: Any) -> Result:
     client = _sdk(url)
-    return await _asyncio_connects(count, lambda: _sdk_connect(client))
-
-
-async def _asyncio_connects(count: int, open_one: Callable[[], Any]) -> Result:
-    times = []
-    for _ in range(count + 1):
-        started = time.perf_counter()
-        async with open_one():
-            times.append(time.perf_counter() - started)
-    return {"median_seconds": statistics.median(times[1:]), "count": count}
+    return await _connects(count, lambda: _sdk_connect(client))
 
 
 # -- raw websockets (asyncio) ---------------------------------------------------------------
@@ -379,20 +355,13 @@ async def websockets_upload(url: str, count: int, **unused: Any) -> Result:
 async def websockets_memory(url: str, count: int, **unused: Any) -> Result:
     from websockets.asyncio.client import connect
 
-    async with connect(_listen_url(url), compression=None):
-        pass
-    gc.collect()
-    before = _rss()
-    async with AsyncExitStack() as stack:
-        for _ in range(count):
-            await stack.enter_async_context(connect(_listen_url(url), compression=None))
-        return _per_connection(before, count)
+    return await _memory(count, lambda: connect(_listen_url(url), compression=None))
 
 
 async def websockets_connect(url: str, count: int, **unused: Any) -> Result:
     from websockets.asyncio.client import connect
 
-    return await _asyncio_connects(count, lambda: connect(_listen_url(url), compression=None))
+    return await _connects(count, lambda: connect(_listen_url(url), compression=None))
 
 
 # -- running one --------------------------------------------------------------------------
