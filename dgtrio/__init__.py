@@ -42,8 +42,10 @@ from ._errors import MessageTooLarge as MessageTooLarge
 from ._errors import MissingCredentials as MissingCredentials
 from ._errors import PermissionDenied as PermissionDenied
 from ._errors import RateLimited as RateLimited
+from ._errors import SendTimeout as SendTimeout
 from ._errors import ServerError as ServerError
 from ._errors import ServerFailure as ServerFailure
+from ._errors import ServerStalled as ServerStalled
 from ._errors import ServerTimeout as ServerTimeout
 from ._errors import SettingsError as SettingsError
 from ._version import __version__ as __version__

@@ -42,9 +42,12 @@ from ._errors import (
     AcknowledgementTimeout,
     AudioFormatError,
     ConnectionClosed,
+    ConnectionLost,
     DeepgramError,
     MessageDecodeError,
+    SendTimeout,
     ServerError,
+    ServerStalled,
     close_error,
 )
 from ._tasks import raise_collapsed
@@ -82,6 +85,11 @@ class ConnectOptions(TypedDict, total=False):
         allow_insecure: allow credentials over plain ``ws://`` to a non-loopback host.
         connect_timeout: seconds for TCP, TLS and the WebSocket handshake (10).
         close_timeout: seconds to wait for the server's close frame (5).
+        send_timeout: seconds the socket may take nothing while frames wait to be
+            written before it is dropped with :class:`~dgtrio.SendTimeout` (10).
+        stall_timeout: seconds audio may flow without a single frame from the
+            server before the socket is dropped with :class:`~dgtrio.ServerStalled`
+            (``None``, the default: never; Deepgram may be silent through silence).
         max_buffered_messages: decoded messages held for ``receive()`` before the
             connection stops reading the socket (64).
         max_queued_frames: outgoing frames queued before sends block (32).
@@ -95,6 +103,8 @@ class ConnectOptions(TypedDict, total=False):
     allow_insecure: bool
     connect_timeout: float
     close_timeout: float
+    send_timeout: float
+    stall_timeout: float | None
     max_buffered_messages: int
     max_queued_frames: int
     max_message_size: int
@@ -189,9 +199,11 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         max_buffered_messages: int = 64,
         max_queued_frames: int = 32,
         close_timeout: float = 5.0,
+        send_timeout: float = 10.0,
         speaker: AudioSink | None = None,
     ) -> None:
         self._spec = spec
+        self._send_timeout = send_timeout
         self._speaker = speaker
         self._transport = transport
         self._close_timeout = close_timeout
@@ -219,6 +231,11 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._writer_done = trio.Event()
         self._writing = trio.CancelScope(shield=True)  # the writer's, for its whole life
         self._in_flight = 0  # frames in the message being written
+        self._give_up: type[ConnectionLost] = ConnectionLost  # what an expired write means
+        # For the stall watchdog: when audio first went out after the last frame
+        # from the server (None: none since), and its wake-up for that moment.
+        self._audio_since: float | None = None
+        self._audio_flowing: trio.Event | None = None
         self._last_send = trio.current_time()
         self._audio_frames_sent = 0
         self._audio_bytes_sent = 0
@@ -340,7 +357,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 # yields between frames anyway, and each frame goes out at once.
                 self._outbox_send.send_nowait(frame)
             except trio.WouldBlock:
-                self._arm_write_deadline()  # a full queue: is the socket stuck?
+                # A full queue: the socket may be stuck.
+                self._arm_write_deadline(self._send_timeout, SendTimeout)
                 await self._outbox_send.send(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # raised below, outside this handler: no misleading __context__
@@ -465,10 +483,13 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         audio: AsyncIterable[bytes] | None,
         keepalive_interval: float | None,
         close_stream_on_end: bool,
+        stall_timeout: float | None,
     ) -> None:
         frame = self._spec.keepalive_frame
         if frame is not None and keepalive_interval is not None:
             nursery.start_soon(self._keepalive_loop, keepalive_interval, frame)
+        if stall_timeout is not None:
+            nursery.start_soon(self._watch_for_stall, stall_timeout)
         if audio is not None:
             nursery.start_soon(self._feed, audio, close_stream_on_end)
 
@@ -486,6 +507,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     return
                 self._received += 1
                 self._bytes_received += len(frame)
+                self._audio_since = None  # the server answers
                 try:
                     item = decode(frame)
                 except MessageDecodeError as exc:
@@ -543,11 +565,12 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     finished.done.set()
                 return
 
-    def _end(self, code: int, reason: str) -> None:
-        """Record how the socket closed; the first report wins."""
+    def _end(self, code: int, reason: str, error: ConnectionClosed | None = None) -> None:
+        """Record how the socket closed (``error``: why dgtrio dropped it); the first
+        report wins."""
         if self._ended is not None:
             return
-        self._ended = close_error(code, reason, request_id=self.request_id)
+        self._ended = error or close_error(code, reason, request_id=self.request_id)
         clean = code in self._spec.clean_close_codes or (
             self._stream_closed and code in self._spec.end_of_stream_close_codes
         )
@@ -571,8 +594,9 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 await self._write_queued()
             if self._writing.cancelled_caught:
                 self._frames_unsent += self._in_flight
-                log.info("%s: a write stalled for %g s", self._spec.name, self._close_timeout)
-                self._end(1006, "")  # before the queue closes: blocked senders see why
+                log.info("%s: a write stalled; the socket is dropped", self._spec.name)
+                # Before the queue closes, so that blocked senders see why.
+                self._end(1006, "", self._give_up(1006, request_id=self.request_id))
                 await self._transport.abort()
         finally:
             self._frames_unsent += outbox.statistics().current_buffer_used
@@ -605,8 +629,12 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 self._in_flight = 0
                 if writing.deadline != math.inf:
                     writing.deadline = math.inf  # the queue moves again
-                self._last_send = trio.current_time()
+                self._last_send = now = trio.current_time()
                 if isinstance(message, bytes):
+                    if self._audio_since is None:
+                        self._audio_since = now
+                        if self._audio_flowing is not None:
+                            self._audio_flowing.set()
                     self._audio_frames_sent += frames
                     self._audio_bytes_sent += len(message)
                     self._audio_messages_sent += 1
@@ -615,18 +643,22 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         finally:
             self._frames_unsent += held is not None
 
-    def _arm_write_deadline(self) -> None:
-        """Give the write under way (if any) ``close_timeout`` more to finish."""
-        deadline = trio.current_time() + self._close_timeout
+    def _arm_write_deadline(
+        self, timeout: float, give_up: type[ConnectionLost] = ConnectionLost
+    ) -> None:
+        """Give the write under way (if any) ``timeout`` more to finish; past it, the
+        socket is dropped and ``give_up`` reported."""
+        deadline = trio.current_time() + timeout
         if deadline < self._writing.deadline:
             self._writing.deadline = deadline
+            self._give_up = give_up
 
     def _stop_writer(self) -> None:
         """On any exit: count what is still queued as unsent, and end the writer once
         the write under way (if any) finishes, or stalls for ``close_timeout``."""
         self._frames_unsent += self._outbox.statistics().current_buffer_used
         self._outbox.close()  # wakes a writer waiting in receive()
-        self._arm_write_deadline()
+        self._arm_write_deadline(self._close_timeout)
 
     def _coalesce(self, audio: bytes) -> tuple[bytes, int, str | bytes | None]:
         """``audio`` joined with the audio frames queued right behind it, up to
@@ -674,6 +706,22 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 else:
                     self._keepalives_sent += 1
                 await trio.sleep(interval)
+
+    async def _watch_for_stall(self, timeout: float) -> None:
+        """Drop the socket when audio has flowed for ``timeout`` seconds with no frame
+        from the server: a half-open connection reads as healthy forever otherwise."""
+        while self._ended is None:
+            since = self._audio_since
+            if since is None:
+                self._audio_flowing = trio.Event()
+                await self._audio_flowing.wait()
+            elif trio.current_time() < since + timeout:
+                await trio.sleep_until(since + timeout)
+            else:
+                log.info("%s: no answer for %g s of audio", self._spec.name, timeout)
+                self._end(1006, "", ServerStalled(1006, request_id=self.request_id))
+                await self._transport.abort()
+                return
 
     async def _feed(self, source: AsyncIterable[bytes], close_stream_on_end: bool) -> None:
         chunks = aiter(source)
@@ -751,6 +799,7 @@ async def open_connection(
                 max_buffered_messages=options.get("max_buffered_messages", 64),
                 max_queued_frames=options.get("max_queued_frames", 32),
                 close_timeout=close_timeout,
+                send_timeout=options.get("send_timeout", 10.0),
                 speaker=speaker,
                 **init,
             )
@@ -764,6 +813,7 @@ async def open_connection(
                             audio=audio,
                             keepalive_interval=keepalive_interval,
                             close_stream_on_end=close_stream_on_end,
+                            stall_timeout=options.get("stall_timeout"),
                         )
                         try:
                             yield conn

@@ -24,6 +24,8 @@
     │   ├── MessageRejected                    MESSAGE-xxxx: a client message was not understood
     │   ├── MessageTooLarge                    BIG-xxxx: a client message or its text was too large
     │   └── ConnectionLost                     1006: the socket died without a close frame
+    │       ├── SendTimeout (also TimeoutError) the socket took nothing for send_timeout
+    │       └── ServerStalled (also TimeoutError) no server frame for stall_timeout
     ├── ServerError                            the server reported a fatal error in a message
     ├── InjectionRefused                       the agent refused an injected message
     ├── MessageDecodeError                     a frame from the server could not be decoded
@@ -65,8 +67,10 @@ __all__ = [
     "MissingCredentials",
     "PermissionDenied",
     "RateLimited",
+    "SendTimeout",
     "ServerError",
     "ServerFailure",
+    "ServerStalled",
     "ServerTimeout",
     "SettingsError",
     "close_error",
@@ -264,6 +268,21 @@ class ConnectionLost(ConnectionClosed):
     """1006: the socket ended without a WebSocket close frame (network failure)."""
 
     explanation = "the connection was lost without a close frame"
+
+
+class SendTimeout(ConnectionLost, TimeoutError):
+    """Frames waited to be written for ``send_timeout`` seconds while the socket took
+    nothing: the network or the server stopped taking data. The socket is dropped."""
+
+    explanation = "the socket took no data for send_timeout seconds, so it was dropped"
+
+
+class ServerStalled(ConnectionLost, TimeoutError):
+    """Audio flowed for ``stall_timeout`` seconds without a single frame from the
+    server (a half-open connection, or a server that stopped answering). The socket
+    is dropped."""
+
+    explanation = "audio flowed for stall_timeout seconds with no answer, so the socket was dropped"
 
 
 def close_error(code: int, reason: str, *, request_id: str | None = None) -> ConnectionClosed:
