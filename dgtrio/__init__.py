@@ -31,6 +31,7 @@ from ._errors import ConnectionClosed as ConnectionClosed
 from ._errors import ConnectionLost as ConnectionLost
 from ._errors import ConnectTimeout as ConnectTimeout
 from ._errors import DeepgramError as DeepgramError
+from ._errors import FrameTooLarge as FrameTooLarge
 from ._errors import HandshakeRejected as HandshakeRejected
 from ._errors import IdleTimeout as IdleTimeout
 from ._errors import InjectionRefused as InjectionRefused

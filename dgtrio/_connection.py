@@ -44,6 +44,7 @@ from ._errors import (
     ConnectionClosed,
     ConnectionLost,
     DeepgramError,
+    FrameTooLarge,
     MessageDecodeError,
     SendTimeout,
     ServerError,
@@ -503,7 +504,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 try:
                     frame = await receive()
                 except TransportClosed as closed:
-                    self._end(closed.code, closed.reason)
+                    too_large = FrameTooLarge(1009, request_id=self.request_id)
+                    self._end(closed.code, closed.reason, too_large if closed.too_large else None)
                     return
                 self._received += 1
                 self._bytes_received += len(frame)
@@ -512,7 +514,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     item = decode(frame)
                 except MessageDecodeError as exc:
                     self._decode_errors += 1
-                    log.warning("%s: %s", self._spec.name, exc)
+                    log.warning("%s", exc)  # the text names the API
                     item = exc
                 else:
                     if fatal is not None:

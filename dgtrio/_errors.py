@@ -23,6 +23,7 @@
     │   ├── AudioDecodeError                   DATA-xxxx: the audio (or text) could not be decoded
     │   ├── MessageRejected                    MESSAGE-xxxx: a client message was not understood
     │   ├── MessageTooLarge                    BIG-xxxx: a client message or its text was too large
+    │   ├── FrameTooLarge                      a server frame was over max_message_size (1009)
     │   └── ConnectionLost                     1006: the socket died without a close frame
     │       ├── SendTimeout (also TimeoutError) the socket took nothing for send_timeout
     │       └── ServerStalled (also TimeoutError) no server frame for stall_timeout
@@ -56,6 +57,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionLost",
     "DeepgramError",
+    "FrameTooLarge",
     "HandshakeRejected",
     "IdleTimeout",
     "InjectionRefused",
@@ -262,6 +264,13 @@ class MessageTooLarge(ConnectionClosed):
     """BIG-xxxx (1009): a message, or the text in it, was larger than Deepgram accepts."""
 
     explanation = "a message sent to Deepgram was too large"
+
+
+class FrameTooLarge(ConnectionClosed):
+    """A frame from the server was larger than ``max_message_size``, so dgtrio closed
+    the connection (1009)."""
+
+    explanation = "a frame from the server was over max_message_size, so dgtrio closed"
 
 
 class ConnectionLost(ConnectionClosed):

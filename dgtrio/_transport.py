@@ -36,12 +36,14 @@ _USER_AGENT = f"dgtrio/{__version__}".encode()
 
 
 class TransportClosed(Exception):
-    """The socket is closed: ``code``/``reason`` as the close frame said (1006: none)."""
+    """The socket is closed: ``code``/``reason`` as the close frame said (1006: none);
+    ``too_large``: closed by this side because a frame exceeded ``max_message_size``."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, *, too_large: bool = False) -> None:
         super().__init__(code, reason)
         self.code = code
         self.reason = reason
+        self.too_large = too_large
 
 
 @attrs.frozen
@@ -129,7 +131,10 @@ def _closed(exc: trio_websocket.ConnectionClosed) -> TransportClosed:
     reason = exc.reason
     if reason is None:
         return TransportClosed(1006, "")
-    return TransportClosed(reason.code, reason.reason or "")
+    text = reason.reason or ""
+    # trio-websocket closes with 1009 and this text when a frame is over the limit.
+    too_large = reason.code == 1009 and text.startswith("Exceeded maximum message size")
+    return TransportClosed(reason.code, text, too_large=too_large)
 
 
 class _ReaderHost:

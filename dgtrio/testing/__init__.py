@@ -7,6 +7,8 @@ as a process: ``python -m dgtrio.testing serve --port 8080``.
 
 from ._agent import AgentScript as AgentScript
 from ._agent import ScriptedCall as ScriptedCall
+from ._faults import Fault as Fault
+from ._faults import FaultKind as FaultKind
 from ._flux import FluxScript as FluxScript
 from ._listen import ListenScript as ListenScript
 from ._process import fake_server_process as fake_server_process

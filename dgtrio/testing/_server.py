@@ -14,7 +14,7 @@ import math
 import ssl
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, Protocol
 from urllib.parse import parse_qs
 
@@ -25,6 +25,7 @@ from wsproto.frame_protocol import CloseReason
 
 from ._agent import AgentScript, AgentV1Fake
 from ._common import Query, param
+from ._faults import Fault, Wire, run_with_faults
 from ._flux import FluxScript, ListenV2Fake
 from ._listen import ListenScript, ListenV1Fake
 from ._speak import SpeakScript, SpeakV1Fake
@@ -76,7 +77,8 @@ class FakeSession:
 
     Tests read ``received`` (client to server, in order, with trio times), ``sent``,
     ``query`` and ``client_close``; they may also inject frames with :meth:`send_text`
-    or :meth:`send_json` and end the connection with :meth:`close`.
+    or :meth:`send_json` and end the connection with :meth:`close`. Faults (see
+    :class:`Fault`) act on :meth:`receive` and on every send.
     """
 
     def __init__(
@@ -99,12 +101,17 @@ class FakeSession:
         """How the client authenticated: ``Token``, ``Bearer``, ``subprotocol`` or None."""
         self.received: list[RecordedFrame] = []
         self.sent: list[RecordedFrame] = []
+        """What the fake wrote, in wire order, each when written (after any delay)."""
         self.client_close: tuple[int, str] | None = None
         """The close code and reason the client sent, if it closed first."""
         self.server_close: tuple[int, str] | None = None
         """The close code and reason the fake sent, if it closed first."""
+        self.faults: list[tuple[float, Fault]] = []
+        """Each fault applied to this session, with the trio time it was applied."""
         self.connected_at = trio.current_time()
         self.closed = trio.Event()
+        self._wire = Wire(self._write)  # the send-side faults act there
+        self._read_delay = 0.0  # slow_reader: seconds before taking each client frame
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value of a query parameter."""
@@ -122,6 +129,8 @@ class FakeSession:
 
     async def receive(self) -> str | bytes | None:
         """The next client frame (recorded), or ``None`` once the client closed."""
+        if self._read_delay:
+            await trio.sleep(self._read_delay)
         try:
             data = await self._ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
@@ -157,14 +166,19 @@ class FakeSession:
                 await self.send_json(message)
 
     async def _send(self, data: str | bytes) -> None:
-        self.sent.append(RecordedFrame(trio.current_time(), data))
+        await self._wire.send(data)
+
+    async def _write(self, data: str | bytes) -> None:
+        now = trio.current_time()
         await self._ws.send_message(data)
+        self.sent.append(RecordedFrame(now, data))  # only once written whole
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection from the server side; ``code=1005`` sends a close
         frame without a status, as Flux does."""
         if self.server_close is None and self.client_close is None:
             self.server_close = (code, reason)
+        await self._wire.flush()  # messages the faults hold back go before the close
         wire_code: int | CloseReason = CloseReason.NO_STATUS_RCVD if code == 1005 else code
         await self._ws.aclose(wire_code, reason or None)
 
@@ -182,7 +196,8 @@ class FakeSession:
                 pass
 
     async def wait_closed(self) -> None:
-        """Wait until the session has ended and everything is recorded."""
+        """Wait until the session has ended and everything is recorded (at once after
+        a ``half_open`` fault: the fake records nothing more)."""
         await self.closed.wait()
 
     def __repr__(self) -> str:
@@ -216,6 +231,8 @@ class FakeDeepgram:
         speak_script: how the Speak v1 fake synthesises (see :class:`SpeakScript`).
         flux_script: what the Flux (Listen v2) fake hears and when turns end (see
             :class:`FluxScript`).
+        faults: failures to inject into every session (see :class:`Fault`);
+            :meth:`fault_next` adds some to the next session only.
         host, port: where to listen; port 0 picks a free one.
         ssl_context: serve ``wss://`` with this server-side TLS context.
     """
@@ -231,6 +248,7 @@ class FakeDeepgram:
         agent_client_timeout: float = 10.0,
         speak_script: SpeakScript | None = None,
         flux_script: FluxScript | None = None,
+        faults: Sequence[Fault] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
@@ -243,11 +261,13 @@ class FakeDeepgram:
         self.agent_client_timeout = agent_client_timeout
         self.speak_script = speak_script or SpeakScript()
         self.flux_script = flux_script or FluxScript()
+        self.faults = tuple(faults)
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
         self.sessions: list[FakeSession] = []
         self._rejections: deque[Rejection] = deque()
+        self._next_faults: deque[tuple[Fault, ...]] = deque()
         self._session_added = trio.Event()
         self._routes: dict[str, Callable[[], _Behaviour]] = {
             "/v1/listen": lambda: ListenV1Fake(self.listen_script, self.idle_timeout),
@@ -275,6 +295,14 @@ class FakeDeepgram:
     ) -> None:
         """Refuse the next ``count`` handshakes with ``status`` (e.g. 429)."""
         self._rejections.extend([Rejection(status, retry_after, dg_error, body)] * count)
+
+    def fault_next(self, *faults: Fault) -> None:
+        """Inject ``faults`` into the next session only, on top of ``faults=``.
+
+        Each call queues one session's faults; a session takes them when its upgrade
+        would be accepted (after any :meth:`reject_next` refusals).
+        """
+        self._next_faults.append(faults)
 
     async def wait_for_sessions(self, count: int = 1) -> list[FakeSession]:
         """Wait until at least ``count`` sessions were accepted."""
@@ -332,6 +360,9 @@ class FakeDeepgram:
             code, text = problem
             await _reject(request, 400, text, request_id, response, code=code)
             return
+        faults = [*self.faults, *(self._next_faults.popleft() if self._next_faults else ())]
+        if any(fault.kind == "handshake_timeout" for fault in faults):
+            await trio.sleep_forever()  # the upgrade goes unanswered until the fake stops
         subprotocol = "token" if auth == "subprotocol" else None
         ws = await request.accept(subprotocol=subprotocol, extra_headers=response)
         session = FakeSession(
@@ -346,11 +377,12 @@ class FakeDeepgram:
         self._session_added.set()
         self._session_added = trio.Event()
         try:
-            await behaviour.run(session)
+            await run_with_faults(session, behaviour.run, faults)
         except* trio_websocket.ConnectionClosed:
             pass  # the client went away mid-send: the session is over
         finally:
-            await session.receive_remaining()
+            if not session.closed.is_set():  # set early by half_open: never read again
+                await session.receive_remaining()
             session.closed.set()
 
     def _authenticate(
