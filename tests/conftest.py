@@ -9,6 +9,7 @@ import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -16,6 +17,7 @@ import trio
 import trio_websocket
 import trustme
 
+import dgtrio
 from dgtrio import ConnectOptions
 from dgtrio.testing import FakeDeepgram
 
@@ -143,3 +145,18 @@ def sound_card() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI must run the PortAudio test, but {missing}: see .ci/run")
     pytest.skip(f"{missing}: .ci/run shows the system packages and the virtual sound card")
+
+
+async def collect(
+    conn: Any, seen: list[Any] | None = None, until: Callable[[], bool] | None = None
+) -> list[Any]:
+    """Messages (and MessageDecodeErrors) until the end or ``until()``, into ``seen``."""
+    seen = [] if seen is None else seen
+    while until is None or not until():
+        try:
+            seen.append(await conn.receive())
+        except dgtrio.MessageDecodeError as exc:
+            seen.append(exc)
+        except trio.EndOfChannel:
+            break
+    return seen

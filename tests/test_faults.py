@@ -17,7 +17,7 @@ from dgtrio import ConnectOptions
 from dgtrio import agent as ag
 from dgtrio.testing import FakeDeepgram, FakeSession, Fault, SpeakScript
 
-from .conftest import API_KEY, pcm16
+from .conftest import API_KEY, collect, pcm16
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -183,21 +183,6 @@ async def _converse(
     return arrivals, asked_at
 
 
-async def _collect(
-    conn: Conn, seen: list[Any] | None = None, until: Callable[[], bool] | None = None
-) -> list[Any]:
-    """Messages (and MessageDecodeErrors) until the end or ``until()``, into ``seen``."""
-    seen = [] if seen is None else seen
-    while until is None or not until():
-        try:
-            seen.append(await conn.receive())
-        except dgtrio.MessageDecodeError as exc:
-            seen.append(exc)
-        except trio.EndOfChannel:
-            break
-    return seen
-
-
 # --- Fault itself -----------------------------------------------------------------------
 
 
@@ -230,7 +215,7 @@ async def test_fault_next_applies_to_one_session_and_faults_to_every_one(
         async with FLUX.open(connect) as conn:
             await trio.sleep(2)
             await conn.close_stream()
-            await _collect(conn)
+            await collect(conn)
     first, second = fake.sessions
     assert first.faults == [
         (first.connected_at + 0.5, everywhere),
@@ -246,11 +231,11 @@ async def test_faults_due_at_once_apply_before_the_first_message(
     fake.fault_next(Fault("abort"))
     async with FLUX.open(connect) as conn:
         await conn.close_stream()
-        assert _names(await _collect(conn))[:2] == ["UnknownMessage", "ListenV2Connected"]
+        assert _names(await collect(conn))[:2] == ["UnknownMessage", "ListenV2Connected"]
     seen: list[Any] = []
     async with FLUX.open(connect) as conn:
         with pytest.raises(dgtrio.ConnectionLost):
-            await _collect(conn, seen)
+            await collect(conn, seen)
     assert seen == [] and fake.sessions[1].sent == []
     assert trio.current_time() == fake.sessions[1].connected_at
 
@@ -265,7 +250,7 @@ async def test_abort_is_connection_lost(
     seen: list[Any] = []
     async with api.open(connect) as conn:
         with pytest.raises(dgtrio.ConnectionLost) as caught:
-            await _collect(conn, seen)
+            await collect(conn, seen)
         lost_at = trio.current_time()
         with pytest.raises(dgtrio.ConnectionLost):  # every later send says so too
             await api.push(conn, bytes(640))
@@ -299,7 +284,7 @@ async def test_close_is_typed_by_its_reason(
     fake.fault_next(Fault("close", at=2.0, code=code, reason=reason))
     async with LISTEN.open(connect) as conn:
         with pytest.raises(error) as caught:
-            await _collect(conn)
+            await collect(conn)
         assert trio.current_time() == fake.sessions[0].connected_at + 2.0
     assert type(caught.value) is error
     assert (caught.value.code, caught.value.reason) == (code, reason)
@@ -313,7 +298,7 @@ async def test_close_net_0000_is_server_timeout(
     seen: list[Any] = []
     async with api.open(connect) as conn:
         with pytest.raises(dgtrio.ServerTimeout) as caught:
-            await _collect(conn, seen)
+            await collect(conn, seen)
         closed_at = trio.current_time()
     (session,) = fake.sessions
     assert closed_at == session.connected_at + 3.0
@@ -328,7 +313,7 @@ async def test_a_clean_close_ends_the_iteration(
 ) -> None:
     fake.fault_next(Fault("close", at=1.0, code=1000, reason=""))
     async with SPEAK.open(connect) as conn:
-        assert _names(await _collect(conn)) == ["SpeakV1Metadata"]
+        assert _names(await collect(conn)) == ["SpeakV1Metadata"]
         assert trio.current_time() == fake.sessions[0].connected_at + 1.0
 
 
@@ -342,7 +327,7 @@ async def test_half_open_iteration_waits_and_the_exit_takes_close_timeout(
     seen: list[Any] = []
     async with api.open(connect, close_timeout=2.0) as conn:
         with trio.move_on_after(30) as waited:
-            await _collect(conn, seen)
+            await collect(conn, seen)
         assert waited.cancelled_caught
         leaving = trio.current_time()
     assert trio.current_time() == leaving + 2.0
@@ -370,7 +355,7 @@ async def test_half_open_sends_back_up_until_the_writer_gives_up(
         # The queue was full and no write went through for 2 s: dgtrio dropped it.
         assert trio.current_time() == session.connected_at + 3.0
         with pytest.raises(dgtrio.ConnectionLost):
-            await _collect(conn)  # after the messages that came before
+            await collect(conn)  # after the messages that came before
     assert conn.statistics().frames_unsent > 0
     assert all(frame.time < session.faults[0][0] for frame in session.received)
 
@@ -513,7 +498,7 @@ async def test_huge_message_over_max_message_size_closes_with_1009(
     seen: list[Any] = []
     async with api.open(connect, max_message_size=2**20) as conn:
         with pytest.raises(dgtrio.FrameTooLarge) as caught:
-            await _collect(conn, seen)
+            await collect(conn, seen)
         assert trio.current_time() == fake.sessions[0].connected_at + 0.5
     (session,) = fake.sessions
     with trio.fail_after(1):
@@ -580,7 +565,7 @@ async def test_held_messages_go_out_before_the_close_frame(
     seen: list[Any] = []
     async with FLUX.open(connect) as conn:
         with pytest.raises(dgtrio.ServerTimeout):
-            await _collect(conn, seen)
+            await collect(conn, seen)
         closed_at = trio.current_time()
     (session,) = fake.sessions
     assert closed_at == session.connected_at + 1.5

@@ -21,7 +21,7 @@ from dgtrio.listen._messages import CODEC as LISTEN
 from dgtrio.speak._messages import CODEC as SPEAK
 from dgtrio.testing import FakeDeepgram
 
-from .conftest import API_KEY, RECORDED
+from .conftest import API_KEY, RECORDED, collect
 
 CODECS: dict[str, Codec[Any]] = {"listen": LISTEN, "flux": FLUX, "speak": SPEAK, "agent": AGENT}
 
@@ -149,13 +149,7 @@ def test_bad_frames_never_end_a_connection(frames: list[str]) -> None:
                     for frame in frames:
                         await session.send_text(frame)
                     await conn.close_stream()
-                    while True:
-                        try:
-                            seen.append(await conn.receive())
-                        except dgtrio.MessageDecodeError as exc:
-                            seen.append(exc)
-                        except trio.EndOfChannel:
-                            break
+                    await collect(conn, seen)
             nursery.cancel_scope.cancel()
         return seen
 
