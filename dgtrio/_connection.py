@@ -588,8 +588,9 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         # A frame cut short by cancellation would corrupt the stream, and the close
         # frame after it: the writer is shielded for its whole life (one scope, not
         # one per frame: scopes cost) and ends when its queue closes (_flush,
-        # _stop_writer). A write stuck for close_timeout once the queue is full, or
-        # at exit, is given up on: the scope's deadline is armed then.
+        # _stop_writer). A write stuck for send_timeout once the queue is full, or
+        # for close_timeout at exit, is given up on: the scope's deadline is armed
+        # then (_arm_write_deadline), and the socket dropped.
         outbox = self._outbox
         try:
             with self._writing:
