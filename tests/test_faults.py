@@ -3,6 +3,9 @@ and that nothing hangs (MockClock times are exact; real-time waits are bounded).
 
 from __future__ import annotations
 
+import logging
+import os
+import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -593,3 +596,56 @@ async def test_a_server_slower_than_close_timeout_is_dropped_as_lost(
     # may never reach the server (seen: 384000 bytes counted, 288000 received).
     assert 0 < len(session.audio) <= conn.statistics().audio_bytes_sent
     assert session.client_close in (None, (1006, ""))  # no close frame came
+
+
+# --- Secrets under failure -----------------------------------------------------------------
+
+
+async def test_the_key_never_leaks_when_a_session_fails(
+    api: Api,
+    fake: FakeDeepgram,
+    connect: ConnectOptions,
+    caplog: pytest.LogCaptureFixture,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Everything a user or an operator can see, at DEBUG, across a session that is
+    dropped mid-stream and a handshake refused: logs, errors with their tracebacks and
+    locals, reprs, statistics, what the server recorded."""
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+    fake.fault_next(Fault("malformed_json", at=0.2), Fault("abort", at=0.5))
+    with pytest.raises(dgtrio.ConnectionLost) as lost:
+        async with api.open(connect) as conn:
+            seen += [repr(conn), str(conn.statistics())]
+            await collect(conn)
+    fake.api_key = "another-key"
+    with pytest.raises(dgtrio.AuthenticationFailed) as refused:
+        async with api.open(connect):
+            pass  # pragma: no cover
+    for error in (lost.value, refused.value):
+        seen += [repr(error), *_library_frames(error)]
+    seen += [record.getMessage() for record in caplog.records]
+    seen += [repr(s) + repr(s.headers) + repr(s.query) + repr(s.sent) for s in fake.sessions]
+    assert any(record.levelno == logging.DEBUG for record in caplog.records)
+    assert any("not JSON" in text for text in seen)  # the failures were seen
+    for text in seen:
+        assert API_KEY not in text
+
+
+PACKAGE = os.path.dirname(dgtrio.__file__) + os.sep
+
+
+def _library_frames(error: BaseException) -> list[str]:
+    """The frames of dgtrio's own code in ``error``'s traceback and the exceptions
+    chained to it, with their locals (this test's own locals hold the key, of course)."""
+    found = []
+    shown: traceback.TracebackException | None = traceback.TracebackException.from_exception(
+        error, capture_locals=True
+    )
+    while shown is not None:
+        for frame in shown.stack:
+            if frame.filename.startswith(PACKAGE):
+                found.append(f"{frame.filename}:{frame.name} {frame.locals}")
+        shown = shown.__cause__ or shown.__context__
+    assert found  # the library's frames were looked at
+    return found
