@@ -338,6 +338,21 @@ async def _start_fake(nursery: trio.Nursery, args: argparse.Namespace) -> str:
     return fake.url
 
 
+def _agent_settings(
+    args: argparse.Namespace, greeting: str | None, output: AudioOutput
+) -> AgentV1Settings:
+    """The CLI's agent: the microphone's 16 kHz in, ``output`` out."""
+    return AgentV1Settings(
+        agent=AgentConfig(
+            listen=Listen(provider=DeepgramListenV1(model="nova-3")),
+            think=Think(provider=OpenAiThink(model=args.think_model), prompt=args.prompt),
+            speak=Speak(provider=DeepgramSpeak(model=args.voice)),
+            greeting=greeting,
+        ),
+        audio=AudioConfig(input=AudioInput(encoding="linear16", sample_rate=16000), output=output),
+    )
+
+
 def _agent_tools() -> ToolRegistry:
     tools = ToolRegistry(timeout=5)
 
@@ -353,19 +368,8 @@ async def _agent(args: argparse.Namespace, inp: TextIO, out: TextIO, err: TextIO
     if not args.text:
         await _run_with_fake(args, err, lambda base_url: _talk(args, base_url, out, err))
         return
-    settings = AgentV1Settings(
-        agent=AgentConfig(
-            listen=Listen(provider=DeepgramListenV1(model="nova-3")),
-            think=Think(provider=OpenAiThink(model=args.think_model), prompt=args.prompt),
-            speak=Speak(provider=DeepgramSpeak(model=args.voice)),
-            greeting=args.greeting,
-        ),
-        # Text mode plays nothing: the smallest audio is the cheapest to receive.
-        audio=AudioConfig(
-            input=AudioInput(encoding="linear16", sample_rate=16000),
-            output=AudioOutput(encoding="mulaw", sample_rate=8000),
-        ),
-    )
+    # Text mode plays nothing: the smallest audio is the cheapest to receive.
+    settings = _agent_settings(args, args.greeting, AudioOutput(encoding="mulaw", sample_rate=8000))
     await _run_with_fake(
         args, err, lambda base_url: _converse(settings, args.greeting, base_url, inp, out)
     )
@@ -373,18 +377,8 @@ async def _agent(args: argparse.Namespace, inp: TextIO, out: TextIO, err: TextIO
 
 async def _talk(args: argparse.Namespace, base_url: str | None, out: TextIO, err: TextIO) -> None:
     """A spoken conversation: microphone in, speaker out, barge-in by talking."""
-    settings = AgentV1Settings(
-        agent=AgentConfig(
-            listen=Listen(provider=DeepgramListenV1(model="nova-3")),
-            think=Think(provider=OpenAiThink(model=args.think_model), prompt=args.prompt),
-            speak=Speak(provider=DeepgramSpeak(model=args.voice)),
-            greeting=args.greeting or "Hello! What can I do for you?",
-        ),
-        audio=AudioConfig(
-            input=AudioInput(encoding="linear16", sample_rate=16000),
-            output=AudioOutput(encoding="linear16", sample_rate=24000),
-        ),
-    )
+    greeting = args.greeting or "Hello! What can I do for you?"
+    settings = _agent_settings(args, greeting, AudioOutput(encoding="linear16", sample_rate=24000))
     async with (
         open_microphone(16000, device=args.device) as mic,
         open_speaker(24000, device=args.output_device) as speaker,

@@ -104,7 +104,7 @@ def _flat_field(field: attrs.Attribute[Any]) -> type | None:
     if field.type in _PRIMITIVES and field.default is attrs.NOTHING:
         return field.type
     if _is_optional(field.type) and field.default is None:
-        inner = next(arg for arg in get_args(field.type) if arg is not type(None))
+        inner = _optional_inner(field.type)
         return inner if inner in _PRIMITIVES else None
     return None
 
@@ -141,8 +141,13 @@ def _is_optional(type_: Any) -> bool:
     return get_origin(type_) in (Union, UnionType) and len(args) == 2 and type(None) in args
 
 
+def _optional_inner(type_: Any) -> Any:
+    """``X`` of ``X | None``."""
+    return next(arg for arg in get_args(type_) if arg is not type(None))
+
+
 def _optional_hook(converter: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
-    (inner,) = (arg for arg in get_args(type_) if arg is not type(None))
+    inner = _optional_inner(type_)
     structure = converter.get_structure_hook(inner)
     return lambda value, _: None if value is None else structure(value, inner)
 

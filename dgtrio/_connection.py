@@ -504,8 +504,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 try:
                     frame = await receive()
                 except TransportClosed as closed:
-                    too_large = FrameTooLarge(1009, request_id=self.request_id)
-                    self._end(closed.code, closed.reason, too_large if closed.too_large else None)
+                    error = None
+                    if closed.too_large:  # this side closed: a frame was over the limit
+                        error = FrameTooLarge(1009, request_id=self.request_id)
+                    self._end(closed.code, closed.reason, error)
                     return
                 self._received += 1
                 self._bytes_received += len(frame)

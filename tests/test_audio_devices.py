@@ -376,6 +376,16 @@ async def test_a_speaker_in_another_format_is_refused_before_connecting() -> Non
     ):
         async with dgtrio.open_agent(_agent_settings(), speaker=sink, base_url="ws://127.0.0.1:9"):
             pass
+    compressed = attrs.evolve(
+        _agent_settings(),
+        audio=ag.AudioConfig(
+            input=ag.AudioInput(encoding="linear16", sample_rate=16000),
+            output=ag.AudioOutput(encoding="mp3", sample_rate=24000),
+        ),
+    )
+    with pytest.raises(dgtrio.AudioFormatError, match=r"audio\.output declares no raw format"):
+        async with dgtrio.open_agent(compressed, speaker=sink, base_url="ws://127.0.0.1:9"):
+            pass
     with pytest.raises(dgtrio.AudioFormatError, match="SpeakV1Options declares mulaw at 8000"):
         options = dgtrio.SpeakV1Options(encoding="mulaw", sample_rate=8000)
         async with dgtrio.open_speak(options, speaker=sink, base_url="ws://127.0.0.1:9"):

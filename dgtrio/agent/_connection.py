@@ -12,7 +12,7 @@ import trio
 
 from .._codec import UnknownMessage, encode_message, to_json
 from .._connection import ApiSpec, Connection, ConnectOptions, open_connection, server_error
-from .._errors import AudioFormatError, ConfigurationError, DeepgramError, InjectionRefused
+from .._errors import ConfigurationError, DeepgramError, InjectionRefused
 from .._transport import Transport
 from ..audio._format import AudioFormat, AudioSink, check_format, raw_format
 from ._messages import (
@@ -428,8 +428,6 @@ def open_agent(
     heard, said = _formats(data)
     check_format("the audio source", audio, heard, "the settings' audio.input")
     check_format("the speaker", speaker, said, "the settings' audio.output")
-    if speaker is not None and said is None:
-        raise AudioFormatError("a speaker plays raw audio: set audio.output to a raw encoding")
     return open_connection(
         AgentConnection,
         AGENT_V1,

@@ -12,9 +12,10 @@ from array import array
 from functools import cache
 from typing import Literal
 
-__all__ = ["G711", "alaw_encode", "from_linear16", "to_linear16", "ulaw_encode"]
+__all__ = ["G711", "LAWS", "alaw_encode", "from_linear16", "to_linear16", "ulaw_encode"]
 
 G711 = Literal["mulaw", "alaw"]
+LAWS: tuple[G711, ...] = ("mulaw", "alaw")
 
 
 def ulaw_encode(sample: int) -> int:
@@ -70,7 +71,7 @@ def _encoder_table(law: G711) -> bytes:
 
 
 def _check_law(law: str) -> None:
-    if law not in _DECODE:
+    if law not in LAWS:
         raise ValueError(f"G.711 law must be 'mulaw' or 'alaw', not {law!r}")
 
 

@@ -22,7 +22,7 @@ from .._errors import AudioDeviceError
 from .._tasks import open_tasks
 from ._backend import PyAudioBackend, PyAudioStream
 from ._format import AudioFormat, RawEncoding
-from ._g711 import from_linear16
+from ._g711 import LAWS, from_linear16
 from ._portaudio import AudioDevice, DeviceStream, device_error, open_device_stream
 from ._sources import StreamSource
 
@@ -133,10 +133,10 @@ class Microphone(trio.abc.ReceiveChannel[bytes]):
         self,
         stream: PyAudioStream,
         token: trio.lowlevel.TrioToken,
+        samples: int,
         convert: Callable[[bytes], bytes] | None,
     ) -> None:
         """In the worker thread: read until stopped; each read waits for one frame."""
-        samples = round(self.format.sample_rate * self.frame_ms / 1000)
         while not self._stopping.is_set():
             # Overflows cannot be told apart here: PyAudio closes the stream on an
             # overflow it is asked to raise. The loop never waits for trio, so only a
@@ -165,11 +165,11 @@ class Microphone(trio.abc.ReceiveChannel[bytes]):
             self._overflowing = False
 
     async def _capture(
-        self, device: DeviceStream, convert: Callable[[bytes], bytes] | None
+        self, device: DeviceStream, samples: int, convert: Callable[[bytes], bytes] | None
     ) -> None:
         token = trio.lowlevel.current_trio_token()
         try:
-            await device.call(partial(self._read_loop, device.stream, token, convert))
+            await device.call(partial(self._read_loop, device.stream, token, samples, convert))
         except OSError as exc:
             self._error = device_error(exc, f"reading the microphone {self.device}")
         finally:
@@ -226,14 +226,14 @@ async def open_microphone(
     fmt = AudioFormat(encoding, sample_rate, channels)
     if frame_ms <= 0 or buffer_ms <= 0:
         raise ValueError("frame_ms and buffer_ms must be positive")
-    convert = partial(from_linear16, law=encoding) if encoding in ("mulaw", "alaw") else None
-    samples = round(sample_rate * frame_ms / 1000)
+    convert = partial(from_linear16, law=encoding) if encoding in LAWS else None
+    samples = max(1, round(sample_rate * frame_ms / 1000))
     async with open_device_stream(
         "input", fmt, device=device, frames_per_buffer=samples, backend=backend
     ) as stream:
         mic = Microphone(fmt, frame_ms, stream.device, max(1, round(buffer_ms / frame_ms)))
         async with open_tasks() as nursery:
-            nursery.start_soon(mic._capture, stream, convert)
+            nursery.start_soon(mic._capture, stream, samples, convert)
             try:
                 yield mic
             finally:

@@ -15,6 +15,7 @@ import trio
 from .._errors import AudioDeviceError, AudioUnavailable
 from ._backend import PA_INT16, PA_INT32, PyAudioBackend, PyAudioStream
 from ._format import AudioFormat
+from ._g711 import LAWS
 
 __all__ = ["AudioDevice", "DeviceStream", "list_devices", "open_device_stream"]
 
@@ -26,8 +27,8 @@ INSTALL_HINT = (
     "pip install 'dgtrio[audio]', with PortAudio from your system "
     "(Debian/Ubuntu: apt-get install portaudio19-dev; macOS: brew install portaudio)"
 )
-# The sample formats a device is opened with; G.711 is converted to and from 16-bit.
-_DEVICE_FORMATS = {"linear16": PA_INT16, "linear32": PA_INT32, "mulaw": PA_INT16, "alaw": PA_INT16}
+# PortAudio's sample format for each PCM encoding; G.711 goes through linear16.
+_DEVICE_FORMATS = {"linear16": PA_INT16, "linear32": PA_INT32}
 
 
 @attrs.frozen
@@ -187,6 +188,7 @@ class DeviceStream:
 
     stream: PyAudioStream
     device: AudioDevice
+    format: AudioFormat  # as the device takes it: G.711 is 16-bit PCM there
     limiter: trio.CapacityLimiter
 
     async def call(self, fn: Callable[[], T]) -> T:
@@ -203,9 +205,11 @@ async def open_device_stream(
     frames_per_buffer: int,
     backend: PyAudioBackend | None,
 ) -> AsyncIterator[DeviceStream]:
-    """Open a blocking PortAudio stream in a worker thread; stop and close it there
-    on exit, even when cancelled. A backend dgtrio made is terminated too."""
+    """Open a blocking PortAudio stream for ``fmt`` (G.711 as 16-bit PCM, which the
+    caller converts) in a worker thread; stop and close it there on exit, even when
+    cancelled. A backend dgtrio made is terminated too."""
     what = "microphone" if direction == "input" else "speaker"
+    pcm = AudioFormat("linear16", fmt.sample_rate, fmt.channels) if fmt.encoding in LAWS else fmt
 
     def start() -> tuple[PyAudioBackend, PyAudioStream, AudioDevice]:
         pa = backend if backend is not None else load_pyaudio()
@@ -220,7 +224,7 @@ async def open_device_stream(
                 stream = pa.open(
                     rate=fmt.sample_rate,
                     channels=fmt.channels,
-                    format=_DEVICE_FORMATS[fmt.encoding],
+                    format=_DEVICE_FORMATS[pcm.encoding],
                     input=direction == "input",
                     output=direction == "output",
                     input_device_index=found.index if direction == "input" else None,
@@ -251,7 +255,7 @@ async def open_device_stream(
                 pa.terminate()
 
     try:
-        yield DeviceStream(stream, found, limiter)
+        yield DeviceStream(stream, found, pcm, limiter)
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(stop, limiter=limiter)

@@ -24,8 +24,8 @@ from .._errors import AudioDeviceError, AudioFormatError
 from .._tasks import open_tasks
 from ._backend import PyAudioBackend, PyAudioStream
 from ._format import AudioFormat, RawEncoding
-from ._g711 import to_linear16
-from ._portaudio import AudioDevice, DeviceStream, device_error, open_device_stream
+from ._g711 import LAWS, to_linear16
+from ._portaudio import DeviceStream, device_error, open_device_stream
 
 __all__ = ["Speaker", "SpeakerStatistics", "open_speaker"]
 
@@ -57,17 +57,18 @@ class Speaker:
     :meth:`play` yourself. It is an :class:`~dgtrio.audio.AudioSink`.
     """
 
-    def __init__(self, fmt: AudioFormat, device: AudioDevice, block_ms: float, buffer_ms: float):
+    def __init__(
+        self, fmt: AudioFormat, stream: DeviceStream, block_ms: float, buffer_ms: float
+    ) -> None:
         self.format = fmt
         """What :meth:`play` takes."""
-        self.device = device
+        self.device = stream.device
         """The device playing."""
-        law = fmt.encoding if fmt.encoding in ("mulaw", "alaw") else None
         self._convert: Callable[[bytes], bytes] | None = (
-            partial(to_linear16, law=law) if law else None
+            partial(to_linear16, law=fmt.encoding) if fmt.encoding in LAWS else None
         )
         # Everything below counts bytes as the device takes them (G.711 doubled).
-        device_format = AudioFormat("linear16", fmt.sample_rate, fmt.channels) if law else fmt
+        device_format = stream.format
         self._bytes_per_ms = device_format.bytes_per_second / 1000
         self._block = device_format.frame_bytes(block_ms)
         self._frame_size = device_format.frame_size
@@ -280,15 +281,11 @@ async def open_speaker(
     fmt = AudioFormat(encoding, sample_rate, channels)
     if block_ms <= 0 or buffer_ms <= 0:
         raise ValueError("block_ms and buffer_ms must be positive")
-    device_fmt = AudioFormat("linear16", sample_rate, channels) if fmt.sample_width == 1 else fmt
+    samples = max(1, round(sample_rate * block_ms / 1000))
     async with open_device_stream(
-        "output",
-        device_fmt,
-        device=device,
-        frames_per_buffer=device_fmt.frame_bytes(block_ms) // device_fmt.frame_size,
-        backend=backend,
+        "output", fmt, device=device, frames_per_buffer=samples, backend=backend
     ) as stream:
-        speaker = Speaker(fmt, stream.device, block_ms, buffer_ms)
+        speaker = Speaker(fmt, stream, block_ms, buffer_ms)
         async with open_tasks() as nursery:
             nursery.start_soon(speaker._run, stream)
             try:
