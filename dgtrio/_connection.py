@@ -29,9 +29,10 @@ import inspect
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Generic, NoReturn, TypedDict, TypeVar
+from functools import partial
+from typing import Any, Generic, NoReturn, TypedDict, TypeVar, cast
 
 import attrs
 import trio
@@ -41,15 +42,25 @@ from ._codec import Codec, UnknownMessage
 from ._errors import (
     AcknowledgementTimeout,
     AudioFormatError,
+    ConnectError,
     ConnectionClosed,
     ConnectionLost,
     DeepgramError,
     FrameTooLarge,
     MessageDecodeError,
+    ReconnectFailed,
     SendTimeout,
     ServerError,
     ServerStalled,
     close_error,
+)
+from ._reconnect import (
+    ConnectionEvent,
+    Reconnected,
+    Reconnecting,
+    ReconnectPolicy,
+    ReplayBuffer,
+    retryable,
 )
 from ._tasks import raise_collapsed
 from ._transport import Target, Transport, TransportClosed, connect
@@ -69,6 +80,7 @@ _COALESCE_BYTES = 64 * 1024
 log = logging.getLogger("dgtrio")
 
 M = TypeVar("M")
+S = TypeVar("S", covariant=True)
 C = TypeVar("C", bound="Connection[Any]")
 
 
@@ -112,12 +124,12 @@ class ConnectOptions(TypedDict, total=False):
 
 
 @attrs.frozen
-class ApiSpec(Generic[M]):
+class ApiSpec(Generic[S]):
     """What sets one API's socket apart, as far as the engine is concerned."""
 
     name: str
     path: str
-    codec: Codec[M]
+    codec: Codec[S]
     agent_host: bool = False
     clean_close_codes: frozenset[int] = frozenset({1000})
     # Codes that are clean only after the end-of-stream message (Flux: 1005).
@@ -138,7 +150,8 @@ class ConnectionStatistics:
     """A snapshot of a connection's counters, from ``statistics()``.
 
     Attributes:
-        state: ``"open"``, ``"closing"`` (end of stream sent) or ``"closed"``.
+        state: ``"open"``, ``"closing"`` (end of stream sent), ``"reconnecting"`` or
+            ``"closed"``.
         audio_frames_sent / audio_bytes_sent: audio frames written to the socket.
         audio_messages_sent: the WebSocket messages that carried them: frames queued
             behind each other go out joined, as one message.
@@ -153,7 +166,15 @@ class ConnectionStatistics:
             because the connection ended or the block was left by an error.
         sequence_gaps: times the server's message numbering skipped or went back
             (Flux numbers its messages): a sign of lost messages.
-        reconnects: reconnections so far.
+        reconnects: sockets opened to replace a lost one (``reconnect=``).
+        audio_bytes_replayed: audio written again to a new socket (``reconnect=``).
+        audio_bytes_acknowledged: audio the server covered with final results, or
+            finished with at the end of the stream (``reconnect=``).
+        audio_bytes_pending: audio taken for the socket but not acknowledged yet.
+        audio_bytes_lost: audio the server never transcribed: forgotten past
+            ``replay_seconds`` before a reconnect needed it, or pending when the
+            stream ended abnormally. Every audio byte is acknowledged, pending, lost,
+            or among ``frames_unsent``.
     """
 
     state: str
@@ -170,6 +191,10 @@ class ConnectionStatistics:
     frames_unsent: int
     sequence_gaps: int = 0
     reconnects: int = 0
+    audio_bytes_replayed: int = 0
+    audio_bytes_acknowledged: int = 0
+    audio_bytes_pending: int = 0
+    audio_bytes_lost: int = 0
 
 
 @attrs.define(eq=False)
@@ -202,6 +227,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         close_timeout: float = 5.0,
         send_timeout: float = 10.0,
         speaker: AudioSink | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        dial: Callable[[], Awaitable[Transport]] | None = None,
     ) -> None:
         self._spec = spec
         self._send_timeout = send_timeout
@@ -209,7 +236,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._transport = transport
         self._close_timeout = close_timeout
         self.request_id: str | None = transport.request_id
-        """Deepgram's id for this connection (``dg-request-id``), for support tickets."""
+        """Deepgram's id for this connection (``dg-request-id``), for support tickets;
+        after a reconnect, the new socket's."""
         self._inbox_send, self._inbox = trio.open_memory_channel[
             M | UnknownMessage | MessageDecodeError
         ](max_buffered_messages)
@@ -230,17 +258,39 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._stream_closed = False
         self._keepalive_scope = trio.CancelScope()
         self._writer_done = trio.Event()
-        self._writing = trio.CancelScope(shield=True)  # the writer's, for its whole life
-        self._in_flight = 0  # frames in the message being written
+        self._writing = trio.CancelScope(shield=True)  # the writer's, for a socket's life
+        self._sending: str | bytes | None = None  # the message being written ...
+        self._in_flight = 0  # ... and the frames in it
+        self._due: str | bytes | None = None  # a frame due next (see _write_queued)
         self._give_up: type[ConnectionLost] = ConnectionLost  # what an expired write means
+        # Why this side dropped the socket (a stalled write, a silent server), for the
+        # receive loop, which sees the drop as a close and decides what follows.
+        self._dropped: ConnectionLost | None = None
         # For the stall watchdog: when audio first went out after the last frame
         # from the server (None: none since), and its wake-up for that moment.
         self._audio_since: float | None = None
         self._audio_flowing: trio.Event | None = None
         self._last_send = trio.current_time()
+        # Reconnection (reconnect=): set up in _start, once the API class has set
+        # _input_format. A socket is up while _socket_up is set.
+        self._policy = reconnect
+        self._dial = dial
+        self._replay: ReplayBuffer | None = None
+        self._socket_up = trio.Event()
+        self._socket_up.set()
+        self._outage = trio.CancelScope()  # the writer's wait for a new socket
+        self._pacing = trio.CancelScope()  # the writer's replay
+        self._opened_at = trio.current_time()
+        self._failures = 0  # attempts since the last stable socket
+        self._socket_start = 0  # the stream position where this socket's audio begins
+        self._offset = 0.0  # ... in seconds: what its timestamps are shifted by
+        self._end_frame_taken = False  # the end-of-stream frame went to a socket
+        # Control frames a new socket must be sent before the replay (configure()).
+        self._reapply: list[str] = []
         self._audio_frames_sent = 0
         self._audio_bytes_sent = 0
         self._audio_messages_sent = 0
+        self._audio_bytes_replayed = 0
         self._control_sent = 0
         self._keepalives_sent = 0
         self._received = 0
@@ -248,11 +298,15 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._decode_errors = 0
         self._frames_unsent = 0
         self._sequence_gaps = 0
+        self._reconnects = 0
 
     # -- the public channel ------------------------------------------------------------
 
     async def receive(self) -> M | UnknownMessage:
         """The next message from the server.
+
+        With ``reconnect=``, :class:`~dgtrio.Reconnecting` and
+        :class:`~dgtrio.Reconnected` come in between, where the socket was replaced.
 
         Raises:
             trio.EndOfChannel: the connection ended normally (``async for`` stops).
@@ -290,6 +344,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
 
     def statistics(self) -> ConnectionStatistics:
         """Counters and queue depths, as a frozen snapshot."""
+        replay = self._replay
         return ConnectionStatistics(
             state=self._state,
             audio_frames_sent=self._audio_frames_sent,
@@ -304,12 +359,19 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             buffered_messages=self._inbox.statistics().current_buffer_used,
             frames_unsent=self._frames_unsent,
             sequence_gaps=self._sequence_gaps,
+            reconnects=self._reconnects,
+            audio_bytes_replayed=self._audio_bytes_replayed,
+            audio_bytes_acknowledged=replay.acknowledged if replay else 0,
+            audio_bytes_pending=replay.pending if replay else 0,
+            audio_bytes_lost=replay.lost if replay else 0,
         )
 
     @property
     def _state(self) -> str:
         if self._ended is not None or self._closed_by_user:
             return "closed"
+        if not self._socket_up.is_set():
+            return "reconnecting"
         return "closing" if self._stream_closed else "open"
 
     def __repr__(self) -> str:
@@ -471,6 +533,12 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
 
     def _start(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
+        if self._policy is not None:
+            fmt = self._input_format
+            assert fmt is not None, "the API checks that reconnecting audio is raw"
+            self._replay = ReplayBuffer(
+                max(fmt.frame_size, round(self._policy.replay_seconds * fmt.bytes_per_second))
+            )
         nursery.start_soon(self._receive_loop)
         nursery.start_soon(self._write_loop)
 
@@ -495,50 +563,67 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             nursery.start_soon(self._feed, audio, close_stream_on_end)
 
     async def _receive_loop(self) -> None:
-        receive, decode = self._transport.receive, self._spec.codec.decode
-        inbox, observe, fatal = self._inbox_send, self._observe, self._spec.fatal_error
-        speaker = self._speaker
-        item: M | UnknownMessage | MessageDecodeError
         try:
             while True:
-                try:
-                    frame = await receive()
-                except TransportClosed as closed:
-                    error = None
-                    if closed.too_large:  # this side closed: a frame was over the limit
-                        error = FrameTooLarge(1009, request_id=self.request_id)
-                    self._end(closed.code, closed.reason, error)
-                    return
-                self._received += 1
-                self._bytes_received += len(frame)
-                self._audio_since = None  # the server answers
-                try:
-                    item = decode(frame)
-                except MessageDecodeError as exc:
-                    self._decode_errors += 1
-                    log.warning("%s", exc)  # the text names the API
-                    item = exc
+                closed = await self._receive_frames(self._transport)
+                error: ConnectionClosed | None = self._dropped
+                self._dropped = None
+                if error is None and closed.too_large:  # this side closed: over the limit
+                    error = FrameTooLarge(1009, request_id=self.request_id)
+                if self._may_reconnect(closed, error):
+                    lost = error or close_error(closed.code, closed.reason)
+                    if await self._reconnect(lost):
+                        continue
                 else:
-                    if fatal is not None:
-                        self._fatal = server_error(item) if isinstance(item, fatal) else None
-                    if observe is not None:
-                        observe(item)
-                    if speaker is not None:
-                        await self._route_to(speaker, item)
-                    if self._waiters:
-                        self._notify(item)
-                try:
-                    # No yield while the inbox has room: the loop takes every frame
-                    # trio-websocket has parsed already before the user's task runs.
-                    inbox.send_nowait(item)
-                except trio.WouldBlock:
-                    await inbox.send(item)
+                    self._end(closed.code, closed.reason, error)
+                return
         except trio.BrokenResourceError:
             pass  # the user closed the channel: nobody is listening any more
         finally:
-            inbox.close()
+            self._inbox_send.close()
             for waiter in self._waiters:
                 waiter.done.set()
+
+    async def _receive_frames(self, transport: Transport) -> TransportClosed:
+        """Decode and deliver the socket's frames, in order, until it closes."""
+        receive, decode = transport.receive, self._spec.codec.decode
+        inbox, observe, fatal = self._inbox_send, self._observe, self._spec.fatal_error
+        speaker, replay = self._speaker, self._replay
+        rebase = self._rebase if self._generation_shifted else None
+        item: M | UnknownMessage | MessageDecodeError
+        while True:
+            try:
+                frame = await receive()
+            except TransportClosed as closed:
+                return closed
+            self._received += 1
+            self._bytes_received += len(frame)
+            self._audio_since = None  # the server answers
+            try:
+                item = decode(frame)
+            except MessageDecodeError as exc:
+                self._decode_errors += 1
+                log.warning("%s", exc)  # the text names the API
+                item = exc
+            else:
+                if rebase is not None:
+                    item = rebase(item)
+                if fatal is not None:
+                    self._fatal = server_error(item) if isinstance(item, fatal) else None
+                if observe is not None:
+                    observe(item)
+                if replay is not None:
+                    self._acknowledge(replay, item)
+                if speaker is not None:
+                    await self._route_to(speaker, item)
+                if self._waiters:
+                    self._notify(item)
+            try:
+                # No yield while the inbox has room: the loop takes every frame
+                # trio-websocket has parsed already before the user's task runs.
+                inbox.send_nowait(item)
+            except trio.WouldBlock:
+                await inbox.send(item)
 
     async def _route_to(self, speaker: AudioSink, message: M | UnknownMessage) -> None:
         """Play speech as it arrives, and clear the speaker on barge-in, here in the
@@ -569,84 +654,325 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     finished.done.set()
                 return
 
+    def _is_clean(self, code: int) -> bool:
+        return code in self._spec.clean_close_codes or (
+            self._stream_closed and code in self._spec.end_of_stream_close_codes
+        )
+
     def _end(self, code: int, reason: str, error: ConnectionClosed | None = None) -> None:
         """Record how the socket closed (``error``: why dgtrio dropped it); the first
         report wins."""
         if self._ended is not None:
             return
         self._ended = error or close_error(code, reason, request_id=self.request_id)
-        clean = code in self._spec.clean_close_codes or (
-            self._stream_closed and code in self._spec.end_of_stream_close_codes
-        )
-        if self._closed_by_user or (clean and self._fatal is None):
+        self._socket_up.set()  # a writer waiting for a new socket waits no more
+        self._outage.cancel()
+        if self._closed_by_user or (self._is_clean(code) and self._fatal is None):
             log.debug("%s closed: %s %s", self._spec.name, code, reason)
+            if self._replay is not None and self._stream_closed:
+                self._replay.acknowledge(self._replay.end)  # the server finished it all
         else:
             if self._fatal is not None:  # the server said why before it closed
                 self._ended = self._fatal
             self._error = self._ended
             log.info("%s: %s", self._spec.name, self._ended)
+            if self._replay is not None:
+                self._replay.abandon()
+
+    async def _drop(self, error: ConnectionLost) -> None:
+        """Drop a socket this side gave up on (``error`` says why). The receive loop
+        sees the close and reconnects if it may; without ``reconnect=`` it ends here,
+        before the writer's queue closes, so that blocked senders see why."""
+        if self._policy is None:
+            self._end(1006, "", error)
+        else:
+            self._dropped = error
+        await self._transport.abort()
+
+    # -- reconnection ---------------------------------------------------------------------
+
+    @property
+    def _generation_shifted(self) -> bool:
+        """Whether this socket's timestamps need shifting (it is not the first)."""
+        return self._reconnects > 0
+
+    def _rebase(self, message: M | UnknownMessage) -> M | UnknownMessage:
+        """``message`` from a later socket as if the first had served the whole stream
+        (timestamps shifted by ``_offset``); the API classes that reconnect override it."""
+        return message
+
+    def _audio_done(self, message: M | UnknownMessage) -> float | None:
+        """The stream seconds ``message`` says the server is done with (``math.inf``:
+        all), or ``None``; the API classes that reconnect override it."""
+        return None
+
+    def _socket_changed(self) -> None:
+        """A new socket is about to serve the stream (the API classes keep offsets)."""
+
+    def _acknowledge(self, replay: ReplayBuffer, message: M | UnknownMessage) -> None:
+        seconds = self._audio_done(message)
+        if seconds is None:
+            return
+        if seconds == math.inf:
+            replay.acknowledge(replay.end)
+            return
+        fmt = self._input_format
+        assert fmt is not None
+        samples = round(seconds * fmt.sample_rate)  # timestamps are rounded: so is this
+        replay.acknowledge(samples * fmt.frame_size)
+
+    def _may_reconnect(self, closed: TransportClosed, error: ConnectionClosed | None) -> bool:
+        if self._policy is None or self._closed_by_user or self._fatal is not None:
+            return False
+        if error is None and self._is_clean(closed.code):
+            return False
+        return retryable(error or close_error(closed.code, closed.reason))
+
+    async def _reconnect(self, lost: ConnectionClosed) -> bool:
+        """Replace the lost socket (the receive loop's work): True once a new one is up
+        and the writer can replay; False when the stream ended instead."""
+        policy, replay, dial = self._policy, self._replay, self._dial
+        assert policy is not None
+        assert replay is not None
+        assert dial is not None
+        if self._stream_closed and not replay.pending:
+            # The server acknowledged everything and the stream was ended: nothing is
+            # lost with the socket, the stream is simply over.
+            log.info("%s: %s after the end of the stream", self._spec.name, lost)
+            self._end(1000, "")
+            return False
+        began = trio.current_time()
+        if began - self._opened_at >= policy.stable_after:
+            self._failures = 0
+        self._socket_up = trio.Event()
+        self._writing.cancel()  # the writer stops using the old socket
+        self._transport.stop()
+        log.info("%s: %s; reconnecting", self._spec.name, lost)
+        error: DeepgramError = lost
+        while True:
+            self._failures += 1
+            if self._failures > policy.max_attempts:
+                return self._fail(lost, error)
+            delay = policy.backoff(self._failures, retry_after=getattr(error, "retry_after", None))
+            await self._deliver(Reconnecting(self._failures, delay, error))
+            await trio.sleep(delay)
+            try:
+                transport = await dial()
+            except ConnectError as exc:
+                log.info("%s: reconnect attempt %d: %s", self._spec.name, self._failures, exc)
+                error = exc
+                if not retryable(exc):
+                    return self._fail(lost, exc)
+                continue
+            break
+        self._transport = transport
+        self.request_id = transport.request_id
+        self._opened_at = trio.current_time()
+        self._reconnects += 1
+        lost_before = replay.lost
+        self._socket_start = replay.rewind()
+        fmt = self._input_format
+        assert fmt is not None
+        self._offset = fmt.duration(self._socket_start)
+        self._socket_changed()
+        self._audio_since = None
+        self._socket_up.set()
+        self._outage.cancel()
+        log.info("%s: reconnected, request id %s", self._spec.name, self.request_id)
+        await self._deliver(
+            Reconnected(
+                attempt=self._failures,
+                request_id=self.request_id,
+                outage=self._opened_at - began,
+                replay=fmt.duration(replay.end - self._socket_start),
+                lost=fmt.duration(replay.lost - lost_before),
+            )
+        )
+        return True
+
+    def _fail(self, lost: ConnectionClosed, error: DeepgramError) -> bool:
+        failed = ReconnectFailed(
+            lost.code,
+            lost.reason,
+            request_id=self.request_id,
+            attempts=min(self._failures, self._policy.max_attempts if self._policy else 0),
+            last_error=error,
+        )
+        failed.__cause__ = error
+        self._end(lost.code, lost.reason, failed)
+        return False
+
+    async def _deliver(self, event: ConnectionEvent) -> None:
+        # Only the APIs that reconnect pass reconnect=, and their M includes events.
+        await self._inbox_send.send(cast(M, event))
 
     async def _write_loop(self) -> None:
         # A frame cut short by cancellation would corrupt the stream, and the close
-        # frame after it: the writer is shielded for its whole life (one scope, not
-        # one per frame: scopes cost) and ends when its queue closes (_flush,
+        # frame after it: the writer is shielded for a socket's whole life (one scope,
+        # not one per frame: scopes cost) and ends when its queue closes (_flush,
         # _stop_writer). A write stuck for send_timeout once the queue is full, or
         # for close_timeout at exit, is given up on: the scope's deadline is armed
-        # then (_arm_write_deadline), and the socket dropped.
-        outbox = self._outbox
-        try:
-            with self._writing:
-                await self._write_queued()
-            if self._writing.cancelled_caught:
-                self._frames_unsent += self._in_flight
-                log.info("%s: a write stalled; the socket is dropped", self._spec.name)
-                # Before the queue closes, so that blocked senders see why.
-                self._end(1006, "", self._give_up(1006, request_id=self.request_id))
-                await self._transport.abort()
-        finally:
-            self._frames_unsent += outbox.statistics().current_buffer_used
-            outbox.close()
-            self._writer_done.set()
-
-    async def _write_queued(self) -> None:
-        """Write what is queued, in order, until the queue ends or the socket does."""
-        send, outbox, writing = self._transport.send, self._outbox, self._writing
-        held: str | bytes | None = None  # a control frame that ended a run of audio
+        # then (_arm_write_deadline), and the socket dropped. With reconnect=, a lost
+        # socket's scope is cancelled; the writer waits for the next socket, replays,
+        # and goes on.
         try:
             while True:
-                if held is None:
-                    try:
-                        message = await outbox.receive()
-                    except (trio.EndOfChannel, trio.ClosedResourceError):
-                        return
-                else:
-                    message, held = held, None
-                frames = 1
-                if isinstance(message, bytes):
-                    message, frames, held = self._coalesce(message)
-                self._in_flight = frames
-                try:
-                    await send(message)
-                except TransportClosed as closed:
-                    self._frames_unsent += frames
-                    self._end(closed.code, closed.reason)
+                transport = self._transport
+                with self._writing:
+                    finished = await self._write_socket(transport.send)
+                self._lose_in_flight()
+                if self._writing.cancelled_caught and self._socket_up.is_set():
+                    log.info("%s: a write stalled; the socket is dropped", self._spec.name)
+                    await self._drop(self._give_up(1006, request_id=self.request_id))
+                elif finished:
                     return
-                self._in_flight = 0
-                if writing.deadline != math.inf:
-                    writing.deadline = math.inf  # the queue moves again
-                self._last_send = now = trio.current_time()
-                if isinstance(message, bytes):
-                    if self._audio_since is None:
-                        self._audio_since = now
-                        if self._audio_flowing is not None:
-                            self._audio_flowing.set()
-                    self._audio_frames_sent += frames
-                    self._audio_bytes_sent += len(message)
-                    self._audio_messages_sent += 1
-                else:
-                    self._control_sent += 1
+                if self._policy is None:
+                    return
+                await self._wait_for_socket(transport)
+                if self._ended is not None:
+                    return
+                self._writing = trio.CancelScope(shield=True)
         finally:
-            self._frames_unsent += held is not None
+            self._discard_queued()
+            self._writer_done.set()
+
+    async def _write_socket(self, send: Callable[[str | bytes], Awaitable[None]]) -> bool:
+        """Replay (on a socket after the first), then write what is queued: True when
+        the queue ends, False when the socket does."""
+        try:
+            if self._generation_shifted:
+                await self._replay_unacknowledged(send)
+            return await self._write_queued(send)
+        except TransportClosed as closed:
+            if self._policy is None:
+                self._end(closed.code, closed.reason)
+            else:
+                await self._transport.abort()  # so that the receive loop sees it too
+            return False
+
+    async def _write_queued(self, send: Callable[[str | bytes], Awaitable[None]]) -> bool:
+        """Write what is queued, in order, until the queue ends (True)."""
+        outbox, writing, replay = self._outbox, self._writing, self._replay
+        end_frame = self._spec.end_of_audio_frame or ""
+        while True:
+            message = self._due  # a control frame that ended a run of audio, or ...
+            if message is None:
+                try:
+                    message = await outbox.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    return True
+            else:
+                self._due = None
+            frames = 1
+            if isinstance(message, bytes):
+                message, frames, self._due = self._coalesce(message)
+                if replay is not None:
+                    replay.append(message)
+            elif message == end_frame:
+                self._end_frame_taken = True
+            self._sending, self._in_flight = message, frames
+            await send(message)
+            self._sending = None
+            if writing.deadline != math.inf:
+                writing.deadline = math.inf  # the queue moves again
+            self._last_send = now = trio.current_time()
+            if isinstance(message, bytes):
+                self._note_audio(now)
+                self._audio_frames_sent += frames
+                self._audio_bytes_sent += len(message)
+                self._audio_messages_sent += 1
+            else:
+                self._control_sent += 1
+
+    def _note_audio(self, now: float) -> None:
+        """Audio went out: the stall watchdog's clock starts, unless it runs already."""
+        if self._audio_since is None:
+            self._audio_since = now
+            if self._audio_flowing is not None:
+                self._audio_flowing.set()
+
+    def _lose_in_flight(self) -> None:
+        """The message being written when the socket went (or the writer stopped) did
+        not surely go out whole: unsent, or (reconnecting) to be sent again. Its audio
+        is in the replay buffer already."""
+        message, self._sending = self._sending, None
+        if message is None:
+            return
+        if self._replay is None:
+            self._frames_unsent += self._in_flight
+        elif isinstance(message, str) and message not in (
+            self._spec.keepalive_frame,
+            self._spec.end_of_audio_frame,
+        ):
+            self._due = message
+
+    def _discard_queued(self) -> None:
+        """At the writer's end: what it never wrote is unsent (and, when the stream
+        ended abnormally while reconnecting, its audio lost)."""
+        outbox, replay = self._outbox, self._replay
+        lost = replay is not None and self._error is not None
+        pending: list[str | bytes] = [] if self._due is None else [self._due]
+        self._due = None
+        while True:
+            try:
+                pending.append(outbox.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+        outbox.close()
+        self._frames_unsent += len(pending)
+        if lost:
+            assert replay is not None
+            replay.lost += sum(len(frame) for frame in pending if isinstance(frame, bytes))
+
+    async def _replay_unacknowledged(self, send: Callable[[str | bytes], Awaitable[None]]) -> None:
+        """On a new socket: re-send what configured the old one, then the audio it had
+        not acknowledged, paced, then the end of the stream if it had been sent."""
+        replay, fmt, policy = self._replay, self._input_format, self._policy
+        assert replay is not None
+        assert fmt is not None
+        assert policy is not None
+        for frame in self._reapply:
+            await send(frame)
+            self._control_sent += 1
+        position, replayed = self._socket_start, 0
+        began = trio.current_time()
+        piece = fmt.frame_bytes(100)
+        with trio.CancelScope() as self._pacing:
+            while data := replay.read(position, piece):
+                if policy.replay_speed is not None:
+                    await trio.sleep_until(began + fmt.duration(replayed) / policy.replay_speed)
+                await send(data)
+                self._note_audio(trio.current_time())
+                position += len(data)
+                replayed += len(data)
+                self._audio_bytes_replayed += len(data)
+        end_frame = self._spec.end_of_audio_frame
+        if end_frame and self._end_frame_taken and not self._pacing.cancelled_caught:
+            await send(end_frame)
+            self._control_sent += 1
+        self._last_send = trio.current_time()
+
+    async def _wait_for_socket(self, lost: Transport) -> None:
+        """While ``lost`` is the socket: take audio off the queue into the replay buffer
+        while it has room, so that senders do not stall in an outage; return once a new
+        socket serves the stream, or the connection ended. A control frame stops the
+        taking (it must follow that audio) and waits, held."""
+        replay = self._replay
+        assert replay is not None
+        while self._transport is lost and self._ended is None:
+            with trio.CancelScope() as self._outage:
+                try:
+                    while self._due is None:
+                        message = await self._outbox.receive()
+                        if isinstance(message, bytes) and len(message) <= replay.room:
+                            replay.append(message)
+                        elif message == self._spec.end_of_audio_frame:
+                            self._end_frame_taken = True
+                        elif message != self._spec.keepalive_frame:  # none needed now
+                            self._due = message
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    pass
+                await trio.sleep_forever()
 
     def _arm_write_deadline(
         self, timeout: float, give_up: type[ConnectionLost] = ConnectionLost
@@ -659,10 +985,11 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             self._give_up = give_up
 
     def _stop_writer(self) -> None:
-        """On any exit: count what is still queued as unsent, and end the writer once
-        the write under way (if any) finishes, or stalls for ``close_timeout``."""
-        self._frames_unsent += self._outbox.statistics().current_buffer_used
-        self._outbox.close()  # wakes a writer waiting in receive()
+        """On any exit: count what is still queued as unsent, stop a replay, and end the
+        writer once the write under way (if any) finishes, or stalls for
+        ``close_timeout``."""
+        self._discard_queued()  # wakes a writer waiting in receive()
+        self._pacing.cancel()
         self._arm_write_deadline(self._close_timeout)
 
     def _coalesce(self, audio: bytes) -> tuple[bytes, int, str | bytes | None]:
@@ -724,9 +1051,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 await trio.sleep_until(since + timeout)
             else:
                 log.info("%s: no answer for %g s of audio", self._spec.name, timeout)
-                self._end(1006, "", ServerStalled(1006, request_id=self.request_id))
-                await self._transport.abort()
-                return
+                self._audio_since = None  # the next socket's audio starts the clock anew
+                await self._drop(ServerStalled(1006, request_id=self.request_id))
+                if self._policy is None:
+                    return
 
     async def _feed(self, source: AsyncIterable[bytes], close_stream_on_end: bool) -> None:
         chunks = aiter(source)
@@ -766,9 +1094,14 @@ async def open_connection(
     keepalive_interval: float | None = None,
     close_stream_on_end: bool = True,
     speaker: AudioSink | None = None,
+    reconnect: ReconnectPolicy | None = None,
     **init: Any,
 ) -> AsyncIterator[C]:
     """Connect, run the connection's tasks around the caller's block, then close.
+
+    With ``reconnect``, a lost socket is replaced in the same socket nursery (the
+    receive loop dials, the writer replays); the first connection is not retried: a
+    failure there is most often a setting to fix, and is raised at once.
 
     On a normal exit, frames already queued are sent first. Then (and on error or
     cancellation) the child tasks are cancelled and the socket is closed with code
@@ -806,6 +1139,8 @@ async def open_connection(
                 close_timeout=close_timeout,
                 send_timeout=options.get("send_timeout", 10.0),
                 speaker=speaker,
+                reconnect=reconnect,
+                dial=partial(connect, socket_nursery, target, credentials) if reconnect else None,
                 **init,
             )
             try:
@@ -836,7 +1171,7 @@ async def open_connection(
             finally:
                 conn._mark_closed_by_user()
                 with trio.move_on_after(close_timeout, shield=True):
-                    await transport.aclose()
-                transport.stop()
+                    await conn._transport.aclose()
+                conn._transport.stop()
     except BaseExceptionGroup as group:
         raise_collapsed(group, keep=user_error)

@@ -24,9 +24,10 @@
     │   ├── MessageRejected                    MESSAGE-xxxx: a client message was not understood
     │   ├── MessageTooLarge                    BIG-xxxx: a client message or its text was too large
     │   ├── FrameTooLarge                      a server frame was over max_message_size (1009)
-    │   └── ConnectionLost                     1006: the socket died without a close frame
-    │       ├── SendTimeout (also TimeoutError) the socket took nothing for send_timeout
-    │       └── ServerStalled (also TimeoutError) no server frame for stall_timeout
+    │   ├── ConnectionLost                     1006: the socket died without a close frame
+    │   │   ├── SendTimeout (also TimeoutError) the socket took nothing for send_timeout
+    │   │   └── ServerStalled (also TimeoutError) no server frame for stall_timeout
+    │   └── ReconnectFailed                    a lost socket could not be replaced
     ├── ServerError                            the server reported a fatal error in a message
     ├── InjectionRefused                       the agent refused an injected message
     ├── MessageDecodeError                     a frame from the server could not be decoded
@@ -69,6 +70,7 @@ __all__ = [
     "MissingCredentials",
     "PermissionDenied",
     "RateLimited",
+    "ReconnectFailed",
     "SendTimeout",
     "ServerError",
     "ServerFailure",
@@ -292,6 +294,30 @@ class ServerStalled(ConnectionLost, TimeoutError):
     is dropped."""
 
     explanation = "audio flowed for stall_timeout seconds with no answer, so the socket was dropped"
+
+
+class ReconnectFailed(ConnectionClosed):
+    """The socket was lost (``code``/``reason`` say how) and ``reconnect=`` could not
+    open another: ``attempts`` failed, the last with ``last_error`` (also the
+    ``__cause__``), or it was refused for good (a 4xx).
+    """
+
+    explanation = "the connection was lost and could not be re-established"
+
+    def __init__(
+        self,
+        code: int,
+        reason: str = "",
+        *,
+        request_id: str | None = None,
+        attempts: int = 0,
+        last_error: DeepgramError | None = None,
+    ) -> None:
+        self.attempts = attempts
+        self.last_error = last_error
+        super().__init__(code, reason, request_id=request_id)
+        if last_error is not None:
+            self.args = (f"{self.args[0]}; {attempts} attempts, the last: {last_error}",)
 
 
 def close_error(code: int, reason: str, *, request_id: str | None = None) -> ConnectionClosed:
