@@ -43,12 +43,17 @@ from ._errors import MessageTooLarge as MessageTooLarge
 from ._errors import MissingCredentials as MissingCredentials
 from ._errors import PermissionDenied as PermissionDenied
 from ._errors import RateLimited as RateLimited
+from ._errors import ReconnectFailed as ReconnectFailed
 from ._errors import SendTimeout as SendTimeout
 from ._errors import ServerError as ServerError
 from ._errors import ServerFailure as ServerFailure
 from ._errors import ServerStalled as ServerStalled
 from ._errors import ServerTimeout as ServerTimeout
 from ._errors import SettingsError as SettingsError
+from ._reconnect import ConnectionEvent as ConnectionEvent
+from ._reconnect import Reconnected as Reconnected
+from ._reconnect import Reconnecting as Reconnecting
+from ._reconnect import ReconnectPolicy as ReconnectPolicy
 from ._version import __version__ as __version__
 from .agent import AgentConnection as AgentConnection
 from .agent import AgentMessage as AgentMessage

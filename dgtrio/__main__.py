@@ -24,6 +24,7 @@ import trio
 from ._auth import resolve_credentials
 from ._codec import UnknownMessage
 from ._errors import DeepgramError
+from ._reconnect import ConnectionEvent, Reconnected, Reconnecting, ReconnectPolicy
 from ._tasks import raise_collapsed
 from .agent import (
     AgentConfig,
@@ -194,16 +195,28 @@ _PROMPT = "You are a friendly assistant. Answer in one or two short sentences."
 
 
 class _Printer:
-    """Shows transcripts: interim results overwrite one line on a terminal."""
+    """Shows transcripts: interim results overwrite one line on a terminal; a
+    reconnection is noted on ``err``."""
 
-    def __init__(self, out: TextIO, *, as_json: bool) -> None:
+    def __init__(self, out: TextIO, err: TextIO, *, as_json: bool) -> None:
         self._out = out
+        self._err = err
         self._json = as_json
         self._tty = out.isatty()
         self._pending = False  # an interim line is on screen
 
-    def show(self, message: ListenV1Message | UnknownMessage) -> None:
-        if self._json:
+    def show(self, message: ListenV1Message | ConnectionEvent | UnknownMessage) -> None:
+        if isinstance(message, Reconnecting):
+            self._err.write(
+                f"dgtrio: {message.error}; reconnecting in {message.delay:.1f} s "
+                f"(attempt {message.attempt})\n"
+            )
+        elif isinstance(message, Reconnected):
+            self._err.write(
+                f"dgtrio: reconnected after {message.outage:.1f} s, replaying "
+                f"{message.replay:.1f} s of audio (request id {message.request_id})\n"
+            )
+        elif self._json:
             self._out.write(orjson.dumps(dict(message.raw)).decode() + "\n")
         elif isinstance(message, ListenV1Results) and message.transcript:
             self._results(message)
@@ -247,10 +260,12 @@ def _listen_options(args: argparse.Namespace, fmt: AudioFormat) -> ListenV1Optio
 async def _transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
     source = WavSource(args.file, speed=1.0 if args.realtime else None)  # checked first
     options = _listen_options(args, source.format)
-    printer = _Printer(out, as_json=args.json)
+    printer = _Printer(out, err, as_json=args.json)
 
     async def stream(base_url: str | None) -> None:
-        async with open_listen(options, audio=source, base_url=base_url) as conn:
+        async with open_listen(
+            options, audio=source, reconnect=ReconnectPolicy(), base_url=base_url
+        ) as conn:
             async for message in conn:
                 printer.show(message)
                 if isinstance(message, ListenV1Metadata) and not args.json:
@@ -265,7 +280,7 @@ async def _transcribe(args: argparse.Namespace, out: TextIO, err: TextIO) -> Non
 
 async def _mic(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
     options = _listen_options(args, AudioFormat("linear16", args.sample_rate))
-    printer = _Printer(out, as_json=args.json)
+    printer = _Printer(out, err, as_json=args.json)
 
     async def stream(base_url: str | None) -> None:
         async with (
@@ -275,7 +290,9 @@ async def _mic(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
             nursery.start_soon(_stop_on_interrupt, mic, err)
             err.write(f"dgtrio: listening to {mic.device} (Ctrl-C to stop)\n")
             source = mic if args.seconds is None else mic.take(args.seconds)
-            async with open_listen(options, audio=source, base_url=base_url) as conn:
+            async with open_listen(
+                options, audio=source, reconnect=ReconnectPolicy(), base_url=base_url
+            ) as conn:
                 async for message in conn:
                     printer.show(message)
             printer.finish()

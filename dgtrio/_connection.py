@@ -98,8 +98,9 @@ class ConnectOptions(TypedDict, total=False):
         allow_insecure: allow credentials over plain ``ws://`` to a non-loopback host.
         connect_timeout: seconds for TCP, TLS and the WebSocket handshake (10).
         close_timeout: seconds to wait for the server's close frame (5).
-        send_timeout: seconds the socket may take nothing while frames wait to be
-            written before it is dropped with :class:`~dgtrio.SendTimeout` (10).
+        send_timeout: seconds one frame may take to be written before the socket is
+            dropped with :class:`~dgtrio.SendTimeout` (10): a peer that stopped reading
+            fills the socket buffers, then the write waits.
         stall_timeout: seconds audio may flow without a single frame from the
             server before the socket is dropped with :class:`~dgtrio.ServerStalled`
             (``None``, the default: never; Deepgram may be silent through silence).
@@ -262,7 +263,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._sending: str | bytes | None = None  # the message being written ...
         self._in_flight = 0  # ... and the frames in it
         self._due: str | bytes | None = None  # a frame due next (see _write_queued)
-        self._give_up: type[ConnectionLost] = ConnectionLost  # what an expired write means
+        self._exit_deadline = math.inf  # the writer's, once the block is left
         # Why this side dropped the socket (a stalled write, a silent server), for the
         # receive loop, which sees the drop as a close and decides what follows.
         self._dropped: ConnectionLost | None = None
@@ -285,6 +286,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._socket_start = 0  # the stream position where this socket's audio begins
         self._offset = 0.0  # ... in seconds: what its timestamps are shifted by
         self._end_frame_taken = False  # the end-of-stream frame went to a socket
+        self._given = 0  # the stream position up to which lost sockets were given audio
         # Control frames a new socket must be sent before the replay (configure()).
         self._reapply: list[str] = []
         self._audio_frames_sent = 0
@@ -420,8 +422,6 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 # yields between frames anyway, and each frame goes out at once.
                 self._outbox_send.send_nowait(frame)
             except trio.WouldBlock:
-                # A full queue: the socket may be stuck.
-                self._arm_write_deadline(self._send_timeout, SendTimeout)
                 await self._outbox_send.send(frame)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # raised below, outside this handler: no misleading __context__
@@ -744,6 +744,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         began = trio.current_time()
         if began - self._opened_at >= policy.stable_after:
             self._failures = 0
+        self._given = replay.end  # all a socket was given: a replay writes it again
         self._socket_up = trio.Event()
         self._writing.cancel()  # the writer stops using the old socket
         self._transport.stop()
@@ -810,20 +811,21 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         # A frame cut short by cancellation would corrupt the stream, and the close
         # frame after it: the writer is shielded for a socket's whole life (one scope,
         # not one per frame: scopes cost) and ends when its queue closes (_flush,
-        # _stop_writer). A write stuck for send_timeout once the queue is full, or
-        # for close_timeout at exit, is given up on: the scope's deadline is armed
-        # then (_arm_write_deadline), and the socket dropped. With reconnect=, a lost
+        # _stop_writer). A write stuck for send_timeout, or at exit for close_timeout,
+        # is given up on: the scope's deadline is armed for each write (_write), and
+        # the socket dropped. With reconnect=, a lost
         # socket's scope is cancelled; the writer waits for the next socket, replays,
         # and goes on.
         try:
             while True:
-                transport = self._transport
+                transport, finished = self._transport, False
                 with self._writing:
                     finished = await self._write_socket(transport.send)
                 self._lose_in_flight()
                 if self._writing.cancelled_caught and self._socket_up.is_set():
                     log.info("%s: a write stalled; the socket is dropped", self._spec.name)
-                    await self._drop(self._give_up(1006, request_id=self.request_id))
+                    stalled = SendTimeout if self._exit_deadline == math.inf else ConnectionLost
+                    await self._drop(stalled(1006, request_id=self.request_id))
                 elif finished:
                     return
                 if self._policy is None:
@@ -852,7 +854,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
 
     async def _write_queued(self, send: Callable[[str | bytes], Awaitable[None]]) -> bool:
         """Write what is queued, in order, until the queue ends (True)."""
-        outbox, writing, replay = self._outbox, self._writing, self._replay
+        outbox, replay = self._outbox, self._replay
         end_frame = self._spec.end_of_audio_frame or ""
         while True:
             message = self._due  # a control frame that ended a run of audio, or ...
@@ -871,11 +873,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             elif message == end_frame:
                 self._end_frame_taken = True
             self._sending, self._in_flight = message, frames
-            await send(message)
+            now = await self._write(send, message)
             self._sending = None
-            if writing.deadline != math.inf:
-                writing.deadline = math.inf  # the queue moves again
-            self._last_send = now = trio.current_time()
             if isinstance(message, bytes):
                 self._note_audio(now)
                 self._audio_frames_sent += frames
@@ -883,6 +882,18 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 self._audio_messages_sent += 1
             else:
                 self._control_sent += 1
+
+    async def _write(
+        self, send: Callable[[str | bytes], Awaitable[None]], frame: str | bytes
+    ) -> float:
+        """Write one frame within ``send_timeout`` (at exit, ``close_timeout``); the
+        time it was done."""
+        writing = self._writing
+        writing.deadline = min(trio.current_time() + self._send_timeout, self._exit_deadline)
+        await send(frame)
+        writing.deadline = self._exit_deadline
+        self._last_send = now = trio.current_time()
+        return now
 
     def _note_audio(self, now: float) -> None:
         """Audio went out: the stall watchdog's clock starts, unless it runs already."""
@@ -900,7 +911,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             return
         if self._replay is None:
             self._frames_unsent += self._in_flight
-        elif isinstance(message, str) and message not in (
+        elif isinstance(message, bytes):  # in the replay buffer: it goes out again
+            self._audio_frames_sent += self._in_flight
+            self._audio_bytes_sent += len(message)
+        elif message not in (
             self._spec.keepalive_frame,
             self._spec.end_of_audio_frame,
         ):
@@ -926,63 +940,76 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
 
     async def _replay_unacknowledged(self, send: Callable[[str | bytes], Awaitable[None]]) -> None:
         """On a new socket: re-send what configured the old one, then the audio it had
-        not acknowledged, paced, then the end of the stream if it had been sent."""
+        not acknowledged, paced, then the end of the stream if it had been sent.
+
+        Audio queued meanwhile joins the replay, so live audio is not held up behind
+        it: the replay runs until it has caught up with the queue."""
         replay, fmt, policy = self._replay, self._input_format, self._policy
         assert replay is not None
         assert fmt is not None
         assert policy is not None
         for frame in self._reapply:
-            await send(frame)
+            await self._write(send, frame)
             self._control_sent += 1
-        position, replayed = self._socket_start, 0
+        position, written = self._socket_start, 0
         began = trio.current_time()
         piece = fmt.frame_bytes(100)
         with trio.CancelScope() as self._pacing:
-            while data := replay.read(position, piece):
+            while True:
+                self._take_queued()
+                data = replay.read(position, piece)
+                if not data:
+                    break
                 if policy.replay_speed is not None:
-                    await trio.sleep_until(began + fmt.duration(replayed) / policy.replay_speed)
-                await send(data)
-                self._note_audio(trio.current_time())
+                    await trio.sleep_until(began + fmt.duration(written) / policy.replay_speed)
+                self._note_audio(await self._write(send, data))
+                # Only what an earlier socket was given is written again.
+                self._audio_bytes_replayed += max(0, min(len(data), self._given - position))
                 position += len(data)
-                replayed += len(data)
-                self._audio_bytes_replayed += len(data)
+                written += len(data)
         end_frame = self._spec.end_of_audio_frame
         if end_frame and self._end_frame_taken and not self._pacing.cancelled_caught:
-            await send(end_frame)
+            await self._write(send, end_frame)
             self._control_sent += 1
-        self._last_send = trio.current_time()
 
     async def _wait_for_socket(self, lost: Transport) -> None:
-        """While ``lost`` is the socket: take audio off the queue into the replay buffer
-        while it has room, so that senders do not stall in an outage; return once a new
-        socket serves the stream, or the connection ended. A control frame stops the
-        taking (it must follow that audio) and waits, held."""
-        replay = self._replay
-        assert replay is not None
+        """While ``lost`` is the socket, take audio off the queue into the replay buffer
+        (see :meth:`_take`), so that senders do not stall in an outage; return once a
+        new socket serves the stream, or the connection ended."""
         while self._transport is lost and self._ended is None:
             with trio.CancelScope() as self._outage:
                 try:
                     while self._due is None:
-                        message = await self._outbox.receive()
-                        if isinstance(message, bytes) and len(message) <= replay.room:
-                            replay.append(message)
-                        elif message == self._spec.end_of_audio_frame:
-                            self._end_frame_taken = True
-                        elif message != self._spec.keepalive_frame:  # none needed now
-                            self._due = message
+                        self._take(await self._outbox.receive())
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     pass
                 await trio.sleep_forever()
 
-    def _arm_write_deadline(
-        self, timeout: float, give_up: type[ConnectionLost] = ConnectionLost
-    ) -> None:
-        """Give the write under way (if any) ``timeout`` more to finish; past it, the
-        socket is dropped and ``give_up`` reported."""
-        deadline = trio.current_time() + timeout
-        if deadline < self._writing.deadline:
-            self._writing.deadline = deadline
-            self._give_up = give_up
+    def _take_queued(self) -> None:
+        """Take what is queued now, without waiting (see :meth:`_take`)."""
+        while self._due is None:
+            try:
+                message = self._outbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            self._take(message)
+
+    def _take(self, message: str | bytes) -> None:
+        """Take one queued frame while the writer cannot write it now (no socket, or a
+        replay under way): audio goes into the replay buffer if it has room, the end
+        of the stream is noted (it follows the replay), a keepalive is dropped (not
+        needed). Anything else, or audio with no room, waits as the next frame due:
+        later frames must not pass it."""
+        replay = self._replay
+        assert replay is not None
+        if isinstance(message, bytes) and len(message) <= replay.room:
+            replay.append(message)
+            self._audio_frames_sent += 1
+            self._audio_bytes_sent += len(message)
+        elif message == self._spec.end_of_audio_frame:
+            self._end_frame_taken = True
+        elif message != self._spec.keepalive_frame:
+            self._due = message
 
     def _stop_writer(self) -> None:
         """On any exit: count what is still queued as unsent, stop a replay, and end the
@@ -990,7 +1017,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         ``close_timeout``."""
         self._discard_queued()  # wakes a writer waiting in receive()
         self._pacing.cancel()
-        self._arm_write_deadline(self._close_timeout)
+        self._exit_deadline = trio.current_time() + self._close_timeout
+        self._writing.deadline = min(self._writing.deadline, self._exit_deadline)
 
     def _coalesce(self, audio: bytes) -> tuple[bytes, int, str | bytes | None]:
         """``audio`` joined with the audio frames queued right behind it, up to

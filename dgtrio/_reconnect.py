@@ -65,8 +65,7 @@ def _fraction(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
 def _speed(_: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not value >= 1:
         raise ConfigurationError(
-            f"ReconnectPolicy.{attribute.name} must be at least 1 (real time), or None: "
-            f"{value!r}"
+            f"ReconnectPolicy.{attribute.name} must be at least 1 (real time), or None: {value!r}"
         )
 
 

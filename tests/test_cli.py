@@ -79,7 +79,7 @@ def test_interim_lines_are_overwritten_on_a_terminal() -> None:
             return True
 
     out = Terminal()
-    printer = _Printer(out, as_json=False)
+    printer = _Printer(out, io.StringIO(), as_json=False)
     channel = dgtrio.ListenV1Channel((dgtrio.ListenV1Alternative("hello", 0.9),))
     metadata = dgtrio.ListenV1ResultsMetadata("r")
     printer.show(dgtrio.ListenV1Results((0, 1), 1.0, 0.0, channel, metadata))
@@ -87,6 +87,19 @@ def test_interim_lines_are_overwritten_on_a_terminal() -> None:
     printer.finish()
     assert out.getvalue() == (
         "\x1b[2m[   0.00 -    1.00] hello\x1b[0m\r\x1b[2K[   0.00 -    1.50] hello\n"
+    )
+
+
+def test_reconnections_are_noted_apart_from_the_transcript() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    printer = _Printer(out, err, as_json=True)
+    printer.show(dgtrio.Reconnecting(2, 0.75, dgtrio.ConnectionLost(1006)))
+    printer.show(dgtrio.Reconnected(2, "r2", outage=1.25, replay=3.5, lost=0.0))
+    assert out.getvalue() == ""
+    assert err.getvalue() == (
+        "dgtrio: the connection was lost without a close frame (close code 1006); "
+        "reconnecting in 0.8 s (attempt 2)\n"
+        "dgtrio: reconnected after 1.2 s, replaying 3.5 s of audio (request id r2)\n"
     )
 
 

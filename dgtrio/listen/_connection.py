@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncGenerator, AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Unpack
@@ -9,6 +10,13 @@ from typing import Any, Unpack
 from .._codec import UnknownMessage, encode_message, encode_query
 from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
 from .._errors import ConfigureFailed
+from .._reconnect import (
+    ConnectionEvent,
+    Reconnected,
+    Reconnecting,
+    ReconnectPolicy,
+    check_replayable,
+)
 from .._transport import Transport
 from ..audio._format import check_format
 from ._messages import (
@@ -21,9 +29,11 @@ from ._messages import (
     ListenV1ConfigureSuccess,
     ListenV1Error,
     ListenV1Message,
+    ListenV1Metadata,
     ListenV1Results,
 )
 from ._options import ListenV1Options
+from ._timeline import shift_v1
 from ._utterances import Utterance, UtteranceAggregator
 
 __all__ = ["ListenV1Connection", "open_listen"]
@@ -37,7 +47,11 @@ LISTEN_V1: ApiSpec[ListenV1Message] = ApiSpec(
 )
 
 
-def _is_configure_reply(message: ListenV1Message | UnknownMessage) -> bool:
+ListenV1Event = ListenV1Message | ConnectionEvent
+"""What a Listen v1 connection yields besides ``UnknownMessage``."""
+
+
+def _is_configure_reply(message: ListenV1Event | UnknownMessage) -> bool:
     if isinstance(message, ListenV1ConfigureSuccess | ListenV1ConfigureFailure):
         return True
     # Servers of late 2026 refused keyterm updates with an Error instead.
@@ -45,13 +59,14 @@ def _is_configure_reply(message: ListenV1Message | UnknownMessage) -> bool:
     return code is not None and ("keyterm" in code.lower() or "configure" in code.lower())
 
 
-class ListenV1Connection(Connection[ListenV1Message]):
+class ListenV1Connection(Connection[ListenV1Event]):
     """A live transcription stream: send audio, iterate typed results.
 
     Messages: :class:`ListenV1Results` (interim and final), :class:`ListenV1Metadata`
     (once, at the end), :class:`ListenV1UtteranceEnd`, :class:`ListenV1SpeechStarted`,
     :class:`ListenV1ConfigureSuccess`/:class:`ListenV1ConfigureFailure`,
-    :class:`ListenV1Error`, and :class:`~dgtrio.UnknownMessage` for anything newer.
+    :class:`ListenV1Error`, and :class:`~dgtrio.UnknownMessage` for anything newer;
+    with ``reconnect=``, :class:`~dgtrio.Reconnecting` and :class:`~dgtrio.Reconnected`.
 
     To end the stream without losing the last transcripts, call :meth:`close_stream`
     and keep iterating: the final results and the metadata arrive, then the iteration
@@ -60,7 +75,7 @@ class ListenV1Connection(Connection[ListenV1Message]):
 
     def __init__(
         self,
-        spec: ApiSpec[ListenV1Message],
+        spec: ApiSpec[ListenV1Event],
         transport: Transport,
         *,
         options: ListenV1Options,
@@ -70,6 +85,27 @@ class ListenV1Connection(Connection[ListenV1Message]):
         self.options = options
         """The options this stream was opened with."""
         self._input_format = options.audio_format
+        # Where each channel's final results end, in stream seconds (reconnect=).
+        self._channels = (options.channels or 1) if options.multichannel else 1
+        self._finals: dict[int, float] = {}
+
+    def _rebase(self, message: ListenV1Event | UnknownMessage) -> ListenV1Event | UnknownMessage:
+        if isinstance(message, Reconnecting | Reconnected):
+            return message
+        return shift_v1(message, self._offset)
+
+    def _audio_done(self, message: ListenV1Event | UnknownMessage) -> float | None:
+        # Final results cover the audio up to their end, channel by channel; the
+        # metadata comes once the server has finished the whole stream.
+        if isinstance(message, ListenV1Results) and message.is_final:
+            self._finals[message.channel_index[0] if message.channel_index else 0] = (
+                message.start + message.duration
+            )
+            if len(self._finals) == self._channels:
+                return min(self._finals.values())
+        elif isinstance(message, ListenV1Metadata):
+            return math.inf
+        return None
 
     async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one frame of audio, in the encoding the stream was opened with.
@@ -109,7 +145,7 @@ class ListenV1Connection(Connection[ListenV1Message]):
         if channel is None and self.options.multichannel:
             want = self.options.channels or 1
 
-        def is_reply(message: ListenV1Message | UnknownMessage) -> bool:
+        def is_reply(message: ListenV1Event | UnknownMessage) -> bool:
             return (
                 isinstance(message, ListenV1Results)
                 and message.from_finalize
@@ -146,13 +182,12 @@ class ListenV1Connection(Connection[ListenV1Message]):
             None if keyterms is None else tuple(keyterms),
             None if features is None else dict(features),
         )
+        frame = encode_message(message)
         reply = await self._reply(
-            encode_message(message),
-            _is_configure_reply,
-            what="answer to Configure",
-            timeout=timeout,
+            frame, _is_configure_reply, what="answer to Configure", timeout=timeout
         )
         if isinstance(reply, ListenV1ConfigureSuccess):
+            self._reapply.append(frame)  # a new socket is configured the same way
             return reply
         if isinstance(reply, ListenV1ConfigureFailure):
             raise ConfigureFailed(reply.code, reply.description, message=reply)
@@ -193,6 +228,7 @@ def open_listen(
     audio: AsyncIterable[bytes] | None = None,
     close_stream_on_end: bool = True,
     keepalive_interval: float | None = 5.0,
+    reconnect: ReconnectPolicy | None = None,
     **connect: Unpack[ConnectOptions],
 ) -> AbstractAsyncContextManager[ListenV1Connection]:
     """Open a live transcription stream (``/v1/listen``).
@@ -218,16 +254,21 @@ def open_listen(
         keepalive_interval: send ``KeepAlive`` when nothing went out for this many
             seconds, so that pauses in the audio do not close the stream (Deepgram
             closes after ~10 s); ``None`` disables it.
+        reconnect: replace a lost socket (see :class:`~dgtrio.ReconnectPolicy`),
+            replaying the audio not yet covered by final results; later timestamps
+            continue the stream's. Needs a raw ``encoding`` and ``sample_rate``.
         **connect: credentials, ``base_url`` and the other :class:`ConnectOptions`.
 
     Raises (on entering the block):
-        ConfigurationError: missing credentials or unsafe settings.
+        ConfigurationError: missing credentials, unsafe settings, or ``reconnect``
+            without raw audio.
         AudioFormatError: ``audio`` has a format the options do not declare.
         HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
             ConnectError.
     """
     options = options or ListenV1Options()
     check_format("the audio source", audio, options.audio_format, "ListenV1Options")
+    check_replayable(reconnect, options.audio_format, "ListenV1Options")
     return open_connection(
         ListenV1Connection,
         LISTEN_V1,
@@ -236,5 +277,6 @@ def open_listen(
         audio=audio,
         close_stream_on_end=close_stream_on_end,
         keepalive_interval=keepalive_interval,
+        reconnect=reconnect,
         options=options,
     )

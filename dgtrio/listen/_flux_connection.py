@@ -10,6 +10,13 @@ from typing import Any, Unpack
 from .._codec import UnknownMessage, encode_message, encode_query
 from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
 from .._errors import ConfigureFailed
+from .._reconnect import (
+    ConnectionEvent,
+    Reconnected,
+    Reconnecting,
+    ReconnectPolicy,
+    check_replayable,
+)
 from .._transport import Transport
 from ..audio._format import check_format
 from ._flux_messages import (
@@ -20,9 +27,11 @@ from ._flux_messages import (
     ListenV2ConfigureSuccess,
     ListenV2Error,
     ListenV2Message,
+    ListenV2TurnInfo,
 )
 from ._flux_options import ListenV2Options, ListenV2Thresholds
 from ._messages import CLOSE_STREAM_FRAME
+from ._timeline import shift_v2
 from ._turns import FluxTurn, FluxTurnTracker
 
 __all__ = ["ListenV2Connection", "open_flux"]
@@ -40,18 +49,22 @@ LISTEN_V2: ApiSpec[ListenV2Message] = ApiSpec(
 )
 FORCE_END_TURN_FRAME = encode_message(ForceEndTurn())
 
+ListenV2Event = ListenV2Message | ConnectionEvent
+"""What a Flux connection yields besides ``UnknownMessage``."""
 
-def _is_configure_reply(message: ListenV2Message | UnknownMessage) -> bool:
+
+def _is_configure_reply(message: ListenV2Event | UnknownMessage) -> bool:
     return isinstance(message, ListenV2ConfigureSuccess | ListenV2ConfigureFailure)
 
 
-class ListenV2Connection(Connection[ListenV2Message]):
+class ListenV2Connection(Connection[ListenV2Event]):
     """A Flux stream: send audio, iterate turn events.
 
     Messages: :class:`ListenV2Connected` (first), :class:`ListenV2TurnInfo` (the
     turn's transcript and events), :class:`ListenV2ConfigureSuccess` /
     :class:`ListenV2ConfigureFailure`, :class:`ListenV2Warning`, and
-    :class:`~dgtrio.UnknownMessage` for anything newer. A :class:`ListenV2Error` is
+    :class:`~dgtrio.UnknownMessage` for anything newer (and with ``reconnect=``,
+    :class:`~dgtrio.Reconnecting`/:class:`~dgtrio.Reconnected`). A :class:`ListenV2Error` is
     fatal: iteration raises :class:`~dgtrio.ServerError` after it. For whole turns,
     iterate :meth:`turns` instead.
 
@@ -61,7 +74,7 @@ class ListenV2Connection(Connection[ListenV2Message]):
 
     def __init__(
         self,
-        spec: ApiSpec[ListenV2Message],
+        spec: ApiSpec[ListenV2Event],
         transport: Transport,
         *,
         options: ListenV2Options,
@@ -73,8 +86,34 @@ class ListenV2Connection(Connection[ListenV2Message]):
         self._input_format = options.audio_format
         self._next_sequence = 0
         self._observe = self._check_sequence
+        # With reconnect=: turns ended so far, and what a new socket's turn and
+        # message numbers are shifted by.
+        self._next_turn = 0
+        self._turn_offset = 0
+        self._sequence_offset = 0
 
-    def _check_sequence(self, message: ListenV2Message | UnknownMessage) -> None:
+    def _socket_changed(self) -> None:
+        # The new socket starts where the last ended turn did: its turn 0 is the next
+        # turn of the stream, its message 0 the next message.
+        self._turn_offset = self._next_turn
+        self._sequence_offset = self._next_sequence
+
+    def _rebase(self, message: ListenV2Event | UnknownMessage) -> ListenV2Event | UnknownMessage:
+        if isinstance(message, Reconnecting | Reconnected):
+            return message
+        return shift_v2(
+            message, self._offset, turns=self._turn_offset, sequence=self._sequence_offset
+        )
+
+    def _audio_done(self, message: ListenV2Event | UnknownMessage) -> float | None:
+        # A turn's end is final: the audio up to it is done with. Within a turn,
+        # nothing is: a new socket must hear the turn from its start.
+        if isinstance(message, ListenV2TurnInfo) and message.event == "EndOfTurn":
+            self._next_turn = message.turn_index + 1
+            return message.audio_window_end
+        return None
+
+    def _check_sequence(self, message: ListenV2Event | UnknownMessage) -> None:
         sequence = getattr(message, "sequence_id", None)
         if sequence is None and isinstance(message, UnknownMessage):
             sequence = message.raw.get("sequence_id")
@@ -132,15 +171,14 @@ class ListenV2Connection(Connection[ListenV2Message]):
             None if keyterms is None else tuple(keyterms),
             None if language_hints is None else tuple(language_hints),
         )
+        frame = encode_message(message)
         reply = await self._reply(
-            encode_message(message),
-            _is_configure_reply,
-            what="answer to Configure",
-            timeout=timeout,
+            frame, _is_configure_reply, what="answer to Configure", timeout=timeout
         )
         if isinstance(reply, ListenV2ConfigureFailure):
             raise ConfigureFailed(reply.code, reply.description, message=reply)
         assert isinstance(reply, ListenV2ConfigureSuccess)
+        self._reapply.append(frame)  # a new socket is configured the same way
         return reply
 
     async def force_end_turn(self) -> None:
@@ -183,6 +221,7 @@ def open_flux(
     *,
     audio: AsyncIterable[bytes] | None = None,
     close_stream_on_end: bool = True,
+    reconnect: ReconnectPolicy | None = None,
     **connect: Unpack[ConnectOptions],
 ) -> AbstractAsyncContextManager[ListenV2Connection]:
     """Open a Flux turn-based transcription stream (``/v2/listen``).
@@ -203,18 +242,24 @@ def open_flux(
         close_stream_on_end: when ``audio`` ends, send ``CloseStream``, so that
             iteration runs to the last updates and ends; ``False`` keeps the stream
             open.
+        reconnect: replace a lost socket (see :class:`~dgtrio.ReconnectPolicy`),
+            replaying the audio since the last ``EndOfTurn``: the open turn is heard
+            again from its start, with its turn index. Later audio windows, turn
+            indices and sequence ids continue the stream's.
         **connect: credentials, ``base_url`` and the other :class:`ConnectOptions`.
 
     Flux has no keepalive: to hold the stream through a pause, send silence.
 
     Raises (on entering the block):
-        ConfigurationError: missing credentials or unsafe settings.
+        ConfigurationError: missing credentials, unsafe settings, or ``reconnect``
+            without raw audio.
         AudioFormatError: ``audio`` has a format the options do not declare.
         HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
             ConnectError.
     """
     options = options or ListenV2Options()
     check_format("the audio source", audio, options.audio_format, "ListenV2Options")
+    check_replayable(reconnect, options.audio_format, "ListenV2Options")
     return open_connection(
         ListenV2Connection,
         LISTEN_V2,
@@ -222,5 +267,6 @@ def open_flux(
         connect,
         audio=audio,
         close_stream_on_end=close_stream_on_end,
+        reconnect=reconnect,
         options=options,
     )

@@ -19,6 +19,7 @@ from typing import Literal
 import attrs
 
 from .._codec import UnknownMessage
+from .._reconnect import ConnectionEvent, Reconnected
 from ._flux_messages import ListenV2Message, ListenV2TurnInfo, ListenV2Word
 
 __all__ = ["FluxTurn", "FluxTurnTracker"]
@@ -81,8 +82,15 @@ class FluxTurnTracker:
         """Events that broke the documented order."""
         self._eager_transcript: str | None = None
 
-    def feed(self, message: ListenV2Message | UnknownMessage) -> FluxTurn | None:
-        """Track one message; the turn it completes (or eagerly ends), if any."""
+    def feed(self, message: ListenV2Message | ConnectionEvent | UnknownMessage) -> FluxTurn | None:
+        """Track one message; the turn it completes (or eagerly ends), if any.
+
+        After :class:`~dgtrio.Reconnected`, the new socket hears the open turn again
+        from its start, so the tracker starts it anew.
+        """
+        if isinstance(message, Reconnected):
+            self.state, self._eager_transcript = "idle", None
+            return None
         if not isinstance(message, ListenV2TurnInfo):
             return None
         event, state = message.event, self.state

@@ -12,6 +12,7 @@ from typing import Literal
 import attrs
 
 from .._codec import UnknownMessage
+from .._reconnect import ConnectionEvent
 from ._messages import ListenV1Message, ListenV1Results, ListenV1UtteranceEnd, ListenV1Word
 
 __all__ = ["Utterance", "UtteranceAggregator"]
@@ -54,7 +55,7 @@ class UtteranceAggregator:
     def __init__(self) -> None:
         self._pending: dict[int, list[ListenV1Results]] = {}
 
-    def feed(self, message: ListenV1Message | UnknownMessage) -> list[Utterance]:
+    def feed(self, message: ListenV1Message | ConnectionEvent | UnknownMessage) -> list[Utterance]:
         """Track one message; the utterances it completes (one per channel at most)."""
         if isinstance(message, ListenV1Results):
             if not message.is_final:
