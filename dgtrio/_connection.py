@@ -1111,6 +1111,23 @@ def server_error(message: Any) -> ServerError:
     return ServerError(description, code=message.code, message=message)
 
 
+async def _first_connection(
+    dial: Callable[[], Awaitable[Transport]], policy: ReconnectPolicy
+) -> Transport:
+    """Connect, retrying what ``policy`` retries; the last failure is raised."""
+    attempt = 0
+    while True:
+        try:
+            return await dial()
+        except ConnectError as exc:
+            attempt += 1
+            if attempt >= policy.max_attempts or not retryable(exc):
+                raise
+            delay = policy.backoff(attempt, retry_after=getattr(exc, "retry_after", None))
+            log.info("connect attempt %d: %s; again in %.2f s", attempt, exc, delay)
+            await trio.sleep(delay)
+
+
 @asynccontextmanager
 async def open_connection(
     cls: type[C],
@@ -1128,8 +1145,8 @@ async def open_connection(
     """Connect, run the connection's tasks around the caller's block, then close.
 
     With ``reconnect``, a lost socket is replaced in the same socket nursery (the
-    receive loop dials, the writer replays); the first connection is not retried: a
-    failure there is most often a setting to fix, and is raised at once.
+    receive loop dials, the writer replays), and the first connection is retried as
+    the policy says, before the block starts.
 
     On a normal exit, frames already queued are sent first. Then (and on error or
     cancellation) the child tasks are cancelled and the socket is closed with code
@@ -1158,7 +1175,8 @@ async def open_connection(
     user_error: BaseException | None = None
     try:
         async with trio.open_nursery() as socket_nursery:
-            transport = await connect(socket_nursery, target, credentials)
+            dial = partial(connect, socket_nursery, target, credentials)
+            transport = await (_first_connection(dial, reconnect) if reconnect else dial())
             conn = cls(
                 spec,
                 transport,
@@ -1168,7 +1186,7 @@ async def open_connection(
                 send_timeout=options.get("send_timeout", 10.0),
                 speaker=speaker,
                 reconnect=reconnect,
-                dial=partial(connect, socket_nursery, target, credentials) if reconnect else None,
+                dial=dial,
                 **init,
             )
             try:

@@ -79,7 +79,8 @@ class ReconnectPolicy:
     close codes 1001, 1011-1014, and, while dialling again, a timeout, a network
     error, HTTP 5xx and 429 (waiting at least its ``Retry-After``). Anything else,
     e.g. a 4xx, bad audio (``DATA-xxxx``) or a fatal error message, ends the stream
-    as it would without a policy.
+    as it would without a policy. The first connection is retried likewise, before
+    the ``async with`` block starts (its last failure is raised).
 
     Attributes:
         max_attempts: connection attempts after one loss before giving up with

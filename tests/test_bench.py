@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import soak
 from bench.__main__ import FIGURES, max_streams
 
 from .conftest import ROOT
@@ -54,3 +55,12 @@ def test_the_density_search_lands_within_an_eighth(limit: int) -> None:
     assert limit * 0.8 <= max_streams(fits, found) <= limit
     assert max_streams(fits, limit * 2) <= limit
     assert len(tried) <= 20
+
+
+def test_a_short_soak_balances_every_byte(capsys: pytest.CaptureFixture[str]) -> None:
+    """The soak's checks hold on a few seconds of it (CI runs a minute)."""
+    status = soak.main(["--seconds", "3", "--streams", "4", "--stream-seconds", "1.5"])
+    summary = json.loads(capsys.readouterr().out)
+    assert status == 0, summary["problems"]
+    assert sum(summary["streams_finished"].values()) >= 4
+    assert summary["audio_seconds"] > 0 and summary["audio_lost_seconds"] == 0

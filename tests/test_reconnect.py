@@ -174,6 +174,30 @@ async def test_a_refusal_for_good_ends_the_stream_with_reconnect_failed(
         assert API_KEY not in text
 
 
+async def test_the_first_connection_is_retried_too(
+    fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake.reject_next(503)
+    fake.reject_next(429, retry_after=2)
+    start = trio.current_time()
+    async with dgtrio.open_listen(LINEAR16, reconnect=POLICY, **connect) as conn:
+        assert trio.current_time() - start == 0.5 + 2.0  # a backoff, then Retry-After
+        await conn.close_stream()
+        assert [type(m) for m in await collect(conn)] == [dgtrio.ListenV1Metadata]
+    # What a new socket would repeat is raised at once; so is the last of too many.
+    fake.reject_next(403)
+    with pytest.raises(dgtrio.PermissionDenied):
+        async with dgtrio.open_listen(LINEAR16, reconnect=POLICY, **connect):
+            pass  # pragma: no cover
+    fake.reject_next(500, count=5)
+    start = trio.current_time()
+    with pytest.raises(dgtrio.HandshakeRejected, match="HTTP 500"):
+        async with dgtrio.open_listen(LINEAR16, reconnect=POLICY, **connect):
+            pass  # pragma: no cover
+    assert trio.current_time() - start == 0.5 + 1 + 2 + 4
+    assert len(fake.sessions) == 1
+
+
 async def test_attempts_run_out(
     fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
