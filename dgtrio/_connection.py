@@ -153,7 +153,9 @@ class ConnectionStatistics:
     Attributes:
         state: ``"open"``, ``"closing"`` (end of stream sent), ``"reconnecting"`` or
             ``"closed"``.
-        audio_frames_sent / audio_bytes_sent: audio frames written to the socket.
+        audio_frames_sent / audio_bytes_sent: audio frames written to the socket
+            (with ``reconnect=``: taken for it, the frames kept while no socket was
+            up included; each counted once, however often it was replayed).
         audio_messages_sent: the WebSocket messages that carried them: frames queued
             behind each other go out joined, as one message.
         control_messages_sent: text frames written, keepalives included.
@@ -174,8 +176,8 @@ class ConnectionStatistics:
         audio_bytes_pending: audio taken for the socket but not acknowledged yet.
         audio_bytes_lost: audio the server never transcribed: forgotten past
             ``replay_seconds`` before a reconnect needed it, or pending when the
-            stream ended abnormally. Every audio byte is acknowledged, pending, lost,
-            or among ``frames_unsent``.
+            stream ended abnormally. With ``reconnect=``, ``audio_bytes_sent`` equals
+            acknowledged + pending + lost.
     """
 
     state: str
