@@ -214,34 +214,35 @@ async def test_attempts_run_out(
     assert trio.current_time() - start == 1.0 + 4.0
 
 
-async def test_a_socket_that_fails_at_once_earns_no_fresh_attempts(
-    connect: dgtrio.ConnectOptions, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+@pytest.mark.parametrize(
+    ("drop_after", "outcome"), [(0.5, [1, 2, 3, "failed", "closed"]), (11.0, [1, 1, "open"])]
+)
+async def test_only_a_socket_that_lived_stable_after_earns_fresh_attempts(
+    connect: dgtrio.ConnectOptions,
+    nursery: trio.Nursery,
+    drop_after: float,
+    outcome: list[object],
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    # Every session drops 0.5 s after it opens: within stable_after, so attempts
-    # add up across sockets instead of starting over, and the stream ends.
-    fake = FakeDeepgram(api_key=API_KEY, faults=[Fault("abort", at=0.5)])
+    # Every session drops drop_after s after it opens. Within stable_after (10 s),
+    # attempts add up across sockets and the stream ends after max_attempts; past
+    # it, each loss starts over at attempt 1 (and after 30 s the stream is open).
+    fake = FakeDeepgram(api_key=API_KEY, faults=[Fault("abort", at=drop_after)])
     await nursery.start(fake.serve)
     connect["base_url"] = fake.url
     policy = attrs.evolve(POLICY, max_attempts=3, initial_backoff=0.1, multiplier=1.0)
+    seen: list[object] = []
     async with dgtrio.open_listen(LINEAR16, reconnect=policy, **connect) as conn:
-        seen: list[object] = []
-        with pytest.raises(dgtrio.ReconnectFailed):
-            await collect(conn, seen)
-    assert [m.attempt for m in seen if isinstance(m, dgtrio.Reconnecting)] == [1, 2, 3]
-    assert len(fake.sessions) == 4  # the first, and one for each attempt
-
-
-async def test_a_socket_that_lived_long_enough_earns_fresh_attempts(
-    connect: dgtrio.ConnectOptions, nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
-) -> None:
-    fake = FakeDeepgram(api_key=API_KEY, faults=[Fault("abort", at=11.0)])
-    await nursery.start(fake.serve)
-    connect["base_url"] = fake.url
-    async with dgtrio.open_listen(LINEAR16, reconnect=POLICY, **connect) as conn:
-        seen: list[object] = []
         with trio.move_on_after(30):
-            await collect(conn, seen)
-    assert [m.attempt for m in seen if isinstance(m, dgtrio.Reconnecting)] == [1, 1]
+            try:
+                await collect(conn, seen)
+            except dgtrio.ReconnectFailed:
+                seen.append("failed")
+        seen.append(conn.statistics().state)
+    attempts = [m.attempt if isinstance(m, dgtrio.Reconnecting) else m for m in seen]
+    assert [a for a in attempts if isinstance(a, int | str)] == outcome
+    retries = [a for a in outcome if isinstance(a, int)]
+    assert len(fake.sessions) == 1 + len(retries)  # the first, and one per attempt
 
 
 @pytest.mark.parametrize(
