@@ -573,7 +573,9 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 if error is None and closed.too_large:  # this side closed: over the limit
                     error = FrameTooLarge(1009, request_id=self.request_id)
                 if self._may_reconnect(closed, error):
-                    lost = error or close_error(closed.code, closed.reason)
+                    lost = error or close_error(
+                        closed.code, closed.reason, request_id=self.request_id
+                    )
                     if await self._reconnect(lost):
                         continue
                 else:
@@ -591,7 +593,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         receive, decode = transport.receive, self._spec.codec.decode
         inbox, observe, fatal = self._inbox_send, self._observe, self._spec.fatal_error
         speaker, replay = self._speaker, self._replay
-        rebase = self._rebase if self._generation_shifted else None
+        rebase = self._rebase if self._socket_replaced else None
         item: M | UnknownMessage | MessageDecodeError
         while True:
             try:
@@ -669,9 +671,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._ended = error or close_error(code, reason, request_id=self.request_id)
         self._socket_up.set()  # a writer waiting for a new socket waits no more
         self._outage.cancel()
-        if self._closed_by_user or (self._is_clean(code) and self._fatal is None):
+        clean = self._is_clean(code) and self._fatal is None
+        if self._closed_by_user or clean:
             log.debug("%s closed: %s %s", self._spec.name, code, reason)
-            if self._replay is not None and self._stream_closed:
+            if clean and self._stream_closed and self._replay and not self._closed_by_user:
                 self._replay.acknowledge(self._replay.end)  # the server finished it all
         else:
             if self._fatal is not None:  # the server said why before it closed
@@ -694,8 +697,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
     # -- reconnection ---------------------------------------------------------------------
 
     @property
-    def _generation_shifted(self) -> bool:
-        """Whether this socket's timestamps need shifting (it is not the first)."""
+    def _socket_replaced(self) -> bool:
+        """Whether this socket replaced a lost one (its timestamps need shifting)."""
         return self._reconnects > 0
 
     def _rebase(self, message: M | UnknownMessage) -> M | UnknownMessage:
@@ -755,7 +758,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         while True:
             self._failures += 1
             if self._failures > policy.max_attempts:
-                return self._fail(lost, error)
+                return self._fail(lost, error, policy.max_attempts)
             delay = policy.backoff(self._failures, retry_after=getattr(error, "retry_after", None))
             await self._deliver(Reconnecting(self._failures, delay, error))
             await trio.sleep(delay)
@@ -765,7 +768,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 log.info("%s: reconnect attempt %d: %s", self._spec.name, self._failures, exc)
                 error = exc
                 if not retryable(exc):
-                    return self._fail(lost, exc)
+                    return self._fail(lost, exc, self._failures)
                 continue
             break
         self._transport = transport
@@ -793,13 +796,11 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         )
         return True
 
-    def _fail(self, lost: ConnectionClosed, error: DeepgramError) -> bool:
+    def _fail(self, lost: ConnectionClosed, error: DeepgramError, attempts: int) -> bool:
+        """End the stream: ``attempts`` to replace the socket ``lost`` failed, the last
+        with ``error``."""
         failed = ReconnectFailed(
-            lost.code,
-            lost.reason,
-            request_id=self.request_id,
-            attempts=min(self._failures, self._policy.max_attempts if self._policy else 0),
-            last_error=error,
+            lost.code, lost.reason, request_id=self.request_id, attempts=attempts, last_error=error
         )
         failed.__cause__ = error
         self._end(lost.code, lost.reason, failed)
@@ -815,9 +816,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         # not one per frame: scopes cost) and ends when its queue closes (_flush,
         # _stop_writer). A write stuck for send_timeout, or at exit for close_timeout,
         # is given up on: the scope's deadline is armed for each write (_write), and
-        # the socket dropped. With reconnect=, a lost
-        # socket's scope is cancelled; the writer waits for the next socket, replays,
-        # and goes on.
+        # the socket dropped. With reconnect=, a lost socket's scope is cancelled; the
+        # writer waits for the next socket, replays, and goes on.
         try:
             while True:
                 transport, finished = self._transport, False
@@ -844,7 +844,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         """Replay (on a socket after the first), then write what is queued: True when
         the queue ends, False when the socket does."""
         try:
-            if self._generation_shifted:
+            if self._socket_replaced:
                 await self._replay_unacknowledged(send)
             return await self._write_queued(send)
         except TransportClosed as closed:
@@ -923,22 +923,12 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             self._due = message
 
     def _discard_queued(self) -> None:
-        """At the writer's end: what it never wrote is unsent (and, when the stream
-        ended abnormally while reconnecting, its audio lost)."""
-        outbox, replay = self._outbox, self._replay
-        lost = replay is not None and self._error is not None
-        pending: list[str | bytes] = [] if self._due is None else [self._due]
+        """At the writer's end (or the block's): what was queued but never taken is
+        unsent."""
+        self._frames_unsent += self._outbox.statistics().current_buffer_used
+        self._frames_unsent += self._due is not None
         self._due = None
-        while True:
-            try:
-                pending.append(outbox.receive_nowait())
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
-        outbox.close()
-        self._frames_unsent += len(pending)
-        if lost:
-            assert replay is not None
-            replay.lost += sum(len(frame) for frame in pending if isinstance(frame, bytes))
+        self._outbox.close()
 
     async def _replay_unacknowledged(self, send: Callable[[str | bytes], Awaitable[None]]) -> None:
         """On a new socket: re-send what configured the old one, then the audio it had
