@@ -98,9 +98,9 @@ class ConnectOptions(TypedDict, total=False):
         allow_insecure: allow credentials over plain ``ws://`` to a non-loopback host.
         connect_timeout: seconds for TCP, TLS and the WebSocket handshake (10).
         close_timeout: seconds to wait for the server's close frame (5).
-        send_timeout: seconds one frame may take to be written before the socket is
-            dropped with :class:`~dgtrio.SendTimeout` (10): a peer that stopped reading
-            fills the socket buffers, then the write waits.
+        send_timeout: seconds a write may take while other frames wait behind it,
+            before the socket is dropped with :class:`~dgtrio.SendTimeout` (10): a
+            peer that stopped reading fills the socket buffers, then writes wait.
         stall_timeout: seconds audio may flow without a single frame from the
             server before the socket is dropped with :class:`~dgtrio.ServerStalled`
             (``None``, the default: never; Deepgram may be silent through silence).
@@ -424,7 +424,11 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 # yields between frames anyway, and each frame goes out at once.
                 self._outbox_send.send_nowait(frame)
             except trio.WouldBlock:
+                self._arm_send_timeout()
                 await self._outbox_send.send(frame)
+            else:
+                if self._sending is not None:
+                    self._arm_send_timeout()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # raised below, outside this handler: no misleading __context__
         else:
@@ -814,10 +818,11 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         # A frame cut short by cancellation would corrupt the stream, and the close
         # frame after it: the writer is shielded for a socket's whole life (one scope,
         # not one per frame: scopes cost) and ends when its queue closes (_flush,
-        # _stop_writer). A write stuck for send_timeout, or at exit for close_timeout,
-        # is given up on: the scope's deadline is armed for each write (_write), and
-        # the socket dropped. With reconnect=, a lost socket's scope is cancelled; the
-        # writer waits for the next socket, replays, and goes on.
+        # _stop_writer). A write stuck for send_timeout while frames wait behind it,
+        # or at exit for close_timeout, is given up on: the scope's deadline is armed
+        # then (_arm_send_timeout, _stop_writer), and the socket dropped. With
+        # reconnect=, a lost socket's scope is cancelled; the writer waits for the
+        # next socket, replays, and goes on.
         try:
             while True:
                 transport, finished = self._transport, False
@@ -859,10 +864,15 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         outbox, replay = self._outbox, self._replay
         end_frame = self._spec.end_of_audio_frame or ""
         while True:
-            message = self._due  # a control frame that ended a run of audio, or ...
+            # A frame that was waiting (the one due, or one queued already) means a
+            # backlog: this write is bounded by send_timeout. One waited for is not.
+            message, backlog = self._due, True
             if message is None:
                 try:
-                    message = await outbox.receive()
+                    try:
+                        message = outbox.receive_nowait()
+                    except trio.WouldBlock:
+                        message, backlog = await outbox.receive(), False
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     return True
             else:
@@ -875,7 +885,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             elif message == end_frame:
                 self._end_frame_taken = True
             self._sending, self._in_flight = message, frames
-            now = await self._write(send, message)
+            now = await self._write(send, message, bounded=backlog)
             self._sending = None
             if isinstance(message, bytes):
                 self._note_audio(now)
@@ -886,16 +896,34 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 self._control_sent += 1
 
     async def _write(
-        self, send: Callable[[str | bytes], Awaitable[None]], frame: str | bytes
+        self,
+        send: Callable[[str | bytes], Awaitable[None]],
+        frame: str | bytes,
+        *,
+        bounded: bool = False,
     ) -> float:
-        """Write one frame within ``send_timeout`` (at exit, ``close_timeout``); the
-        time it was done."""
-        writing = self._writing
-        writing.deadline = min(trio.current_time() + self._send_timeout, self._exit_deadline)
+        """Write one frame; the time it was done. A ``bounded`` write (frames wait
+        behind it) is given ``send_timeout`` at once; others once a frame is queued
+        behind them."""
+        if bounded:
+            self._arm_send_timeout()
         await send(frame)
-        writing.deadline = self._exit_deadline
+        writing = self._writing
+        if writing.deadline != self._exit_deadline:
+            writing.deadline = self._exit_deadline  # the queue moves again
         self._last_send = now = trio.current_time()
         return now
+
+    def _arm_send_timeout(self) -> None:
+        """A frame waits behind the write under way: give that write ``send_timeout``
+        (or what is left of ``close_timeout`` at exit), then drop the socket.
+
+        Armed only then, not for every write: a deadline costs as much as the rest of
+        a small write, and a write nothing waits behind harms nobody (a silent peer
+        is ``stall_timeout``'s to find)."""
+        writing = self._writing
+        if writing.deadline == math.inf:
+            writing.deadline = trio.current_time() + self._send_timeout
 
     def _note_audio(self, now: float) -> None:
         """Audio went out: the stall watchdog's clock starts, unless it runs already."""
@@ -940,8 +968,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         assert replay is not None
         assert fmt is not None
         assert policy is not None
+        # The replay takes the queue as it goes, so nothing waits behind its writes:
+        # each is bounded itself.
         for frame in self._reapply:
-            await self._write(send, frame)
+            await self._write(send, frame, bounded=True)
             self._control_sent += 1
         position, written = self._socket_start, 0
         began = trio.current_time()
@@ -954,14 +984,14 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     break
                 if policy.replay_speed is not None:
                     await trio.sleep_until(began + fmt.duration(written) / policy.replay_speed)
-                self._note_audio(await self._write(send, data))
+                self._note_audio(await self._write(send, data, bounded=True))
                 # Only what an earlier socket was given is written again.
                 self._audio_bytes_replayed += max(0, min(len(data), self._given - position))
                 position += len(data)
                 written += len(data)
         end_frame = self._spec.end_of_audio_frame
         if end_frame and self._end_frame_taken and not self._pacing.cancelled_caught:
-            await self._write(send, end_frame)
+            await self._write(send, end_frame, bounded=True)
             self._control_sent += 1
 
     async def _wait_for_socket(self, lost: Transport) -> None:
@@ -1057,6 +1087,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     return
                 else:
                     self._keepalives_sent += 1
+                    if self._sending is not None:  # a write has taken `interval` already
+                        self._arm_send_timeout()
                 await trio.sleep(interval)
 
     async def _watch_for_stall(self, timeout: float) -> None:

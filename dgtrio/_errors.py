@@ -25,7 +25,7 @@
     │   ├── MessageTooLarge                    BIG-xxxx: a client message or its text was too large
     │   ├── FrameTooLarge                      a server frame was over max_message_size (1009)
     │   ├── ConnectionLost                     1006: the socket died without a close frame
-    │   │   ├── SendTimeout (also TimeoutError) a write took over send_timeout
+    │   │   ├── SendTimeout (also TimeoutError) the socket took nothing for send_timeout
     │   │   └── ServerStalled (also TimeoutError) no server frame for stall_timeout
     │   └── ReconnectFailed                    a lost socket could not be replaced
     ├── ServerError                            the server reported a fatal error in a message
@@ -282,10 +282,10 @@ class ConnectionLost(ConnectionClosed):
 
 
 class SendTimeout(ConnectionLost, TimeoutError):
-    """A frame could not be written within ``send_timeout`` seconds: the network or
-    the server stopped taking data. The socket is dropped."""
+    """A write took ``send_timeout`` seconds while frames waited behind it: the
+    network or the server stopped taking data. The socket is dropped."""
 
-    explanation = "a write took longer than send_timeout seconds, so the socket was dropped"
+    explanation = "the socket took no data for send_timeout seconds, so it was dropped"
 
 
 class ServerStalled(ConnectionLost, TimeoutError):
