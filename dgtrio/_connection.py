@@ -275,12 +275,11 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._audio_flowing: trio.Event | None = None
         self._last_send = trio.current_time()
         # Reconnection (reconnect=): set up in _start, once the API class has set
-        # _input_format. A socket is up while _socket_up is set.
+        # _input_format.
         self._policy = reconnect
         self._dial = dial
         self._replay: ReplayBuffer | None = None
-        self._socket_up = trio.Event()
-        self._socket_up.set()
+        self._reconnecting = False  # no socket is up: the receive loop is dialling
         self._outage = trio.CancelScope()  # the writer's wait for a new socket
         self._pacing = trio.CancelScope()  # the writer's replay
         self._opened_at = trio.current_time()
@@ -374,7 +373,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
     def _state(self) -> str:
         if self._ended is not None or self._closed_by_user:
             return "closed"
-        if not self._socket_up.is_set():
+        if self._reconnecting:
             return "reconnecting"
         return "closing" if self._stream_closed else "open"
 
@@ -576,14 +575,13 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 self._dropped = None
                 if error is None and closed.too_large:  # this side closed: over the limit
                     error = FrameTooLarge(1009, request_id=self.request_id)
-                if self._may_reconnect(closed, error):
-                    lost = error or close_error(
-                        closed.code, closed.reason, request_id=self.request_id
-                    )
-                    if await self._reconnect(lost):
-                        continue
-                else:
+                failure = error or close_error(
+                    closed.code, closed.reason, request_id=self.request_id
+                )
+                if not self._may_reconnect(closed.code, failure, error is not None):
                     self._end(closed.code, closed.reason, error)
+                elif await self._reconnect(failure):
+                    continue
                 return
         except trio.BrokenResourceError:
             pass  # the user closed the channel: nobody is listening any more
@@ -673,8 +671,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         if self._ended is not None:
             return
         self._ended = error or close_error(code, reason, request_id=self.request_id)
-        self._socket_up.set()  # a writer waiting for a new socket waits no more
-        self._outage.cancel()
+        self._reconnecting = False
+        self._outage.cancel()  # a writer waiting for a new socket waits no more
         clean = self._is_clean(code) and self._fatal is None
         if self._closed_by_user or clean:
             log.debug("%s closed: %s %s", self._spec.name, code, reason)
@@ -730,12 +728,12 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         samples = round(seconds * fmt.sample_rate)  # timestamps are rounded: so is this
         replay.acknowledge(samples * fmt.frame_size)
 
-    def _may_reconnect(self, closed: TransportClosed, error: ConnectionClosed | None) -> bool:
+    def _may_reconnect(self, code: int, failure: ConnectionClosed, dropped: bool) -> bool:
         if self._policy is None or self._closed_by_user or self._fatal is not None:
             return False
-        if error is None and self._is_clean(closed.code):
+        if not dropped and self._is_clean(code):
             return False
-        return retryable(error or close_error(closed.code, closed.reason))
+        return retryable(failure)
 
     async def _reconnect(self, lost: ConnectionClosed) -> bool:
         """Replace the lost socket (the receive loop's work): True once a new one is up
@@ -754,27 +752,21 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         if began - self._opened_at >= policy.stable_after:
             self._failures = 0
         self._given = replay.end  # all a socket was given: a replay writes it again
-        self._socket_up = trio.Event()
+        self._reconnecting = True
         self._writing.cancel()  # the writer stops using the old socket
         self._transport.stop()
         log.info("%s: %s; reconnecting", self._spec.name, lost)
-        error: DeepgramError = lost
-        while True:
-            self._failures += 1
-            if self._failures > policy.max_attempts:
-                return self._fail(lost, error, policy.max_attempts)
-            delay = policy.backoff(self._failures, retry_after=getattr(error, "retry_after", None))
-            await self._deliver(Reconnecting(self._failures, delay, error))
-            await trio.sleep(delay)
-            try:
-                transport = await dial()
-            except ConnectError as exc:
-                log.info("%s: reconnect attempt %d: %s", self._spec.name, self._failures, exc)
-                error = exc
-                if not retryable(exc):
-                    return self._fail(lost, exc, self._failures)
-                continue
-            break
+        transport, self._failures, error = await _dial_with_backoff(
+            dial,
+            policy,
+            self._spec.name,
+            failures=self._failures,
+            error=lost,
+            announce=self._deliver,
+        )
+        if transport is None:
+            assert error is not None
+            return self._fail(lost, error, self._failures)
         self._transport = transport
         self.request_id = transport.request_id
         self._opened_at = trio.current_time()
@@ -786,7 +778,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._offset = fmt.duration(self._socket_start)
         self._socket_changed()
         self._audio_since = None
-        self._socket_up.set()
+        self._reconnecting = False
         self._outage.cancel()
         log.info("%s: reconnected, request id %s", self._spec.name, self.request_id)
         await self._deliver(
@@ -827,9 +819,9 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             while True:
                 transport, finished = self._transport, False
                 with self._writing:
-                    finished = await self._write_socket(transport.send)
+                    finished = await self._write_socket(transport)
                 self._lose_in_flight()
-                if self._writing.cancelled_caught and self._socket_up.is_set():
+                if self._writing.cancelled_caught and not self._reconnecting:
                     log.info("%s: a write stalled; the socket is dropped", self._spec.name)
                     stalled = SendTimeout if self._exit_deadline == math.inf else ConnectionLost
                     await self._drop(stalled(1006, request_id=self.request_id))
@@ -845,9 +837,10 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             self._discard_queued()
             self._writer_done.set()
 
-    async def _write_socket(self, send: Callable[[str | bytes], Awaitable[None]]) -> bool:
+    async def _write_socket(self, transport: Transport) -> bool:
         """Replay (on a socket after the first), then write what is queued: True when
         the queue ends, False when the socket does."""
+        send = transport.send
         try:
             if self._socket_replaced:
                 await self._replay_unacknowledged(send)
@@ -856,7 +849,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             if self._policy is None:
                 self._end(closed.code, closed.reason)
             else:
-                await self._transport.abort()  # so that the receive loop sees it too
+                await transport.abort()  # so that the receive loop sees it too
             return False
 
     async def _write_queued(self, send: Callable[[str | bytes], Awaitable[None]]) -> bool:
@@ -1135,21 +1128,36 @@ def server_error(message: Any) -> ServerError:
     return ServerError(description, code=message.code, message=message)
 
 
-async def _first_connection(
-    dial: Callable[[], Awaitable[Transport]], policy: ReconnectPolicy
-) -> Transport:
-    """Connect, retrying what ``policy`` retries; the last failure is raised."""
-    attempt = 0
+async def _dial_with_backoff(
+    dial: Callable[[], Awaitable[Transport]],
+    policy: ReconnectPolicy,
+    name: str,
+    *,
+    failures: int = 0,
+    error: DeepgramError | None = None,
+    announce: Callable[[Reconnecting], Awaitable[None]] | None = None,
+) -> tuple[Transport | None, int, DeepgramError | None]:
+    """Dial until a socket is up, as ``policy`` says.
+
+    After ``error`` (none: dial at once), each attempt waits its backoff first and is
+    announced; ``failures`` counts the attempts so far. Returns the socket (``None``
+    once an error is not retryable or the attempts ran out), the attempts counted,
+    and the last error (``None`` if the first dial worked).
+    """
     while True:
-        try:
-            return await dial()
-        except ConnectError as exc:
-            attempt += 1
-            if attempt >= policy.max_attempts or not retryable(exc):
-                raise
-            delay = policy.backoff(attempt, retry_after=getattr(exc, "retry_after", None))
-            log.info("connect attempt %d: %s; again in %.2f s", attempt, exc, delay)
+        if error is not None:
+            if not retryable(error) or failures >= policy.max_attempts:
+                return None, failures, error
+            failures += 1
+            delay = policy.backoff(failures, retry_after=getattr(error, "retry_after", None))
+            if announce is not None:
+                await announce(Reconnecting(failures, delay, error))
             await trio.sleep(delay)
+        try:
+            return await dial(), failures, error
+        except ConnectError as exc:
+            log.info("%s: connection attempt %d: %s", name, failures + 1, exc)
+            error = exc
 
 
 @asynccontextmanager
@@ -1200,7 +1208,14 @@ async def open_connection(
     try:
         async with trio.open_nursery() as socket_nursery:
             dial = partial(connect, socket_nursery, target, credentials)
-            transport = await (_first_connection(dial, reconnect) if reconnect else dial())
+            if reconnect is None:
+                transport = await dial()
+            else:
+                first, _, error = await _dial_with_backoff(dial, reconnect, spec.name)
+                if first is None:
+                    assert error is not None
+                    raise error
+                transport = first
             conn = cls(
                 spec,
                 transport,

@@ -83,8 +83,9 @@ class ReconnectPolicy:
     the ``async with`` block starts (its last failure is raised).
 
     Attributes:
-        max_attempts: connection attempts after one loss before giving up with
-            :class:`~dgtrio.ReconnectFailed`.
+        max_attempts: connection attempts after a loss (or after a first connection
+            failed) before giving up with :class:`~dgtrio.ReconnectFailed` (or the
+            first connection's last error).
         initial_backoff / max_backoff / multiplier: the wait before attempt *n* is
             ``initial_backoff * multiplier ** (n - 1)``, at most ``max_backoff``...
         jitter: ...less a random fraction of up to ``jitter`` of it, so that many

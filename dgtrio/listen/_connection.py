@@ -12,8 +12,6 @@ from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
 from .._errors import ConfigureFailed
 from .._reconnect import (
     ConnectionEvent,
-    Reconnected,
-    Reconnecting,
     ReconnectPolicy,
     check_replayable,
 )
@@ -90,8 +88,6 @@ class ListenV1Connection(Connection[ListenV1Event]):
         self._finals: dict[int, float] = {}
 
     def _rebase(self, message: ListenV1Event | UnknownMessage) -> ListenV1Event | UnknownMessage:
-        if isinstance(message, Reconnecting | Reconnected):
-            return message
         return shift_v1(message, self._offset)
 
     def _audio_done(self, message: ListenV1Event | UnknownMessage) -> float | None:

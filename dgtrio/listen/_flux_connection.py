@@ -12,8 +12,6 @@ from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
 from .._errors import ConfigureFailed
 from .._reconnect import (
     ConnectionEvent,
-    Reconnected,
-    Reconnecting,
     ReconnectPolicy,
     check_replayable,
 )
@@ -99,8 +97,6 @@ class ListenV2Connection(Connection[ListenV2Event]):
         self._sequence_offset = self._next_sequence
 
     def _rebase(self, message: ListenV2Event | UnknownMessage) -> ListenV2Event | UnknownMessage:
-        if isinstance(message, Reconnecting | Reconnected):
-            return message
         return shift_v2(
             message, self._offset, turns=self._turn_offset, sequence=self._sequence_offset
         )

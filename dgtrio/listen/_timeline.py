@@ -12,6 +12,7 @@ from __future__ import annotations
 import attrs
 
 from .._codec import UnknownMessage
+from .._reconnect import ConnectionEvent, Reconnected, Reconnecting
 from ._flux_messages import ListenV2Message, ListenV2TurnInfo, ListenV2Word
 from ._messages import (
     ListenV1Alternative,
@@ -60,12 +61,14 @@ def _results(message: ListenV1Results, seconds: float) -> ListenV1Results:
     )
 
 
-def shift_v1(
-    message: ListenV1Message | UnknownMessage, seconds: float
-) -> ListenV1Message | UnknownMessage:
+V1 = ListenV1Message | ConnectionEvent | UnknownMessage
+V2 = ListenV2Message | ConnectionEvent | UnknownMessage
+
+
+def shift_v1(message: V1, seconds: float) -> V1:
     """A Listen v1 message with its stream times ``seconds`` later: results and their
     words and search hits, ``UtteranceEnd``, ``SpeechStarted``, and the duration in
-    ``Metadata`` (which counts the audio before this socket too)."""
+    ``Metadata`` (which counts the audio before this socket too); others as they are."""
     if isinstance(message, ListenV1Results):
         return _results(message, seconds)
     if isinstance(message, ListenV1UtteranceEnd):
@@ -83,12 +86,10 @@ def _flux_word(word: ListenV2Word, seconds: float) -> ListenV2Word:
     return attrs.evolve(word, start=start, end=end)
 
 
-def shift_v2(
-    message: ListenV2Message | UnknownMessage, seconds: float, *, turns: int, sequence: int
-) -> ListenV2Message | UnknownMessage:
+def shift_v2(message: V2, seconds: float, *, turns: int, sequence: int) -> V2:
     """A Flux message with its audio window and words ``seconds`` later, its turn
-    ``turns`` later and its ``sequence_id`` ``sequence`` later."""
-    if isinstance(message, UnknownMessage):
+    ``turns`` later and its ``sequence_id`` ``sequence`` later; others as they are."""
+    if isinstance(message, UnknownMessage | Reconnecting | Reconnected):
         return message
     if isinstance(message, ListenV2TurnInfo):
         message = attrs.evolve(
