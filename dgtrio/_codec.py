@@ -160,7 +160,17 @@ def _is_tuple_of(type_: Any) -> bool:
 def _tuple_hook(converter: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
     inner = get_args(type_)[0]
     structure = converter.get_structure_hook(inner)
-    return lambda values, _: tuple([structure(value, inner) for value in values])
+
+    def structure_tuple(values: Any, _: Any) -> tuple[Any, ...]:
+        if isinstance(values, list | tuple):
+            return tuple([structure(value, inner) for value in values])
+        # Deepgram's schema allows one string where a list of strings goes (Flux's
+        # ConfigureSuccess.keyterms): it is a list of one, never one of characters.
+        if isinstance(values, str) and inner is str:
+            return (values,)
+        raise TypeError(f"expected a list, not {type(values).__name__}")
+
+    return structure_tuple
 
 
 class Codec(Generic[M]):

@@ -25,23 +25,26 @@ plain exception.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from typing import Any, Generic, NoReturn, TypedDict, TypeVar, cast
 
 import attrs
 import trio
 
-from ._auth import check_credentials, resolve_base_url, resolve_credentials
+from ._auth import Credentials, check_credentials, resolve_base_url, resolve_credentials
 from ._codec import Codec, UnknownMessage
 from ._errors import (
     AcknowledgementTimeout,
     AudioFormatError,
+    ConfigurationError,
     ConnectError,
     ConnectionClosed,
     ConnectionLost,
@@ -71,6 +74,11 @@ __all__ = [
     "ConnectOptions",
     "Connection",
     "ConnectionStatistics",
+    "check_keywords",
+    "check_options",
+    "check_positive",
+    "check_timeout",
+    "check_type",
     "open_connection",
     "server_error",
 ]
@@ -202,7 +210,11 @@ class ConnectionStatistics:
 
 @attrs.define(eq=False)
 class Waiter(Generic[M]):
-    """Collects up to ``want`` replies matching ``match`` (see ``Connection._expect``)."""
+    """Collects up to ``want`` replies matching ``match`` (see ``Connection._expect``).
+
+    A waiter whose caller left before its replies came (cancelled, timed out) stays
+    registered as ``abandoned``: it still takes its own replies, so that they are
+    never mistaken for the answer to a later request."""
 
     match: Callable[[M], bool]
     want: int
@@ -210,6 +222,7 @@ class Waiter(Generic[M]):
     replies: list[M] = attrs.Factory(list)
     ended: M | None = None  # the message that ended the wait without being a reply
     done: trio.Event = attrs.Factory(trio.Event)
+    abandoned: bool = False
 
 
 class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
@@ -247,6 +260,13 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._max_buffered = max_buffered_messages
         self._outbox_send, self._outbox = trio.open_memory_channel[str | bytes](max_queued_frames)
         self._waiters: list[Waiter[M | UnknownMessage]] = []
+        # Messages taken off the inbox ahead of receive() (see _drain_inbox), served
+        # first, in order.
+        self._backlog: deque[M | UnknownMessage | MessageDecodeError] = deque()
+        self._receiving = False  # a task is in receive(): a second one is refused
+        self._speech_queued = 0  # speech messages put in the inbox so far
+        self._speech_muted = 0  # ... and dropped instead, while _audible() was false
+        self._audio_queued = 0  # audio bytes queued by send_audio: the stream position
         self._ended: DeepgramError | None = None  # how the socket closed, clean or not
         self._error: DeepgramError | None = None  # ... if that is to be raised
         # The error a close would stand for now: the spec's fatal error message, if
@@ -312,15 +332,30 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         :class:`~dgtrio.Reconnected` come in between, where the socket was replaced.
 
         Raises:
-            trio.EndOfChannel: the connection ended normally (``async for`` stops).
+            trio.EndOfChannel: the connection ended normally (``async for`` stops);
+                likewise on every later call inside the block.
             ConnectionClosed: (or a subclass) after the last message received before
-                an abnormal close; likewise on every later call.
+                an abnormal close; likewise on every later call inside the block.
             MessageDecodeError: in place of a frame that could not be decoded; the
                 connection stays open and the next call continues.
-            trio.ClosedResourceError: after ``aclose()``.
+            trio.ClosedResourceError: after ``aclose()``, or once the ``async with``
+                block has been left (as every send does then).
+            trio.BusyResourceError: another task is receiving from this connection
+                at the same time (a connection has one consumer, as a trio channel
+                does).
         """
+        if self._receiving:
+            raise trio.BusyResourceError(
+                "another task is already receiving from this connection: iterate it in "
+                "one task (and hand messages on through a memory channel if several need them)"
+            )
+        self._receiving = True
         try:
-            item = await self._inbox.receive()
+            if self._backlog:
+                await trio.lowlevel.checkpoint()
+                item = self._backlog.popleft()
+            else:
+                item = await self._inbox.receive()
         except trio.EndOfChannel:
             if self._error is None:
                 raise
@@ -329,6 +364,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             if isinstance(item, MessageDecodeError):
                 raise item
             return item
+        finally:
+            self._receiving = False
         raise error.with_traceback(None)
 
     async def aclose(self) -> None:
@@ -399,11 +436,17 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             )
 
     async def _send_audio(self, data: bytes | bytearray | memoryview) -> None:
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(
+                f"audio is bytes, bytearray or memoryview, not {type(data).__name__}"
+                + (": encode text with speak(), not send_audio()" if isinstance(data, str) else "")
+            )
         self._check_streaming("audio")
         # A mutable buffer could change while queued: freeze it (bytes pass as they are).
         frame = data if isinstance(data, bytes) else bytes(data)
         self._check_audio(frame)
         await self._send_frame(frame)
+        self._audio_queued += len(frame)
 
     def _check_streaming(self, what: str) -> None:
         """Raise if the end-of-stream message went out: the server takes no more ``what``."""
@@ -479,11 +522,18 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             with trio.move_on_after(timeout):
                 await waiter.done.wait()
         finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            self._abandon(waiter)
         if len(waiter.replies) < waiter.want and waiter.ended is None and self._ended is not None:
             self._raise_closed()
         return waiter.replies
+
+    def _abandon(self, waiter: Waiter[M | UnknownMessage]) -> None:
+        """The caller stops waiting (done, timed out or cancelled). A waiter still
+        registered then was sent and is short of replies: it stays, abandoned, to take
+        the replies still due to it, so that a later request of the same kind gets
+        its own, not these."""
+        if waiter in self._waiters:
+            waiter.abandoned = True
 
     async def _request(
         self,
@@ -595,6 +645,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         receive, decode = transport.receive, self._spec.codec.decode
         inbox, observe, fatal = self._inbox_send, self._observe, self._spec.fatal_error
         speaker, replay = self._speaker, self._replay
+        speech, barge_in = self._spec.speech, self._spec.barge_in
         rebase = self._rebase if self._socket_replaced else None
         item: M | UnknownMessage | MessageDecodeError
         while True:
@@ -620,10 +671,20 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                     observe(item)
                 if replay is not None:
                     self._acknowledge(replay, item)
-                if speaker is not None:
-                    await self._route_to(speaker, item)
                 if self._waiters:
                     self._notify(item)
+                if speech is not None and isinstance(item, speech):
+                    # Speech meant to be silenced (a clear on its way) is dropped
+                    # here, not queued: the inbox never fills with what nobody will
+                    # hear, so the reply that ends the silence always gets through.
+                    if not self._audible():
+                        self._speech_muted += 1
+                        continue
+                    self._speech_queued += 1
+                    if speaker is not None:
+                        await speaker.play(item.data)
+                elif barge_in is not None and speaker is not None and isinstance(item, barge_in):
+                    speaker.clear()
             try:
                 # No yield while the inbox has room: the loop takes every frame
                 # trio-websocket has parsed already before the user's task runs.
@@ -631,22 +692,27 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             except trio.WouldBlock:
                 await inbox.send(item)
 
-    async def _route_to(self, speaker: AudioSink, message: M | UnknownMessage) -> None:
-        """Play speech as it arrives, and clear the speaker on barge-in, here in the
-        receive loop: playback neither waits for the user's loop nor lags behind it."""
-        spec = self._spec
-        if spec.speech is not None and isinstance(message, spec.speech):
-            if self._audible():
-                await speaker.play(message.data)
-        elif spec.barge_in is not None and isinstance(message, spec.barge_in):
-            speaker.clear()
-
     def _audible(self) -> bool:
-        """Whether speech arriving now is to be played (speak: not while a clear is on
-        its way)."""
+        """Whether speech arriving now is to be delivered and played (speak: not while
+        a clear, or an utterance left early, is on its way). The speaker plays speech
+        here, in the receive loop, and is cleared on barge-in here too: playback
+        neither waits for the user's loop nor lags behind it."""
         return True
 
+    def _drain_inbox(self) -> list[M | UnknownMessage | MessageDecodeError]:
+        """Take every message the inbox holds now, without waiting: a full inbox stops
+        the receive loop, so a barge-in must be able to empty it whatever the
+        consumer is doing. The caller puts back (in ``_backlog``) what it keeps."""
+        taken: list[M | UnknownMessage | MessageDecodeError] = []
+        while True:
+            try:
+                taken.append(self._inbox.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return taken
+
     def _notify(self, message: M | UnknownMessage) -> None:
+        """Give ``message`` to the oldest waiter it answers (an abandoned one takes it
+        too, so that it never reaches a newer request); end older waiters it ends."""
         for index, waiter in enumerate(self._waiters):
             if waiter.match(message):
                 waiter.replies.append(message)
@@ -1054,6 +1120,13 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             size += len(queued)
         return (audio if len(parts) == 1 else b"".join(parts)), len(parts), None
 
+    def _detach(self) -> None:
+        """The ``async with`` block is over: from now on every call raises
+        ``trio.ClosedResourceError``, as a closed trio channel does."""
+        self._closed_by_user = True
+        self._backlog.clear()
+        self._inbox.close()
+
     def _mark_closed_by_user(self) -> None:
         """From now on sends raise ClosedResourceError, unless the server ended first."""
         if self._ended is None:
@@ -1122,6 +1195,96 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 await chunks.aclose()
 
 
+_CONNECT_KEYWORDS = frozenset(ConnectOptions.__annotations__)
+
+
+def check_keywords(
+    opener: Callable[..., object], given: Mapping[str, object], options_class: type | None
+) -> None:
+    """Refuse a keyword ``opener`` (an ``open_*`` function) does not take, saying
+    where it belongs: ``**connect`` would otherwise swallow it silently."""
+    unknown = [name for name in given if name not in _CONNECT_KEYWORDS]
+    if not unknown:
+        return
+    name, function = unknown[0], opener.__name__
+    text = f"{function}() got an unexpected keyword argument {name!r}"
+    fields = [field.name for field in attrs.fields(options_class)] if options_class else []
+    if name in fields:
+        assert options_class is not None
+        owner = options_class.__name__
+        text += f": {name} is a field of {owner}: {function}({owner}({name}=...))"
+    else:
+        own = [
+            parameter.name
+            for parameter in inspect.signature(opener).parameters.values()
+            if parameter.kind is not parameter.VAR_KEYWORD
+        ]
+        close = difflib.get_close_matches(name, [*own, *_CONNECT_KEYWORDS, *fields], n=1)
+        if close:
+            text += f"; did you mean {close[0]!r}?"
+    raise TypeError(text)
+
+
+Opts = TypeVar("Opts")
+
+
+def check_options(options: Opts | None, kind: type[Opts]) -> Opts:
+    """``options``, or the default ``kind()``; anything else (another API's options
+    class, a dict of query parameters) is refused."""
+    if options is None:
+        return kind()
+    if not isinstance(options, kind):
+        hint = f": {kind.__name__}(**...)" if isinstance(options, Mapping) else ""
+        raise TypeError(f"options must be {kind.__name__}, not {type(options).__name__}{hint}")
+    return options
+
+
+def check_connect_options(options: Mapping[str, object]) -> None:
+    """Check the values of the :class:`ConnectOptions` given (credentials and the base
+    URL are checked where they are resolved), before any I/O."""
+    for name in ("connect_timeout", "close_timeout", "send_timeout"):
+        if name in options:
+            check_positive(name, options[name])
+    check_positive("stall_timeout", options.get("stall_timeout"), optional=True)
+    for name in ("max_buffered_messages", "max_queued_frames", "max_message_size"):
+        if name in options:
+            check_positive(name, options[name], integer=True)
+    check_type("ssl_context", options.get("ssl_context"), ssl.SSLContext, optional=True)
+    check_type("allow_insecure", options.get("allow_insecure", False), bool)
+
+
+def check_positive(
+    name: str, value: object, *, optional: bool = False, integer: bool = False
+) -> None:
+    """Refuse anything but a positive number (``integer``: a positive int) for the
+    setting ``name``; ``optional``: ``None`` too is fine."""
+    if value is None and optional:
+        return
+    kind = "integer" if integer else "number"
+    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+        expected = f"a positive {kind}" + (" or None" if optional else "")
+        raise ConfigurationError(f"{name} must be {expected}, not {value!r}")
+    if not value > 0:  # NaN too
+        raise ConfigurationError(f"{name} must be a positive {kind}, not {value!r}")
+
+
+def check_type(name: str, value: object, kind: type, *, optional: bool = False) -> None:
+    """Refuse a ``value`` of another type than ``kind`` for the setting ``name``."""
+    if (value is None and optional) or isinstance(value, kind):
+        return
+    expected = kind.__name__ + (" or None" if optional else "")
+    raise ConfigurationError(f"{name} must be {expected}, not {type(value).__name__}")
+
+
+def check_timeout(value: object, name: str = "timeout") -> None:
+    """Refuse a ``timeout`` that is not a positive number of seconds (``math.inf``:
+    no limit), before anything is sent."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} is a number of seconds, not {type(value).__name__}")
+    if not value > 0:  # NaN too
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+
+
 def server_error(message: Any) -> ServerError:
     """The :class:`ServerError` for an API's error message (``description``, ``code``)."""
     description = message.description or f"{type(message).__name__} without a description"
@@ -1160,19 +1323,101 @@ async def _dial_with_backoff(
             error = exc
 
 
-@asynccontextmanager
-async def open_connection(
+def open_connection(
     cls: type[C],
     spec: ApiSpec[Any],
     query: str,
-    connect_options: ConnectOptions,
+    connect_options: Mapping[str, Any],
     *,
+    opener: Callable[..., object],
+    options_class: type | None,
     audio: AsyncIterable[bytes] | None = None,
     keepalive_interval: float | None = None,
     close_stream_on_end: bool = True,
     speaker: AudioSink | None = None,
     reconnect: ReconnectPolicy | None = None,
     **init: Any,
+) -> AbstractAsyncContextManager[C]:
+    """Check every connection keyword now, before any I/O, then return the context
+    manager that connects and runs the connection (see :func:`_run_connection`).
+
+    ``opener`` is the public ``open_*`` function called, and ``options_class`` its
+    options (or settings) class: an unknown keyword is refused with a hint at where
+    it belongs.
+    """
+    options = dict(connect_options)  # the caller's dict keeps the key; this one will not
+    check_keywords(opener, options, options_class)
+    check_connect_options(options)
+    base = resolve_base_url(options.get("base_url"), agent=spec.agent_host)
+    # Popped, not read: tracebacks that show locals (pytest -l, error trackers) must
+    # not find the key in a frame that lives as long as the connection.
+    credentials = resolve_credentials(
+        options.pop("api_key", None), options.pop("access_token", None)
+    )
+    check_credentials(base, credentials, allow_insecure=options.get("allow_insecure", False))
+    check_positive("keepalive_interval", keepalive_interval, optional=True)
+    check_type("close_stream_on_end", close_stream_on_end, bool)
+    check_type("reconnect", reconnect, ReconnectPolicy, optional=True)
+    if audio is not None and not isinstance(audio, AsyncIterable):
+        raise TypeError(
+            f"audio must be an async iterable of bytes (a microphone, a file source, an "
+            f"async generator), not {type(audio).__name__}"
+        )
+    target = Target(
+        base,
+        spec.path,
+        query,
+        ssl_context=options.get("ssl_context"),
+        connect_timeout=options.get("connect_timeout", 10.0),
+        max_message_size=options.get("max_message_size", 16 * 1024 * 1024),
+    )
+    settings = _Settings(
+        target=target,
+        max_buffered_messages=options.get("max_buffered_messages", 64),
+        max_queued_frames=options.get("max_queued_frames", 32),
+        close_timeout=options.get("close_timeout", 5.0),
+        send_timeout=options.get("send_timeout", 10.0),
+        stall_timeout=options.get("stall_timeout"),
+    )
+    return _run_connection(
+        cls,
+        spec,
+        settings,
+        credentials,
+        audio=audio,
+        keepalive_interval=keepalive_interval,
+        close_stream_on_end=close_stream_on_end,
+        speaker=speaker,
+        reconnect=reconnect,
+        init=init,
+    )
+
+
+@attrs.frozen
+class _Settings:
+    """The connection keywords, checked: where to connect and the engine's limits."""
+
+    target: Target
+    max_buffered_messages: int
+    max_queued_frames: int
+    close_timeout: float
+    send_timeout: float
+    stall_timeout: float | None
+
+
+@asynccontextmanager
+async def _run_connection(
+    cls: type[C],
+    spec: ApiSpec[Any],
+    settings: _Settings,
+    credentials: Credentials | None,
+    *,
+    audio: AsyncIterable[bytes] | None,
+    keepalive_interval: float | None,
+    close_stream_on_end: bool,
+    speaker: AudioSink | None,
+    reconnect: ReconnectPolicy | None,
+    init: dict[str, Any],
 ) -> AsyncIterator[C]:
     """Connect, run the connection's tasks around the caller's block, then close.
 
@@ -1183,31 +1428,15 @@ async def open_connection(
     On a normal exit, frames already queued are sent first. Then (and on error or
     cancellation) the child tasks are cancelled and the socket is closed with code
     1000 under a shielded ``close_timeout``, so the server sees a clean close even
-    when the caller was cancelled.
+    when the caller was cancelled. A failure after the socket opened and before the
+    block starts (building the connection, the opening exchange) closes it the same
+    way, at once: the socket's task is shielded, and would otherwise live on.
     """
-    options = connect_options  # named apart from **init, which may carry API "options"
-    base = resolve_base_url(options.get("base_url"), agent=spec.agent_host)
-    # Popped, not read: this generator's frame lives as long as the connection, and
-    # tracebacks that show locals (pytest -l, error trackers) must not find the key.
-    credentials = resolve_credentials(
-        options.pop("api_key", None), options.pop("access_token", None)
-    )
-    check_credentials(base, credentials, allow_insecure=options.get("allow_insecure", False))
-    if keepalive_interval is not None and keepalive_interval <= 0:
-        raise ValueError("keepalive_interval must be positive, or None to disable it")
-    target = Target(
-        base,
-        spec.path,
-        query,
-        ssl_context=options.get("ssl_context"),
-        connect_timeout=options.get("connect_timeout", 10.0),
-        max_message_size=options.get("max_message_size", 16 * 1024 * 1024),
-    )
-    close_timeout = options.get("close_timeout", 5.0)
+    close_timeout = settings.close_timeout
     user_error: BaseException | None = None
     try:
         async with trio.open_nursery() as socket_nursery:
-            dial = partial(connect, socket_nursery, target, credentials)
+            dial = partial(connect, socket_nursery, settings.target, credentials)
             if reconnect is None:
                 transport = await dial()
             else:
@@ -1216,19 +1445,20 @@ async def open_connection(
                     assert error is not None
                     raise error
                 transport = first
-            conn = cls(
-                spec,
-                transport,
-                max_buffered_messages=options.get("max_buffered_messages", 64),
-                max_queued_frames=options.get("max_queued_frames", 32),
-                close_timeout=close_timeout,
-                send_timeout=options.get("send_timeout", 10.0),
-                speaker=speaker,
-                reconnect=reconnect,
-                dial=dial,
-                **init,
-            )
+            conn: C | None = None
             try:
+                conn = cls(
+                    spec,
+                    transport,
+                    max_buffered_messages=settings.max_buffered_messages,
+                    max_queued_frames=settings.max_queued_frames,
+                    close_timeout=close_timeout,
+                    send_timeout=settings.send_timeout,
+                    speaker=speaker,
+                    reconnect=reconnect,
+                    dial=dial,
+                    **init,
+                )
                 async with trio.open_nursery() as tasks:
                     try:
                         conn._start(tasks)
@@ -1238,7 +1468,7 @@ async def open_connection(
                             audio=audio,
                             keepalive_interval=keepalive_interval,
                             close_stream_on_end=close_stream_on_end,
-                            stall_timeout=options.get("stall_timeout"),
+                            stall_timeout=settings.stall_timeout,
                         )
                         try:
                             yield conn
@@ -1254,9 +1484,13 @@ async def open_connection(
                         # The writer is shielded: it ends when its queue closes.
                         conn._stop_writer()
             finally:
-                conn._mark_closed_by_user()
+                if conn is not None:
+                    conn._mark_closed_by_user()
+                    transport = conn._transport
                 with trio.move_on_after(close_timeout, shield=True):
-                    await conn._transport.aclose()
-                conn._transport.stop()
+                    await transport.aclose()
+                transport.stop()
+                if conn is not None:
+                    conn._detach()
     except BaseExceptionGroup as group:
         raise_collapsed(group, keep=user_error)

@@ -173,7 +173,12 @@ async def test_unknown_paths_are_404(fake: FakeDeepgram) -> None:
     spec = ApiSpec("nothing", "/v9/nothing", CODEC)
     with pytest.raises(dgtrio.HandshakeRejected) as info:
         async with open_connection(
-            Connection, spec, "", {"base_url": fake.url, "api_key": API_KEY}
+            Connection,
+            spec,
+            "",
+            {"base_url": fake.url, "api_key": API_KEY},
+            opener=dgtrio.open_listen,
+            options_class=None,
         ):
             pass  # pragma: no cover
     assert info.value.status == 404

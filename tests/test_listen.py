@@ -245,7 +245,7 @@ async def test_keepalive_interval_is_configurable_and_can_be_disabled(
         await trio.sleep(30)
         assert conn.statistics().keepalives_sent == 0
     assert len(silent_peer.received) == 3
-    with pytest.raises(ValueError, match="keepalive_interval must be positive"):
+    with pytest.raises(dgtrio.ConfigurationError, match="keepalive_interval must be a positive"):
         async with dgtrio.open_listen(base_url=silent_peer.url, keepalive_interval=0):
             pass
 

@@ -11,8 +11,17 @@ import orjson
 import trio
 
 from .._codec import UnknownMessage, encode_message, to_json
-from .._connection import ApiSpec, Connection, ConnectOptions, open_connection, server_error
-from .._errors import ConfigurationError, DeepgramError, InjectionRefused
+from .._connection import (
+    ApiSpec,
+    Connection,
+    ConnectOptions,
+    check_positive,
+    check_timeout,
+    check_type,
+    open_connection,
+    server_error,
+)
+from .._errors import ConfigurationError, DeepgramError, InjectionRefused, SettingsError
 from .._transport import Transport
 from ..audio._format import AudioFormat, AudioSink, check_format, raw_format
 from ._messages import (
@@ -41,7 +50,15 @@ from ._messages import (
     UpdateSpeak,
     UpdateThink,
 )
-from ._settings import AgentV1Settings, Listen, ListenProvider, Speak, Think
+from ._settings import (
+    AgentV1Settings,
+    DeepgramListenV1,
+    DeepgramListenV2,
+    Listen,
+    ListenProvider,
+    Speak,
+    Think,
+)
 from ._tools import Tool, ToolRegistry, ToolResult, ToolStatus
 
 __all__ = ["AgentConnection", "AgentMessage", "open_agent"]
@@ -126,7 +143,12 @@ class AgentConnection(Connection[AgentMessage]):
         await self._send_frame(KEEPALIVE_FRAME)
 
     async def inject_user_message(self, content: str) -> None:
-        """Say ``content`` to the agent as if the user had spoken it."""
+        """Say ``content`` to the agent as if the user had spoken it.
+
+        Raises:
+            TypeError: ``content`` is not a string. ValueError: it is blank.
+        """
+        _check_text("content", content)
         await self._send_frame(encode_message(InjectUserMessage(content)))
 
     async def inject_agent_message(
@@ -151,6 +173,8 @@ class AgentConnection(Connection[AgentMessage]):
             InjectionRefused: the agent refused it.
             AcknowledgementTimeout: neither within ``timeout``.
         """
+        _check_text("message", message)
+        check_timeout(timeout)
         if behavior not in (None, "default", "queue", "interrupt"):
             raise ValueError(f"behavior is 'default', 'queue' or 'interrupt', not {behavior!r}")
         text = message.strip()
@@ -179,6 +203,7 @@ class AgentConnection(Connection[AgentMessage]):
     async def update_prompt(self, prompt: str, *, timeout: float = 5.0) -> AgentV1PromptUpdated:
         """Change the system prompt (Deepgram adds it to the current one); waits for
         ``PromptUpdated``."""
+        _check_text("prompt", prompt)
         return await self._acknowledged(
             encode_message(UpdatePrompt(prompt)), AgentV1PromptUpdated, timeout
         )
@@ -209,14 +234,45 @@ class AgentConnection(Connection[AgentMessage]):
         self, listen: Listen | ListenProvider | Mapping[str, Any], *, timeout: float = 5.0
     ) -> AgentV1ListenUpdated:
         """Change the speech-to-text settings (e.g. Flux thresholds or keyterms);
-        waits for ``ListenUpdated``."""
+        waits for ``ListenUpdated``.
+
+        The model and language can be changed mid-session; keyterms only for Flux
+        (``DeepgramListenV2``) models, as Deepgram documents.
+
+        Raises:
+            SettingsError: keyterms for a Nova (``DeepgramListenV1``) provider.
+        """
+        if not isinstance(listen, Listen | Mapping | DeepgramListenV1 | DeepgramListenV2):
+            raise TypeError(
+                f"listen must be Listen, a listen provider or a mapping, "
+                f"not {type(listen).__name__}"
+            )
         value = listen if isinstance(listen, Listen | Mapping) else Listen(provider=listen)
+        provider = value.provider if isinstance(value, Listen) else value.get("provider")
+        version = (
+            provider.version
+            if isinstance(provider, DeepgramListenV1 | DeepgramListenV2)
+            else provider.get("version", "v1")
+            if isinstance(provider, Mapping)
+            else None
+        )
+        keyterms = provider.get("keyterms") if isinstance(provider, Mapping) else None
+        if isinstance(provider, DeepgramListenV1):
+            keyterms = provider.keyterms
+        if version == "v1" and keyterms:
+            raise SettingsError(
+                "listen.provider.keyterms",
+                "keyterms can only be updated mid-session for Flux (v2) models; "
+                "a Nova model takes them in the Settings the conversation opens with",
+                field="keyterms",
+            )
         return await self._acknowledged(
             encode_message(UpdateListen(value)), AgentV1ListenUpdated, timeout
         )
 
     async def _acknowledged(self, frame: str, ack: type[A], timeout: float) -> A:
         """Send ``frame`` and return its ``ack``; an ``Error`` instead raises it."""
+        check_timeout(timeout)
         reply = await self._reply(
             frame,
             lambda reply: isinstance(reply, ack | AgentV1Error),
@@ -260,10 +316,17 @@ class AgentConnection(Connection[AgentMessage]):
         await self._respond(call, text)
 
     async def send_json(self, message: Mapping[str, Any]) -> None:
-        """Send any JSON message as it is: for features newer than this library."""
+        """Send any JSON message as it is: for features newer than this library.
+
+        Raises:
+            TypeError: ``message`` is not a mapping, or cannot be encoded as JSON.
+            ValueError: it has no string ``type``.
+        """
+        if not isinstance(message, Mapping):
+            raise TypeError(f"send_json() takes a mapping, not {type(message).__name__}")
         if not isinstance(message.get("type"), str):
             raise ValueError("a client message needs a string 'type'")
-        await self._send_frame(orjson.dumps(message).decode())
+        await self._send_frame(orjson.dumps(dict(message)).decode())
 
     # -- what the receive loop sees ------------------------------------------------------------
 
@@ -327,6 +390,13 @@ class AgentConnection(Connection[AgentMessage]):
 
 def _error(text: str) -> str:
     return orjson.dumps({"error": text}).decode()
+
+
+def _check_text(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is a string, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} is blank: the agent would have nothing to take")
 
 
 def _audio_json(settings: Mapping[str, Any], direction: str) -> Mapping[str, Any]:
@@ -422,7 +492,11 @@ def open_agent(
         HandshakeRejected, ConnectTimeout, ConnectError: as for every API.
     """
     if not isinstance(settings, AgentV1Settings | Mapping):
-        raise TypeError(f"settings must be AgentV1Settings or a mapping, not {settings!r}")
+        raise TypeError(
+            f"settings must be AgentV1Settings or a mapping, not {type(settings).__name__}"
+        )
+    check_type("tools", tools, ToolRegistry, optional=True)
+    check_positive("settings_timeout", settings_timeout)
     # Built now: configuration errors are raised before connecting.
     data = _settings_json(settings, tools)
     heard, said = _formats(data)
@@ -433,6 +507,8 @@ def open_agent(
         AGENT_V1,
         "",
         connect,
+        opener=open_agent,
+        options_class=AgentV1Settings,
         audio=audio,
         speaker=speaker,
         keepalive_interval=keepalive_interval,

@@ -5,10 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator, AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Unpack
+from typing import Any, Unpack, cast, overload
+
+from typing_extensions import TypeVar
 
 from .._codec import UnknownMessage, encode_message, encode_query
-from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
+from .._connection import (
+    ApiSpec,
+    Connection,
+    ConnectOptions,
+    check_options,
+    check_timeout,
+    open_connection,
+)
 from .._errors import ConfigureFailed
 from .._reconnect import (
     ConnectionEvent,
@@ -46,7 +55,13 @@ LISTEN_V1: ApiSpec[ListenV1Message] = ApiSpec(
 
 
 ListenV1Event = ListenV1Message | ConnectionEvent
-"""What a Listen v1 connection yields besides ``UnknownMessage``."""
+"""What a Listen v1 connection with ``reconnect=`` yields besides ``UnknownMessage``."""
+
+E = TypeVar("E", bound=ListenV1Event, default=ListenV1Message)
+
+# A Finalize's results end where the audio sent before it ends; timestamps are
+# rounded, so a result may end this much later and still be the answer to it.
+_FINALIZE_SLACK = 0.05
 
 
 def _is_configure_reply(message: ListenV1Event | UnknownMessage) -> bool:
@@ -57,14 +72,16 @@ def _is_configure_reply(message: ListenV1Event | UnknownMessage) -> bool:
     return code is not None and ("keyterm" in code.lower() or "configure" in code.lower())
 
 
-class ListenV1Connection(Connection[ListenV1Event]):
+class ListenV1Connection(Connection[E]):
     """A live transcription stream: send audio, iterate typed results.
 
     Messages: :class:`ListenV1Results` (interim and final), :class:`ListenV1Metadata`
     (once, at the end), :class:`ListenV1UtteranceEnd`, :class:`ListenV1SpeechStarted`,
     :class:`ListenV1ConfigureSuccess`/:class:`ListenV1ConfigureFailure`,
     :class:`ListenV1Error`, and :class:`~dgtrio.UnknownMessage` for anything newer;
-    with ``reconnect=``, :class:`~dgtrio.Reconnecting` and :class:`~dgtrio.Reconnected`.
+    with ``reconnect=``, :class:`~dgtrio.Reconnecting` and :class:`~dgtrio.Reconnected`
+    (the type says so: ``ListenV1Connection[ListenV1Message | ConnectionEvent]``;
+    ``ListenV1Connection`` alone is the connection without ``reconnect=``).
 
     To end the stream without losing the last transcripts, call :meth:`close_stream`
     and keep iterating: the final results and the metadata arrive, then the iteration
@@ -73,7 +90,7 @@ class ListenV1Connection(Connection[ListenV1Event]):
 
     def __init__(
         self,
-        spec: ApiSpec[ListenV1Event],
+        spec: ApiSpec[E],
         transport: Transport,
         *,
         options: ListenV1Options,
@@ -86,11 +103,14 @@ class ListenV1Connection(Connection[ListenV1Event]):
         # Where each channel's final results end, in stream seconds (reconnect=).
         self._channels = (options.channels or 1) if options.multichannel else 1
         self._finals: dict[int, float] = {}
+        # Per channel, where the audio ended when the last Finalize that covered it
+        # was queued, in stream seconds (raw audio only).
+        self._finalized: dict[int, float] = {}
 
-    def _rebase(self, message: ListenV1Event | UnknownMessage) -> ListenV1Event | UnknownMessage:
-        return shift_v1(message, self._offset)
+    def _rebase(self, message: E | UnknownMessage) -> E | UnknownMessage:
+        return cast("E | UnknownMessage", shift_v1(message, self._offset))
 
-    def _audio_done(self, message: ListenV1Event | UnknownMessage) -> float | None:
+    def _audio_done(self, message: E | UnknownMessage) -> float | None:
         # Final results cover the audio up to their end, channel by channel; the
         # metadata comes once the server has finished the whole stream.
         if isinstance(message, ListenV1Results) and message.is_final:
@@ -125,8 +145,15 @@ class ListenV1Connection(Connection[ListenV1Event]):
 
         The answer, if any, is a final :class:`ListenV1Results` with ``from_finalize``;
         see :meth:`finalize_and_wait` to receive it as a return value.
+
+        Raises:
+            ValueError: ``channel`` is not a channel of this stream (channels are
+                finalized one by one only with ``multichannel=True``).
+            trio.ClosedResourceError: after ``close_stream()`` or ``aclose()``.
         """
-        await self._send_frame(encode_message(Finalize(channel)))
+        frame = self._finalize_frame(channel)
+        await self._send_frame(frame)
+        self._note_finalize(channel)
 
     async def finalize_and_wait(
         self, channel: int | None = None, *, timeout: float = 2.0
@@ -136,22 +163,84 @@ class ListenV1Connection(Connection[ListenV1Event]):
         Waits for one result per channel concerned, at most ``timeout`` seconds: the
         server sends none when it held (almost) no audio, and then this returns
         ``[]``. The results are delivered to the iterator as well.
+
+        Each call gets its own results: those of an earlier ``Finalize`` (one sent by
+        :meth:`finalize`, or by a call that was cancelled or timed out) end before
+        this one's audio does, and are never returned here.
+
+        Raises:
+            ValueError: ``channel`` is not a channel of this stream.
+            trio.ClosedResourceError: after ``close_stream()`` or ``aclose()``.
         """
+        check_timeout(timeout)
+        frame = self._finalize_frame(channel)
         want = 1
         if channel is None and self.options.multichannel:
             want = self.options.channels or 1
+        # Each channel's results end between where the last Finalize covering it
+        # left off and where this one is sent (raw audio only: otherwise the stream
+        # position is unknown, and replies are taken in order).
+        after, at = dict(self._finalized), self._position()
 
-        def is_reply(message: ListenV1Event | UnknownMessage) -> bool:
-            return (
-                isinstance(message, ListenV1Results)
-                and message.from_finalize
-                and (channel is None or message.channel_index[:1] == (channel,))
+        def result(message: E | UnknownMessage) -> tuple[int, float] | None:
+            """The channel and end of ``message``, if a from_finalize result for us."""
+            if not (isinstance(message, ListenV1Results) and message.from_finalize):
+                return None
+            index = message.channel_index[0] if message.channel_index else 0
+            if channel is not None and index != channel:
+                return None
+            return index, message.start + message.duration
+
+        def is_reply(message: E | UnknownMessage) -> bool:
+            found = result(message)
+            if found is None:
+                return False
+            index, end = found
+            earlier = after.get(index)
+            return (earlier is None or end > earlier + _FINALIZE_SLACK) and (
+                at is None or end <= at + _FINALIZE_SLACK
             )
 
-        replies = await self._request(
-            encode_message(Finalize(channel)), is_reply, timeout=timeout, want=want
-        )
+        def is_later(message: E | UnknownMessage) -> bool:
+            found = result(message)  # a later Finalize's: this one had nothing to answer
+            return found is not None and at is not None and found[1] > at + _FINALIZE_SLACK
+
+        waiter = self._expect(is_reply, want=want, ended_by=is_later)
+        await self._send_for(waiter, frame)
+        # Audio queued meanwhile (another task) went out before this Finalize.
+        at = self._note_finalize(channel)
+        replies = await self._collect(waiter, timeout)
         return [reply for reply in replies if isinstance(reply, ListenV1Results)]
+
+    def _finalize_frame(self, channel: int | None) -> str:
+        if channel is not None:
+            channels = self._channels
+            if isinstance(channel, bool) or not isinstance(channel, int):
+                raise TypeError(f"channel is an int, not {type(channel).__name__}")
+            if not 0 <= channel < channels:
+                raise ValueError(
+                    f"channel {channel} is not a channel of this stream: it has "
+                    + (
+                        f"channels 0 to {channels - 1}"
+                        if channels > 1
+                        else "one (set multichannel=True to finalize channels one by one)"
+                    )
+                )
+        self._check_streaming("Finalize")
+        return encode_message(Finalize(channel))
+
+    def _note_finalize(self, channel: int | None) -> float | None:
+        """A Finalize was queued: note where the audio of the channels it covers ends."""
+        position = self._position()
+        if position is not None:
+            for index in range(self._channels) if channel is None else (channel,):
+                self._finalized[index] = position
+        return position
+
+    def _position(self) -> float | None:
+        """Where the audio queued so far ends, in stream seconds (raw audio only)."""
+        fmt = self._input_format
+        return None if fmt is None else fmt.duration(self._audio_queued)
 
     async def configure(
         self,
@@ -172,8 +261,10 @@ class ListenV1Connection(Connection[ListenV1Event]):
             ConfigureFailed: the server refused (``code`` says why).
             AcknowledgementTimeout: no answer within ``timeout``.
         """
+        check_timeout(timeout)
         if isinstance(keyterms, str):
             raise TypeError("keyterms takes a list of strings, not one string")
+        self._check_streaming("Configure")
         message = Configure(
             None if keyterms is None else tuple(keyterms),
             None if features is None else dict(features),
@@ -218,6 +309,30 @@ class ListenV1Connection(Connection[ListenV1Event]):
             yield utterance
 
 
+@overload
+def open_listen(
+    options: ListenV1Options | None = None,
+    *,
+    audio: AsyncIterable[bytes] | None = None,
+    close_stream_on_end: bool = True,
+    keepalive_interval: float | None = 5.0,
+    reconnect: None = None,
+    **connect: Unpack[ConnectOptions],
+) -> AbstractAsyncContextManager[ListenV1Connection[ListenV1Message]]: ...
+
+
+@overload
+def open_listen(
+    options: ListenV1Options | None = None,
+    *,
+    audio: AsyncIterable[bytes] | None = None,
+    close_stream_on_end: bool = True,
+    keepalive_interval: float | None = 5.0,
+    reconnect: ReconnectPolicy,
+    **connect: Unpack[ConnectOptions],
+) -> AbstractAsyncContextManager[ListenV1Connection[ListenV1Event]]: ...
+
+
 def open_listen(
     options: ListenV1Options | None = None,
     *,
@@ -226,7 +341,7 @@ def open_listen(
     keepalive_interval: float | None = 5.0,
     reconnect: ReconnectPolicy | None = None,
     **connect: Unpack[ConnectOptions],
-) -> AbstractAsyncContextManager[ListenV1Connection]:
+) -> AbstractAsyncContextManager[ListenV1Connection[Any]]:
     """Open a live transcription stream (``/v1/listen``).
 
     ::
@@ -262,7 +377,7 @@ def open_listen(
         HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
             ConnectError.
     """
-    options = options or ListenV1Options()
+    options = check_options(options, ListenV1Options)
     check_format("the audio source", audio, options.audio_format, "ListenV1Options")
     check_replayable(reconnect, options.audio_format, "ListenV1Options")
     return open_connection(
@@ -270,6 +385,8 @@ def open_listen(
         LISTEN_V1,
         encode_query(options),
         connect,
+        opener=open_listen,
+        options_class=ListenV1Options,
         audio=audio,
         close_stream_on_end=close_stream_on_end,
         keepalive_interval=keepalive_interval,

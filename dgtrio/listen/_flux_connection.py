@@ -5,10 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Unpack
+from typing import Any, Unpack, cast, overload
+
+from typing_extensions import TypeVar
 
 from .._codec import UnknownMessage, encode_message, encode_query
-from .._connection import ApiSpec, Connection, ConnectOptions, open_connection
+from .._connection import (
+    ApiSpec,
+    Connection,
+    ConnectOptions,
+    check_options,
+    check_timeout,
+    open_connection,
+)
 from .._errors import ConfigureFailed
 from .._reconnect import (
     ConnectionEvent,
@@ -48,14 +57,16 @@ LISTEN_V2: ApiSpec[ListenV2Message] = ApiSpec(
 FORCE_END_TURN_FRAME = encode_message(ForceEndTurn())
 
 ListenV2Event = ListenV2Message | ConnectionEvent
-"""What a Flux connection yields besides ``UnknownMessage``."""
+"""What a Flux connection with ``reconnect=`` yields besides ``UnknownMessage``."""
+
+E = TypeVar("E", bound=ListenV2Event, default=ListenV2Message)
 
 
 def _is_configure_reply(message: ListenV2Event | UnknownMessage) -> bool:
     return isinstance(message, ListenV2ConfigureSuccess | ListenV2ConfigureFailure)
 
 
-class ListenV2Connection(Connection[ListenV2Event]):
+class ListenV2Connection(Connection[E]):
     """A Flux stream: send audio, iterate turn events.
 
     Messages: :class:`ListenV2Connected` (first), :class:`ListenV2TurnInfo` (the
@@ -67,12 +78,16 @@ class ListenV2Connection(Connection[ListenV2Event]):
     iterate :meth:`turns` instead.
 
     To end, call :meth:`close_stream` and keep iterating: the last ``Update``s
-    arrive, then the iteration ends (Flux sends no ``EndOfTurn`` for the open turn).
+    arrive, then the iteration ends (Flux sends no ``EndOfTurn`` for the open turn;
+    :meth:`turns` yields it as an ``EndOfStream`` turn).
+
+    With ``reconnect=`` the type says that events come too:
+    ``ListenV2Connection[ListenV2Message | ConnectionEvent]``.
     """
 
     def __init__(
         self,
-        spec: ApiSpec[ListenV2Event],
+        spec: ApiSpec[E],
         transport: Transport,
         *,
         options: ListenV2Options,
@@ -96,12 +111,13 @@ class ListenV2Connection(Connection[ListenV2Event]):
         self._turn_offset = self._next_turn
         self._sequence_offset = self._next_sequence
 
-    def _rebase(self, message: ListenV2Event | UnknownMessage) -> ListenV2Event | UnknownMessage:
-        return shift_v2(
+    def _rebase(self, message: E | UnknownMessage) -> E | UnknownMessage:
+        shifted = shift_v2(
             message, self._offset, turns=self._turn_offset, sequence=self._sequence_offset
         )
+        return cast("E | UnknownMessage", shifted)
 
-    def _audio_done(self, message: ListenV2Event | UnknownMessage) -> float | None:
+    def _audio_done(self, message: E | UnknownMessage) -> float | None:
         # A turn's end is final: the audio up to it is done with. Within a turn,
         # nothing is: a new socket must hear the turn from its start.
         if isinstance(message, ListenV2TurnInfo) and message.event == "EndOfTurn":
@@ -109,7 +125,7 @@ class ListenV2Connection(Connection[ListenV2Event]):
             return message.audio_window_end
         return None
 
-    def _check_sequence(self, message: ListenV2Event | UnknownMessage) -> None:
+    def _check_sequence(self, message: E | UnknownMessage) -> None:
         sequence = getattr(message, "sequence_id", None)
         if sequence is None and isinstance(message, UnknownMessage):
             sequence = message.raw.get("sequence_id")
@@ -159,9 +175,15 @@ class ListenV2Connection(Connection[ListenV2Event]):
             AcknowledgementTimeout: no answer within ``timeout``.
             ConfigurationError: a threshold out of its documented range.
         """
+        check_timeout(timeout)
         for name, value in (("keyterms", keyterms), ("language_hints", language_hints)):
             if isinstance(value, str):
                 raise TypeError(f"{name} takes a list of strings, not one string")
+        if thresholds is not None and not isinstance(thresholds, ListenV2Thresholds):
+            raise TypeError(
+                f"thresholds must be ListenV2Thresholds, not {type(thresholds).__name__}"
+            )
+        self._check_streaming("Configure")
         message = Configure(
             thresholds,
             None if keyterms is None else tuple(keyterms),
@@ -179,7 +201,12 @@ class ListenV2Connection(Connection[ListenV2Event]):
 
     async def force_end_turn(self) -> None:
         """End the current turn now; Flux answers with ``EndOfTurn`` (trigger
-        ``manual``), e.g. when the user pressed a button."""
+        ``manual``), e.g. when the user pressed a button.
+
+        Raises:
+            trio.ClosedResourceError: after ``close_stream()`` or ``aclose()``.
+        """
+        self._check_streaming("ForceEndTurn")
         await self._send_frame(FORCE_END_TURN_FRAME)
 
     async def close_stream(self) -> None:
@@ -202,6 +229,9 @@ class ListenV2Connection(Connection[ListenV2Event]):
             eager: also yield ``EagerEndOfTurn`` and ``TurnResumed`` turns (needs
                 ``eager_eot_threshold``), to start replies early.
 
+        When the stream ends with a turn still open (Flux sends no ``EndOfTurn`` for
+        it), that turn comes last, as an ``EndOfStream`` turn, if anything was said.
+
         Other messages are consumed; feed a :class:`FluxTurnTracker` from your own
         loop to see them too.
         """
@@ -210,6 +240,31 @@ class ListenV2Connection(Connection[ListenV2Event]):
             turn = tracker.feed(message)
             if turn is not None:
                 yield turn
+        last = tracker.flush()
+        if last is not None:
+            yield last
+
+
+@overload
+def open_flux(
+    options: ListenV2Options | None = None,
+    *,
+    audio: AsyncIterable[bytes] | None = None,
+    close_stream_on_end: bool = True,
+    reconnect: None = None,
+    **connect: Unpack[ConnectOptions],
+) -> AbstractAsyncContextManager[ListenV2Connection[ListenV2Message]]: ...
+
+
+@overload
+def open_flux(
+    options: ListenV2Options | None = None,
+    *,
+    audio: AsyncIterable[bytes] | None = None,
+    close_stream_on_end: bool = True,
+    reconnect: ReconnectPolicy,
+    **connect: Unpack[ConnectOptions],
+) -> AbstractAsyncContextManager[ListenV2Connection[ListenV2Event]]: ...
 
 
 def open_flux(
@@ -219,7 +274,7 @@ def open_flux(
     close_stream_on_end: bool = True,
     reconnect: ReconnectPolicy | None = None,
     **connect: Unpack[ConnectOptions],
-) -> AbstractAsyncContextManager[ListenV2Connection]:
+) -> AbstractAsyncContextManager[ListenV2Connection[Any]]:
     """Open a Flux turn-based transcription stream (``/v2/listen``).
 
     ::
@@ -253,7 +308,7 @@ def open_flux(
         HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
             ConnectError.
     """
-    options = options or ListenV2Options()
+    options = check_options(options, ListenV2Options)
     check_format("the audio source", audio, options.audio_format, "ListenV2Options")
     check_replayable(reconnect, options.audio_format, "ListenV2Options")
     return open_connection(
@@ -261,6 +316,8 @@ def open_flux(
         LISTEN_V2,
         encode_query(options),
         connect,
+        opener=open_flux,
+        options_class=ListenV2Options,
         audio=audio,
         close_stream_on_end=close_stream_on_end,
         reconnect=reconnect,

@@ -2,6 +2,7 @@
 
 from ._connection import SpeakV1Connection as SpeakV1Connection
 from ._connection import open_speak as open_speak
+from ._limits import MAX_SPEAK_CHARACTERS as MAX_SPEAK_CHARACTERS
 from ._limits import FlushLimiter as FlushLimiter
 from ._limits import FlushLimitWarning as FlushLimitWarning
 from ._messages import SpeakV1Audio as SpeakV1Audio

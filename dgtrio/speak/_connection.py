@@ -11,11 +11,19 @@ from typing import Any, Unpack
 import trio
 
 from .._codec import UnknownMessage, encode_message, encode_query
-from .._connection import ApiSpec, Connection, ConnectOptions, Waiter, open_connection
-from .._errors import AcknowledgementTimeout
+from .._connection import (
+    ApiSpec,
+    Connection,
+    ConnectOptions,
+    Waiter,
+    check_options,
+    check_positive,
+    check_timeout,
+    open_connection,
+)
 from .._transport import Transport
 from ..audio._format import AudioSink, check_format
-from ._limits import FlushLimiter, FlushLimitWarning
+from ._limits import MAX_SPEAK_CHARACTERS, FlushLimiter, FlushLimitWarning
 from ._messages import (
     CLEAR_FRAME,
     CLOSE_FRAME,
@@ -82,23 +90,28 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         self._limiter = FlushLimiter(flush_limit) if flush_limit is not None else None
         # Messages an utterance() loop took off the channel, for the next receive().
         self._held: deque[Message] = deque()
-        # Audio from before a clear() is dropped on the way to the user. Frames are
-        # counted as the receive loop decodes them (seen) and as receive() takes them
-        # (taken); the channel keeps their order, so the counts identify frames.
-        self._audio_seen = 0
+        # Audio nobody is to hear is dropped on the way to the user: what arrives
+        # while a silence holds (a clear() until its Cleared, an utterance left early
+        # until its Flushed) is never queued, and what was queued before it started
+        # is dropped when taken. The inbox keeps the audio's order, so counting the
+        # frames queued (the engine's _speech_queued) and taken identifies them.
         self._audio_taken = 0
         self._audio_cutoff = 0  # frames taken below this count are dropped
-        self._clears_pending = 0  # while > 0, every frame taken is dropped
         self._audio_discarded = 0
+        self._silences: list[Waiter[Message]] = []  # each holds until its reply
+        self._utterance: Waiter[Message] | None = None  # the flush of an open utterance()
         self._observe = self._on_message
 
     @property
     def audio_frames_discarded(self) -> int:
-        """Audio frames received but dropped because :meth:`clear` came after them."""
-        return self._audio_discarded
+        """Audio frames received but dropped: :meth:`clear` came after them, or the
+        :meth:`utterance` they belonged to was left early."""
+        return self._audio_discarded + self._speech_muted
 
     async def receive(self) -> Message:
-        """The next message; audio from before a :meth:`clear` is skipped."""
+        """The next message; audio from before a :meth:`clear`, and the rest of an
+        :meth:`utterance` left early, are skipped."""
+        self._leave_utterance()
         if self._held:
             await trio.lowlevel.checkpoint()
             return self._held.popleft()
@@ -107,24 +120,51 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
     async def _next(self) -> Message:
         while True:
             message = await super().receive()
-            if isinstance(message, SpeakV1Audio):
-                index = self._audio_taken
-                self._audio_taken += 1
-                if self._clears_pending or index < self._audio_cutoff:
-                    self._audio_discarded += 1
-                    continue
+            if isinstance(message, SpeakV1Audio) and self._stale():
+                continue
             return message
 
+    def _stale(self) -> bool:
+        """Count an audio frame taken from the inbox; whether it is to be dropped."""
+        index = self._audio_taken
+        self._audio_taken += 1
+        if index < self._audio_cutoff:
+            self._audio_discarded += 1
+            return True
+        return False
+
     def _audible(self) -> bool:
-        return not self._clears_pending  # what arrives before the Cleared was cleared
+        if self._silences:
+            self._silences = [waiter for waiter in self._silences if not waiter.done.is_set()]
+        return not self._silences
+
+    def _silence(self, waiter: Waiter[Message]) -> None:
+        """Drop the audio queued now, and what arrives until ``waiter`` has its reply.
+
+        The inbox is emptied at once (its audio dropped, the rest kept in order): a
+        full inbox stops the receive loop, and the reply must get through whatever
+        the consumer is doing."""
+        self._audio_cutoff = self._speech_queued
+        self._silences.append(waiter)
+        for item in self._drain_inbox():
+            if not (isinstance(item, SpeakV1Audio) and self._stale()):
+                self._backlog.append(item)
 
     def _on_message(self, message: Message) -> None:
-        if isinstance(message, SpeakV1Audio):
-            self._audio_seen += 1
-        elif isinstance(message, SpeakV1Cleared):
-            # Everything before the Cleared was audio the clear dropped.
-            self._audio_cutoff = self._audio_seen
-            self._clears_pending = max(0, self._clears_pending - 1)
+        if isinstance(message, SpeakV1Cleared):
+            # Everything before a Cleared was audio a clear dropped (even a clear
+            # whose caller gave up waiting).
+            self._audio_cutoff = self._speech_queued
+
+    def _leave_utterance(self) -> None:
+        """If an :meth:`utterance` was left before its ``Flushed`` (a ``break``, a
+        timeout, an error in the loop), drop the rest of its audio: it must not reach
+        the next one. Called from the generator's ``finally`` and, since a generator
+        left by ``break`` is only closed later, by the next receive or utterance."""
+        waiter, self._utterance = self._utterance, None
+        if waiter is not None:
+            self._abandon(waiter)
+            self._silence(waiter)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -132,7 +172,8 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         """Add ``text`` to the server's buffer; it is spoken at the next flush.
 
         Raises:
-            ValueError: empty text. TypeError: not a string.
+            ValueError: empty text, or more than ``MAX_SPEAK_CHARACTERS`` (2000).
+            TypeError: not a string.
             ConnectionClosed: the connection has ended (the typed reason).
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
@@ -140,6 +181,12 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             raise TypeError(f"speak() takes a string, not {type(text).__name__}")
         if not text:
             raise ValueError("speak() needs some text")
+        if len(text) > MAX_SPEAK_CHARACTERS:
+            raise ValueError(
+                f"speak() takes at most {MAX_SPEAK_CHARACTERS} characters per call "
+                f"(Deepgram's limit), not {len(text)}: send longer text in pieces, e.g. "
+                "sentence by sentence, then flush once"
+            )
         self._check_streaming("text")
         await self._send_frame(encode_message(Speak(text)))
 
@@ -177,6 +224,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             AcknowledgementTimeout: no ``Flushed`` within ``timeout`` seconds.
             ConnectionClosed, ServerError: the connection ended first.
         """
+        check_timeout(timeout)
         waiter = await self._start_flush()
         replies = await self._collect(waiter, timeout)
         if replies:
@@ -199,17 +247,22 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         Raises:
             AcknowledgementTimeout: no ``Cleared`` within ``timeout`` seconds.
         """
+        check_timeout(timeout)
         self._check_streaming("text")
-        self._clears_pending += 1
         if self._speaker is not None:
             self._speaker.clear()
+        waiter = self._expect(_is_cleared)
+        self._silence(waiter)
         try:
-            reply = await self._reply(CLEAR_FRAME, _is_cleared, what="Cleared", timeout=timeout)
-        except AcknowledgementTimeout:
-            # Drop what came so far; a late Cleared moves the cutoff again.
-            self._clears_pending = max(0, self._clears_pending - 1)
-            self._audio_cutoff = self._audio_seen
-            raise
+            await self._send_for(waiter, CLEAR_FRAME)
+            replies = await self._collect(waiter, timeout)
+        finally:
+            if not waiter.replies and waiter in self._silences:  # unsent or unanswered
+                self._silences.remove(waiter)
+                self._audio_cutoff = self._speech_queued  # a late Cleared moves it again
+        if not replies:
+            raise self._timeout_error("Cleared", timeout)
+        reply = replies[0]
         assert isinstance(reply, SpeakV1Cleared)
         return reply.sequence_id
 
@@ -230,15 +283,19 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
                 wav.write(audio.data)
 
         Other messages that arrive meanwhile are kept for the next ``receive()``.
-        The iteration also ends when a :meth:`clear` drops the audio.
+        The iteration also ends when a :meth:`clear` drops the audio. Left early
+        (``break``, an error, a timeout), the rest of this utterance's audio is
+        dropped up to its ``Flushed``: it never reaches the next utterance.
 
         Raises:
             AcknowledgementTimeout: no message for ``timeout`` seconds.
             ConnectionClosed, ServerError: the connection ended first.
         """
+        check_timeout(timeout)
+        self._leave_utterance()
         if text is not None:
             await self.speak(text)
-        waiter = await self._start_flush()
+        waiter = self._utterance = await self._start_flush()
         try:
             while True:
                 # The deadline covers each wait, never a yield: a cancel scope around
@@ -250,12 +307,13 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
                 if isinstance(message, SpeakV1Audio):
                     yield message
                 elif message is waiter.ended or any(message is r for r in waiter.replies):
+                    self._utterance = None  # heard to its end
                     return
                 else:
                     self._held.append(message)
         finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            if self._utterance is waiter:
+                self._leave_utterance()
 
 
 def open_speak(
@@ -291,13 +349,17 @@ def open_speak(
         HandshakeRejected: the server refused (401, 429, ...); ConnectTimeout;
             ConnectError.
     """
-    options = options or SpeakV1Options()
+    options = check_options(options, SpeakV1Options)
+    if flush_limit is not None:
+        check_positive("flush_limit", flush_limit, integer=True)
     check_format("the speaker", speaker, options.audio_format, "SpeakV1Options")
     return open_connection(
         SpeakV1Connection,
         SPEAK_V1,
         encode_query(options),
         connect,
+        opener=open_speak,
+        options_class=SpeakV1Options,
         speaker=speaker,
         options=options,
         flush_limit=flush_limit,

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections import deque
 
-__all__ = ["FlushLimitWarning", "FlushLimiter"]
+__all__ = ["MAX_SPEAK_CHARACTERS", "FlushLimitWarning", "FlushLimiter"]
+
+MAX_SPEAK_CHARACTERS = 2000
+"""The most text one ``Speak`` message may carry: Deepgram's limit per text input.
+The server closes the socket (1009 ``BIG-0000``) on a longer one, losing the text
+buffered before it; :meth:`~dgtrio.SpeakV1Connection.speak` refuses it instead."""
 
 
 class FlushLimitWarning(UserWarning):
