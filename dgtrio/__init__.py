@@ -84,7 +84,9 @@ from .agent import ToolRegistry as ToolRegistry
 from .agent import ToolResult as ToolResult
 from .agent import open_agent as open_agent
 from .listen import FluxTurn as FluxTurn
+from .listen import FluxTurnEvent as FluxTurnEvent
 from .listen import FluxTurnTracker as FluxTurnTracker
+from .listen import FluxTurnTrigger as FluxTurnTrigger
 from .listen import ListenV1Alternative as ListenV1Alternative
 from .listen import ListenV1Channel as ListenV1Channel
 from .listen import ListenV1ConfigureFailure as ListenV1ConfigureFailure
@@ -133,4 +135,5 @@ from .speak import SpeakV1Message as SpeakV1Message
 from .speak import SpeakV1Metadata as SpeakV1Metadata
 from .speak import SpeakV1Options as SpeakV1Options
 from .speak import SpeakV1Warning as SpeakV1Warning
+from .speak import UtteranceAudio as UtteranceAudio
 from .speak import open_speak as open_speak

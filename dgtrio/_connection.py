@@ -1348,13 +1348,6 @@ def open_connection(
     options = dict(connect_options)  # the caller's dict keeps the key; this one will not
     check_keywords(opener, options, options_class)
     check_connect_options(options)
-    base = resolve_base_url(options.get("base_url"), agent=spec.agent_host)
-    # Popped, not read: tracebacks that show locals (pytest -l, error trackers) must
-    # not find the key in a frame that lives as long as the connection.
-    credentials = resolve_credentials(
-        options.pop("api_key", None), options.pop("access_token", None)
-    )
-    check_credentials(base, credentials, allow_insecure=options.get("allow_insecure", False))
     check_positive("keepalive_interval", keepalive_interval, optional=True)
     check_type("close_stream_on_end", close_stream_on_end, bool)
     check_type("reconnect", reconnect, ReconnectPolicy, optional=True)
@@ -1363,6 +1356,13 @@ def open_connection(
             f"audio must be an async iterable of bytes (a microphone, a file source, an "
             f"async generator), not {type(audio).__name__}"
         )
+    base = resolve_base_url(options.get("base_url"), agent=spec.agent_host)
+    # Popped, not read: tracebacks that show locals (pytest -l, error trackers) must
+    # not find the key in a frame that lives as long as the connection.
+    credentials = resolve_credentials(
+        options.pop("api_key", None), options.pop("access_token", None)
+    )
+    check_credentials(base, credentials, allow_insecure=options.get("allow_insecure", False))
     target = Target(
         base,
         spec.path,

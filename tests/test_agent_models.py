@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,6 +19,11 @@ from dgtrio.agent._messages import CODEC
 from .conftest import RECORDED
 
 AGENT_ID = "6f0c2a3e-8d6b-4f7e-9a31-2c5d8b9e0f14"
+
+# Minimal valid parts, to build settings that fail at one place.
+THINK: dict[str, Any] = {"provider": {"type": "open_ai", "model": "gpt-4o-mini"}}
+SPEAK: dict[str, Any] = {"provider": {"type": "deepgram", "model": "aura-2-thalia-en"}}
+V2 = {"type": "deepgram", "version": "v2", "model": "flux-general-en"}
 
 
 def full_settings() -> ag.AgentV1Settings:
@@ -52,7 +59,9 @@ def full_settings() -> ag.AgentV1Settings:
                     provider=ag.OpenAiThink(model="gpt-4o-mini", temperature=0.2),
                     prompt="Be brief.",
                     functions=[
-                        ag.Function(name="lookup", parameters={"type": "object"}),
+                        ag.Function(
+                            name="lookup", parameters={"type": "object"}, defer_until_eot=True
+                        ),
                         ag.Function(
                             name="remote",
                             endpoint=ag.FunctionEndpoint(url="https://x.test/f", method="post"),
@@ -140,7 +149,7 @@ def test_settings_encode_to_the_wire_shape() -> None:
         "provider": {"type": "open_ai", "model": "gpt-4o-mini", "temperature": 0.2},
         "prompt": "Be brief.",
         "functions": [
-            {"name": "lookup", "parameters": {"type": "object"}},
+            {"name": "lookup", "parameters": {"type": "object"}, "defer_until_eot": True},
             {"name": "remote", "endpoint": {"url": "https://x.test/f", "method": "post"}},
         ],
     }
@@ -308,6 +317,36 @@ def test_construction_names_the_bad_field(build: Any, path: str) -> None:
          "agent.context.messages[0].content", "required"),
         ({"agent": {}, "tags": "abc"}, "tags", "list of strings"),
         ({"agent": {}, "experimental": "true"}, "experimental", "true or false"),
+        # Each segment once (hooks once added their own name to cattrs' path).
+        ({"agent": {"listen": {"provider": "nova-3"}}}, "agent.listen.provider",
+         "must be an object"),
+        ({"agent": {"think": {"provider": "open_ai"}}}, "agent.think.provider",
+         "must be an object"),
+        ({"agent": {"think": [THINK, "gpt-4o"]}}, "agent.think[1]", "must be an object"),
+        ({"agent": {"think": [THINK, {"provider": {"type": "open_ai", "model": "m"},
+                                      "functions": [{"name": "a"}, {"name": "b"},
+                                                    {"name": "c", "parameters": []}]}]}},
+         "agent.think[1].functions[2].parameters", "JSON schema"),
+        ({"agent": {"think": [THINK, {**THINK, "functions": [
+            {"name": "f", "endpoint": {"method": "post"}}]}]}},
+         "agent.think[1].functions[0].endpoint.url", "required"),
+        ({"agent": {"speak": [SPEAK, SPEAK, {"provider": {"type": "deepgram", "model": "aura",
+                                                          "speed": 0.6}}]}},
+         "agent.speak[2].provider.speed", "between 0.7 and 1.5"),
+        ({"agent": {"speak": [SPEAK, {"provider": {"type": "cartesia", "model_id": "s",
+                                                   "voice": {"mode": "id"}},
+                                      "endpoint": {"url": "https://c.test"}}]}},
+         "agent.speak[1].provider.voice.id", "required"),
+        ({"agent": {"speak": [SPEAK, {"provider": {"type": "open_ai", "model": "tts-1",
+                                                   "voice": "alloy"}}]}},
+         "agent.speak[1].endpoint", "required with provider 'open_ai'"),
+        ({"agent": {"think": {"provider": {"type": "aws_bedrock", "model": "m",
+                                           "credentials": {"type": "sts", "region": "r",
+                                                           "access_key_id": "a",
+                                                           "secret_access_key": "s"}}}}},
+         "agent.think.provider.credentials.session_token", "required with type 'sts'"),
+        ({"agent": [THINK]}, "agent", "must be an object"),
+        ({"agent": {}, "audio": "linear16"}, "audio", "must be an object"),
     ],
 )  # fmt: skip
 def test_from_dict_names_the_full_path(data: dict[str, Any], path: str, problem: str) -> None:
@@ -315,6 +354,314 @@ def test_from_dict_names_the_full_path(data: dict[str, Any], path: str, problem:
         ag.AgentV1Settings.from_dict(data)
     assert caught.value.path == path
     assert problem in caught.value.problem
+
+
+def _objects(value: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every JSON object in ``value`` with its path, but free-form ones (a function's
+    JSON schema, an endpoint's headers)."""
+    if isinstance(value, dict):
+        yield path, value
+        for key, item in value.items():
+            if key not in ("parameters", "headers"):
+                yield from _objects(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _objects(item, f"{path}[{index}]")
+
+
+WIRE = json.loads(encode_message(full_settings()))
+OBJECT_PATHS = [path or "$" for path, _ in _objects(WIRE)]
+
+
+@pytest.mark.parametrize("index", range(len(OBJECT_PATHS)), ids=OBJECT_PATHS)
+def test_from_dict_refuses_an_unknown_key_in_every_object(index: int) -> None:
+    wire = copy.deepcopy(WIRE)
+    path, target = list(_objects(wire))[index]
+    target["zzz_unknown"] = 1
+    with pytest.raises(dgtrio.SettingsError) as caught:
+        ag.AgentV1Settings.from_dict(wire)
+    assert caught.value.path == (f"{path}.zzz_unknown" if path else "zzz_unknown")
+    assert caught.value.problem.startswith("unknown key; known keys: ")
+
+
+def test_the_unknown_key_test_reaches_every_level() -> None:
+    expected = {
+        "$", "audio", "audio.input", "audio.output", "flags", "agent", "agent.context",
+        "agent.context.messages[0]", "agent.context.messages[1].function_calls[0]",
+        "agent.listen", "agent.listen.provider", "agent.think[0]", "agent.think[0].provider",
+        "agent.think[0].functions[0]", "agent.think[0].functions[1].endpoint",
+        "agent.think[3].endpoint", "agent.think[4].provider.credentials", "agent.speak[5]",
+        "agent.speak[3].provider.voice", "agent.speak[5].provider.credentials",
+    } | {f"agent.think[{i}].provider" for i in range(5)} | {
+        f"agent.speak[{i}].provider" for i in range(6)
+    }  # fmt: skip
+    assert expected <= set(OBJECT_PATHS)
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "problem"),
+    [
+        ({"agent": {"think": {**THINK, "promt": "Be brief."}}}, "agent.think.promt",
+         "did you mean prompt?"),
+        ({"agent": {"think": [THINK, {"provider": {"type": "google", "model": "g",
+                                                   "temprature": 0.5}}]}},
+         "agent.think[1].provider.temprature", "did you mean temperature?"),
+        ({"agent": {"think": THINK, "tags": ["a"]}}, "agent.tags",
+         "tags belongs at the top level of the settings, not in agent"),
+        ({"agent": {"greting": "Hi"}}, "agent.greting", "did you mean greeting?"),
+        ({"agent": {}, "tag": ["a"]}, "tag", "did you mean tags?"),
+        ({"agent": {}, "think": THINK}, "think", "did you mean agent.think?"),
+        ({"agent": {}, "audio": {"input": {"encoding": "mulaw", "sample_rate": 8000,
+                                           "channels": 1}}},
+         "audio.input.channels", "known keys: encoding, sample_rate"),
+        ({"agent": {}, "audio": {"output": {"encodng": "mp3"}}}, "audio.output.encodng",
+         "did you mean encoding?"),
+        ({"agent": {}, "flags": {"histroy": False}}, "flags.histroy", "did you mean history?"),
+        # The early access form, which Deepgram answered with "check agent.listen.model".
+        ({"agent": {"listen": {"model": "nova-3"}}}, "agent.listen.model",
+         "did you mean provider.model?"),
+        ({"agent": {"listen": {"provider": {"type": "deepgram", "model": "nova-3",
+                                            "smart_fromat": True}}}},
+         "agent.listen.provider.smart_fromat", "did you mean smart_format?"),
+        ({"agent": {"listen": {"provider": {**V2, "eot_treshold": 0.7}}}},
+         "agent.listen.provider.eot_treshold", "did you mean eot_threshold?"),
+        ({"agent": {"listen": {"provider": {"type": "deepgram", "model": "flux-general-multi",
+                                            "language_hint": "de"}}}},
+         "agent.listen.provider.language_hint", "did you mean language_hints?"),
+        ({"agent": {"think": {**THINK, "temperature": 0.2}}}, "agent.think.temperature",
+         "did you mean provider.temperature?"),
+        ({"agent": {"think": {**THINK, "url": "https://llm.test"}}}, "agent.think.url",
+         "did you mean endpoint.url?"),
+        ({"agent": {"think": {**THINK, "instructions": "Be brief."}}},
+         "agent.think.instructions", "did you mean prompt?"),
+        # Before endpoint existed: dropping these made a server-side function client-side.
+        ({"agent": {"think": {**THINK, "functions": [
+            {"name": "f", "url": "https://f.test", "method": "post"}]}}},
+         "agent.think.functions[0].url", "did you mean endpoint.url? (url, method and headers"),
+        ({"agent": {"think": {**THINK, "functions": [
+            {"name": "f", "endpoint": {"url": "https://f.test", "methd": "post"}}]}}},
+         "agent.think.functions[0].endpoint.methd", "did you mean method?"),
+        ({"agent": {"speak": [SPEAK, {"provider": {"type": "cartesia", "model_id": "s",
+                                                   "voice": {"mode": "id", "id": "v",
+                                                             "speed": 1}},
+                                      "endpoint": {"url": "https://c.test"}}]}},
+         "agent.speak[1].provider.voice.speed", "known keys: id, mode"),
+        ({"agent": {"speak": {**SPEAK, "voice": "thalia"}}}, "agent.speak.voice",
+         "did you mean provider.voice?"),
+        ({"agent": {"speak": {**SPEAK, "endpoint": {"url": "https://s.test", "header": {}}}}},
+         "agent.speak.endpoint.header", "did you mean headers?"),
+        ({"agent": {"context": {"mesages": []}}}, "agent.context.mesages",
+         "did you mean messages?"),
+        ({"agent": {"messages": [{"role": "user", "content": "Hi"}]}}, "agent.messages",
+         "did you mean context.messages?"),
+        # Keys of Deepgram's SDK 7 that dgtrio does not model: refused, saying so.
+        ({"agent": {"think_live": {"provider": {"type": "deepgram"}}}}, "agent.think_live",
+         "does not model yet"),
+        ({"agent": {"think": {**THINK, "functions": [
+            {"name": "f", "agent_filler_max_count": 2}]}}},
+         "agent.think.functions[0].agent_filler_max_count", "Think Live"),
+        # A misspelt required key is reported as the typo, not as the missing key.
+        ({"agent": {"think": {"provider": {"type": "open_ai", "modle": "gpt-4o"}}}},
+         "agent.think.provider.modle", "did you mean model?"),
+    ],
+)  # fmt: skip
+def test_from_dict_refuses_unknown_keys_naming_the_nearest(
+    data: dict[str, Any], path: str, problem: str
+) -> None:
+    with pytest.raises(dgtrio.SettingsError) as caught:
+        ag.AgentV1Settings.from_dict(data)
+    assert caught.value.path == path
+    assert caught.value.problem.startswith("unknown key; ")
+    assert problem in caught.value.problem
+    assert str(caught.value) == f"{path}: {caught.value.problem}"
+
+
+@pytest.mark.parametrize(
+    ("data", "path", "problem"),
+    [
+        ({"type": "UpdateThink", "agent": {}}, "type", "must be 'Settings', not 'UpdateThink'"),
+        ({"agent": {"listen": {"provider": {"type": "assemblyai", "model": "m"}}}},
+         "agent.listen.provider.type", "must be 'deepgram', not 'assemblyai'"),
+        ({"agent": {"context": {"messages": [{"type": "Turn", "role": "user",
+                                              "content": "Hi"}]}}},
+         "agent.context.messages[0].type", "must be 'History'"),
+        ({"agent": {"think": {"provider": {"model": "m"}}}}, "agent.think.provider.type",
+         "string type"),
+    ],
+)  # fmt: skip
+def test_the_type_tag_is_a_known_key_with_a_checked_value(
+    data: dict[str, Any], path: str, problem: str
+) -> None:
+    with pytest.raises(dgtrio.SettingsError) as caught:
+        ag.AgentV1Settings.from_dict(data)
+    assert caught.value.path == path
+    assert problem in caught.value.problem
+
+
+def test_type_tags_are_optional_and_unknown_provider_types_pass_through() -> None:
+    data = {
+        "agent": {
+            "listen": {"provider": {"model": "nova-3"}},
+            "think": {"provider": {"type": "deepgram", "model": "think-fast", "new_knob": 1}},
+            "context": {"messages": [{"role": "user", "content": "Hi"}]},
+        }
+    }
+    settings = ag.AgentV1Settings.from_dict(data)
+    assert isinstance(settings.agent, ag.AgentConfig) and settings.agent.listen
+    assert settings.agent.listen.provider == ag.DeepgramListenV1(model="nova-3")
+    assert settings.agent.think == ag.Think(
+        provider=ag.CustomProvider("deepgram", {"model": "think-fast", "new_knob": 1})
+    )
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_settings_built_with_the_official_sdk_parse() -> None:
+    pytest.importorskip("deepgram")
+    from deepgram.agent.v1.types import (
+        AgentV1Settings,
+        AgentV1SettingsAgent,
+        AgentV1SettingsAgentContextContext,
+        AgentV1SettingsAgentContextListen,
+        AgentV1SettingsAgentContextListenProvider_V2,
+        AgentV1SettingsAudio,
+        AgentV1SettingsAudioInput,
+        AgentV1SettingsAudioOutput,
+        AgentV1SettingsFlags,
+        ConversationHistoryMessage,
+        FunctionCallHistoryMessage,
+        FunctionCallHistoryMessageFunctionCallsItem,
+    )
+    from deepgram.types import (
+        AwsBedrockThinkProviderCredentials,
+        AwsPollySpeakProviderCredentials,
+        CartesiaVoice,
+        SpeakSettingsV1,
+        SpeakSettingsV1Endpoint,
+        SpeakSettingsV1Provider_AwsPolly,
+        SpeakSettingsV1Provider_Cartesia,
+        SpeakSettingsV1Provider_Deepgram,
+        SpeakSettingsV1Provider_ElevenLabs,
+        SpeakSettingsV1Provider_OpenAi,
+        ThinkSettingsV1,
+        ThinkSettingsV1Endpoint,
+        ThinkSettingsV1FunctionsItem,
+        ThinkSettingsV1FunctionsItemEndpoint,
+        ThinkSettingsV1Provider_Anthropic,
+        ThinkSettingsV1Provider_AwsBedrock,
+        ThinkSettingsV1Provider_Google,
+        ThinkSettingsV1Provider_Groq,
+        ThinkSettingsV1Provider_OpenAi,
+    )
+
+    endpoint = SpeakSettingsV1Endpoint(url="https://tts.test", headers={"authorization": "k"})
+    sdk = AgentV1Settings(
+        tags=["sdk"],
+        experimental=False,
+        mip_opt_out=True,
+        flags=AgentV1SettingsFlags(history=True),
+        audio=AgentV1SettingsAudio(
+            input=AgentV1SettingsAudioInput(encoding="linear16", sample_rate=16000),
+            output=AgentV1SettingsAudioOutput(encoding="mp3", bitrate=48000, container="none"),
+        ),
+        agent=AgentV1SettingsAgent(
+            language="en",
+            greeting="Hello!",
+            context=AgentV1SettingsAgentContextContext(
+                messages=[
+                    ConversationHistoryMessage(role="user", content="Hi"),
+                    FunctionCallHistoryMessage(
+                        function_calls=[
+                            FunctionCallHistoryMessageFunctionCallsItem(
+                                id="c1", name="f", client_side=True, arguments="{}", response="ok"
+                            )
+                        ]
+                    ),
+                ]
+            ),
+            listen=AgentV1SettingsAgentContextListen(
+                provider=AgentV1SettingsAgentContextListenProvider_V2(
+                    model="flux-general-multi", language_hints=["de"], eot_timeout_ms=4000
+                )
+            ),
+            think=[
+                ThinkSettingsV1(
+                    provider=ThinkSettingsV1Provider_OpenAi(model="gpt-4o-mini", temperature=0.5),
+                    prompt="Be brief.",
+                    functions=[
+                        ThinkSettingsV1FunctionsItem(
+                            name="refund",
+                            description="Refund an order",
+                            parameters={"type": "object", "properties": {}},
+                            defer_until_eot=True,
+                        ),
+                        ThinkSettingsV1FunctionsItem(
+                            name="lookup",
+                            endpoint=ThinkSettingsV1FunctionsItemEndpoint(
+                                url="https://f.test", method="post", headers={"x": "y"}
+                            ),
+                        ),
+                    ],
+                ),
+                ThinkSettingsV1(
+                    provider=ThinkSettingsV1Provider_Anthropic(model="claude-3-5-haiku-latest")
+                ),
+                ThinkSettingsV1(
+                    provider=ThinkSettingsV1Provider_Google(
+                        model="gemini-2.0-flash", version="v1beta"
+                    )
+                ),
+                ThinkSettingsV1(
+                    provider=ThinkSettingsV1Provider_Groq(reasoning_mode="low"),
+                    endpoint=ThinkSettingsV1Endpoint(url="https://groq.test", headers={}),
+                    context_length="max",
+                ),
+                ThinkSettingsV1(
+                    provider=ThinkSettingsV1Provider_AwsBedrock(
+                        model="anthropic/claude-3-5-haiku-20240307-v1:0",
+                        credentials=AwsBedrockThinkProviderCredentials(
+                            type="iam", region="us-east-1", access_key_id="a", secret_access_key="s"
+                        ),
+                    ),
+                    endpoint=ThinkSettingsV1Endpoint(url="https://bedrock.test"),
+                ),
+            ],
+            speak=[
+                SpeakSettingsV1(
+                    provider=SpeakSettingsV1Provider_Deepgram(model="aura-2-thalia-en", speed=0.9)
+                ),
+                SpeakSettingsV1(
+                    provider=SpeakSettingsV1Provider_ElevenLabs(
+                        model_id="eleven_turbo_v2_5", language="en"
+                    ),
+                    endpoint=endpoint,
+                ),
+                SpeakSettingsV1(
+                    provider=SpeakSettingsV1Provider_Cartesia(
+                        model_id="sonic-2", voice=CartesiaVoice(mode="id", id="v1"), volume=1.5
+                    ),
+                    endpoint=endpoint,
+                ),
+                SpeakSettingsV1(
+                    provider=SpeakSettingsV1Provider_OpenAi(model="tts-1", voice="alloy"),
+                    endpoint=endpoint,
+                ),
+                SpeakSettingsV1(
+                    provider=SpeakSettingsV1Provider_AwsPolly(
+                        voice="Joanna",
+                        language="en-US",
+                        engine="neural",
+                        credentials=AwsPollySpeakProviderCredentials(
+                            type="iam", region="us-east-1", access_key_id="a", secret_access_key="s"
+                        ),
+                    ),
+                    endpoint=endpoint,
+                ),
+            ],
+        ),
+    )
+    wire = json.loads(json.dumps(sdk.dict()))
+    settings = ag.AgentV1Settings.from_dict(wire)
+    assert json.loads(encode_message(settings)) == wire
 
 
 def test_secrets_stay_out_of_repr() -> None:

@@ -61,6 +61,7 @@ from ._settings import Speak as Speak
 from ._settings import SpeakProvider as SpeakProvider
 from ._settings import Think as Think
 from ._settings import ThinkProvider as ThinkProvider
+from ._tools import ErrorFormatter as ErrorFormatter
 from ._tools import Tool as Tool
 from ._tools import ToolRegistry as ToolRegistry
 from ._tools import ToolResult as ToolResult

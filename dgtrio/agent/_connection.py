@@ -365,7 +365,8 @@ class AgentConnection(Connection[AgentMessage]):
                 status = "timeout"
                 content = _error(f"{call.name} timed out after {tool.timeout:g} s")
             except Exception as exc:  # a failing tool must not end the conversation
-                status, content, error = "error", _error(f"{type(exc).__name__}: {exc}"), exc
+                assert self._tools is not None  # the tool came from it
+                status, content, error = "error", self._tools.error_content(call, exc), exc
                 log.warning("agent tool %s failed", call.name, exc_info=exc)
             # Still inside the scope: a FunctionCallCancelled that arrives before the
             # response is queued means that no response is sent.

@@ -4,8 +4,10 @@ Every class validates on construction what Deepgram's schema requires and the
 documented ranges, raising :class:`~dgtrio.SettingsError` that names the field
 (``OpenAiThink.temperature``). :meth:`AgentV1Settings.from_dict` builds the same
 classes from JSON-shaped data (a config file, a stored agent) and names the field by
-its full path (``agent.think[1].provider.temperature``). Optional fields default to
-``None`` and are then left out of the message: the server applies its defaults.
+its full path (``agent.think[1].provider.temperature``); like Deepgram's own parser, it
+refuses keys it does not know rather than drop them (a misspelt ``promt`` would lose
+the prompt). Optional fields default to ``None`` and are then left out of the message:
+the server applies its defaults.
 
 Model names are not checked against a list (Deepgram adds models often); closed sets
 (encodings, containers, reasoning modes) are.
@@ -13,6 +15,7 @@ Model names are not checked against a list (Deepgram adds models often); closed 
 
 from __future__ import annotations
 
+import difflib
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +24,7 @@ from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
 import attrs
 import cattrs
 from cattrs.errors import AttributeValidationNote, IterableValidationNote
+from cattrs.gen import make_dict_structure_fn
 
 from .._codec import AudioEncoding
 from .._errors import SettingsError
@@ -357,6 +361,9 @@ class Function:
     description: str | None = _field(_text)
     parameters: Mapping[str, Any] | None = _field()
     endpoint: FunctionEndpoint | None = _field(_instance_of(FunctionEndpoint))
+    defer_until_eot: bool | None = _field(_flag)
+    """Hold the call until the user's turn is confirmed instead of dispatching it
+    speculatively (for actions that cannot be undone); the server's default is false."""
 
     @name.validator
     def _check_name(self, attribute: attrs.Attribute[str], value: Any) -> None:
@@ -588,6 +595,14 @@ class AgentV1Settings:
     def from_dict(cls, data: Mapping[str, Any]) -> AgentV1Settings:
         """Settings from their JSON form (as sent on the wire, ``type`` optional).
 
+        Every object is checked for keys this version of dgtrio does not know, at
+        every level, as Deepgram's parser does: the error names the nearest known key
+        (``agent.think.promt: unknown key; did you mean prompt?``). Keys of Deepgram
+        features that dgtrio does not model yet (``agent.think_live``) are refused
+        too, saying so: such settings can be given to :func:`~dgtrio.open_agent` as a
+        mapping, which is sent unchecked. A provider of a ``type`` dgtrio does not
+        know becomes a :class:`CustomProvider`, its keys passed through unchecked.
+
         Raises:
             SettingsError: naming the field by its path, e.g. ``agent.think.provider.model``.
         """
@@ -619,12 +634,19 @@ def _strings(value: Any, _: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _not_an_object(value: Any) -> SettingsError:
+    # No field: the value itself is wrong, and cattrs' notes already name where it is.
+    return SettingsError("$", f"must be an object, not {value!r}")
+
+
 def _by_type(providers: tuple[type, ...], converter: cattrs.Converter) -> Callable[[Any], Any]:
     """A provider union, told apart by ``type``; unknown types become CustomProvider."""
     known = {cls.TYPE: cls for cls in providers if cls is not CustomProvider}  # type: ignore[attr-defined]
 
     def structure(value: Any) -> Any:
-        if not isinstance(value, Mapping) or not isinstance(value.get("type"), str):
+        if not isinstance(value, Mapping):
+            raise _not_an_object(value)
+        if not isinstance(value.get("type"), str):
             raise SettingsError("type", "a provider needs a string type", field="type")
         cls = known.get(value["type"])
         if cls is None:
@@ -638,11 +660,19 @@ def _by_type(providers: tuple[type, ...], converter: cattrs.Converter) -> Callab
 def _listen_provider(converter: cattrs.Converter) -> Callable[[Any], ListenProvider]:
     """v1 or v2 by ``version``; without one, v2-only fields mean v2 (as Deepgram's SDK
     infers it)."""
-    v2_only = {"eot_threshold", "eager_eot_threshold", "eot_timeout_ms", "language_hints"}
+    # language_hint (Flux's deprecated singular form) also means v2, so that it is
+    # refused with a pointer to language_hints rather than to v1's language.
+    v2_only = {
+        "eot_threshold",
+        "eager_eot_threshold",
+        "eot_timeout_ms",
+        "language_hints",
+        "language_hint",
+    }
 
     def structure(value: Any) -> ListenProvider:
         if not isinstance(value, Mapping):
-            raise SettingsError("provider", "must be an object", field="provider")
+            raise _not_an_object(value)
         version = value.get("version")
         if version == "v2" or (version is None and v2_only & value.keys()):
             return converter.structure(value, DeepgramListenV2)
@@ -651,8 +681,101 @@ def _listen_provider(converter: cattrs.Converter) -> Callable[[Any], ListenProvi
     return structure
 
 
+# -- unknown keys ------------------------------------------------------------------------------
+
+_NOT_MODELLED = (
+    "which dgtrio does not model yet; to send it, give open_agent the settings as a "
+    "mapping (sent unchecked)"
+)
+_THINK_LIVE = f"Deepgram's Think Live setting, {_NOT_MODELLED}"
+_FILLER = f"needs Deepgram's Think Live (agent.think_live), {_NOT_MODELLED}"
+_ENDPOINT = (
+    "did you mean endpoint.{key}? (url, method and headers go in endpoint; "
+    "a function without one is called client-side)"
+)
+
+# Keys Deepgram knows (its SDK 7 models) or knew (older forms), each with what to do.
+_HINTS: dict[tuple[type, str], str] = {
+    (AgentConfig, "think_live"): _THINK_LIVE,
+    (AgentConfig, "messages"): "did you mean context.messages? (agent.messages is the old place)",
+    (Think, "instructions"): "did you mean prompt? (instructions is its old name)",
+    (Function, "url"): _ENDPOINT.format(key="url"),
+    (Function, "method"): _ENDPOINT.format(key="method"),
+    (Function, "headers"): _ENDPOINT.format(key="headers"),
+    (Function, "initial_agent_filler"): _FILLER,
+    (Function, "agent_filler_max_count"): _FILLER,
+    (Function, "agent_filler_interval_ms"): _FILLER,
+    (DeepgramListenV2, "language_hint"): "did you mean language_hints? (a list of languages)",
+}
+
+
+def _keys(*classes: type) -> frozenset[str]:
+    """The keys of the JSON objects of ``classes``: their fields, and ``type`` for
+    the tagged ones (``raw`` is what a server message was received as, never sent)."""
+    keys = {field.name for cls in classes for field in attrs.fields(cls)}
+    keys.update("type" for cls in classes if hasattr(cls, "TYPE"))
+    keys.discard("raw")
+    return frozenset(keys)
+
+
+def _modelled(providers: tuple[type, ...]) -> tuple[type, ...]:
+    return tuple(cls for cls in providers if cls is not CustomProvider)
+
+
+# Keys that belong one level down: agent.listen.model was the early access form, and
+# Deepgram's recorded reply to it was only "check the agent.listen.model field".
+_NESTED: dict[type, tuple[tuple[str, frozenset[str]], ...]] = {
+    AgentV1Settings: (("agent", _keys(AgentConfig)), ("audio", _keys(AudioConfig))),
+    AudioConfig: (("input", _keys(AudioInput)), ("output", _keys(AudioOutput))),
+    Listen: (("provider", _keys(DeepgramListenV1, DeepgramListenV2)),),
+    Think: (("provider", _keys(*_modelled(_THINK_PROVIDERS))), ("endpoint", _keys(Endpoint))),
+    Speak: (("provider", _keys(*_modelled(_SPEAK_PROVIDERS))), ("endpoint", _keys(Endpoint))),
+}
+
+
+def _unknown_key(cls: type, key: str, known: frozenset[str]) -> str:
+    """Why ``key`` is refused in an object of ``cls``, and the nearest known key."""
+    hint = _HINTS.get((cls, key))
+    if hint is not None:
+        return f"unknown key; {hint}"
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    if close:
+        return f"unknown key; did you mean {close[0]}?"
+    for child, keys in _NESTED.get(cls, ()):
+        if key in keys:
+            return f"unknown key; did you mean {child}.{key}?"
+    if cls is AgentConfig and key in _keys(AgentV1Settings):
+        return f"unknown key; {key} belongs at the top level of the settings, not in agent"
+    return f"unknown key; known keys: {', '.join(sorted(known))}"
+
+
+def _strict(cls: type[T], converter: cattrs.Converter) -> Callable[[Any, Any], T]:
+    """Structure ``cls`` from an object with none but its own keys (and a right
+    ``type``), as Deepgram's parser accepts it."""
+    structure = make_dict_structure_fn(cls, converter)
+    known = _keys(cls)
+    tag = getattr(cls, "TYPE", None)
+
+    def hook(value: Any, _: Any) -> T:
+        if not isinstance(value, Mapping):
+            raise _not_an_object(value)
+        # Unknown keys first: a misspelt required key ("modle") is better reported as
+        # the typo than as the key it was meant to be missing.
+        for key in value:
+            if key not in known:
+                name = key if isinstance(key, str) else repr(key)
+                problem = _unknown_key(cls, name, known)
+                raise SettingsError(f"{cls.__name__}.{name}", problem, field=name)
+        if tag is not None and value.get("type", tag) != tag:
+            problem = f"must be {tag!r}, not {value['type']!r}"
+            raise SettingsError(f"{cls.__name__}.type", problem, field="type")
+        return structure(value, cls)
+
+    return hook
+
+
 def _settings_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+    converter = cattrs.Converter(detailed_validation=True)
 
     def hook(kind: Any, structure: Callable[[Any], Any]) -> None:
         converter.register_structure_hook(kind, lambda value, _: structure(value))
@@ -668,6 +791,7 @@ def _settings_converter() -> cattrs.Converter:
 
         return structure
 
+    converter.register_structure_hook_factory(attrs.has, lambda cls: _strict(cls, converter))
     for kind in (str, int, float, bool):
         converter.register_structure_hook(kind, _as_is)
     converter.register_structure_hook_func(_literal_or_mapping, _as_is)
@@ -708,7 +832,13 @@ def _structure(data: Mapping[str, Any], cls: type[T]) -> T:
 
 
 def _locate(exc: BaseException, path: str) -> tuple[str, str]:
-    """The path and description of the first failure in a cattrs error tree."""
+    """The path and description of the first failure in a cattrs error tree.
+
+    cattrs' notes name every attribute and index on the way down, so a
+    :class:`SettingsError` adds only its ``field``: the key *within* the object that
+    raised it (``None`` when the object itself is wrong). Adding its ``path`` too
+    once made ``agent.listen.provider.provider``.
+    """
     for note in getattr(exc, "__notes__", ()):
         if isinstance(note, AttributeValidationNote):
             path = f"{path}.{note.name}" if path else note.name
@@ -717,8 +847,9 @@ def _locate(exc: BaseException, path: str) -> tuple[str, str]:
     if isinstance(exc, cattrs.BaseValidationError) and exc.exceptions:
         return _locate(exc.exceptions[0], path)
     if isinstance(exc, SettingsError):
-        local = exc.field or exc.path
-        return (f"{path}.{local}" if path else local), exc.problem
+        if exc.field is None:
+            return path, exc.problem
+        return (f"{path}.{exc.field}" if path else exc.field), exc.problem
     if isinstance(exc, KeyError):
         return path, "required"
     return path, str(exc)

@@ -15,12 +15,18 @@ The registry declares its functions in ``think.functions`` and the connection an
 every client-side call of one of them. The JSON schema of the parameters is derived
 from the type hints (``Annotated[str, "description"]`` describes one) when it is not
 given; the function's docstring is its description.
+
+When a handler raises, the call is answered with :meth:`ToolRegistry.error_content`:
+by default ``{"error": "ExcType: text"}``, which the LLM reads (and the LLM's vendor
+receives). ``ToolRegistry(redact_errors=True)`` or ``ToolRegistry(on_error=...)``
+keeps exception texts, which may carry internal details, out of the conversation.
 """
 
 from __future__ import annotations
 
 import enum
 import inspect
+import logging
 import re
 import types
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -42,9 +48,14 @@ import orjson
 from ._messages import FunctionCall
 from ._settings import Function
 
-__all__ = ["Tool", "ToolRegistry", "ToolResult", "ToolStatus"]
+__all__ = ["ErrorFormatter", "Tool", "ToolRegistry", "ToolResult", "ToolStatus"]
+
+log = logging.getLogger("dgtrio")
 
 Handler = Callable[..., Awaitable[Any]]
+ErrorFormatter = Callable[[FunctionCall, Exception], str]
+"""``(call, exception) -> content``: the ``FunctionCallResponse`` content that answers
+a call whose handler raised (see :class:`ToolRegistry`)."""
 ToolStatus = Literal["ok", "error", "timeout", "cancelled"]
 H = TypeVar("H", bound=Handler)  # the decorated function, returned as it is
 
@@ -98,16 +109,80 @@ class ToolResult:
 class ToolRegistry:
     """Async functions the agent may call, answered automatically.
 
+    A handler that raises does not end the conversation: its call is answered with
+    :meth:`error_content`, by default ``{"error": "ValueError: no such city"}``. The
+    LLM reads that text and the LLM's vendor receives it, so exception texts that may
+    carry internal details (hosts, queries, account ids) can be kept out:
+
+    ::
+
+        tools = ToolRegistry(redact_errors=True)  # {"error": "get_weather failed"}
+
+        def on_error(call: FunctionCall, exc: Exception) -> str:
+            if isinstance(exc, LookupError):
+                return json.dumps({"error": "not found"})
+            return json.dumps({"error": f"{call.name} is unavailable, try later"})
+
+        tools = ToolRegistry(on_error=on_error)
+
     Args:
         timeout: seconds a handler may run before the call is answered with a
             timeout error (per tool with ``register(timeout=...)``).
+        on_error: ``(call, exception) -> content``: the content that answers a call
+            whose handler raised, sent as it is (JSON or plain text). If it raises or
+            returns something else than a string, the call is answered with the
+            generic ``{"error": "<name> failed"}`` and a warning is logged: a broken
+            formatter must neither end the conversation nor leak the text it was to
+            hide. It is not called for a timeout.
+        redact_errors: answer every failed call with ``{"error": "<name> failed"}``
+            instead of the exception's type and text.
+
+    Raises:
+        ValueError: ``timeout`` not positive, or both ``on_error`` and ``redact_errors``.
+        TypeError: ``on_error`` not callable.
     """
 
-    def __init__(self, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 30.0,
+        on_error: ErrorFormatter | None = None,
+        redact_errors: bool = False,
+    ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable, not {on_error!r}")
+        if on_error is not None and redact_errors:
+            raise ValueError("pass on_error or redact_errors, not both")
         self.timeout = timeout
+        self._on_error = on_error
+        self._redact_errors = redact_errors
         self._tools: dict[str, Tool] = {}
+
+    def error_content(self, call: FunctionCall, error: Exception) -> str:
+        """The ``FunctionCallResponse`` content that answers ``call`` when its handler
+        raised ``error``.
+
+        By default ``{"error": "ExcType: text"}`` (JSON); with ``redact_errors``,
+        ``{"error": "<name> failed"}``; with ``on_error``, what it returns (the
+        generic text if it raises or returns no string). Never raises.
+        """
+        if self._redact_errors:
+            return _generic_error(call)
+        if self._on_error is None:
+            return _error_json(_describe(error))
+        try:
+            content = self._on_error(call, error)
+        except Exception as exc:
+            # A broken formatter must neither end the conversation (the connection
+            # answers the call with this) nor send the text it was meant to hide.
+            log.warning("on_error failed for agent tool %s", call.name, exc_info=exc)
+            return _generic_error(call)
+        if not isinstance(content, str):
+            log.warning("on_error returned %s, not a string", type(content).__name__)
+            return _generic_error(call)
+        return content
 
     @overload
     def register(self, handler: H) -> H: ...
@@ -185,6 +260,23 @@ class ToolRegistry:
 
     def __repr__(self) -> str:
         return f"<ToolRegistry {', '.join(self._tools) or 'empty'}>"
+
+
+def _error_json(text: str) -> str:
+    return orjson.dumps({"error": text}).decode()
+
+
+def _describe(error: Exception) -> str:
+    """``ExcType: text``; the type alone if the exception cannot say what it is."""
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception:  # a broken __str__ must not end the conversation either
+        return f"{type(error).__name__}: <unprintable>"
+
+
+def _generic_error(call: FunctionCall) -> str:
+    """What a failed call is answered with when the exception must not be told."""
+    return _error_json(f"{call.name} failed")
 
 
 def _parse_docstring(function: Callable[..., Any]) -> tuple[str | None, dict[str, str]]:

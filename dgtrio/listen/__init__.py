@@ -36,6 +36,8 @@ from ._messages import ListenV1Word as ListenV1Word
 from ._options import ListenV1Encoding as ListenV1Encoding
 from ._options import ListenV1Options as ListenV1Options
 from ._turns import FluxTurn as FluxTurn
+from ._turns import FluxTurnEvent as FluxTurnEvent
 from ._turns import FluxTurnTracker as FluxTurnTracker
+from ._turns import FluxTurnTrigger as FluxTurnTrigger
 from ._utterances import Utterance as Utterance
 from ._utterances import UtteranceAggregator as UtteranceAggregator

@@ -1,6 +1,7 @@
 """Deepgram's streaming text-to-speech socket (v1)."""
 
 from ._connection import SpeakV1Connection as SpeakV1Connection
+from ._connection import UtteranceAudio as UtteranceAudio
 from ._connection import open_speak as open_speak
 from ._limits import MAX_SPEAK_CHARACTERS as MAX_SPEAK_CHARACTERS
 from ._limits import FlushLimiter as FlushLimiter

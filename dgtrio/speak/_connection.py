@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
-from collections.abc import AsyncGenerator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Unpack
 
@@ -38,7 +37,7 @@ from ._messages import (
 )
 from ._options import SpeakV1Options
 
-__all__ = ["SpeakV1Connection", "open_speak"]
+__all__ = ["SpeakV1Connection", "UtteranceAudio", "open_speak"]
 
 SPEAK_V1: ApiSpec[SpeakV1Message] = ApiSpec(
     name="speak v1",
@@ -177,16 +176,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             ConnectionClosed: the connection has ended (the typed reason).
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
-        if not isinstance(text, str):
-            raise TypeError(f"speak() takes a string, not {type(text).__name__}")
-        if not text:
-            raise ValueError("speak() needs some text")
-        if len(text) > MAX_SPEAK_CHARACTERS:
-            raise ValueError(
-                f"speak() takes at most {MAX_SPEAK_CHARACTERS} characters per call "
-                f"(Deepgram's limit), not {len(text)}: send longer text in pieces, e.g. "
-                "sentence by sentence, then flush once"
-            )
+        _check_text(text)
         self._check_streaming("text")
         await self._send_frame(encode_message(Speak(text)))
 
@@ -271,10 +261,8 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         audio, then closes; keep iterating to receive it. Idempotent."""
         await self._close_stream()
 
-    async def utterance(
-        self, text: str | None = None, *, timeout: float = 10.0
-    ) -> AsyncGenerator[SpeakV1Audio, None]:
-        """Speak ``text`` (if given) and what is buffered; yield the audio until its
+    def utterance(self, text: str | None = None, *, timeout: float = 10.0) -> UtteranceAudio:
+        """Speak ``text`` (if given) and what is buffered; iterate the audio until its
         ``Flushed``.
 
         ::
@@ -282,38 +270,94 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             async for audio in tts.utterance("Hello there!"):
                 wav.write(audio.data)
 
-        Other messages that arrive meanwhile are kept for the next ``receive()``.
-        The iteration also ends when a :meth:`clear` drops the audio. Left early
-        (``break``, an error, a timeout), the rest of this utterance's audio is
-        dropped up to its ``Flushed``: it never reaches the next utterance.
+        Nothing is sent until the iteration starts. Other messages that arrive
+        meanwhile are kept for the next ``receive()``. The iteration also ends when a
+        :meth:`clear` drops the audio. Left early (``break``, an error, a timeout,
+        ``aclose()``), the rest of this utterance's audio is dropped up to its
+        ``Flushed``: it never reaches the next utterance, nor ``receive()``.
 
-        Raises:
+        Raises (from the iteration):
             AcknowledgementTimeout: no message for ``timeout`` seconds.
             ConnectionClosed, ServerError: the connection ended first.
         """
         check_timeout(timeout)
+        if text is not None:
+            _check_text(text)
+        return UtteranceAudio(self, text, timeout)
+
+    async def _start_utterance(self, text: str | None) -> Waiter[Message]:
         self._leave_utterance()
         if text is not None:
             await self.speak(text)
         waiter = self._utterance = await self._start_flush()
+        return waiter
+
+
+class UtteranceAudio:
+    """The audio of one :meth:`SpeakV1Connection.utterance`: an async iterator of
+    :class:`SpeakV1Audio` that ends at the utterance's ``Flushed``.
+
+    An iterator, not an async generator, so that leaving it with ``break`` needs no
+    ``aclosing()``: whatever is left of it is dropped as soon as the connection is
+    used again (``aclose()`` drops it at once).
+    """
+
+    def __init__(self, connection: SpeakV1Connection, text: str | None, timeout: float) -> None:
+        self._connection = connection
+        self._text = text
+        self._timeout = timeout
+        self._waiter: Waiter[Message] | None = None
+        self._finished = False
+
+    def __aiter__(self) -> UtteranceAudio:
+        return self
+
+    async def __anext__(self) -> SpeakV1Audio:
+        conn = self._connection
+        if self._finished:
+            raise StopAsyncIteration
         try:
+            if self._waiter is None:
+                self._waiter = await conn._start_utterance(self._text)
+            waiter = self._waiter
             while True:
-                # The deadline covers each wait, never a yield: a cancel scope around
-                # a yield would apply to the caller's loop body.
-                with trio.move_on_after(timeout) as wait:
-                    message = await self._next()
+                with trio.move_on_after(self._timeout) as wait:
+                    message = await conn._next()
                 if wait.cancelled_caught:
-                    raise self._timeout_error("audio or Flushed", timeout)
+                    raise conn._timeout_error("audio or Flushed", self._timeout)
                 if isinstance(message, SpeakV1Audio):
-                    yield message
-                elif message is waiter.ended or any(message is r for r in waiter.replies):
-                    self._utterance = None  # heard to its end
-                    return
-                else:
-                    self._held.append(message)
-        finally:
-            if self._utterance is waiter:
-                self._leave_utterance()
+                    return message
+                if message is waiter.ended or any(message is r for r in waiter.replies):
+                    conn._utterance = None  # heard to its end
+                    self._finished = True
+                    raise StopAsyncIteration
+                conn._held.append(message)
+        except BaseException:
+            self._leave()
+            raise
+
+    async def aclose(self) -> None:
+        """Stop iterating: the rest of this utterance's audio is dropped."""
+        self._leave()
+        await trio.lowlevel.checkpoint()
+
+    def _leave(self) -> None:
+        self._finished = True
+        if self._waiter is not None and self._connection._utterance is self._waiter:
+            self._connection._leave_utterance()
+
+
+def _check_text(text: object) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"speak() takes a string, not {type(text).__name__}")
+    if not text:
+        raise ValueError("speak() needs some text")
+    if len(text) > MAX_SPEAK_CHARACTERS:
+        raise ValueError(
+            f"speak() takes at most {MAX_SPEAK_CHARACTERS} characters per call "
+            f"(Deepgram's limit), not {len(text)}: send longer text in pieces, e.g. "
+            "sentence by sentence, then flush once"
+        )
 
 
 def open_speak(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, get_args
+from typing import Literal
 
 import attrs
 
 from .._codec import QueryValue
 from .._errors import ConfigurationError
+from .._validate import between, check_fields, positive
 from ..audio._format import AudioFormat
 
 __all__ = ["SpeakV1Encoding", "SpeakV1Options"]
@@ -16,7 +17,6 @@ __all__ = ["SpeakV1Encoding", "SpeakV1Options"]
 SpeakV1Encoding = Literal["linear16", "mulaw", "alaw"]
 """The encodings streaming text-to-speech produces (raw, without a container)."""
 
-_ENCODINGS = frozenset(get_args(SpeakV1Encoding))
 _SAMPLE_RATES = (8000, 16000, 24000, 32000, 48000)
 _G711_SAMPLE_RATES = (8000, 16000)
 
@@ -40,29 +40,24 @@ class SpeakV1Options:
 
     model: str = "aura-2-thalia-en"
     encoding: SpeakV1Encoding = "linear16"
-    sample_rate: int = 24000
-    speed: float | None = None
+    sample_rate: int = attrs.field(default=24000, metadata=positive())
+    speed: float | None = attrs.field(default=None, metadata=between(0.7, 1.5))
     mip_opt_out: bool | None = None
     extra_query: Mapping[str, QueryValue] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
+        check_fields(self)  # first: the checks below trust the types
         if not self.model.startswith("aura"):
             raise ConfigurationError(
-                f"model {self.model!r} is not an Aura voice: /v1/speak takes aura-* models"
-            )
-        if self.encoding not in _ENCODINGS:
-            raise ConfigurationError(
-                f"encoding {self.encoding!r} is not one of {', '.join(sorted(_ENCODINGS))} "
-                "(the encodings Deepgram can stream)"
+                f"SpeakV1Options.model {self.model!r} is not an Aura voice: "
+                "/v1/speak takes aura-* models"
             )
         rates = _SAMPLE_RATES if self.encoding == "linear16" else _G711_SAMPLE_RATES
         if self.sample_rate not in rates:
             raise ConfigurationError(
-                f"sample_rate {self.sample_rate!r} is not one of "
+                f"SpeakV1Options.sample_rate {self.sample_rate!r} is not one of "
                 f"{', '.join(map(str, rates))} for {self.encoding}"
             )
-        if self.speed is not None and not 0.7 <= self.speed <= 1.5:
-            raise ConfigurationError(f"speed must be between 0.7 and 1.5, not {self.speed!r}")
 
     @property
     def audio_format(self) -> AudioFormat:
