@@ -16,9 +16,9 @@ import trio
 import trio.testing
 
 import dgtrio
-from dgtrio import ConnectOptions
+from dgtrio import AgentConnection, ConnectOptions, SpeakV1Connection
 from dgtrio import agent as ag
-from dgtrio.listen import ListenV1Connection
+from dgtrio.listen import ListenV1Connection, ListenV2Connection
 from dgtrio.testing import AgentScript, FakeDeepgram, Fault
 
 from .conftest import API_KEY, frames, pcm16
@@ -102,16 +102,14 @@ async def test_a_bad_setting_is_refused_before_connecting(
 async def test_a_failure_before_the_block_starts_closes_the_socket_at_once(
     fake: FakeDeepgram, api: str, monkeypatch: pytest.MonkeyPatch, autojump_clock: Any
 ) -> None:
-    # Whatever fails between the handshake and the block (here: the connection's own
-    # start), the socket is closed cleanly at once; its task no longer runs on until
-    # the server hangs up (10 s of idle timeout, or never).
+    # Whatever fails between the handshake and the block (here: building the
+    # connection object), the socket is closed cleanly at once; its task no longer
+    # runs on until the server hangs up (10 s of idle timeout, or never).
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(dgtrio.listen.ListenV1Connection, "_start", broken)
-    monkeypatch.setattr(dgtrio.listen.ListenV2Connection, "_start", broken)
-    monkeypatch.setattr(dgtrio.SpeakV1Connection, "_start", broken)
-    monkeypatch.setattr(dgtrio.AgentConnection, "_start", broken)
+    for cls in (ListenV1Connection, ListenV2Connection, SpeakV1Connection, AgentConnection):
+        monkeypatch.setattr(cls, "__init__", broken)
     began = trio.current_time()
     with pytest.raises(RuntimeError, match="boom"):
         async with OPENERS[api](**reach(fake)):
@@ -211,7 +209,9 @@ async def _until_closed(tts: dgtrio.SpeakV1Connection) -> AsyncIterator[object]:
 async def test_clear_gets_through_a_full_inbox(
     fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: Any
 ) -> None:
-    async with dgtrio.open_speak(max_buffered_messages=2, base_url=fake.url, api_key=API_KEY) as tts:
+    async with dgtrio.open_speak(
+        max_buffered_messages=2, base_url=fake.url, api_key=API_KEY
+    ) as tts:
         await tts.speak(LONG_TEXT)
         with trio.move_on_after(1):  # its audio fills the inbox: nobody iterates
             await tts.flush()
@@ -445,3 +445,55 @@ async def test_the_message_types_follow_reconnect(
     turn = dgtrio.FluxTurnTracker().flush()
     if turn is not None:
         assert_type(turn.event, dgtrio.FluxTurnEvent)
+
+
+# -- a failing tool's error text can be kept from the LLM --------------------------------
+
+
+async def test_a_tool_error_is_redacted_on_its_way_to_the_agent(nursery: trio.Nursery) -> None:
+    fake = FakeDeepgram(api_key=API_KEY, agent_script=AgentScript(realtime=False))
+    await nursery.start(fake.serve)
+    tools = ag.ToolRegistry(on_error=lambda call, exc: f'{{"error": "{call.name} is down"}}')
+
+    @tools.register
+    async def get_weather(city: str) -> str:
+        raise LookupError(f"db password=hunter2 refused for {city}")
+
+    async with dgtrio.open_agent(agent_settings(), tools=tools, **reach(fake)) as agent:
+        await agent.inject_user_message("weather?")
+        result = None
+        async for message in agent:
+            if isinstance(message, dgtrio.ToolResult):
+                result = message
+                break
+    assert result is not None
+    assert result.status == "error" and isinstance(result.error, LookupError)
+    (response,) = [m for m in fake.sessions[0].messages if m["type"] == "FunctionCallResponse"]
+    assert response["content"] == result.content == '{"error": "get_weather is down"}'
+
+
+# -- a string where the spec allows one, never a list of characters ----------------------
+
+
+@pytest.mark.parametrize(
+    ("api", "frame", "field"),
+    [
+        (
+            "flux",
+            '{"type":"ConfigureSuccess","request_id":"r","sequence_id":3,'
+            '"thresholds":{},"keyterms":"dgtrio"}',
+            "keyterms",
+        ),
+        ("listen", '{"type":"ConfigureSuccess","request_id":"r","keyterms":"dgtrio"}', "keyterms"),
+    ],
+)
+def test_one_string_for_a_list_of_strings_is_a_list_of_one(
+    api: str, frame: str, field: str
+) -> None:
+    from dgtrio.listen._flux_messages import CODEC as FLUX
+    from dgtrio.listen._messages import CODEC as LISTEN
+
+    codec = FLUX if api == "flux" else LISTEN
+    assert getattr(codec.decode(frame), field) == ("dgtrio",)
+    with pytest.raises(dgtrio.MessageDecodeError, match=field):
+        codec.decode(frame.replace('"dgtrio"', '{"a": 1}'))
