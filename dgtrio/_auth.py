@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._errors import ConfigurationError, MissingCredentials
+from ._validate import check_value
 
 __all__ = ["BaseURL", "Credentials", "check_credentials", "resolve_base_url", "resolve_credentials"]
 
@@ -35,11 +37,10 @@ class Credentials:
     _secret: str = attrs.field(alias="secret")
 
     def __attrs_post_init__(self) -> None:
-        if not self._secret or self._secret != self._secret.strip():
-            raise ConfigurationError(
-                f"the {'API key' if self.scheme == 'Token' else 'access token'} is empty "
-                "or has surrounding whitespace"
-            )
+        label = "the API key" if self.scheme == "Token" else "the access token"
+        problem = _secret_problem(label, self._secret)
+        if problem is not None:
+            raise ConfigurationError(problem)
 
     def authorization(self) -> bytes:
         """The ``Authorization`` header value; used once, at the handshake.
@@ -59,6 +60,19 @@ class _SecretBytes(bytes):
         return "b'***'"
 
 
+def _secret_problem(name: str, secret: object) -> str | None:
+    """What is wrong with a credential, in words that never include it."""
+    if not isinstance(secret, str):
+        return f"{name} must be a string, not {type(secret).__name__}"
+    if not secret or secret != secret.strip():
+        return f"{name} is empty or has surrounding whitespace"
+    # It goes into a header line: a space, a newline or a non-ASCII character in it
+    # would break the handshake (or smuggle in a header), and no real key has one.
+    if not all("!" <= char <= "~" for char in secret):
+        return f"{name} holds a space, a control or a non-ASCII character"
+    return None
+
+
 def resolve_credentials(
     api_key: str | None,
     access_token: str | None,
@@ -69,20 +83,34 @@ def resolve_credentials(
     ``access_token``/``DEEPGRAM_ACCESS_TOKEN`` are sent as ``Bearer``,
     ``api_key``/``DEEPGRAM_API_KEY`` as ``Token``. Passing both arguments is an error;
     when only the environment has both, the short-lived access token wins.
+
+    Raises:
+        ConfigurationError: both arguments, or a credential that is not a string, is
+            empty, or holds whitespace, control or non-ASCII characters. The message
+            names where it came from (``api_key``, ``DEEPGRAM_API_KEY``...), never
+            the credential.
     """
     if api_key is not None and access_token is not None:
         del api_key, access_token  # not in the traceback's locals
         raise ConfigurationError("pass api_key or access_token, not both")
-    if access_token is not None:
-        return Credentials("Bearer", access_token)
-    if api_key is not None:
-        return Credentials("Token", api_key)
     env = os.environ if environ is None else environ
-    if env.get("DEEPGRAM_ACCESS_TOKEN"):
-        return Credentials("Bearer", env["DEEPGRAM_ACCESS_TOKEN"])
-    if env.get("DEEPGRAM_API_KEY"):
-        return Credentials("Token", env["DEEPGRAM_API_KEY"])
-    return None
+    sources: tuple[tuple[str, Literal["Token", "Bearer"], object], ...] = (
+        ("access_token", "Bearer", access_token),
+        ("api_key", "Token", api_key),
+        ("DEEPGRAM_ACCESS_TOKEN", "Bearer", env.get("DEEPGRAM_ACCESS_TOKEN") or None),
+        ("DEEPGRAM_API_KEY", "Token", env.get("DEEPGRAM_API_KEY") or None),
+    )
+    for name, scheme, secret in sources:
+        if secret is not None:
+            problem = _secret_problem(name, secret)
+            if problem is None:
+                assert isinstance(secret, str)
+                return Credentials(scheme, secret)
+            break
+    else:
+        return None
+    del api_key, access_token, environ, env, sources, secret  # not in the traceback's locals
+    raise ConfigurationError(problem)
 
 
 @attrs.frozen
@@ -130,31 +158,81 @@ def resolve_base_url(
 ) -> BaseURL:
     """Parse ``base_url`` (or ``DEEPGRAM_BASE_URL``, or Deepgram's default host).
 
-    ``https``/``http`` are accepted as ``wss``/``ws``. The agent API defaults to
-    ``agent.deepgram.com``; an explicit base URL (a regional host, self-hosted Deepgram
-    or the fake server) serves every API, agent included.
+    ``https``/``http`` are accepted as ``wss``/``ws``, and a bare ``host[:port]`` as
+    ``wss://``. The agent API defaults to ``agent.deepgram.com``; an explicit base URL
+    (a regional host, self-hosted Deepgram or the fake server) serves every API, agent
+    included.
+
+    Raises:
+        ConfigurationError: naming ``base_url`` (or ``DEEPGRAM_BASE_URL``) for a value
+            that is not a non-empty string, another scheme, a missing or malformed
+            host, port or path, a query, a fragment or user info. A message never
+            shows user info, a query or a fragment, where a credential could be.
     """
     env = os.environ if environ is None else environ
-    text = base_url or env.get("DEEPGRAM_BASE_URL") or (AGENT_BASE_URL if agent else API_BASE_URL)
-    if "://" not in text:
-        text = f"wss://{text}"
-    parts = urlsplit(text)
-    schemes = {"wss": True, "https": True, "ws": False, "http": False}
-    if parts.scheme not in schemes:
-        raise ConfigurationError(f"base_url must be ws://, wss://, http:// or https://: {text!r}")
-    if parts.query or parts.fragment or parts.username or parts.password:
+    if base_url is not None:
+        return _parse_base_url("base_url", base_url)
+    if env.get("DEEPGRAM_BASE_URL"):
+        return _parse_base_url("DEEPGRAM_BASE_URL", env["DEEPGRAM_BASE_URL"])
+    return _parse_base_url("base_url", AGENT_BASE_URL if agent else API_BASE_URL)
+
+
+_SCHEMES = {"wss": True, "https": True, "ws": False, "http": False}  # scheme: secure
+_SCHEME_WITHOUT_SLASHES = re.compile(r"[a-z][a-z0-9+.-]*:(?!\d)", re.IGNORECASE)  # "wss:/h"
+_HOST_NAME = re.compile(r"[\w-]+(\.[\w-]+)*\.?")
+
+
+def _parse_base_url(name: str, text: object) -> BaseURL:
+    """Parse a base URL given as ``name``; every error names it and what is wrong."""
+    if not isinstance(text, str) or not text:
+        # The type only: whatever it is, it may hold user info (a credential).
+        shown = "an empty string" if text == "" else f"a value of type {type(text).__name__}"
         raise ConfigurationError(
-            "base_url takes a scheme, host, optional port and path prefix only "
+            f"{name} must be a URL such as 'wss://api.eu.deepgram.com', not {shown}"
+        )
+    # What messages may show: no query or fragment, nothing before an "@" (user info),
+    # for a key could be there.
+    shown = re.split(r"[?#]", text, maxsplit=1)[0]
+    shown = repr(f"***@{shown.rpartition('@')[2]}" if "@" in shown else shown)
+    expected = f"{name} must look like wss://host[:port][/prefix], not {shown}"
+    if "://" not in text:
+        if _SCHEME_WITHOUT_SLASHES.match(text):
+            raise ConfigurationError(expected)
+        text = f"wss://{text}"
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # an unclosed IPv6 bracket
+        raise ConfigurationError(f"{expected} ({exc})") from None
+    if parts.scheme not in _SCHEMES:
+        raise ConfigurationError(f"{name} must be ws://, wss://, http:// or https://: {shown}")
+    if "?" in text or "#" in text or "@" in parts.netloc:
+        raise ConfigurationError(
+            f"{name} takes a scheme, host, optional port and path prefix only "
             "(no query, fragment or user info)"
         )
-    if not parts.hostname:
-        raise ConfigurationError(f"base_url has no host: {text!r}")
-    secure = schemes[parts.scheme]
+    host = parts.hostname
+    if not host:
+        raise ConfigurationError(f"{name} has no host: {shown}")
+    if not (_HOST_NAME.fullmatch(host) or (":" in host and _is_ip_address(host))):
+        raise ConfigurationError(expected)
+    if "//" in parts.path or any(char.isspace() for char in parts.path):
+        raise ConfigurationError(expected)  # e.g. "wss//host" read as host "wss"
+    secure = _SCHEMES[parts.scheme]
     try:
-        port = parts.port or (443 if secure else 80)
-    except ValueError as exc:
-        raise ConfigurationError(f"base_url has an invalid port: {text!r}") from exc
-    return BaseURL(secure, parts.hostname, port, parts.path.rstrip("/"))
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ConfigurationError(f"{name} has an invalid port: {shown}")
+    return BaseURL(secure, host, port or (443 if secure else 80), parts.path.rstrip("/"))
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_credentials(
@@ -162,6 +240,7 @@ def check_credentials(
 ) -> None:
     """Refuse what would fail or leak: no credentials for Deepgram's hosted API, or a
     credential in clear text (``ws://``) to a host that is not this machine."""
+    check_value("", "allow_insecure", allow_insecure, bool)
     if credentials is None:
         if base.is_hosted:
             raise MissingCredentials(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 import attrs
 
@@ -26,6 +26,7 @@ from ._errors import (
     ServerFailure,
     ServerTimeout,
 )
+from ._validate import at_least, between, check_fields, positive
 from .audio._format import AudioFormat
 
 __all__ = [
@@ -41,32 +42,6 @@ __all__ = [
 # Close codes that say "try again": internal error, going away, service restart,
 # try again later, bad gateway.
 _RETRYABLE_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013, 1014})
-
-
-def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise ConfigurationError(f"ReconnectPolicy.{attribute.name} must be positive: {value!r}")
-
-
-def _not_negative(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 0:
-        raise ConfigurationError(
-            f"ReconnectPolicy.{attribute.name} must not be negative: {value!r}"
-        )
-
-
-def _fraction(_: Any, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0 <= value <= 1:
-        raise ConfigurationError(
-            f"ReconnectPolicy.{attribute.name} must be between 0 and 1: {value!r}"
-        )
-
-
-def _speed(_: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not value >= 1:
-        raise ConfigurationError(
-            f"ReconnectPolicy.{attribute.name} must be at least 1 (real time), or None: {value!r}"
-        )
 
 
 @attrs.frozen
@@ -101,16 +76,24 @@ class ReconnectPolicy:
         replay_speed: replayed audio goes out at this multiple of real time (Deepgram
             takes audio faster than real time; live audio queued behind the replay
             then catches up); ``None``: as fast as the socket takes it.
+
+    Each value is checked when the policy is built: a
+    :class:`~dgtrio.ConfigurationError` names the field, the value and its range.
     """
 
-    max_attempts: int = attrs.field(default=5, validator=_positive)
-    initial_backoff: float = attrs.field(default=0.5, validator=_not_negative)
-    max_backoff: float = attrs.field(default=10.0, validator=_not_negative)
-    multiplier: float = attrs.field(default=2.0, validator=_positive)
-    jitter: float = attrs.field(default=0.2, validator=_fraction)
-    stable_after: float = attrs.field(default=10.0, validator=_not_negative)
-    replay_seconds: float = attrs.field(default=30.0, validator=_positive)
-    replay_speed: float | None = attrs.field(default=4.0, validator=_speed)
+    max_attempts: int = attrs.field(default=5, metadata=positive())
+    initial_backoff: float = attrs.field(default=0.5, metadata=at_least(0))
+    max_backoff: float = attrs.field(default=10.0, metadata=at_least(0))
+    multiplier: float = attrs.field(default=2.0, metadata=positive())
+    jitter: float = attrs.field(default=0.2, metadata=between(0, 1))
+    stable_after: float = attrs.field(default=10.0, metadata=at_least(0))
+    replay_seconds: float = attrs.field(default=30.0, metadata=positive())
+    replay_speed: float | None = attrs.field(
+        default=4.0, metadata=at_least(1, text="must be at least 1 (real time), or None")
+    )
+
+    def __attrs_post_init__(self) -> None:
+        check_fields(self)
 
     def backoff(
         self, attempt: int, *, retry_after: float | None = None, rng: random.Random | None = None

@@ -94,6 +94,90 @@ def test_bad_base_urls(base_url: str, message: str) -> None:
         resolve_base_url(base_url, environ={})
 
 
+@pytest.mark.parametrize(
+    ("base_url", "message"),
+    [
+        (
+            123,
+            "base_url must be a URL such as 'wss://api.eu.deepgram.com', not a value of type int",
+        ),
+        (b"wss://host", "base_url must be a URL such as"),
+        ("", "base_url must be a URL such as 'wss://api.eu.deepgram.com', not an empty string"),
+        ("wss//nohost", "base_url must look like wss://host[:port][/prefix], not 'wss//nohost'"),
+        ("wss:/host", "base_url must look like wss://host"),
+        ("wss://", "base_url has no host: 'wss://'"),
+        ("wss://my host", "base_url must look like wss://host"),
+        ("wss://a..b", "base_url must look like wss://host"),
+        ("wss://[::1", "base_url must look like wss://host"),
+        ("wss://host/a//b", "base_url must look like wss://host"),
+        ("wss://host:0", "base_url has an invalid port"),
+        ("wss://host:port", "base_url has an invalid port"),
+        ("wss://host?", "no query, fragment or user info"),
+        ("wss://host#frag", "no query, fragment or user info"),
+        ("wss://@host", "no query, fragment or user info"),
+    ],
+)
+def test_malformed_base_urls_are_refused_by_name(base_url: object, message: str) -> None:
+    with pytest.raises(dgtrio.ConfigurationError) as info:
+        resolve_base_url(base_url, environ={})  # type: ignore[arg-type]
+    assert message in str(info.value)
+
+
+def test_base_url_checks_name_the_environment_variable() -> None:
+    with pytest.raises(dgtrio.ConfigurationError, match=r"^DEEPGRAM_BASE_URL must look like"):
+        resolve_base_url(None, environ={"DEEPGRAM_BASE_URL": "wss//nohost"})
+    # http and https stay accepted, as ws and wss (a proxy's URL is often written so).
+    assert resolve_base_url("http://x", environ={}) == BaseURL(False, "x", 80)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        f"wss://user:{API_KEY}@host",
+        f"ftp://user:{API_KEY}@host",
+        f"wss://host/?token={API_KEY}",
+        f"ftp://host/#{API_KEY}",
+        f"wss:/{API_KEY}@host",
+        f"wss://{API_KEY}@[::1",
+        API_KEY.encode(),
+    ],
+)
+def test_base_url_errors_never_show_a_credential(base_url: object) -> None:
+    with pytest.raises(dgtrio.ConfigurationError) as info:
+        resolve_base_url(base_url, environ={})  # type: ignore[arg-type]
+    assert API_KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("api_key", "access_token", "environ", "message"),
+    [
+        (123, None, {}, "api_key must be a string, not int"),
+        (None, b"x", {}, "access_token must be a string, not bytes"),
+        (f"{API_KEY} x", None, {}, "api_key holds a space, a control or a non-ASCII character"),
+        (f"a\r\nX-Injected: {API_KEY}", None, {}, "api_key holds a space"),
+        (f"{API_KEY}\u00e9", None, {}, "api_key holds a space, a control or a non-ASCII"),
+        (None, None, {"DEEPGRAM_API_KEY": f" {API_KEY}"}, "DEEPGRAM_API_KEY is empty or has"),
+        (None, None, {"DEEPGRAM_ACCESS_TOKEN": "a b"}, "DEEPGRAM_ACCESS_TOKEN holds a space"),
+    ],
+)
+def test_bad_credentials_are_refused_by_name_without_the_secret(
+    api_key: object, access_token: object, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(dgtrio.ConfigurationError) as info:
+        resolve_credentials(api_key, access_token, environ)  # type: ignore[arg-type]
+    assert str(info.value).startswith(message)
+    assert API_KEY not in str(info.value)
+    shown = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    for frame in shown.stack:  # dgtrio's frames: the test's own hold the key, of course
+        if "/dgtrio/" in frame.filename:
+            assert API_KEY not in repr(frame.locals)
+
+
+def test_allow_insecure_must_be_a_bool() -> None:
+    with pytest.raises(dgtrio.ConfigurationError, match="allow_insecure must be True or False"):
+        check_credentials(BaseURL(True, "api.deepgram.com", 443), None, allow_insecure="no")  # type: ignore[arg-type]
+
+
 def test_credential_guards() -> None:
     key = Credentials("Token", "k")
     hosted = BaseURL(True, "api.deepgram.com", 443)

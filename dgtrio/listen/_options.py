@@ -2,51 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Literal, get_args
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 import attrs
 
 from .._codec import AudioEncoding, QueryValue
 from .._errors import ConfigurationError
+from .._validate import at_least, check_fields, positive
 from ..audio._format import AudioFormat, raw_format
 
 __all__ = ["ListenV1Encoding", "ListenV1Options"]
 
 ListenV1Encoding = AudioEncoding
-_ENCODINGS = frozenset(get_args(ListenV1Encoding))
 _REDACT = frozenset({"true", "false", "pci", "numbers", "aggressive_numbers", "ssn"})
 
 
-def _positive(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or value <= 0):
-        raise ConfigurationError(f"{attribute.name} must be a positive integer, not {value!r}")
-
-
-def _strings(instance: object, attribute: attrs.Attribute[Sequence[str]], value: object) -> None:
-    if isinstance(value, str):
-        raise ConfigurationError(f"{attribute.name} takes a list of strings, not one string")
-    if isinstance(value, Sequence) and any(not isinstance(v, str) or not v for v in value):
-        raise ConfigurationError(f"{attribute.name} entries must be non-empty strings")
-
-
-def check_raw_format(
-    encoding: str | None, sample_rate: int | None, encodings: frozenset[str]
-) -> None:
-    """Raw audio needs a known ``encoding`` and a ``sample_rate``; containers neither."""
-    if encoding is not None and encoding not in encodings:
-        raise ConfigurationError(
-            f"encoding {encoding!r} is not one of {', '.join(sorted(encodings))}"
-        )
+def check_raw_format(owner: str, encoding: str | None, sample_rate: int | None) -> None:
+    """Raw audio needs an ``encoding`` and a ``sample_rate``; containers neither."""
     if (encoding is None) != (sample_rate is None):
         raise ConfigurationError(
-            "encoding and sample_rate go together: give both for raw audio, "
+            f"{owner}: encoding and sample_rate go together: give both for raw audio, "
             "neither for containerized audio (WAV, Ogg, MP3...)"
         )
 
 
-def _tuple(value: Sequence[str] | str) -> tuple[str, ...] | str:
-    return value if isinstance(value, str) else tuple(value)
+def _tuple(value: Sequence[str] | str) -> Any:
+    """A list (or any iterable) becomes a tuple; a string, a mapping or a value that
+    is no iterable is left as it is, for ``check_fields`` to refuse by name."""
+    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
+        return value
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -65,15 +51,17 @@ class ListenV1Options:
 
     model: str | None = "nova-3"
     language: str | None = None
-    language_hint: Sequence[str] = attrs.field(default=(), converter=_tuple, validator=_strings)
+    language_hint: Sequence[str] = attrs.field(default=(), converter=_tuple)
     version: str | None = None
     encoding: ListenV1Encoding | None = None
-    sample_rate: int | None = attrs.field(default=None, validator=_positive)
-    channels: int | None = attrs.field(default=None, validator=_positive)
+    sample_rate: int | None = attrs.field(default=None, metadata=positive())
+    channels: int | None = attrs.field(default=None, metadata=positive())
     multichannel: bool | None = None
     interim_results: bool | None = None
-    endpointing: int | Literal[False] | None = None
-    utterance_end_ms: int | None = None
+    endpointing: int | Literal[False] | None = attrs.field(
+        default=None, metadata=at_least(0, text="is milliseconds (an integer >= 0) or False")
+    )
+    utterance_end_ms: int | None = attrs.field(default=None, metadata=at_least(1000))
     vad_events: bool | None = None
     punctuate: bool | None = None
     smart_format: bool | None = None
@@ -84,43 +72,41 @@ class ListenV1Options:
     diarize: bool | None = None
     diarize_model: Literal["latest", "v1"] | None = None
     redact: bool | Sequence[str] | None = None
-    keyterm: Sequence[str] = attrs.field(default=(), converter=_tuple, validator=_strings)
+    keyterm: Sequence[str] = attrs.field(default=(), converter=_tuple)
     keywords: Mapping[str, float] | Sequence[str] = ()
-    search: Sequence[str] = attrs.field(default=(), converter=_tuple, validator=_strings)
+    search: Sequence[str] = attrs.field(default=(), converter=_tuple)
     replace: Mapping[str, str] = attrs.field(factory=dict)
     extra: Mapping[str, str] = attrs.field(factory=dict)
-    tag: Sequence[str] = attrs.field(default=(), converter=_tuple, validator=_strings)
+    tag: Sequence[str] = attrs.field(default=(), converter=_tuple)
     callback: str | None = None
     callback_method: Literal["POST", "GET", "PUT", "DELETE"] | None = None
     mip_opt_out: bool | None = None
     extra_query: Mapping[str, QueryValue] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
+        check_fields(self)  # first: the checks below trust the types
         if self.model is not None and self.model.startswith("flux"):
             raise ConfigurationError(
-                f"model {self.model!r} is a Flux model: use dgtrio.open_flux (/v2/listen)"
+                f"ListenV1Options.model {self.model!r} is a Flux model: "
+                "use dgtrio.open_flux (/v2/listen)"
             )
-        check_raw_format(self.encoding, self.sample_rate, _ENCODINGS)
-        if self.endpointing is True or (isinstance(self.endpointing, int) and self.endpointing < 0):
-            raise ConfigurationError("endpointing is milliseconds (>= 0) or False")
-        if self.utterance_end_ms is not None:
-            if self.utterance_end_ms < 1000:
-                raise ConfigurationError("utterance_end_ms must be at least 1000")
-            if not self.interim_results:
-                raise ConfigurationError("utterance_end_ms needs interim_results=True")
-        if self.diarize_model not in (None, "latest", "v1"):
-            raise ConfigurationError("diarize_model is 'latest' or 'v1' on streaming")
-        if isinstance(self.redact, Sequence):
-            if isinstance(self.redact, str):
-                raise ConfigurationError("redact takes True, False or a list of strings")
+        check_raw_format("ListenV1Options", self.encoding, self.sample_rate)
+        if self.utterance_end_ms is not None and not self.interim_results:
+            raise ConfigurationError("ListenV1Options.utterance_end_ms needs interim_results=True")
+        if not isinstance(self.redact, bool | None):
             unknown = set(self.redact) - _REDACT
             if unknown:
-                raise ConfigurationError(f"unknown redact values: {sorted(unknown)}")
-        if self.callback_method not in (None, "POST", "GET", "PUT", "DELETE"):
-            raise ConfigurationError("callback_method is POST, GET, PUT or DELETE")
+                raise ConfigurationError(
+                    f"ListenV1Options.redact: unknown redact values: {sorted(unknown)} "
+                    f"(known: {', '.join(sorted(_REDACT))})"
+                )
         for name, mapping in (("replace", self.replace), ("extra", self.extra)):
-            if any(":" in key for key in mapping):
-                raise ConfigurationError(f"{name} keys cannot contain ':'")
+            for key in mapping:
+                if ":" in key:
+                    raise ConfigurationError(
+                        f"ListenV1Options.{name} keys cannot contain ':' (it ends the key "
+                        f"in {name}=key:value), not {key!r}"
+                    )
 
     @property
     def audio_format(self) -> AudioFormat | None:

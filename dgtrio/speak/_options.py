@@ -54,8 +54,9 @@ class SpeakV1Options:
             )
         rates = _SAMPLE_RATES if self.encoding == "linear16" else _G711_SAMPLE_RATES
         if self.sample_rate not in rates:
+            # Unprefixed: the command line shows this message as it is.
             raise ConfigurationError(
-                f"SpeakV1Options.sample_rate {self.sample_rate!r} is not one of "
+                f"sample_rate {self.sample_rate!r} is not one of "
                 f"{', '.join(map(str, rates))} for {self.encoding}"
             )
 
