@@ -210,3 +210,136 @@ def test_sources_check_their_arguments(tmp_path: Path) -> None:
     not_wav.write_bytes(b"RIFF....")
     with pytest.raises(dgtrio.AudioFormatError, match="not a PCM WAV file"):
         WavSource(not_wav)
+
+
+# -- WAV headers ----------------------------------------------------------------------------------
+
+PCM_FMT = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
+AUDIO = struct.pack("<1600h", *range(-800, 800))  # 0.1 s
+
+
+def _riff(*chunks: tuple[bytes, bytes], sizes: dict[bytes, int] | None = None) -> bytes:
+    """A RIFF/WAVE file of these chunks (padded), with sizes overridden as asked."""
+    body = b""
+    for name, data in chunks:
+        size = (sizes or {}).get(name, len(data))
+        body += name + struct.pack("<I", size) + data + b"\0" * (len(data) & 1)
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+
+
+VALID = _riff((b"fmt ", PCM_FMT), (b"data", AUDIO))
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "empty file"),
+        (VALID[:8], "truncated header: the file ends after 8 bytes, in the RIFF header"),
+        (b"RIFF\x00\x00\x00\x00AVI ", "RIFF form 'AVI ', not 'WAVE'"),
+        (
+            VALID[:20],
+            "truncated header: the 'fmt ' chunk at byte 12 declares 16 bytes, "
+            "the file ends 0 bytes into it",
+        ),
+        (
+            VALID[:30],
+            "truncated header: the 'fmt ' chunk at byte 12 declares 16 bytes, "
+            "the file ends 10 bytes into it",
+        ),
+        (VALID[:36], "truncated header: the file ends at byte 36, before the 'data' chunk"),
+        (VALID[:40], "truncated header: the file ends at byte 40, in a chunk header"),
+        (
+            VALID[:1044],
+            "truncated audio: the 'data' chunk at byte 36 declares 3200 bytes, "
+            "the file ends 1000 bytes into it",
+        ),
+        (
+            _riff((b"LIST", b"x" * 100), (b"fmt ", PCM_FMT), (b"data", AUDIO))[:60],
+            "truncated header: the 'LIST' chunk at byte 12 declares 100 bytes, "
+            "the file ends 40 bytes into it",
+        ),
+        (_riff((b"data", AUDIO), (b"fmt ", PCM_FMT)), "no 'fmt ' chunk before the 'data' chunk"),
+        (
+            _riff((b"fmt ", PCM_FMT[:14]), (b"data", AUDIO)),
+            "'fmt ' chunk of 14 bytes; it takes at least 16",
+        ),
+        (
+            _riff((b"fmt ", struct.pack("<HHIIHH", 3, 1, 16000, 64000, 4, 32)), (b"data", AUDIO)),
+            "format tag 0x0003 (IEEE float), not PCM",
+        ),
+        (
+            _riff((b"fmt ", struct.pack("<HHIIHH", 1, 0, 16000, 0, 0, 16)), (b"data", AUDIO)),
+            "0 channels of 16-bit samples at 16000 Hz",
+        ),
+        (
+            _riff((b"fmt ", PCM_FMT), (b"data", AUDIO[:641])),
+            "the 'data' chunk's 641 bytes are not a whole number of 2-byte samples",
+        ),
+    ],
+    ids=[
+        "empty",
+        "riff-header-cut",
+        "not-wave",
+        "first-20-bytes",
+        "fmt-cut",
+        "no-data-chunk",
+        "data-header-cut",
+        "data-cut",
+        "list-chunk-cut",
+        "data-before-fmt",
+        "fmt-too-short",
+        "float",
+        "no-channels",
+        "half-a-sample",
+    ],
+)
+def test_malformed_wav_headers_are_refused_in_one_line(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / "bad.wav"
+    path.write_bytes(content)
+    with pytest.raises(dgtrio.AudioFormatError) as caught:
+        WavSource(path)
+    assert str(caught.value) == f"{path}: not a PCM WAV file ({problem})"
+    assert "\n" not in problem
+
+
+@pytest.mark.parametrize("placeholder", [0, 0x7FFFFF00, 0xFFFFFFFF], ids=hex)
+async def test_a_streaming_wav_is_read_to_the_end_of_the_file(
+    tmp_path: Path, placeholder: int
+) -> None:
+    """Writers that cannot seek back (arecord, ffmpeg to a pipe) leave a placeholder."""
+    path = tmp_path / "streamed.wav"
+    content = _riff((b"fmt ", PCM_FMT), (b"data", AUDIO), sizes={b"data": placeholder})
+    path.write_bytes(content[:4] + struct.pack("<I", placeholder) + content[8:])
+    source = WavSource(path, speed=None)
+    assert source.duration == 0.1
+    assert b"".join([frame async for frame in source]) == AUDIO
+
+
+async def test_wav_chunks_around_the_audio_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "tagged.wav"
+    # An odd-sized chunk (padded), the audio, then trailing metadata that is not audio.
+    path.write_bytes(
+        _riff((b"LIST", b"INFOabc"), (b"fmt ", PCM_FMT), (b"data", AUDIO), (b"id3 ", b"x" * 9))
+    )
+    source = WavSource(path, speed=None)
+    assert source.duration == 0.1
+    assert b"".join([frame async for frame in source]) == AUDIO
+    header_only = tmp_path / "empty.wav"
+    header_only.write_bytes(VALID[: 44 - 4] + b"\0\0\0\0")  # data size 0 and no audio
+    assert [frame async for frame in WavSource(header_only, speed=None)] == []
+
+
+async def test_wave_format_extensible_pcm_is_pcm(tmp_path: Path) -> None:
+    pcm_guid = bytes.fromhex("0100000000001000800000aa00389b71")
+    extensible = struct.pack("<HHIIHHHHI", 0xFFFE, 2, 16000, 128000, 8, 32, 22, 32, 3)
+    path = tmp_path / "stereo32.wav"
+    path.write_bytes(_riff((b"fmt ", extensible + pcm_guid), (b"data", AUDIO)))
+    source = WavSource(path, speed=None)
+    assert source.format == AudioFormat("linear32", 16000, 2)
+    assert b"".join([frame async for frame in source]) == AUDIO
+    float_guid = b"\x03" + pcm_guid[1:]
+    path.write_bytes(_riff((b"fmt ", extensible + float_guid), (b"data", AUDIO)))
+    with pytest.raises(dgtrio.AudioFormatError, match=r"format tag 0x0003 \(IEEE float\)"):
+        WavSource(path)

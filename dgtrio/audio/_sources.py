@@ -5,28 +5,120 @@ Every source is an async iterable of frames of ``frame_ms`` milliseconds (the la
 one may be shorter) with a ``format``, which ``open_*`` checks against the format
 the connection declares. Pacing: ``speed=1.0`` is real time (as a live caller
 would send), ``2.0`` twice as fast, ``None`` as fast as the connection takes it.
-Files are read in trio worker threads, a block at a time; each iteration starts over.
+Frame ``k`` leaves ``k * frame_ms / speed`` milliseconds after iteration starts.
+
+Files are read in trio worker threads, a block of seconds of audio ahead of the
+frames being sent, so pacing waits on trio's clock alone: under
+``trio.testing.MockClock(autojump_threshold=0)`` the frames leave at exact virtual
+times, and a read never lets the clock jump (see ``_ReadAhead``). Each
+iteration starts over.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
-import wave
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable
 from contextlib import aclosing
+from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING
 
 import trio
 
 from .._errors import AudioFormatError
 from ._format import AudioFormat, RawEncoding
+from ._wav import read_wav_header
+
+if TYPE_CHECKING:
+    from outcome import Outcome
 
 __all__ = ["RawSource", "StreamSource", "WavSource"]
 
-_BLOCK_SECONDS = 1.0  # how much one worker-thread read fetches
+# One worker-thread read fetches this much audio, while the block before it is sent:
+# at most two blocks are held at once, and a read has a whole block's time to finish.
+_BLOCK_SECONDS = 5.0
+_BLOCK_BYTES = 4 * 1024 * 1024  # the cap, for many channels at high rates
 _WAV_ENCODINGS: dict[int, RawEncoding] = {2: "linear16", 4: "linear32"}
+
+
+def _read_range(path: Path, offset: int, size: int) -> bytes:
+    """Up to ``size`` bytes of ``path`` from ``offset``; runs in a worker thread.
+
+    Each read opens the file afresh, so that a read left running when its
+    iteration is abandoned closes its own file.
+    """
+    with path.open("rb") as file:
+        file.seek(offset)
+        return file.read(size)
+
+
+class _ReadAhead:
+    """A read started in a trio worker thread, to collect later with :meth:`result`.
+
+    Unlike ``trio.to_thread.run_sync``, the task goes on (pacing the frames already
+    read) while the thread works.
+    """
+
+    def __init__(self, read: Callable[[], bytes]) -> None:
+        self._outcome: Outcome[bytes] | None = None
+        self._done = trio.Event()
+        self._token = trio.lowlevel.current_trio_token()
+        trio.lowlevel.start_thread_soon(read, self._deliver)
+
+    def _deliver(self, result: Outcome[bytes]) -> None:
+        """Called in the worker thread."""
+        self._outcome = result
+        try:
+            self._token.run_sync_soon(self._done.set)
+        except trio.RunFinishedError:
+            pass  # the iteration was abandoned and the run is over: nobody waits
+
+    async def result(self) -> bytes:
+        """The bytes read, once the thread is done; raises what the read raised."""
+        still = trio.current_time()
+        await trio.lowlevel.checkpoint()
+        # A task blocked on a thread lets an autojump MockClock jump to the next
+        # deadline (a keepalive, a server's idle timeout, past the next frame's time):
+        # virtual time would pass for a read that takes none of it. So while the clock
+        # stands still, stay runnable (every checkpoint lets the other tasks run) until
+        # the thread is done. A real clock has moved by the first check: then this is
+        # a plain wait, and a frame is late only if reading a block takes longer than
+        # sending the block before it.
+        while self._outcome is None and trio.current_time() == still:
+            await trio.lowlevel.checkpoint()
+        if self._outcome is None:
+            await self._done.wait()
+        assert self._outcome is not None
+        return self._outcome.unwrap()
+
+
+async def _read_blocks(
+    path: Path, start: int, end: int | None, block_size: int
+) -> AsyncGenerator[bytes, None]:
+    """The bytes of ``path`` from ``start`` to ``end`` (``None``: the end of the file),
+    a block at a time, each read in a worker thread while the one before it is used."""
+
+    def read(offset: int) -> tuple[_ReadAhead, int]:
+        size = block_size if end is None else min(block_size, end - offset)
+        return _ReadAhead(partial(_read_range, path, offset, size)), size
+
+    offset = start
+    ahead: _ReadAhead | None
+    ahead, size = read(offset)
+    while ahead is not None:
+        block = await ahead.result()
+        offset += len(block)
+        ahead = None
+        if len(block) == size and (end is None or offset < end):
+            ahead, size = read(offset)  # before the yield: it runs while this block is sent
+        if block:
+            yield block
+
+
+def _block_size(fmt: AudioFormat) -> int:
+    size = min(round(fmt.bytes_per_second * _BLOCK_SECONDS), _BLOCK_BYTES)
+    return max(size - size % fmt.frame_size, fmt.frame_size)
 
 
 class _FramedSource:
@@ -85,13 +177,18 @@ class WavSource(_FramedSource):
                                          sample_rate=fmt.sample_rate, channels=fmt.channels)
         async with dgtrio.open_listen(options, audio=source) as conn: ...
 
+    The header is checked: a truncated or inconsistent one is refused. A "streaming"
+    WAV, whose writer could not go back to fill in the data chunk's size (``0`` or
+    a placeholder such as ``0xFFFFFFFF``), is read to the end of the file.
+
     Args:
         path: the file. Its header is read now (a small blocking read).
         frame_ms: duration of each frame (the last one may be shorter).
         speed: pacing: ``1.0`` real time, ``N`` N times faster, ``None`` unpaced.
 
     Raises:
-        AudioFormatError: not a PCM WAV file that Deepgram can take raw.
+        AudioFormatError: not a PCM WAV file that Deepgram can take raw, or one whose
+            header (or audio) is cut short.
         OSError: the file cannot be read.
     """
 
@@ -100,26 +197,21 @@ class WavSource(_FramedSource):
     ) -> None:
         super().__init__(frame_ms=frame_ms, speed=speed)
         self.path = Path(path)
-        try:
-            with wave.open(str(self.path), "rb") as wav:
-                width, rate, channels = wav.getsampwidth(), wav.getframerate(), wav.getnchannels()
-                self.duration: float = wav.getnframes() / rate
-        except (wave.Error, EOFError) as exc:
-            raise AudioFormatError(f"{self.path}: not a PCM WAV file ({exc})") from exc
-        if width not in _WAV_ENCODINGS:
+        header = read_wav_header(self.path)
+        if header.sample_width not in _WAV_ENCODINGS:
             raise AudioFormatError(
-                f"{self.path}: {8 * width}-bit samples; Deepgram takes 16- or 32-bit PCM raw"
+                f"{self.path}: {8 * header.sample_width}-bit samples; "
+                "Deepgram takes 16- or 32-bit PCM raw"
             )
-        self.format = AudioFormat(_WAV_ENCODINGS[width], rate, channels)
+        self.format = AudioFormat(
+            _WAV_ENCODINGS[header.sample_width], header.sample_rate, header.channels
+        )
+        self.duration: float = header.duration
+        self._start = header.data_offset
+        self._end = None if header.data_size is None else header.data_offset + header.data_size
 
-    async def _blocks(self) -> AsyncGenerator[bytes, None]:
-        block_frames = round(self.format.sample_rate * _BLOCK_SECONDS)
-        wav = await trio.to_thread.run_sync(wave.open, str(self.path), "rb")
-        try:
-            while block := await trio.to_thread.run_sync(wav.readframes, block_frames):
-                yield block
-        finally:
-            wav.close()
+    def _blocks(self) -> AsyncGenerator[bytes, None]:
+        return _read_blocks(self.path, self._start, self._end, _block_size(self.format))
 
     def __repr__(self) -> str:
         return f"<WavSource {str(self.path)!r} {self.format} {self.duration:.2f} s>"
@@ -162,14 +254,8 @@ class RawSource(_FramedSource):
             )
         self.duration: float = format.duration(size)
 
-    async def _blocks(self) -> AsyncGenerator[bytes, None]:
-        block_size = self.format.frame_bytes(_BLOCK_SECONDS * 1000)
-        file: BinaryIO = await trio.to_thread.run_sync(open, self.path, "rb")
-        try:
-            while block := await trio.to_thread.run_sync(file.read, block_size):
-                yield block
-        finally:
-            file.close()
+    def _blocks(self) -> AsyncGenerator[bytes, None]:
+        return _read_blocks(self.path, 0, None, _block_size(self.format))
 
     def __repr__(self) -> str:
         return f"<RawSource {str(self.path)!r} {self.format} {self.duration:.2f} s>"

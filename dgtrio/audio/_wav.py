@@ -1,21 +1,153 @@
-"""Writing WAV files: 16/32-bit PCM and G.711 (mu-law, A-law), as Deepgram streams them."""
+"""WAV files: writing 16/32-bit PCM and G.711 (mu-law, A-law), as Deepgram streams them,
+and reading (checking) the header of a file to stream."""
 
 from __future__ import annotations
 
 import os
 import struct
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
+import attrs
 import trio
 
 from .._codec import SAMPLE_WIDTH
+from .._errors import AudioFormatError
 from ._format import RawEncoding
 
 __all__ = ["WavWriter", "write_wav"]
 
 _FORMAT_TAGS = {"linear16": 1, "linear32": 1, "alaw": 6, "mulaw": 7}
+_TAG_NAMES = {3: "IEEE float", 6: "A-law", 7: "mu-law", 0xFFFE: "extensible, another subformat"}
+_PCM, _EXTENSIBLE = 1, 0xFFFE
+# KSDATAFORMAT_SUBTYPE_PCM after its first two bytes (which repeat the format tag).
+_SUBFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")
+_RIFF = struct.Struct("<4sI4s")
+_CHUNK = struct.Struct("<4sI")
+_FMT = struct.Struct("<HHIIHH")
+# Writers that cannot seek back put a placeholder in the data chunk's size: 0, or a
+# size as large as a WAV file can be (arecord 0x7FFFFF00, ffmpeg 0xFFFFFFFF).
+_PLACEHOLDER_SIZE = 0x7FFF_F000
+
+
+@attrs.frozen
+class WavHeader:
+    """What a PCM WAV file's header says: its format and where its audio is.
+
+    Attributes:
+        channels, sample_rate: as declared, both positive.
+        sample_width: bytes per sample of one channel, positive.
+        data_offset: where the audio starts in the file.
+        data_size: its length in bytes, a whole number of samples; ``None`` for a
+            "streaming" WAV whose writer could not fill it in: its audio runs to the
+            end of the file.
+        size: the file's size when the header was read.
+    """
+
+    channels: int
+    sample_rate: int
+    sample_width: int
+    data_offset: int
+    data_size: int | None
+    size: int
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio (to the end of the file as it was, for a streaming WAV)."""
+        size = self.size - self.data_offset if self.data_size is None else self.data_size
+        return size // (self.sample_width * self.channels) / self.sample_rate
+
+
+def read_wav_header(path: str | os.PathLike[str]) -> WavHeader:
+    """Read and check the header of a PCM WAV file: a small blocking read.
+
+    WAVE_FORMAT_EXTENSIBLE with a PCM subformat is PCM too. Chunks other than
+    ``fmt `` and ``data`` are skipped. A data chunk whose size is
+    a placeholder (``0``, or ``0x7FFFF000`` and up, and more than the file holds) is
+    taken to run to the end of the file, as streaming writers leave it.
+
+    Raises:
+        AudioFormatError: not a PCM WAV file, or one whose header or audio is cut
+            short or inconsistent; the message names the file and the problem.
+        OSError: the file cannot be read.
+    """
+    with open(path, "rb") as file:
+        return _parse_header(file, os.fstat(file.fileno()).st_size, path)
+
+
+def _parse_header(file: BinaryIO, size: int, path: str | os.PathLike[str]) -> WavHeader:
+    def refuse(problem: str) -> AudioFormatError:
+        return AudioFormatError(f"{os.fspath(path)}: not a PCM WAV file ({problem})")
+
+    riff = file.read(_RIFF.size)
+    if not riff:
+        raise refuse("empty file")
+    if riff[:4] != b"RIFF":
+        raise refuse("file does not start with RIFF id")
+    if len(riff) < _RIFF.size:
+        raise refuse(f"truncated header: the file ends after {size} bytes, in the RIFF header")
+    if riff[8:] != b"WAVE":
+        raise refuse(f"RIFF form {_name(riff[8:])}, not 'WAVE'")
+    fmt: tuple[int, int, int] | None = None
+    position = _RIFF.size
+    while True:
+        if position + _CHUNK.size > size:
+            where = "before the 'data' chunk" if position >= size else "in a chunk header"
+            raise refuse(f"truncated header: the file ends at byte {size}, {where}")
+        file.seek(position)
+        chunk_id, length = _CHUNK.unpack(file.read(_CHUNK.size))
+        body = position + _CHUNK.size
+        if chunk_id == b"data":
+            if fmt is None:
+                raise refuse("no 'fmt ' chunk before the 'data' chunk")
+            channels, rate, width = fmt
+            held = size - body
+            data_size: int | None = length
+            if length == 0 or (length > held and length >= _PLACEHOLDER_SIZE):
+                data_size = None
+            elif length > held:
+                raise refuse(
+                    f"truncated audio: the 'data' chunk at byte {position} declares "
+                    f"{length} bytes, the file ends {held} bytes into it"
+                )
+            elif length % (width * channels):
+                raise refuse(
+                    f"the 'data' chunk's {length} bytes are not a whole number of "
+                    f"{width * channels}-byte samples"
+                )
+            return WavHeader(channels, rate, width, body, data_size, size)
+        if body + length > size:
+            raise refuse(
+                f"truncated header: the {_name(chunk_id)} chunk at byte {position} declares "
+                f"{length} bytes, the file ends {size - body} bytes into it"
+            )
+        if chunk_id == b"fmt " and fmt is None:
+            fmt = _parse_fmt(file.read(min(length, 64)), refuse)  # PCM takes 16 to 40
+        position = body + length + (length & 1)  # chunks are padded to an even size
+
+
+def _parse_fmt(body: bytes, refuse: Callable[[str], AudioFormatError]) -> tuple[int, int, int]:
+    """Channels, sample rate and bytes per sample of a PCM ``fmt `` chunk."""
+    if len(body) < _FMT.size:
+        raise refuse(f"'fmt ' chunk of {len(body)} bytes; it takes at least {_FMT.size}")
+    tag, channels, rate, _, _, bits = _FMT.unpack_from(body)
+    if tag == _EXTENSIBLE:
+        # cbSize, valid bits, channel mask, then the 16-byte subformat GUID.
+        if len(body) < _FMT.size + 24:
+            raise refuse(f"extensible 'fmt ' chunk of {len(body)} bytes; it takes 40")
+        subformat = body[_FMT.size + 8 : _FMT.size + 24]
+        if subformat[2:] == _SUBFORMAT_TAIL:
+            tag = int.from_bytes(subformat[:2], "little")
+    if tag != _PCM:
+        raise refuse(f"format tag {tag:#06x} ({_TAG_NAMES.get(tag, 'unknown')}), not PCM")
+    if channels == 0 or rate == 0 or bits == 0:
+        raise refuse(f"{channels} channels of {bits}-bit samples at {rate} Hz")
+    return channels, rate, (bits + 7) // 8
+
+
+def _name(chunk_id: bytes) -> str:
+    return repr(chunk_id.decode("latin-1"))
 
 
 class _HasData(Protocol):
