@@ -25,7 +25,6 @@ plain exception.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 import math
@@ -44,7 +43,6 @@ from ._codec import Codec, UnknownMessage
 from ._errors import (
     AcknowledgementTimeout,
     AudioFormatError,
-    ConfigurationError,
     ConnectError,
     ConnectionClosed,
     ConnectionLost,
@@ -67,6 +65,13 @@ from ._reconnect import (
 )
 from ._tasks import raise_collapsed
 from ._transport import Target, Transport, TransportClosed, connect
+from ._validate import (
+    check_keywords,
+    check_positive_number,
+    check_value,
+    positive,
+    refuse_unknown,
+)
 from .audio._format import AudioFormat, AudioSink
 
 __all__ = [
@@ -74,11 +79,8 @@ __all__ = [
     "ConnectOptions",
     "Connection",
     "ConnectionStatistics",
-    "check_keywords",
     "check_options",
-    "check_positive",
     "check_timeout",
-    "check_type",
     "open_connection",
     "server_error",
 ]
@@ -1195,36 +1197,6 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 await chunks.aclose()
 
 
-_CONNECT_KEYWORDS = frozenset(ConnectOptions.__annotations__)
-
-
-def check_keywords(
-    opener: Callable[..., object], given: Mapping[str, object], options_class: type | None
-) -> None:
-    """Refuse a keyword ``opener`` (an ``open_*`` function) does not take, saying
-    where it belongs: ``**connect`` would otherwise swallow it silently."""
-    unknown = [name for name in given if name not in _CONNECT_KEYWORDS]
-    if not unknown:
-        return
-    name, function = unknown[0], opener.__name__
-    text = f"{function}() got an unexpected keyword argument {name!r}"
-    fields = [field.name for field in attrs.fields(options_class)] if options_class else []
-    if name in fields:
-        assert options_class is not None
-        owner = options_class.__name__
-        text += f": {name} is a field of {owner}: {function}({owner}({name}=...))"
-    else:
-        own = [
-            parameter.name
-            for parameter in inspect.signature(opener).parameters.values()
-            if parameter.kind is not parameter.VAR_KEYWORD
-        ]
-        close = difflib.get_close_matches(name, [*own, *_CONNECT_KEYWORDS, *fields], n=1)
-        if close:
-            text += f"; did you mean {close[0]!r}?"
-    raise TypeError(text)
-
-
 Opts = TypeVar("Opts")
 
 
@@ -1239,41 +1211,16 @@ def check_options(options: Opts | None, kind: type[Opts]) -> Opts:
     return options
 
 
-def check_connect_options(options: Mapping[str, object]) -> None:
-    """Check the values of the :class:`ConnectOptions` given (credentials and the base
-    URL are checked where they are resolved), before any I/O."""
-    for name in ("connect_timeout", "close_timeout", "send_timeout"):
-        if name in options:
-            check_positive(name, options[name])
-    check_positive("stall_timeout", options.get("stall_timeout"), optional=True)
-    for name in ("max_buffered_messages", "max_queued_frames", "max_message_size"):
-        if name in options:
-            check_positive(name, options[name], integer=True)
-    check_type("ssl_context", options.get("ssl_context"), ssl.SSLContext, optional=True)
-    check_type("allow_insecure", options.get("allow_insecure", False), bool)
-
-
-def check_positive(
-    name: str, value: object, *, optional: bool = False, integer: bool = False
-) -> None:
-    """Refuse anything but a positive number (``integer``: a positive int) for the
-    setting ``name``; ``optional``: ``None`` too is fine."""
-    if value is None and optional:
-        return
-    kind = "integer" if integer else "number"
-    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
-        expected = f"a positive {kind}" + (" or None" if optional else "")
-        raise ConfigurationError(f"{name} must be {expected}, not {value!r}")
-    if not value > 0:  # NaN too
-        raise ConfigurationError(f"{name} must be a positive {kind}, not {value!r}")
-
-
-def check_type(name: str, value: object, kind: type, *, optional: bool = False) -> None:
-    """Refuse a ``value`` of another type than ``kind`` for the setting ``name``."""
-    if (value is None and optional) or isinstance(value, kind):
-        return
-    expected = kind.__name__ + (" or None" if optional else "")
-    raise ConfigurationError(f"{name} must be {expected}, not {type(value).__name__}")
+# The ranges of the connection keywords; their types are ConnectOptions' annotations.
+_CONNECT_RULES = {
+    "connect_timeout": positive(),
+    "close_timeout": positive(),
+    "send_timeout": positive(),
+    "stall_timeout": positive(),
+    "max_buffered_messages": positive(),
+    "max_queued_frames": positive(),
+    "max_message_size": positive(),
+}
 
 
 def check_timeout(value: object, name: str = "timeout") -> None:
@@ -1346,11 +1293,11 @@ def open_connection(
     it belongs.
     """
     options = dict(connect_options)  # the caller's dict keeps the key; this one will not
-    check_keywords(opener, options, options_class)
-    check_connect_options(options)
-    check_positive("keepalive_interval", keepalive_interval, optional=True)
-    check_type("close_stream_on_end", close_stream_on_end, bool)
-    check_type("reconnect", reconnect, ReconnectPolicy, optional=True)
+    refuse_unknown(opener, options, ConnectOptions, options_class)
+    check_keywords(opener.__name__, options, ConnectOptions, _CONNECT_RULES)
+    check_positive_number("", "keepalive_interval", keepalive_interval, optional=True)
+    check_value("", "close_stream_on_end", close_stream_on_end, bool)
+    check_value("", "reconnect", reconnect, ReconnectPolicy | None)
     if audio is not None and not isinstance(audio, AsyncIterable):
         raise TypeError(
             f"audio must be an async iterable of bytes (a microphone, a file source, an "

@@ -20,9 +20,11 @@ not a list of strings. Values of :data:`SECRET_NAMES` are never shown.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 import reprlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from types import NoneType, UnionType
 from typing import Any, Literal, TypeGuard, Union, get_args, get_origin, get_type_hints
@@ -42,6 +44,7 @@ __all__ = [
     "check_positive_number",
     "check_value",
     "positive",
+    "refuse_unknown",
 ]
 
 SECRET_NAMES = frozenset({"api_key", "access_token"})
@@ -176,6 +179,40 @@ def check_keywords(
         if name not in hints:
             raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}")
         check_value("", name, value, hints[name], (rules or {}).get(name))
+
+
+def refuse_unknown(
+    opener: Callable[..., object],
+    given: Mapping[str, object],
+    schema: type,
+    options_class: type | None = None,
+) -> None:
+    """Refuse a keyword that ``opener`` (an ``open_*`` function) does not take, whose
+    ``**keywords`` are declared by the ``TypedDict`` ``schema``, saying where it
+    belongs: a field of ``options_class``, or the nearest name (``did you mean``).
+    ``**keywords`` would otherwise swallow it silently. Raises ``TypeError``, as
+    Python does for a function's unknown keyword; values are never shown."""
+    known = get_type_hints(schema)
+    unknown = [name for name in given if name not in known]
+    if not unknown:
+        return
+    name, function = unknown[0], opener.__name__
+    text = f"{function}() got an unexpected keyword argument {name!r}"
+    fields = [field.name for field in attrs.fields(options_class)] if options_class else []
+    if name in fields:
+        assert options_class is not None
+        owner = options_class.__name__
+        text += f": {name} is a field of {owner}: {function}({owner}({name}=...))"
+    else:
+        own = [
+            parameter.name
+            for parameter in inspect.signature(opener).parameters.values()
+            if parameter.kind is not parameter.VAR_KEYWORD
+        ]
+        close = difflib.get_close_matches(name, [*own, *known, *fields], n=1)
+        if close:
+            text += f"; did you mean {close[0]!r}?"
+    raise TypeError(text)
 
 
 def check_positive_number(owner: str, name: str, value: object, *, optional: bool = False) -> None:

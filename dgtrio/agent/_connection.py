@@ -15,14 +15,13 @@ from .._connection import (
     ApiSpec,
     Connection,
     ConnectOptions,
-    check_positive,
     check_timeout,
-    check_type,
     open_connection,
     server_error,
 )
 from .._errors import ConfigurationError, DeepgramError, InjectionRefused, SettingsError
 from .._transport import Transport
+from .._validate import check_positive_number, check_value
 from ..audio._format import AudioFormat, AudioSink, check_format, raw_format
 from ._messages import (
     CODEC,
@@ -496,8 +495,8 @@ def open_agent(
         raise TypeError(
             f"settings must be AgentV1Settings or a mapping, not {type(settings).__name__}"
         )
-    check_type("tools", tools, ToolRegistry, optional=True)
-    check_positive("settings_timeout", settings_timeout)
+    check_value("", "tools", tools, ToolRegistry | None)
+    check_positive_number("", "settings_timeout", settings_timeout)
     # Built now: configuration errors are raised before connecting.
     data = _settings_json(settings, tools)
     heard, said = _formats(data)

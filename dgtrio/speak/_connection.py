@@ -16,11 +16,11 @@ from .._connection import (
     ConnectOptions,
     Waiter,
     check_options,
-    check_positive,
     check_timeout,
     open_connection,
 )
 from .._transport import Transport
+from .._validate import check_positive_int
 from ..audio._format import AudioSink, check_format
 from ._limits import MAX_SPEAK_CHARACTERS, FlushLimiter, FlushLimitWarning
 from ._messages import (
@@ -395,7 +395,7 @@ def open_speak(
     """
     options = check_options(options, SpeakV1Options)
     if flush_limit is not None:
-        check_positive("flush_limit", flush_limit, integer=True)
+        check_positive_int("", "flush_limit", flush_limit)
     check_format("the speaker", speaker, options.audio_format, "SpeakV1Options")
     return open_connection(
         SpeakV1Connection,
