@@ -19,6 +19,7 @@ import trustme
 
 import dgtrio
 from dgtrio import ConnectOptions
+from dgtrio import agent as ag
 from dgtrio.testing import FakeDeepgram
 
 pytest_plugins = ["dgtrio.testing.pytest_plugin"]
@@ -160,3 +161,20 @@ async def collect(
         except trio.EndOfChannel:
             break
     return seen
+
+
+def agent_settings(**agent: Any) -> ag.AgentV1Settings:
+    """Agent settings that work with the fake: Nova, an OpenAI model, an Aura voice,
+    and linear16 at 16 kHz both ways; ``agent`` sets more of ``AgentConfig``."""
+    return ag.AgentV1Settings(
+        agent=ag.AgentConfig(
+            listen=ag.Listen(provider=ag.DeepgramListenV1(model="nova-3")),
+            think=ag.Think(provider=ag.OpenAiThink(model="gpt-4o-mini"), prompt="Be brief."),
+            speak=ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en")),
+            **agent,
+        ),
+        audio=ag.AudioConfig(
+            input=ag.AudioInput(encoding="linear16", sample_rate=16000),
+            output=ag.AudioOutput(encoding="linear16", sample_rate=16000),
+        ),
+    )

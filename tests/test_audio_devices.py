@@ -29,7 +29,7 @@ from dgtrio.audio import (
 from dgtrio.audio._g711 import from_linear16, to_linear16
 from dgtrio.testing import AgentScript, FakeDeepgram, FakeDevice, FakePyAudio
 
-from .conftest import API_KEY, aiter_list, pcm16
+from .conftest import API_KEY, agent_settings, aiter_list, pcm16
 
 
 def _idle_threads() -> bool:
@@ -342,7 +342,7 @@ async def test_the_agent_plays_to_the_speaker_and_barge_in_clears_it(
     fake = FakeDeepgram(api_key=API_KEY, agent_script=AgentScript(realtime=True))
     await nursery.start(fake.serve)
     sink = RecordingSink(AudioFormat("linear16", 16000))
-    settings = _agent_settings(greeting="Hello, I am a test agent with a long greeting.")
+    settings = agent_settings(greeting="Hello, I am a test agent with a long greeting.")
     seen: list[bytes | str] = []
     async with (
         dgtrio.open_agent(settings, speaker=sink, **_connect(fake)) as agent,
@@ -374,10 +374,10 @@ async def test_a_speaker_in_another_format_is_refused_before_connecting() -> Non
         match=r"the speaker is linear16 at 24000 Hz, mono, but the settings' audio\.output "
         "declares linear16 at 16000 Hz, mono",
     ):
-        async with dgtrio.open_agent(_agent_settings(), speaker=sink, base_url="ws://127.0.0.1:9"):
+        async with dgtrio.open_agent(agent_settings(), speaker=sink, base_url="ws://127.0.0.1:9"):
             pass
     compressed = attrs.evolve(
-        _agent_settings(),
+        agent_settings(),
         audio=ag.AudioConfig(
             input=ag.AudioInput(encoding="linear16", sample_rate=16000),
             output=ag.AudioOutput(encoding="mp3", sample_rate=24000),
@@ -424,21 +424,6 @@ async def test_open_speak_plays_on_a_real_speaker_object(fake: FakeDeepgram) -> 
         await speaker.drain()
         assert bytes(backend.streams[0].written) == audio
         assert speaker.played_ms == pytest.approx(len(audio) / 48)
-
-
-def _agent_settings(**agent: Any) -> ag.AgentV1Settings:
-    return ag.AgentV1Settings(
-        agent=ag.AgentConfig(
-            listen=ag.Listen(provider=ag.DeepgramListenV1(model="nova-3")),
-            think=ag.Think(provider=ag.OpenAiThink(model="gpt-4o-mini"), prompt="Be brief."),
-            speak=ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en")),
-            **agent,
-        ),
-        audio=ag.AudioConfig(
-            input=ag.AudioInput(encoding="linear16", sample_rate=16000),
-            output=ag.AudioOutput(encoding="linear16", sample_rate=16000),
-        ),
-    )
 
 
 def _connect(fake: FakeDeepgram) -> dgtrio.ConnectOptions:

@@ -17,26 +17,13 @@ import trio.testing
 
 import dgtrio
 from dgtrio import ConnectOptions
-from dgtrio import agent as ag
 from dgtrio.testing import FakeDeepgram, FakeSession, Fault, SpeakScript
 
-from .conftest import API_KEY, collect, pcm16
+from .conftest import API_KEY, agent_settings, collect, pcm16
 
 pytestmark = pytest.mark.timeout(20)
 
 Conn = Any  # the four connection classes share the channel and statistics API
-
-
-def _agent_settings() -> ag.AgentV1Settings:
-    return ag.AgentV1Settings(
-        agent=ag.AgentConfig(
-            listen=ag.Listen(provider=ag.DeepgramListenV1(model="nova-3")),
-            think=ag.Think(provider=ag.OpenAiThink(model="gpt-4o-mini"), prompt="Be brief."),
-            speak=ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en")),
-            greeting=None,
-        ),
-        audio=ag.AudioConfig(input=ag.AudioInput(encoding="linear16", sample_rate=16000)),
-    )
 
 
 async def _close_stream(conn: Conn) -> None:
@@ -106,7 +93,7 @@ FLUX = Api(
 SPEAK = Api("speak", dgtrio.open_speak, (dgtrio.SpeakV1Metadata,), _close, text=True)
 AGENT = Api(
     "agent",
-    lambda **kw: dgtrio.open_agent(_agent_settings(), **kw),
+    lambda **kw: dgtrio.open_agent(agent_settings(), **kw),
     (dgtrio.AgentV1Welcome, dgtrio.AgentV1SettingsApplied),
     _update_prompt,
 )

@@ -24,17 +24,11 @@ import dgtrio
 from dgtrio import agent as ag
 from dgtrio.testing import AgentScript, FakeDeepgram
 
-from .conftest import API_KEY
+from .conftest import API_KEY, agent_settings
 
 pytestmark = pytest.mark.timeout(120)
 
-SETTINGS = ag.AgentV1Settings(
-    agent=ag.AgentConfig(
-        listen=ag.Listen(provider=ag.DeepgramListenV1(model="nova-3")),
-        think=ag.Think(provider=ag.OpenAiThink(model="gpt-4o-mini"), prompt="Be brief."),
-        speak=ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en")),
-    ),
-)
+SETTINGS = agent_settings()
 
 CONNECT = set(dgtrio.ConnectOptions.__annotations__)
 OPENERS: dict[str, Callable[..., AbstractAsyncContextManager[Any]]] = {

@@ -21,7 +21,7 @@ from dgtrio import agent as ag
 from dgtrio.listen import ListenV1Connection, ListenV2Connection
 from dgtrio.testing import AgentScript, FakeDeepgram, Fault
 
-from .conftest import API_KEY, frames, pcm16
+from .conftest import API_KEY, agent_settings, frames, pcm16
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -35,17 +35,6 @@ async def untyped_call(method: Callable[..., Awaitable[object]], *args: Any, **k
 LINEAR16 = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
 FLUX16 = dgtrio.ListenV2Options(encoding="linear16", sample_rate=16000)
 LONG_TEXT = "This sentence is long enough to take several seconds to say out loud."
-
-
-def agent_settings() -> ag.AgentV1Settings:
-    return ag.AgentV1Settings(
-        agent=ag.AgentConfig(
-            listen=ag.Listen(provider=ag.DeepgramListenV1(model="nova-3")),
-            think=ag.Think(provider=ag.OpenAiThink(model="gpt-4o-mini"), prompt="Be brief."),
-            speak=ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en")),
-        ),
-        audio=ag.AudioConfig(input=ag.AudioInput(encoding="linear16", sample_rate=16000)),
-    )
 
 
 OPENERS: dict[str, Callable[..., AbstractAsyncContextManager[Any]]] = {
