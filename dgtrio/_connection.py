@@ -214,9 +214,9 @@ class ConnectionStatistics:
 class Waiter(Generic[M]):
     """Collects up to ``want`` replies matching ``match`` (see ``Connection._expect``).
 
-    A waiter whose caller left before its replies came (cancelled, timed out) stays
-    registered as ``abandoned``: it still takes its own replies, so that they are
-    never mistaken for the answer to a later request."""
+    A waiter stays registered until its replies came (or ``ended_by`` ended it), even
+    when its caller left before (cancelled, timed out): it still takes its own
+    replies, so that they are never mistaken for the answer to a later request."""
 
     match: Callable[[M], bool]
     want: int
@@ -224,7 +224,6 @@ class Waiter(Generic[M]):
     replies: list[M] = attrs.Factory(list)
     ended: M | None = None  # the message that ended the wait without being a reply
     done: trio.Event = attrs.Factory(trio.Event)
-    abandoned: bool = False
 
 
 class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
@@ -520,22 +519,12 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
     ) -> list[M | UnknownMessage]:
         """Wait for ``waiter``'s replies; what arrived within ``timeout`` (maybe fewer
         than wanted). Raises why the connection ended, if it ended first."""
-        try:
-            with trio.move_on_after(timeout):
-                await waiter.done.wait()
-        finally:
-            self._abandon(waiter)
+        # Left registered on a timeout or a cancellation: see Waiter.
+        with trio.move_on_after(timeout):
+            await waiter.done.wait()
         if len(waiter.replies) < waiter.want and waiter.ended is None and self._ended is not None:
             self._raise_closed()
         return waiter.replies
-
-    def _abandon(self, waiter: Waiter[M | UnknownMessage]) -> None:
-        """The caller stops waiting (done, timed out or cancelled). A waiter still
-        registered then was sent and is short of replies: it stays, abandoned, to take
-        the replies still due to it, so that a later request of the same kind gets
-        its own, not these."""
-        if waiter in self._waiters:
-            waiter.abandoned = True
 
     async def _request(
         self,
@@ -713,8 +702,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
                 return taken
 
     def _notify(self, message: M | UnknownMessage) -> None:
-        """Give ``message`` to the oldest waiter it answers (an abandoned one takes it
-        too, so that it never reaches a newer request); end older waiters it ends."""
+        """Give ``message`` to the oldest waiter it answers (one whose caller left takes
+        it too, so that it never reaches a newer request); end older waiters it ends."""
         for index, waiter in enumerate(self._waiters):
             if waiter.match(message):
                 waiter.replies.append(message)

@@ -162,7 +162,6 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         left by ``break`` is only closed later, by the next receive or utterance."""
         waiter, self._utterance = self._utterance, None
         if waiter is not None:
-            self._abandon(waiter)
             self._silence(waiter)
 
     # -- sending -----------------------------------------------------------------------------
