@@ -110,7 +110,8 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
     async def receive(self) -> Message:
         """The next message; audio from before a :meth:`clear`, and the rest of an
         :meth:`utterance` left early, are skipped."""
-        self._leave_utterance()
+        if not self._receiving:  # else the engine refuses this second receiver
+            self._leave_utterance()
         if self._held:
             await trio.lowlevel.checkpoint()
             return self._held.popleft()
@@ -158,8 +159,8 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
     def _leave_utterance(self) -> None:
         """If an :meth:`utterance` was left before its ``Flushed`` (a ``break``, a
         timeout, an error in the loop), drop the rest of its audio: it must not reach
-        the next one. Called from the generator's ``finally`` and, since a generator
-        left by ``break`` is only closed later, by the next receive or utterance."""
+        the next one. Called when the utterance's iteration fails or is closed, and,
+        since a ``break`` leaves it without a word, by the next receive or utterance."""
         waiter, self._utterance = self._utterance, None
         if waiter is not None:
             self._silence(waiter)
