@@ -215,8 +215,11 @@ async def open_microphone(
             name, as ``dgtrio devices`` lists them.
         buffer_ms: how far the consumer may fall behind before frames are dropped
             (counted in :meth:`Microphone.statistics`, and logged).
-        backend: a PyAudio-like object, e.g. :class:`dgtrio.testing.FakePyAudio`;
-            by default a new ``pyaudio.PyAudio()``, terminated on exit.
+        backend: a PyAudio-like object, e.g. :class:`dgtrio.testing.FakePyAudio`,
+            which stays the caller's (never terminated here); by default the
+            process's one PortAudio, shared with every other microphone, speaker
+            and listing (from any task, thread or trio run) and terminated when the
+            last of them is done.
 
     Raises (on entering the block):
         AudioUnavailable: PyAudio or PortAudio is not installed.

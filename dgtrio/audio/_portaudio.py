@@ -1,12 +1,18 @@
 """PortAudio through PyAudio: devices, and streams whose blocking calls run in trio
 worker threads. The only module that imports ``pyaudio``, and only when a device
 is used, so that ``import dgtrio`` never needs it.
+
+PortAudio is one library state per process, and not thread-safe: two threads in
+``Pa_Initialize``/``Pa_Terminate`` at once corrupt the heap or fail its assertions.
+So every microphone, speaker and listing shares one :class:`PortAudioSession`,
+initialised by the first user and terminated when the last one leaves.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -17,7 +23,14 @@ from ._backend import PA_INT16, PA_INT32, PyAudioBackend, PyAudioStream
 from ._format import AudioFormat
 from ._g711 import LAWS
 
-__all__ = ["AudioDevice", "DeviceStream", "list_devices", "open_device_stream"]
+__all__ = [
+    "PORTAUDIO",
+    "AudioDevice",
+    "DeviceStream",
+    "PortAudioSession",
+    "list_devices",
+    "open_device_stream",
+]
 
 Direction = Literal["input", "output"]
 T = TypeVar("T")
@@ -52,17 +65,97 @@ class AudioDevice:
 
 
 def load_pyaudio() -> PyAudioBackend:
-    """A new ``pyaudio.PyAudio()`` (which initialises PortAudio): blocking.
+    """A new ``pyaudio.PyAudio()`` (which initialises PortAudio): blocking. Only
+    :data:`PORTAUDIO` calls it, so that no two threads initialise PortAudio at once.
 
     Raises:
         AudioUnavailable: PyAudio or the PortAudio library is not installed.
+        AudioDeviceError: PortAudio failed to initialise.
     """
     try:
         import pyaudio
     except ImportError as exc:  # also a missing libportaudio.so, which pyaudio links
         raise AudioUnavailable(f"{INSTALL_HINT} ({exc})") from None
-    backend: PyAudioBackend = pyaudio.PyAudio()
+    try:
+        backend: PyAudioBackend = pyaudio.PyAudio()
+    except OSError as exc:
+        raise device_error(exc, "initialising PortAudio") from exc
     return backend
+
+
+class PortAudioSession:
+    """One PortAudio for the whole process, shared by reference count.
+
+    The first :meth:`acquire` makes the backend with ``factory`` (for PyAudio, this
+    initialises PortAudio); the :meth:`release` that brings the count back to zero
+    terminates it, and the next :meth:`acquire` makes a new one. Both are blocking
+    and safe from any thread; a ``factory`` that raises leaves the count at zero, so
+    the next user tries again.
+
+    :attr:`lock` is held while the backend is made or terminated, and must be held
+    by whoever opens or closes a stream (see :func:`open_device_stream`).
+
+    Args:
+        factory: makes the backend; called with :attr:`lock` held, so never twice
+            at once.
+    """
+
+    def __init__(self, factory: Callable[[], PyAudioBackend]) -> None:
+        self._factory = factory
+        self.lock = threading.Lock()
+        """Held around every change to PortAudio's process-wide state."""
+        self._backend: PyAudioBackend | None = None
+        self._users = 0
+
+    @property
+    def users(self) -> int:
+        """How many users hold the backend now."""
+        return self._users
+
+    def acquire(self) -> PyAudioBackend:
+        """The shared backend, made if nobody holds it; :meth:`release` it when done.
+
+        Raises:
+            whatever ``factory`` raises (the count is left unchanged).
+        """
+        with self.lock:
+            if self._backend is None:
+                self._backend = self._factory()
+            self._users += 1
+            return self._backend
+
+    def release(self) -> None:
+        """Give the backend back; the last user's release terminates it.
+
+        Raises:
+            RuntimeError: nobody holds it.
+            whatever the backend's ``terminate`` raises (the session is reset first,
+            so the next :meth:`acquire` starts afresh).
+        """
+        with self.lock:
+            if self._backend is None:
+                raise RuntimeError("the PortAudio session is released more than acquired")
+            self._users -= 1
+            if self._users == 0:
+                backend, self._backend = self._backend, None
+                backend.terminate()
+
+    @contextmanager
+    def use(self, backend: PyAudioBackend | None = None) -> Iterator[PyAudioBackend]:
+        """``backend``, if given (the caller's: left alone), or the shared one, held
+        for the block (blocking)."""
+        if backend is not None:
+            yield backend
+            return
+        shared = self.acquire()
+        try:
+            yield shared
+        finally:
+            self.release()
+
+
+PORTAUDIO = PortAudioSession(load_pyaudio)
+"""The process's PortAudio, which every device user without a ``backend=`` shares."""
 
 
 def device_error(exc: OSError, doing: str) -> AudioDeviceError:
@@ -161,8 +254,9 @@ async def list_devices(*, backend: PyAudioBackend | None = None) -> list[AudioDe
     """The sound devices PortAudio knows (what ``dgtrio devices`` prints).
 
     Args:
-        backend: a PyAudio-like object (e.g. :class:`dgtrio.testing.FakePyAudio`);
-            by default a new ``pyaudio.PyAudio()``, terminated afterwards.
+        backend: a PyAudio-like object (e.g. :class:`dgtrio.testing.FakePyAudio`),
+            which stays the caller's; by default the process's shared PortAudio
+            (initialised if no device is in use, and terminated afterwards then).
 
     Raises:
         AudioUnavailable: PyAudio or PortAudio is not installed.
@@ -170,14 +264,11 @@ async def list_devices(*, backend: PyAudioBackend | None = None) -> list[AudioDe
     """
 
     def run() -> list[AudioDevice]:
-        pa = backend if backend is not None else load_pyaudio()
-        try:
-            return devices(pa)
-        except OSError as exc:
-            raise device_error(exc, "listing the sound devices") from exc
-        finally:
-            if backend is None:
-                pa.terminate()
+        with PORTAUDIO.use(backend) as pa:
+            try:
+                return devices(pa)
+            except OSError as exc:
+                raise device_error(exc, "listing the sound devices") from exc
 
     return await trio.to_thread.run_sync(run)
 
@@ -207,12 +298,14 @@ async def open_device_stream(
 ) -> AsyncIterator[DeviceStream]:
     """Open a blocking PortAudio stream for ``fmt`` (G.711 as 16-bit PCM, which the
     caller converts) in a worker thread; stop and close it there on exit, even when
-    cancelled. A backend dgtrio made is terminated too."""
+    cancelled. Without ``backend``, the stream holds the shared :data:`PORTAUDIO`
+    until it is closed."""
     what = "microphone" if direction == "input" else "speaker"
     pcm = AudioFormat("linear16", fmt.sample_rate, fmt.channels) if fmt.encoding in LAWS else fmt
+    session = PORTAUDIO  # the one released on exit, whatever PORTAUDIO is by then
 
-    def start() -> tuple[PyAudioBackend, PyAudioStream, AudioDevice]:
-        pa = backend if backend is not None else load_pyaudio()
+    def start() -> tuple[PyAudioStream, AudioDevice]:
+        pa = backend if backend is not None else session.acquire()
         try:
             found = find_device(pa, device, direction)
             if fmt.channels > found.channels(direction):
@@ -221,38 +314,53 @@ async def open_device_stream(
                     f"not {fmt.channels}"
                 )
             try:
-                stream = pa.open(
-                    rate=fmt.sample_rate,
-                    channels=fmt.channels,
-                    format=_DEVICE_FORMATS[pcm.encoding],
-                    input=direction == "input",
-                    output=direction == "output",
-                    input_device_index=found.index if direction == "input" else None,
-                    output_device_index=found.index if direction == "output" else None,
-                    frames_per_buffer=frames_per_buffer,
-                )
+                # Opens and closes take the process-wide lock, even on a backend we
+                # were given (PortAudio's state is per process, not per PyAudio):
+                # PortAudio links its open streams in one unlocked list, and ALSA's
+                # PulseAudio plugin fails concurrent opens at random (-9993, "Illegal
+                # combination of I/O devices"). Reads, writes and stops stay outside
+                # it: they touch their own stream only, and a stop waits for the
+                # output to drain, which would stall every other open.
+                with session.lock:
+                    stream = pa.open(
+                        rate=fmt.sample_rate,
+                        channels=fmt.channels,
+                        format=_DEVICE_FORMATS[pcm.encoding],
+                        input=direction == "input",
+                        output=direction == "output",
+                        input_device_index=found.index if direction == "input" else None,
+                        output_device_index=found.index if direction == "output" else None,
+                        frames_per_buffer=frames_per_buffer,
+                    )
             except OSError as exc:
                 raise device_error(exc, f"opening {found} as a {what} ({fmt})") from exc
         except BaseException:
             if backend is None:
-                pa.terminate()
+                session.release()
             raise
-        return pa, stream, found
+        return stream, found
 
     # One thread at a time per stream, and none taken from trio's default limiter,
     # which a long read or write would otherwise hold for the stream's lifetime.
     limiter = trio.CapacityLimiter(1)
-    pa, stream, found = await trio.to_thread.run_sync(start, limiter=limiter)
+    stream, found = await trio.to_thread.run_sync(start, limiter=limiter)
 
     def stop() -> None:
         try:
-            stream.stop_stream()
-            stream.close()
-        except OSError:
-            pass  # a stream whose device failed is closed already
+            try:
+                stream.stop_stream()
+            except OSError:
+                pass  # a stream whose device failed is closed already
+            # Closed even then (closing twice is harmless), so that it leaves the
+            # shared PyAudio's list of streams now, not when PortAudio is terminated.
+            with session.lock:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
         finally:
             if backend is None:
-                pa.terminate()
+                session.release()
 
     try:
         yield DeviceStream(stream, found, pcm, limiter)

@@ -270,8 +270,11 @@ async def open_speaker(
         buffer_ms: how much may be queued before :meth:`Speaker.play` waits (the
             default holds a long answer, so a connection feeding the speaker never
             stalls behind it).
-        backend: a PyAudio-like object, e.g. :class:`dgtrio.testing.FakePyAudio`;
-            by default a new ``pyaudio.PyAudio()``, terminated on exit.
+        backend: a PyAudio-like object, e.g. :class:`dgtrio.testing.FakePyAudio`,
+            which stays the caller's (never terminated here); by default the
+            process's one PortAudio, shared with every other microphone, speaker
+            and listing (from any task, thread or trio run) and terminated when the
+            last of them is done.
 
     Raises (on entering the block):
         AudioUnavailable: PyAudio or PortAudio is not installed.
