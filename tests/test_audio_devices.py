@@ -8,6 +8,7 @@ frames and a fast fake so that each test stays well under a second.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -505,3 +506,15 @@ async def test_speech_still_on_its_way_when_clear_is_called_is_not_played(
     # not queued for an iteration either (the first is queued: it was played).
     assert tts.audio_frames_discarded > 0
     assert sink.events[1:] == ["clear"]
+
+
+async def test_take_refuses_nonsense_and_takes_at_least_one_frame() -> None:
+    backend = FakePyAudio(input_audio=pcm16(1.0), speed=20)
+    async with open_microphone(16000, backend=backend) as mic:
+        for bad in (0, -1, math.nan, math.inf):
+            with pytest.raises(ValueError, match="seconds must be a positive number"):
+                mic.take(bad)
+        with pytest.raises(TypeError):
+            mic.take("1")  # type: ignore[arg-type]
+        # 5 ms of 20 ms frames rounds to none: one frame, and the source ends.
+        assert [len(frame) async for frame in mic.take(0.005)] == [640]

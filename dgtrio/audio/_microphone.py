@@ -10,6 +10,7 @@ dropped, counted and logged, never silently.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -99,12 +100,14 @@ class Microphone(trio.abc.ReceiveChannel[bytes]):
 
     def take(self, seconds: float) -> StreamSource:
         """The next ``seconds`` of audio as a finite source (with this ``format``), for
-        ``audio=``: when it ends, listen and Flux send ``CloseStream``."""
-        if seconds <= 0:
-            raise ValueError("seconds must be positive")
-        return StreamSource(
-            self._first(round(seconds * 1000 / self.frame_ms)), self.format, frame_ms=self.frame_ms
-        )
+        ``audio=``: when it ends, listen and Flux send ``CloseStream``. At least one
+        frame: a duration shorter than half a frame would otherwise never end."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise TypeError(f"seconds is a number, not {type(seconds).__name__}")
+        if not 0 < seconds < math.inf:
+            raise ValueError(f"seconds must be a positive number, not {seconds!r}")
+        count = max(1, round(seconds * 1000 / self.frame_ms))
+        return StreamSource(self._first(count), self.format, frame_ms=self.frame_ms)
 
     async def _first(self, count: int) -> AsyncIterator[bytes]:
         async for frame in self:
