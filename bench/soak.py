@@ -102,7 +102,10 @@ async def _stream(soak: Soak, api: str, url: str, seconds: float) -> None:
     connect: dgtrio.ConnectOptions = {"base_url": url, "api_key": "soak", "stall_timeout": 3.0}
     name = f"{api} stream #{sum(soak.streams.values())}"
     messages: list[Any] = []
-    opener: AbstractAsyncContextManager[dgtrio.ListenV1Connection | dgtrio.ListenV2Connection]
+    opener: AbstractAsyncContextManager[
+        dgtrio.ListenV1Connection[dgtrio.ListenV1Message | dgtrio.ConnectionEvent]
+        | dgtrio.ListenV2Connection[dgtrio.ListenV2Message | dgtrio.ConnectionEvent]
+    ]
     try:
         if api == "listen":
             options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=RATE)
