@@ -262,8 +262,8 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._outbox_send, self._outbox = trio.open_memory_channel[str | bytes](max_queued_frames)
         self._waiters: list[Waiter[M | UnknownMessage]] = []
         # Messages taken off the inbox ahead of receive() (see _drain_inbox), served
-        # first, in order.
-        self._backlog: deque[M | UnknownMessage | MessageDecodeError] = deque()
+        # first, in order; made when first needed (memory per connection counts).
+        self._backlog: deque[M | UnknownMessage | MessageDecodeError] | None = None
         self._receiving = False  # a task is in receive(): a second one is refused
         self._speech_queued = 0  # speech messages put in the inbox so far
         self._speech_muted = 0  # ... and dropped instead, while _audible() was false
@@ -690,16 +690,20 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         neither waits for the user's loop nor lags behind it."""
         return True
 
-    def _drain_inbox(self) -> list[M | UnknownMessage | MessageDecodeError]:
-        """Take every message the inbox holds now, without waiting: a full inbox stops
-        the receive loop, so a barge-in must be able to empty it whatever the
-        consumer is doing. The caller puts back (in ``_backlog``) what it keeps."""
-        taken: list[M | UnknownMessage | MessageDecodeError] = []
+    def _drain_inbox(self, keep: Callable[[M | UnknownMessage | MessageDecodeError], bool]) -> None:
+        """Take every message the inbox holds now, without waiting, and keep those for
+        which ``keep`` is true for ``receive()``, in order: a full inbox stops the
+        receive loop, so a barge-in must be able to empty it whatever the consumer is
+        doing."""
         while True:
             try:
-                taken.append(self._inbox.receive_nowait())
+                item = self._inbox.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                return taken
+                return
+            if keep(item):
+                if self._backlog is None:
+                    self._backlog = deque()
+                self._backlog.append(item)
 
     def _notify(self, message: M | UnknownMessage) -> None:
         """Give ``message`` to the oldest waiter it answers (one whose caller left takes
@@ -1115,7 +1119,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         """The ``async with`` block is over: from now on every call raises
         ``trio.ClosedResourceError``, as a closed trio channel does."""
         self._closed_by_user = True
-        self._backlog.clear()
+        self._backlog = None
         self._inbox.close()
 
     def _mark_closed_by_user(self) -> None:

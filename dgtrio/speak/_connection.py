@@ -146,9 +146,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         the consumer is doing."""
         self._audio_cutoff = self._speech_queued
         self._silences.append(waiter)
-        for item in self._drain_inbox():
-            if not (isinstance(item, SpeakV1Audio) and self._stale()):
-                self._backlog.append(item)
+        self._drain_inbox(keep=lambda item: not (isinstance(item, SpeakV1Audio) and self._stale()))
 
     def _on_message(self, message: Message) -> None:
         if isinstance(message, SpeakV1Cleared):
