@@ -1318,12 +1318,6 @@ def open_connection(
         close_timeout=options.get("close_timeout", 5.0),
         send_timeout=options.get("send_timeout", 10.0),
         stall_timeout=options.get("stall_timeout"),
-    )
-    return _run_connection(
-        cls,
-        spec,
-        settings,
-        credentials,
         audio=audio,
         keepalive_interval=keepalive_interval,
         close_stream_on_end=close_stream_on_end,
@@ -1331,11 +1325,13 @@ def open_connection(
         reconnect=reconnect,
         init=init,
     )
+    return _run_connection(cls, spec, settings, credentials)
 
 
 @attrs.frozen
 class _Settings:
-    """The connection keywords, checked: where to connect and the engine's limits."""
+    """Everything a connection runs with, checked: where to connect, the engine's
+    limits, its sources and sinks, and the API class's own arguments (``init``)."""
 
     target: Target
     max_buffered_messages: int
@@ -1343,6 +1339,12 @@ class _Settings:
     close_timeout: float
     send_timeout: float
     stall_timeout: float | None
+    audio: AsyncIterable[bytes] | None
+    keepalive_interval: float | None
+    close_stream_on_end: bool
+    speaker: AudioSink | None
+    reconnect: ReconnectPolicy | None
+    init: dict[str, Any]
 
 
 @asynccontextmanager
@@ -1351,13 +1353,6 @@ async def _run_connection(
     spec: ApiSpec[Any],
     settings: _Settings,
     credentials: Credentials | None,
-    *,
-    audio: AsyncIterable[bytes] | None,
-    keepalive_interval: float | None,
-    close_stream_on_end: bool,
-    speaker: AudioSink | None,
-    reconnect: ReconnectPolicy | None,
-    init: dict[str, Any],
 ) -> AsyncIterator[C]:
     """Connect, run the connection's tasks around the caller's block, then close.
 
@@ -1372,7 +1367,7 @@ async def _run_connection(
     block starts (building the connection, the opening exchange) closes it the same
     way, at once: the socket's task is shielded, and would otherwise live on.
     """
-    close_timeout = settings.close_timeout
+    close_timeout, reconnect = settings.close_timeout, settings.reconnect
     user_error: BaseException | None = None
     try:
         async with trio.open_nursery() as socket_nursery:
@@ -1394,10 +1389,10 @@ async def _run_connection(
                     max_queued_frames=settings.max_queued_frames,
                     close_timeout=close_timeout,
                     send_timeout=settings.send_timeout,
-                    speaker=speaker,
+                    speaker=settings.speaker,
                     reconnect=reconnect,
                     dial=dial,
-                    **init,
+                    **settings.init,
                 )
                 async with trio.open_nursery() as tasks:
                     try:
@@ -1405,9 +1400,9 @@ async def _run_connection(
                         await conn._open()
                         conn._start_sources(
                             tasks,
-                            audio=audio,
-                            keepalive_interval=keepalive_interval,
-                            close_stream_on_end=close_stream_on_end,
+                            audio=settings.audio,
+                            keepalive_interval=settings.keepalive_interval,
+                            close_stream_on_end=settings.close_stream_on_end,
                             stall_timeout=settings.stall_timeout,
                         )
                         try:

@@ -211,6 +211,29 @@ async def test_clear_gets_through_a_full_inbox(
         assert len(second) == speech_bytes("Bye.")
 
 
+def test_an_utterance_checks_its_arguments_when_called() -> None:
+    tts: Any = SpeakV1Connection.__new__(SpeakV1Connection)  # no socket is needed
+    with pytest.raises(TypeError, match="takes a string"):
+        tts.utterance(123)
+    with pytest.raises(ValueError, match="at most 2000"):
+        tts.utterance("x" * 2001)
+    with pytest.raises(ValueError, match="timeout must be a positive"):
+        tts.utterance("Hi.", timeout=-1)
+
+
+async def test_an_utterance_ended_or_closed_stays_ended(
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: Any
+) -> None:
+    async with dgtrio.open_speak(**connect) as tts:
+        audio = tts.utterance("Bye.")
+        assert len(b"".join([a.data async for a in audio])) == speech_bytes("Bye.")
+        assert [a async for a in audio] == []  # over: it never sends again
+        closed = tts.utterance("Again.")
+        await closed.aclose()
+        assert [a async for a in closed] == []
+    assert [m.get("text") for m in fake.sessions[0].messages if m["type"] == "Speak"] == ["Bye."]
+
+
 async def test_speak_refuses_text_over_the_limit_before_sending(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
@@ -370,8 +393,19 @@ async def test_agent_calls_refuse_wrong_types(nursery: trio.Nursery) -> None:
             await agent.update_listen(ag.DeepgramListenV1(model="nova-3", keyterms=["dgtrio"]))
         with pytest.raises(dgtrio.SettingsError, match="keyterms"):
             await agent.update_listen({"provider": {"type": "deepgram", "keyterms": ["x"]}})
+        with pytest.raises(TypeError, match="listen must be Listen"):
+            await untyped_call(agent.update_listen, "nova-3")
+        with pytest.raises(ValueError, match="prompt is blank"):
+            await agent.update_prompt("  ")
+        with pytest.raises(ValueError, match="message is blank"):
+            await agent.inject_agent_message("")
+        with pytest.raises(ValueError, match="timeout must be a positive"):
+            await agent.update_prompt("Be kind.", timeout=0)
+        # A Flux provider may change its keyterms mid-session.
+        flux = ag.DeepgramListenV2(model="flux-general-en", keyterms=["dgtrio"])
+        assert isinstance(await agent.update_listen(flux), dgtrio.AgentV1ListenUpdated)
     sent = [m["type"] for m in fake.sessions[0].messages]
-    assert sent == ["Settings"]
+    assert sent == ["Settings", "UpdateListen"]
 
 
 # -- the channel: one receiver, and closed after the block ------------------------------

@@ -248,17 +248,12 @@ class AgentConnection(Connection[AgentMessage]):
             )
         value = listen if isinstance(listen, Listen | Mapping) else Listen(provider=listen)
         provider = value.provider if isinstance(value, Listen) else value.get("provider")
-        version = (
-            provider.version
-            if isinstance(provider, DeepgramListenV1 | DeepgramListenV2)
-            else provider.get("version", "v1")
-            if isinstance(provider, Mapping)
-            else None
-        )
-        keyterms = provider.get("keyterms") if isinstance(provider, Mapping) else None
+        nova_keyterms = None  # Flux (v2) may change its keyterms
         if isinstance(provider, DeepgramListenV1):
-            keyterms = provider.keyterms
-        if version == "v1" and keyterms:
+            nova_keyterms = provider.keyterms
+        elif isinstance(provider, Mapping) and provider.get("version", "v1") == "v1":
+            nova_keyterms = provider.get("keyterms")  # v1 unless it says, as in Settings
+        if nova_keyterms:
             raise SettingsError(
                 "listen.provider.keyterms",
                 "keyterms can only be updated mid-session for Flux (v2) models; "
