@@ -528,8 +528,13 @@ def _show_agent_message(message: object, out: TextIO) -> None:
     elif isinstance(message, ToolResult):
         out.write(f"  [{message.status}] {message.call.name}: {message.content}\n")
     elif isinstance(message, AgentV1Warning | AgentV1Error):
-        out.write(f"  [{type(message).__name__[7:].lower()}] {message.description}\n")
+        out.write(_notice(message) + "\n")
     out.flush()
+
+
+def _notice(message: AgentV1Warning | AgentV1Error) -> str:
+    """``  [warning] description`` (or ``[error]``), as both agent modes show it."""
+    return f"  [{message.TYPE.lower()}] {message.description}"
 
 
 async def _converse(
@@ -559,7 +564,7 @@ async def _converse(
                 elif isinstance(message, AgentV1FunctionCallResponse):
                     show(f"  [server] {message.content}")
                 elif isinstance(message, AgentV1Warning | AgentV1Error):
-                    show(f"  [{type(message).__name__[7:].lower()}] {message.description}")
+                    show(_notice(message))
                 elif isinstance(message, AgentV1AgentAudioDone):
                     turn_done.set()
 

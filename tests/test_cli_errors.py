@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +28,7 @@ import dgtrio.testing
 from dgtrio.__main__ import _positive_float, _positive_int, _split_text, main
 from dgtrio.speak import MAX_SPEAK_CHARACTERS
 from dgtrio.testing import FakeDeepgram, Fault, SpeakScript
+from dgtrio.testing.__main__ import main as serve_main
 
 from .conftest import HELLO_WAV
 
@@ -162,10 +163,13 @@ CASE_NAMES = list(_cases(Path("."), 0))
 
 
 @pytest.fixture(scope="module")
-def outcomes(files: Path, busy_port: int) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Every case's finished process, run all at once."""
+def outcomes(
+    files: Path, busy_port: int
+) -> dict[str, tuple[Case, subprocess.CompletedProcess[str]]]:
+    """Every case with its finished process, all run at once."""
+    cases = _cases(files, busy_port)
     started = {}
-    for name, case in _cases(files, busy_port).items():
+    for name, case in cases.items():
         program = SERVE[:3] if case.argv[0] == "serve" else DGTRIO
         started[name] = subprocess.Popen(
             [*program, *case.argv],
@@ -179,7 +183,10 @@ def outcomes(files: Path, busy_port: int) -> dict[str, subprocess.CompletedProce
     done = {}
     for name, process in started.items():
         out, err = process.communicate(timeout=60)
-        done[name] = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        done[name] = (
+            cases[name],
+            subprocess.CompletedProcess(process.args, process.returncode, out, err),
+        )
     return done
 
 
@@ -190,13 +197,9 @@ def _error_lines(stderr: str) -> list[str]:
 
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_bad_input_is_one_line_and_a_failure(
-    name: str,
-    outcomes: Mapping[str, subprocess.CompletedProcess[str]],
-    files: Path,
-    busy_port: int,
+    name: str, outcomes: Mapping[str, tuple[Case, subprocess.CompletedProcess[str]]], files: Path
 ) -> None:
-    case = _cases(files, busy_port)[name]
-    done = outcomes[name]
+    case, done = outcomes[name]
     assert "Traceback" not in done.stderr
     assert done.returncode == case.status, done.stderr
     lines = _error_lines(done.stderr)
@@ -238,6 +241,94 @@ def test_numbers_are_checked_by_argparse(convert: Any, text: str, value: float |
             convert(text)
     else:
         assert convert(text) == value
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "error"),
+    [
+        (
+            main,
+            ["speak", "Hi", "-o", "x.wav", "--output-device", "1"],
+            "dgtrio speak: error: --output-device needs --play",
+        ),
+        (
+            main,
+            ["agent", "--text", "--device", "1", "--output-device", "speaker"],
+            "dgtrio agent: error: --text uses no sound device: drop --device, --output-device",
+        ),
+        (
+            main,
+            ["speak", " \n ", "--play"],
+            "dgtrio speak: error: argument text: there is nothing to say: the text is empty",
+        ),
+        (
+            main,
+            ["transcribe", "x.wav", "--base-url", "ftp://x"],
+            "dgtrio transcribe: error: argument --base-url: base_url must be ws://, wss://, "
+            "http:// or https://: 'ftp://x'",
+        ),
+        (
+            serve_main,
+            ["serve", "--api-key", ""],
+            "python -m dgtrio.testing serve: error: argument --api-key: must not be empty "
+            "(leave it out to accept any)",
+        ),
+        (
+            serve_main,
+            ["serve", "--port", "http"],
+            "python -m dgtrio.testing serve: error: argument --port: not a port number: 'http'",
+        ),
+    ],
+    ids=[
+        "output-device-without-play",
+        "text-with-devices",
+        "blank-text",
+        "base-url-scheme",
+        "empty-api-key",
+        "port-not-a-number",
+    ],
+)
+def test_misused_options_are_refused_before_anything_starts(
+    command: Any,
+    argv: list[str],
+    error: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        command(argv)
+    assert exited.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("usage: ") and lines[-1] == error
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_an_unusable_transcript_for_the_fake_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav, reference = tmp_path / "hello.wav", tmp_path / "hello.txt"
+    wav.write_bytes(HELLO_WAV.read_bytes())
+    reference.write_bytes(b"\xff is not UTF-8")
+    assert main(["transcribe", str(wav), "--fast"]) == 1
+    assert capsys.readouterr().err == (
+        f"dgtrio: error: {reference}: not UTF-8 text (invalid start byte)\n"
+    )
+    assert serve_main(["serve", "--transcript", str(reference)]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"python -m dgtrio.testing: error: --transcript {reference}: 'utf-8' codec can't decode"
+    )
+    reference.write_text(" \n")  # no words
+    assert main(["transcribe", str(wav), "--fast"]) == 1
+    assert capsys.readouterr().err == (
+        f"dgtrio: error: {reference} (the fake's transcript): the script needs at least one word\n"
+    )
+    assert serve_main(["serve", "--transcript", str(reference)]) == 1
+    assert capsys.readouterr().err == (
+        f"python -m dgtrio.testing: error: --transcript {reference}: "
+        "the script needs at least one word\n"
+    )
 
 
 def test_long_text_is_cut_between_sentences_then_words() -> None:
@@ -327,8 +418,25 @@ def test_a_new_file_gets_the_usual_permissions(tmp_path: Path) -> None:
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
-def _wait_for_line(stream: Any, prefix: str, deadline: float) -> list[str]:
-    """Lines read from ``stream`` until one starts with ``prefix``."""
+def test_a_replaced_file_keeps_its_mode_and_its_symlink(
+    recording_fake: list[FakeDeepgram], tmp_path: Path
+) -> None:
+    real, link = tmp_path / "real.wav", tmp_path / "link.wav"
+    real.write_bytes(KEEP)
+    real.chmod(0o640)
+    link.symlink_to(real)
+    assert main(["speak", "Hi.", "-o", str(link)]) == 0
+    assert link.is_symlink() and link.resolve() == real  # the file behind it was replaced
+    assert real.stat().st_mode & 0o777 == 0o640
+    with wave.open(str(real)) as wav:
+        assert wav.getnframes() > 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["link.wav", "real.wav"]
+
+
+def _wait_for_line(stream: Any, prefix: str) -> None:
+    """Read ``stream`` until a line starts with ``prefix``, for 30 s at most (checked
+    between lines; pytest's timeout covers a process that goes silent)."""
+    deadline = time.monotonic() + 30
     seen = []
     while time.monotonic() < deadline:
         line = stream.readline()
@@ -336,8 +444,20 @@ def _wait_for_line(stream: Any, prefix: str, deadline: float) -> list[str]:
             break
         seen.append(line)
         if line.startswith(prefix):
-            return seen
+            return
     raise AssertionError(f"no line starting with {prefix!r} in {seen}")
+
+
+def _interrupted(argv: Sequence[str], *, after: str, on_stderr: bool = False) -> tuple[int, str]:
+    """Run ``dgtrio ARGV``, send it SIGINT once a line starting with ``after`` comes
+    (on stdout, or on stderr), and return its exit status and the rest of its stderr."""
+    with subprocess.Popen(
+        [*DGTRIO, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    ) as cli:
+        _wait_for_line(cli.stderr if on_stderr else cli.stdout, after)
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=30)
+    return cli.returncode, err
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -355,33 +475,14 @@ def test_the_fake_server_stops_cleanly_on_a_signal(signum: int) -> None:
 
 
 def test_ctrl_c_interrupts_a_transcription_with_130() -> None:
-    with subprocess.Popen(
-        [*DGTRIO, "transcribe", str(HELLO_WAV)],  # real time: 9 s unless interrupted
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    ) as cli:
-        assert cli.stdout is not None
-        _wait_for_line(cli.stdout, "[", time.monotonic() + 30)  # transcripts arrive
-        cli.send_signal(signal.SIGINT)
-        _, err = cli.communicate(timeout=30)
-    assert cli.returncode == 130
+    # Real time: 9 s unless interrupted once the transcripts arrive.
+    status, err = _interrupted(["transcribe", str(HELLO_WAV)], after="[")
+    assert status == 130
     assert "Traceback" not in err and _error_lines(err) == []
 
 
 @pytest.mark.usefixtures("sound_card")
 def test_ctrl_c_ends_a_spoken_conversation_normally() -> None:
-    with subprocess.Popen(
-        [*DGTRIO, "agent"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    ) as cli:
-        assert cli.stderr is not None
-        _wait_for_line(cli.stderr, "dgtrio: talk into", time.monotonic() + 30)
-        cli.send_signal(signal.SIGINT)
-        _, err = cli.communicate(timeout=30)
-    assert cli.returncode == 0, err
+    status, err = _interrupted(["agent"], after="dgtrio: talk into", on_stderr=True)
+    assert status == 0, err
     assert err == "\ndgtrio: ending the conversation (Ctrl-C again quits)\n"

@@ -190,7 +190,7 @@ class WavWriter:
         self._block = SAMPLE_WIDTH[encoding] * channels
         self._own = isinstance(file, str | os.PathLike)
         self._file: BinaryIO = open(file, "wb") if isinstance(file, str | os.PathLike) else file  # noqa: SIM115
-        self._pcm = _FORMAT_TAGS[encoding] == 1
+        self._pcm = _FORMAT_TAGS[encoding] == _PCM
         self._bytes = 0
         self._closed = False
         self._start = self._file.tell()
@@ -209,28 +209,23 @@ class WavWriter:
         self._bytes += len(data)
 
     def _header(self) -> bytes:
-        width = SAMPLE_WIDTH[self.encoding]
-        fmt = struct.pack(
-            "<HHIIHH",
+        fmt = _FMT.pack(
             _FORMAT_TAGS[self.encoding],
             self.channels,
             self.sample_rate,
             self.sample_rate * self._block,
             self._block,
-            8 * width,
+            8 * SAMPLE_WIDTH[self.encoding],
         )
-        chunks = b""
-        if self._pcm:
-            chunks += b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        else:
+        fact = b""
+        if not self._pcm:
             # Non-PCM formats carry cbSize and a fact chunk with the sample count.
             fmt += struct.pack("<H", 0)
-            frames = self._bytes // self._block
-            chunks += b"fmt " + struct.pack("<I", len(fmt)) + fmt
-            chunks += b"fact" + struct.pack("<II", 4, frames)
-        data = b"data" + struct.pack("<I", self._bytes)
+            fact = _CHUNK.pack(b"fact", 4) + struct.pack("<I", self._bytes // self._block)
+        chunks = _CHUNK.pack(b"fmt ", len(fmt)) + fmt + fact
+        data = _CHUNK.pack(b"data", self._bytes)
         size = 4 + len(chunks) + len(data) + self._bytes + (self._bytes & 1)
-        return b"RIFF" + struct.pack("<I", size) + b"WAVE" + chunks + data
+        return _RIFF.pack(b"RIFF", size, b"WAVE") + chunks + data
 
     def close(self) -> None:
         """Pad to an even size, write the final header, and close the file if opened
