@@ -101,16 +101,16 @@ def resolve_credentials(
         ("DEEPGRAM_API_KEY", "Token", env.get("DEEPGRAM_API_KEY") or None),
     )
     for name, scheme, secret in sources:
-        if secret is not None:
-            problem = _secret_problem(name, secret)
-            if problem is None:
-                assert isinstance(secret, str)
-                return Credentials(scheme, secret)
-            break
-    else:
-        return None
-    del api_key, access_token, environ, env, sources, secret  # not in the traceback's locals
-    raise ConfigurationError(problem)
+        if secret is None:
+            continue
+        problem = _secret_problem(name, secret)
+        if problem is not None:
+            # Not in the traceback's locals:
+            del api_key, access_token, environ, env, sources, secret
+            raise ConfigurationError(problem)
+        assert isinstance(secret, str)  # _secret_problem refuses anything else
+        return Credentials(scheme, secret)
+    return None
 
 
 @attrs.frozen

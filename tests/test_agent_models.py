@@ -272,6 +272,7 @@ def test_listen_version_is_inferred_like_the_official_sdk() -> None:
         ),
         (lambda: ag.Function(name="get weather"), "Function.name"),
         (lambda: ag.Function(name="f", parameters={"type": "string"}), "Function.parameters"),
+        (lambda: ag.Function(name="f", defer_until_eot="yes"), "Function.defer_until_eot"),  # type: ignore[arg-type]
         (
             lambda: ag.AwsCredentials(
                 type="sts", region="r", access_key_id="a", secret_access_key="s"
@@ -347,6 +348,13 @@ def test_construction_names_the_bad_field(build: Any, path: str) -> None:
          "agent.think.provider.credentials.session_token", "required with type 'sts'"),
         ({"agent": [THINK]}, "agent", "must be an object"),
         ({"agent": {}, "audio": "linear16"}, "audio", "must be an object"),
+        # The type tag is a known key, with a checked value.
+        ({"type": "UpdateThink", "agent": {}}, "type", "must be 'Settings', not 'UpdateThink'"),
+        ({"agent": {"listen": {"provider": {"type": "assemblyai", "model": "m"}}}},
+         "agent.listen.provider.type", "must be 'deepgram', not 'assemblyai'"),
+        ({"agent": {"context": {"messages": [{"type": "Turn", "role": "user",
+                                              "content": "Hi"}]}}},
+         "agent.context.messages[0].type", "must be 'History'"),
     ],
 )  # fmt: skip
 def test_from_dict_names_the_full_path(data: dict[str, Any], path: str, problem: str) -> None:
@@ -474,28 +482,6 @@ def test_from_dict_refuses_unknown_keys_naming_the_nearest(
     assert caught.value.problem.startswith("unknown key; ")
     assert problem in caught.value.problem
     assert str(caught.value) == f"{path}: {caught.value.problem}"
-
-
-@pytest.mark.parametrize(
-    ("data", "path", "problem"),
-    [
-        ({"type": "UpdateThink", "agent": {}}, "type", "must be 'Settings', not 'UpdateThink'"),
-        ({"agent": {"listen": {"provider": {"type": "assemblyai", "model": "m"}}}},
-         "agent.listen.provider.type", "must be 'deepgram', not 'assemblyai'"),
-        ({"agent": {"context": {"messages": [{"type": "Turn", "role": "user",
-                                              "content": "Hi"}]}}},
-         "agent.context.messages[0].type", "must be 'History'"),
-        ({"agent": {"think": {"provider": {"model": "m"}}}}, "agent.think.provider.type",
-         "string type"),
-    ],
-)  # fmt: skip
-def test_the_type_tag_is_a_known_key_with_a_checked_value(
-    data: dict[str, Any], path: str, problem: str
-) -> None:
-    with pytest.raises(dgtrio.SettingsError) as caught:
-        ag.AgentV1Settings.from_dict(data)
-    assert caught.value.path == path
-    assert problem in caught.value.problem
 
 
 def test_type_tags_are_optional_and_unknown_provider_types_pass_through() -> None:

@@ -639,9 +639,14 @@ def _not_an_object(value: Any) -> SettingsError:
     return SettingsError("$", f"must be an object, not {value!r}")
 
 
+def _modelled(providers: tuple[type, ...]) -> tuple[type, ...]:
+    """The provider classes dgtrio models (all but :class:`CustomProvider`)."""
+    return tuple(cls for cls in providers if cls is not CustomProvider)
+
+
 def _by_type(providers: tuple[type, ...], converter: cattrs.Converter) -> Callable[[Any], Any]:
     """A provider union, told apart by ``type``; unknown types become CustomProvider."""
-    known = {cls.TYPE: cls for cls in providers if cls is not CustomProvider}  # type: ignore[attr-defined]
+    known = {cls.TYPE: cls for cls in _modelled(providers)}  # type: ignore[attr-defined]
 
     def structure(value: Any) -> Any:
         if not isinstance(value, Mapping):
@@ -716,10 +721,6 @@ def _keys(*classes: type) -> frozenset[str]:
     keys.update("type" for cls in classes if hasattr(cls, "TYPE"))
     keys.discard("raw")
     return frozenset(keys)
-
-
-def _modelled(providers: tuple[type, ...]) -> tuple[type, ...]:
-    return tuple(cls for cls in providers if cls is not CustomProvider)
 
 
 # Keys that belong one level down: agent.listen.model was the early access form, and
