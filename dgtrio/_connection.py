@@ -80,7 +80,6 @@ __all__ = [
     "Connection",
     "ConnectionStatistics",
     "check_options",
-    "check_timeout",
     "open_connection",
     "server_error",
 ]
@@ -1214,15 +1213,6 @@ _CONNECT_RULES = {
     "max_queued_frames": positive(),
     "max_message_size": positive(),
 }
-
-
-def check_timeout(value: object, name: str = "timeout") -> None:
-    """Refuse a ``timeout`` that is not a positive number of seconds (``math.inf``:
-    no limit), before anything is sent."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} is a number of seconds, not {type(value).__name__}")
-    if not value > 0:  # NaN too
-        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
 
 
 def server_error(message: Any) -> ServerError:

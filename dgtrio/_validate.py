@@ -42,6 +42,7 @@ __all__ = [
     "check_keywords",
     "check_positive_int",
     "check_positive_number",
+    "check_timeout",
     "check_value",
     "positive",
     "refuse_unknown",
@@ -174,7 +175,7 @@ def check_keywords(
             function's unknown keyword).
         ConfigurationError: a value that does not fit.
     """
-    hints = get_type_hints(schema)
+    hints = _hints(schema)
     for name, value in values.items():
         if name not in hints:
             raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}")
@@ -192,7 +193,7 @@ def refuse_unknown(
     belongs: a field of ``options_class``, or the nearest name (``did you mean``).
     ``**keywords`` would otherwise swallow it silently. Raises ``TypeError``, as
     Python does for a function's unknown keyword; values are never shown."""
-    known = get_type_hints(schema)
+    known = _hints(schema)
     unknown = [name for name in given if name not in known]
     if not unknown:
         return
@@ -215,6 +216,15 @@ def refuse_unknown(
     raise TypeError(text)
 
 
+def check_timeout(value: object, name: str = "timeout") -> None:
+    """Refuse a ``timeout`` that is not a positive number of seconds (``math.inf``:
+    no limit), before anything is sent."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} is a number of seconds, not {type(value).__name__}")
+    if not value > 0:  # NaN too
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+
+
 def check_positive_number(owner: str, name: str, value: object, *, optional: bool = False) -> None:
     """A finite int or float above 0 (or ``None`` if ``optional``); see :func:`check_value`."""
     check_value(owner, name, value, float | None if optional else float, positive())
@@ -223,6 +233,12 @@ def check_positive_number(owner: str, name: str, value: object, *, optional: boo
 def check_positive_int(owner: str, name: str, value: object, *, optional: bool = False) -> None:
     """An int above 0, not a bool (or ``None`` if ``optional``); see :func:`check_value`."""
     check_value(owner, name, value, int | None if optional else int, positive())
+
+
+@cache
+def _hints(schema: type) -> Mapping[str, Any]:
+    """A ``TypedDict``'s resolved annotations, once per schema (not per ``open_*`` call)."""
+    return get_type_hints(schema)
 
 
 @cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 import pytest
@@ -87,3 +88,21 @@ def test_the_hooks_are_checked_when_the_registry_is_made() -> None:
         dgtrio.ToolRegistry(on_error=lambda call, exc: "x", redact_errors=True)
     with pytest.raises(TypeError, match="on_error must be callable"):
         dgtrio.ToolRegistry(on_error="generic")  # type: ignore[arg-type]
+    # A truthy non-bool would redact (or not) by accident.
+    with pytest.raises(
+        dgtrio.ConfigurationError,
+        match=r"^ToolRegistry\.redact_errors must be True or False, not 'no' \(str\)$",
+    ):
+        dgtrio.ToolRegistry(redact_errors="no")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        dgtrio.ToolRegistry(timeout=0)
+    with pytest.raises(TypeError, match="timeout is a number of seconds, not str"):
+        dgtrio.ToolRegistry(timeout="5")  # type: ignore[arg-type]
+    registry = dgtrio.ToolRegistry()
+
+    async def handler() -> str:
+        return "ok"  # pragma: no cover
+
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        registry.register(timeout=math.nan)(handler)
+    assert list(registry) == []

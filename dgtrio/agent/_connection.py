@@ -15,13 +15,12 @@ from .._connection import (
     ApiSpec,
     Connection,
     ConnectOptions,
-    check_timeout,
     open_connection,
     server_error,
 )
 from .._errors import ConfigurationError, DeepgramError, InjectionRefused, SettingsError
 from .._transport import Transport
-from .._validate import check_positive_number, check_value
+from .._validate import check_positive_number, check_timeout, check_value
 from ..audio._format import AudioFormat, AudioSink, check_format, raw_format
 from ._messages import (
     CODEC,

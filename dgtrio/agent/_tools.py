@@ -45,6 +45,7 @@ from typing import (
 import attrs
 import orjson
 
+from .._validate import check_timeout, check_value
 from ._messages import FunctionCall
 from ._settings import Function
 
@@ -138,7 +139,9 @@ class ToolRegistry:
             instead of the exception's type and text.
 
     Raises:
-        ValueError: ``timeout`` not positive, or both ``on_error`` and ``redact_errors``.
+        TypeError: ``timeout`` is not a number. ValueError: it is not positive, or both
+            ``on_error`` and ``redact_errors`` are given.
+        ConfigurationError: ``redact_errors`` not a bool (a :class:`ValueError` too).
         TypeError: ``on_error`` not callable.
     """
 
@@ -149,15 +152,15 @@ class ToolRegistry:
         on_error: ErrorFormatter | None = None,
         redact_errors: bool = False,
     ) -> None:
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
+        check_timeout(timeout)
+        check_value("ToolRegistry", "redact_errors", redact_errors, bool)
         if on_error is not None and not callable(on_error):
             raise TypeError(f"on_error must be callable, not {on_error!r}")
         if on_error is not None and redact_errors:
             raise ValueError("pass on_error or redact_errors, not both")
         self.timeout = timeout
-        self._on_error = on_error
-        self._redact_errors = redact_errors
+        # redact_errors is the formatter that tells nothing: one hook to call.
+        self._on_error = _redacted if redact_errors else on_error
         self._tools: dict[str, Tool] = {}
 
     def error_content(self, call: FunctionCall, error: Exception) -> str:
@@ -168,8 +171,6 @@ class ToolRegistry:
         ``{"error": "<name> failed"}``; with ``on_error``, what it returns (the
         generic text if it raises or returns no string). Never raises.
         """
-        if self._redact_errors:
-            return _generic_error(call)
         if self._on_error is None:
             return _error_json(_describe(error))
         try:
@@ -217,9 +218,12 @@ class ToolRegistry:
             timeout: seconds it may run (default: the registry's).
 
         Raises:
-            TypeError: not an async function, or hints that give no schema.
-            ValueError: the name is taken.
+            TypeError: not an async function, hints that give no schema, or a
+                ``timeout`` that is not a number.
+            ValueError: the name is taken, or ``timeout`` is not positive.
         """
+        if timeout is not None:
+            check_timeout(timeout)
 
         def add(function: Handler) -> Handler:
             if not inspect.iscoroutinefunction(function):
@@ -277,6 +281,11 @@ def _describe(error: Exception) -> str:
 def _generic_error(call: FunctionCall) -> str:
     """What a failed call is answered with when the exception must not be told."""
     return _error_json(f"{call.name} failed")
+
+
+def _redacted(call: FunctionCall, error: Exception) -> str:
+    """The :data:`ErrorFormatter` of ``redact_errors=True``."""
+    return _generic_error(call)
 
 
 def _parse_docstring(function: Callable[..., Any]) -> tuple[str | None, dict[str, str]]:

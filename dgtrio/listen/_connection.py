@@ -15,7 +15,6 @@ from .._connection import (
     Connection,
     ConnectOptions,
     check_options,
-    check_timeout,
     open_connection,
 )
 from .._errors import ConfigureFailed
@@ -25,6 +24,7 @@ from .._reconnect import (
     check_replayable,
 )
 from .._transport import Transport
+from .._validate import check_timeout
 from ..audio._format import check_format
 from ._messages import (
     CLOSE_STREAM_FRAME,

@@ -16,11 +16,10 @@ from .._connection import (
     ConnectOptions,
     Waiter,
     check_options,
-    check_timeout,
     open_connection,
 )
 from .._transport import Transport
-from .._validate import check_positive_int
+from .._validate import check_positive_int, check_timeout
 from ..audio._format import AudioSink, check_format
 from ._limits import MAX_SPEAK_CHARACTERS, FlushLimiter, FlushLimitWarning
 from ._messages import (
