@@ -305,9 +305,10 @@ async def test_microphone_streams_into_listen(fake: FakeDeepgram) -> None:
         async for _ in conn:
             pass
     (session,) = fake.sessions
-    frames = [f.data for f in session.received if isinstance(f.data, bytes)]
-    assert all(len(f) == 640 for f in frames) and len(frames) >= 15
-    assert b"".join(frames).startswith(audio)
+    # Whole 20 ms frames, at least 15 (frames queued behind each other go out joined).
+    sent = b"".join(f.data for f in session.received if isinstance(f.data, bytes))
+    assert len(sent) % 640 == 0 and len(sent) >= 15 * 640
+    assert sent.startswith(audio)
     assert session.received[-1].data == '{"type":"CloseStream"}'
 
     wrong = dgtrio.ListenV1Options(encoding="linear16", sample_rate=8000)
