@@ -153,6 +153,11 @@ class ApiSpec(Generic[S]):
     # the one that clears it at once (the agent's UserStartedSpeaking).
     speech: type[Any] | None = None
     barge_in: type[Any] | None = None
+    # Whether the server ends a whole stream with a summary (Listen v1: Metadata, for
+    # which _audio_done says math.inf). With reconnect=, a socket lost after the end
+    # of the stream but before the summary is replaced even when all audio was
+    # acknowledged, so that the stream still ends with one.
+    ends_with_summary: bool = False
 
 
 @attrs.frozen
@@ -307,6 +312,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         self._socket_start = 0  # the stream position where this socket's audio begins
         self._offset = 0.0  # ... in seconds: what its timestamps are shifted by
         self._end_frame_taken = False  # the end-of-stream frame went to a socket
+        self._summarised = not spec.ends_with_summary  # the stream needs no more
         self._given = 0  # the stream position up to which lost sockets were given audio
         # Control frames a new socket must be sent before the replay (configure()).
         self._reapply: list[str] = []
@@ -782,6 +788,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
             return
         if seconds == math.inf:
             replay.acknowledge(replay.end)
+            self._summarised = True
             return
         fmt = self._input_format
         assert fmt is not None
@@ -802,7 +809,7 @@ class Connection(trio.abc.ReceiveChannel[M | UnknownMessage], Generic[M]):
         assert policy is not None
         assert replay is not None
         assert dial is not None
-        if self._stream_closed and not replay.pending:
+        if self._stream_closed and not replay.pending and self._summarised:
             # The server acknowledged everything and the stream was ended: nothing is
             # lost with the socket, the stream is simply over.
             log.info("%s: %s after the end of the stream", self._spec.name, lost)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 import logging
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 import attrs
 import pytest
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 import dgtrio
 from dgtrio._reconnect import ReplayBuffer, retryable
 from dgtrio.listen._timeline import shift_v1, shift_v2
-from dgtrio.testing import FakeDeepgram, Fault
+from dgtrio.testing import FakeDeepgram, FakeSession, Fault
 
 from .conftest import API_KEY, collect, frames, pcm16
 
@@ -308,6 +309,42 @@ async def test_a_loss_after_close_stream_replays_and_ends_the_stream_again(
     assert isinstance(seen[-1], dgtrio.ListenV1Metadata) and seen[-1].duration == 4.0
     assert finals(seen)[0].start == 0.0
     assert conn.statistics().audio_bytes_acknowledged == len(audio)
+
+
+async def test_a_loss_between_the_last_results_and_the_metadata_still_ends_with_it(
+    fake: FakeDeepgram,
+    connect: dgtrio.ConnectOptions,
+    autojump_clock: trio.testing.MockClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first server answers the CloseStream with finals for all of the audio, then
+    # drops the socket instead of sending the metadata: nothing is left to replay,
+    # but a new socket is asked to end the stream, and its metadata ends it.
+    send_json = FakeSession.send_json
+
+    async def drop_the_metadata(session: FakeSession, message: Mapping[str, Any]) -> None:
+        if message.get("type") == "Metadata" and session is fake.sessions[0]:
+            await session.abort()
+        else:
+            await send_json(session, message)
+
+    monkeypatch.setattr(FakeSession, "send_json", drop_the_metadata)
+    audio = pcm16(2.98)  # the fake's first utterance is final at 2.98 s
+    async with dgtrio.open_listen(LINEAR16, audio=live(audio), reconnect=POLICY, **connect) as conn:
+        seen = await collect(conn)
+    first, second = fake.sessions
+    assert first.audio == audio and first.messages == [{"type": "CloseStream"}]
+    assert second.audio == b"" and second.messages == [{"type": "CloseStream"}]
+    last_final = finals(seen)[-1]
+    assert round(last_final.start + last_final.duration, 6) == 2.98
+    reconnected = events(seen)[1]
+    assert isinstance(reconnected, dgtrio.Reconnected)
+    assert (reconnected.replay, reconnected.lost) == (0.0, 0.0)
+    metadata = seen[-1]
+    assert isinstance(metadata, dgtrio.ListenV1Metadata)
+    assert metadata.duration == 2.98 and metadata.request_id == second.request_id
+    stats = conn.statistics()
+    assert stats.reconnects == 1 and stats.audio_bytes_acknowledged == len(audio)
 
 
 async def test_audio_past_replay_seconds_is_reported_lost_and_skipped(

@@ -51,6 +51,7 @@ LISTEN_V1: ApiSpec[ListenV1Message] = ApiSpec(
     codec=CODEC,
     keepalive_frame=KEEPALIVE_FRAME,
     end_of_audio_frame=CLOSE_STREAM_FRAME,
+    ends_with_summary=True,
 )
 
 
