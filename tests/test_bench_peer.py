@@ -27,7 +27,7 @@ from websockets.typing import Subprotocol
 import dgtrio
 from bench.peer import RESULTS_FRAME_JSON, serve
 from bench.sdk_client import sdk_client
-from dgtrio.listen._messages import CODEC
+from dgtrio.listen.v1._messages import CODEC
 
 from .conftest import ROOT
 

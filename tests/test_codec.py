@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import dgtrio
 from dgtrio._codec import encode_message, encode_query
 from dgtrio.audio import AudioFormat
-from dgtrio.listen._messages import CODEC, Configure, Finalize, KeepAlive
+from dgtrio.listen.v1._messages import CODEC, Configure, Finalize, KeepAlive
 
 from .conftest import RECORDED
 
@@ -333,7 +333,7 @@ def test_the_fast_structure_hooks_agree_with_cattrs(path: Path) -> None:
     cattrs' general ones build, on real traffic."""
     import cattrs
 
-    from dgtrio.listen._messages import CODEC, ListenV1Results, ListenV1Word
+    from dgtrio.listen.v1._messages import CODEC, ListenV1Results, ListenV1Word
 
     plain = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
     for line in path.read_text().splitlines():

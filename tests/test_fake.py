@@ -168,7 +168,7 @@ async def test_flux_models_are_refused_on_v1(fake: FakeDeepgram) -> None:
 
 async def test_unknown_paths_are_404(fake: FakeDeepgram) -> None:
     from dgtrio._connection import ApiSpec, Connection, open_connection
-    from dgtrio.listen._messages import CODEC
+    from dgtrio.listen.v1._messages import CODEC
 
     spec = ApiSpec("nothing", "/v9/nothing", CODEC)
     with pytest.raises(dgtrio.HandshakeRejected) as info:

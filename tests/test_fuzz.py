@@ -16,8 +16,8 @@ import dgtrio
 from dgtrio._codec import Codec, UnknownMessage
 from dgtrio._errors import MessageDecodeError
 from dgtrio.agent._messages import CODEC as AGENT
-from dgtrio.listen._flux_messages import CODEC as FLUX
-from dgtrio.listen._messages import CODEC as LISTEN
+from dgtrio.listen.v1._messages import CODEC as LISTEN
+from dgtrio.listen.v2._messages import CODEC as FLUX
 from dgtrio.speak._messages import CODEC as SPEAK
 from dgtrio.testing import FakeDeepgram
 

@@ -513,8 +513,8 @@ async def test_a_tool_error_is_redacted_on_its_way_to_the_agent(nursery: trio.Nu
 def test_one_string_for_a_list_of_strings_is_a_list_of_one(
     api: str, frame: str, field: str
 ) -> None:
-    from dgtrio.listen._flux_messages import CODEC as FLUX
-    from dgtrio.listen._messages import CODEC as LISTEN
+    from dgtrio.listen.v1._messages import CODEC as LISTEN
+    from dgtrio.listen.v2._messages import CODEC as FLUX
 
     codec = FLUX if api == "flux" else LISTEN
     assert getattr(codec.decode(frame), field) == ("dgtrio",)

@@ -13,8 +13,8 @@ import pytest
 
 import dgtrio
 import dgtrio.audio
-from dgtrio.listen._flux_messages import CODEC as FLUX
-from dgtrio.listen._messages import CODEC as LISTEN
+from dgtrio.listen.v1._messages import CODEC as LISTEN
+from dgtrio.listen.v2._messages import CODEC as FLUX
 from dgtrio.speak import FlushLimiter
 from dgtrio.speak._messages import CODEC as SPEAK
 

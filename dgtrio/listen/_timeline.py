@@ -13,8 +13,7 @@ import attrs
 
 from .._codec import UnknownMessage
 from .._reconnect import ConnectionEvent, Reconnected, Reconnecting
-from ._flux_messages import ListenV2Message, ListenV2TurnInfo, ListenV2Word
-from ._messages import (
+from .v1._messages import (
     ListenV1Alternative,
     ListenV1Message,
     ListenV1Metadata,
@@ -24,6 +23,7 @@ from ._messages import (
     ListenV1UtteranceEnd,
     ListenV1Word,
 )
+from .v2._messages import ListenV2Message, ListenV2TurnInfo, ListenV2Word
 
 __all__ = ["shift_v1", "shift_v2"]
 

@@ -11,8 +11,8 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from .._codec import Codec, raw_field
-from ._flux_options import ListenV2Thresholds
+from ..._codec import Codec, encode_message, raw_field
+from ._options import ListenV2Thresholds
 
 __all__ = [
     "ListenV2ConfigureFailure",
@@ -158,6 +158,11 @@ CODEC: Codec[ListenV2Message] = Codec(
 
 
 @attrs.frozen
+class CloseStream:
+    TYPE: ClassVar[str] = "CloseStream"
+
+
+@attrs.frozen
 class ForceEndTurn:
     TYPE: ClassVar[str] = "ForceEndTurn"
 
@@ -168,3 +173,6 @@ class Configure:
     thresholds: ListenV2Thresholds | None = None
     keyterms: tuple[str, ...] | None = None
     language_hints: tuple[str, ...] | None = None
+
+
+CLOSE_STREAM_FRAME = encode_message(CloseStream())

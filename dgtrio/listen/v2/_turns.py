@@ -18,9 +18,9 @@ from typing import Literal, TypeAlias, cast
 
 import attrs
 
-from .._codec import UnknownMessage
-from .._reconnect import ConnectionEvent, Reconnected
-from ._flux_messages import ListenV2Message, ListenV2TurnInfo, ListenV2Word
+from ..._codec import UnknownMessage
+from ..._reconnect import ConnectionEvent, Reconnected
+from ._messages import ListenV2Message, ListenV2TurnInfo, ListenV2Word
 
 __all__ = ["FluxTurn", "FluxTurnEvent", "FluxTurnTracker", "FluxTurnTrigger"]
 

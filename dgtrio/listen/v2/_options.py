@@ -7,11 +7,11 @@ from typing import Literal
 
 import attrs
 
-from .._codec import QueryValue
-from .._errors import ConfigurationError
-from .._validate import between, check_fields, positive
-from ..audio._format import AudioFormat, raw_format
-from ._options import _tuple, check_raw_format
+from ..._codec import QueryValue
+from ..._errors import ConfigurationError
+from ..._validate import between, check_fields, positive
+from ...audio._format import AudioFormat, raw_format
+from .._common import as_tuple, check_raw_format
 
 __all__ = ["ListenV2Encoding", "ListenV2Options", "ListenV2Thresholds"]
 
@@ -71,14 +71,14 @@ class ListenV2Options:
     eot_threshold: float | None = attrs.field(default=None, metadata=_EOT_THRESHOLD)
     eager_eot_threshold: float | None = attrs.field(default=None, metadata=_EAGER_EOT_THRESHOLD)
     eot_timeout_ms: int | None = attrs.field(default=None, metadata=_EOT_TIMEOUT_MS)
-    keyterm: Sequence[str] = attrs.field(default=(), converter=_tuple)
-    language_hint: Sequence[str] = attrs.field(default=(), converter=_tuple)
+    keyterm: Sequence[str] = attrs.field(default=(), converter=as_tuple)
+    language_hint: Sequence[str] = attrs.field(default=(), converter=as_tuple)
     profanity_filter: bool | None = None
     numerals: bool | None = None
     redact: Sequence[Literal["numbers", "aggressive_numbers"]] = attrs.field(
-        default=(), converter=_tuple
+        default=(), converter=as_tuple
     )
-    tag: Sequence[str] = attrs.field(default=(), converter=_tuple)
+    tag: Sequence[str] = attrs.field(default=(), converter=as_tuple)
     mip_opt_out: bool | None = None
     extra_query: Mapping[str, QueryValue] = attrs.field(factory=dict)
 

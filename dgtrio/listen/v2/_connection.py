@@ -9,24 +9,26 @@ from typing import Any, Unpack, cast, overload
 
 from typing_extensions import TypeVar
 
-from .._codec import UnknownMessage, encode_message, encode_query
-from .._connection import (
+from ..._codec import UnknownMessage, encode_message, encode_query
+from ..._connection import (
     ApiSpec,
     Connection,
     ConnectOptions,
     check_options,
     open_connection,
 )
-from .._errors import ConfigureFailed
-from .._reconnect import (
+from ..._errors import ConfigureFailed
+from ..._reconnect import (
     ConnectionEvent,
     ReconnectPolicy,
     check_replayable,
 )
-from .._transport import Transport
-from .._validate import check_timeout
-from ..audio._format import check_format
-from ._flux_messages import (
+from ..._transport import Transport
+from ..._validate import check_timeout
+from ...audio._format import check_format
+from .._timeline import shift_v2
+from ._messages import (
+    CLOSE_STREAM_FRAME,
     CODEC,
     Configure,
     ForceEndTurn,
@@ -36,9 +38,7 @@ from ._flux_messages import (
     ListenV2Message,
     ListenV2TurnInfo,
 )
-from ._flux_options import ListenV2Options, ListenV2Thresholds
-from ._messages import CLOSE_STREAM_FRAME
-from ._timeline import shift_v2
+from ._options import ListenV2Options, ListenV2Thresholds
 from ._turns import FluxTurn, FluxTurnTracker
 
 __all__ = ["ListenV2Connection", "open_flux"]

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import attrs
 
-from .._codec import AudioEncoding, QueryValue
-from .._errors import ConfigurationError
-from .._validate import at_least, check_fields, positive
-from ..audio._format import AudioFormat, raw_format
+from ..._codec import AudioEncoding, QueryValue
+from ..._errors import ConfigurationError
+from ..._validate import at_least, check_fields, positive
+from ...audio._format import AudioFormat, raw_format
+from .._common import as_tuple, check_raw_format
 
 __all__ = ["ListenV1Encoding", "ListenV1Options"]
 
 ListenV1Encoding = AudioEncoding
 _REDACT = frozenset({"true", "false", "pci", "numbers", "aggressive_numbers", "ssn"})
-
-
-def check_raw_format(owner: str, encoding: str | None, sample_rate: int | None) -> None:
-    """Raw audio needs an ``encoding`` and a ``sample_rate``; containers neither."""
-    if (encoding is None) != (sample_rate is None):
-        raise ConfigurationError(
-            f"{owner}: encoding and sample_rate go together: give both for raw audio, "
-            "neither for containerized audio (WAV, Ogg, MP3...)"
-        )
-
-
-def _tuple(value: Sequence[str] | str) -> Any:
-    """A list (or any iterable) becomes a tuple; a string, a mapping or a value that
-    is no iterable is left as it is, for ``check_fields`` to refuse by name."""
-    if isinstance(value, str | bytes | bytearray | Mapping) or not isinstance(value, Iterable):
-        return value
-    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -51,7 +35,7 @@ class ListenV1Options:
 
     model: str | None = "nova-3"
     language: str | None = None
-    language_hint: Sequence[str] = attrs.field(default=(), converter=_tuple)
+    language_hint: Sequence[str] = attrs.field(default=(), converter=as_tuple)
     version: str | None = None
     encoding: ListenV1Encoding | None = None
     sample_rate: int | None = attrs.field(default=None, metadata=positive())
@@ -72,12 +56,12 @@ class ListenV1Options:
     diarize: bool | None = None
     diarize_model: Literal["latest", "v1"] | None = None
     redact: bool | Sequence[str] | None = None
-    keyterm: Sequence[str] = attrs.field(default=(), converter=_tuple)
+    keyterm: Sequence[str] = attrs.field(default=(), converter=as_tuple)
     keywords: Mapping[str, float] | Sequence[str] = ()
-    search: Sequence[str] = attrs.field(default=(), converter=_tuple)
+    search: Sequence[str] = attrs.field(default=(), converter=as_tuple)
     replace: Mapping[str, str] = attrs.field(factory=dict)
     extra: Mapping[str, str] = attrs.field(factory=dict)
-    tag: Sequence[str] = attrs.field(default=(), converter=_tuple)
+    tag: Sequence[str] = attrs.field(default=(), converter=as_tuple)
     callback: str | None = None
     callback_method: Literal["POST", "GET", "PUT", "DELETE"] | None = None
     mip_opt_out: bool | None = None

@@ -9,23 +9,24 @@ from typing import Any, Unpack, cast, overload
 
 from typing_extensions import TypeVar
 
-from .._codec import UnknownMessage, encode_message, encode_query
-from .._connection import (
+from ..._codec import UnknownMessage, encode_message, encode_query
+from ..._connection import (
     ApiSpec,
     Connection,
     ConnectOptions,
     check_options,
     open_connection,
 )
-from .._errors import ConfigureFailed
-from .._reconnect import (
+from ..._errors import ConfigureFailed
+from ..._reconnect import (
     ConnectionEvent,
     ReconnectPolicy,
     check_replayable,
 )
-from .._transport import Transport
-from .._validate import check_timeout
-from ..audio._format import check_format
+from ..._transport import Transport
+from ..._validate import check_timeout
+from ...audio._format import check_format
+from .._timeline import shift_v1
 from ._messages import (
     CLOSE_STREAM_FRAME,
     CODEC,
@@ -40,7 +41,6 @@ from ._messages import (
     ListenV1Results,
 )
 from ._options import ListenV1Options
-from ._timeline import shift_v1
 from ._utterances import Utterance, UtteranceAggregator
 
 __all__ = ["ListenV1Connection", "open_listen"]

@@ -11,8 +11,8 @@ from typing import Literal
 
 import attrs
 
-from .._codec import UnknownMessage
-from .._reconnect import ConnectionEvent
+from ..._codec import UnknownMessage
+from ..._reconnect import ConnectionEvent
 from ._messages import ListenV1Message, ListenV1Results, ListenV1UtteranceEnd, ListenV1Word
 
 __all__ = ["Utterance", "UtteranceAggregator"]

@@ -1,0 +1,1 @@
+"""Listen v1: see :mod:`dgtrio.listen` for the public names."""

@@ -1,0 +1,1 @@
+"""Listen v2: see :mod:`dgtrio.listen` for the public names."""
