@@ -167,7 +167,8 @@ async def test_flux_models_are_refused_on_v1(fake: FakeDeepgram) -> None:
 
 
 async def test_unknown_paths_are_404(fake: FakeDeepgram) -> None:
-    from dgtrio._connection import ApiSpec, Connection, open_connection
+    from dgtrio._connection import Connection
+    from dgtrio._engine import ApiSpec, open_connection
     from dgtrio.listen.v1._messages import CODEC
 
     spec = ApiSpec("nothing", "/v9/nothing", CODEC)

@@ -381,7 +381,7 @@ async def test_the_fake_answers_unparseable_client_text_with_schema_error(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
-        await conn._send_frame("definitely not json")
+        await conn._engine.send("definitely not json")
         error = await conn.receive()
         assert isinstance(error, dgtrio.ListenV1Error)
         assert (error.variant, error.message) == ("SchemaError", "definitely not json")

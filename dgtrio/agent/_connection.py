@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any, Literal, TypeVar, Unpack
 
 import orjson
 import trio
 
 from .._codec import UnknownMessage, encode_message, to_json
-from .._connection import (
-    ApiSpec,
-    Connection,
-    ConnectOptions,
-    open_connection,
-    server_error,
-)
+from .._connection import Connection
+from .._engine import Adapter, ApiSpec, ConnectOptions, Engine, open_connection, server_error
 from .._errors import ConfigurationError, DeepgramError, InjectionRefused, SettingsError
-from .._transport import Transport
 from .._validate import check_positive_number, check_timeout, check_value
 from ..audio._format import AudioFormat, AudioSink, check_format, raw_format
 from ._messages import (
@@ -80,6 +75,17 @@ AGENT_V1: ApiSpec[AgentMessage] = ApiSpec(
 A = TypeVar("A", bound=AgentMessage)  # an acknowledgement
 
 
+class _Calls(Adapter[AgentMessage]):
+    """Hands every message to the connection, which starts the registry's tools for
+    the function calls it sees (in the reader, before the message is queued)."""
+
+    def __init__(self, seen: Callable[[AgentMessage | UnknownMessage], None]) -> None:
+        self._seen = seen
+
+    def on_message(self, message: AgentMessage | UnknownMessage) -> None:
+        self._seen(message)
+
+
 class AgentConnection(Connection[AgentMessage]):
     """A voice agent conversation: send the user's audio, iterate what happens.
 
@@ -96,29 +102,28 @@ class AgentConnection(Connection[AgentMessage]):
 
     def __init__(
         self,
-        spec: ApiSpec[AgentMessage],
-        transport: Transport,
+        engine: Engine[AgentMessage],
         *,
         settings: AgentV1Settings | Mapping[str, Any],
         settings_frame: str,
         tools: ToolRegistry | None,
         settings_timeout: float,
         input_format: AudioFormat | None,
-        **kwargs: Any,
     ) -> None:
-        super().__init__(spec, transport, **kwargs)
+        super().__init__(engine)
         self.settings = settings
         """The settings this conversation was opened with (as given)."""
         self._tools = tools
         self._settings_timeout = settings_timeout
         self._settings_frame = settings_frame  # the tools declared in it
-        self._input_format = input_format
         self._calls_seen: set[str] = set()  # client-side call ids ever requested
         self._calls_pending: dict[str, FunctionCall] = {}  # ... not answered yet
         self._tool_scopes: dict[str, trio.CancelScope] = {}  # ... run by the registry
-        self._observe = self._on_message
+        engine.attach(
+            _Calls(self._on_message), input_format=input_format, opening=self._open_session
+        )
 
-    async def _open(self) -> None:
+    async def _open_session(self) -> None:
         """Send ``Settings`` (the first client message) and wait for the verdict."""
         await self._acknowledged(
             self._settings_frame, AgentV1SettingsApplied, self._settings_timeout
@@ -133,12 +138,12 @@ class AgentConnection(Connection[AgentMessage]):
             AudioFormatError: an empty frame, or one that splits a PCM sample.
             ConnectionClosed, ServerError: the conversation has ended (why).
         """
-        await self._send_audio(data)
+        await self._engine.send_audio(data)
 
     async def keep_alive(self) -> None:
         """Send a ``KeepAlive`` now. Rarely needed: one goes out whenever nothing
         was sent for ``keepalive_interval``."""
-        await self._send_frame(KEEPALIVE_FRAME)
+        await self._engine.send(KEEPALIVE_FRAME)
 
     async def inject_user_message(self, content: str) -> None:
         """Say ``content`` to the agent as if the user had spoken it.
@@ -147,7 +152,7 @@ class AgentConnection(Connection[AgentMessage]):
             TypeError: ``content`` is not a string. ValueError: it is blank.
         """
         _check_text("content", content)
-        await self._send_frame(encode_message(InjectUserMessage(content)))
+        await self._engine.send(encode_message(InjectUserMessage(content)))
 
     async def inject_agent_message(
         self,
@@ -189,7 +194,7 @@ class AgentConnection(Connection[AgentMessage]):
             )
 
         frame = encode_message(InjectAgentMessage(message, behavior))
-        reply = await self._reply(
+        reply = await self._engine.reply(
             frame, is_answer, what="answer to InjectAgentMessage", timeout=timeout
         )
         if isinstance(reply, AgentV1ConversationText):
@@ -266,7 +271,7 @@ class AgentConnection(Connection[AgentMessage]):
     async def _acknowledged(self, frame: str, ack: type[A], timeout: float) -> A:
         """Send ``frame`` and return its ``ack``; an ``Error`` instead raises it."""
         check_timeout(timeout)
-        reply = await self._reply(
+        reply = await self._engine.reply(
             frame,
             lambda reply: isinstance(reply, ack | AgentV1Error),
             what=ack.TYPE,  # type: ignore[attr-defined]
@@ -319,7 +324,7 @@ class AgentConnection(Connection[AgentMessage]):
             raise TypeError(f"send_json() takes a mapping, not {type(message).__name__}")
         if not isinstance(message.get("type"), str):
             raise ValueError("a client message needs a string 'type'")
-        await self._send_frame(orjson.dumps(dict(message)).decode())
+        await self._engine.send(orjson.dumps(dict(message)).decode())
 
     # -- what the receive loop sees ------------------------------------------------------------
 
@@ -340,9 +345,8 @@ class AgentConnection(Connection[AgentMessage]):
                     scope.cancel()
 
     def _start_tool(self, tool: Tool, call: FunctionCall) -> None:
-        assert self._nursery is not None
         scope = self._tool_scopes[call.id] = trio.CancelScope()
-        self._nursery.start_soon(self._run_tool, tool, call, scope)
+        self._engine.spawn(self._run_tool, tool, call, scope)
 
     async def _run_tool(self, tool: Tool, call: FunctionCall, scope: trio.CancelScope) -> None:
         """Run one handler and answer its call exactly once, unless withdrawn."""
@@ -373,13 +377,13 @@ class AgentConnection(Connection[AgentMessage]):
             status, content = "cancelled", ""
         result = ToolResult(call, status, content, error, trio.current_time() - started)
         try:
-            await self._inbox_send.send(result)
+            await self._engine.deliver(result)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             pass  # the connection has ended; nobody is listening
 
     async def _respond(self, call: FunctionCall, content: str) -> None:
         response = AgentV1FunctionCallResponse(name=call.name, content=content, id=call.id)
-        await self._send_frame(encode_message(response))
+        await self._engine.send(encode_message(response))
 
 
 def _error(text: str) -> str:
@@ -497,7 +501,14 @@ def open_agent(
     check_format("the audio source", audio, heard, "the settings' audio.input")
     check_format("the speaker", speaker, said, "the settings' audio.output")
     return open_connection(
-        AgentConnection,
+        partial(
+            AgentConnection,
+            settings=settings,
+            settings_frame=orjson.dumps(data).decode(),
+            input_format=heard,
+            tools=tools,
+            settings_timeout=settings_timeout,
+        ),
         AGENT_V1,
         "",
         connect,
@@ -506,9 +517,4 @@ def open_agent(
         audio=audio,
         speaker=speaker,
         keepalive_interval=keepalive_interval,
-        settings=settings,
-        settings_frame=orjson.dumps(data).decode(),
-        input_format=heard,
-        tools=tools,
-        settings_timeout=settings_timeout,
     )

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Unpack
+from functools import partial
+from typing import Unpack
 
 import trio
 
 from .._codec import UnknownMessage, encode_message, encode_query
-from .._connection import (
+from .._connection import Connection
+from .._engine import (
+    Adapter,
     ApiSpec,
-    Connection,
     ConnectOptions,
+    Engine,
     Waiter,
     check_options,
     open_connection,
 )
-from .._transport import Transport
 from .._validate import check_positive_int, check_timeout
 from ..audio._format import AudioSink, check_format
 from ._limits import MAX_SPEAK_CHARACTERS, FlushLimiter, FlushLimitWarning
@@ -58,6 +61,29 @@ def _is_cleared(message: Message) -> bool:
     return isinstance(message, SpeakV1Cleared)
 
 
+class SpeakV1Adapter(Adapter[SpeakV1Message]):
+    """Speech is muted while a silence holds: a :meth:`SpeakV1Connection.clear`
+    until its ``Cleared``, an utterance left early until its ``Flushed`` (sans-io).
+
+    ``speech_queued`` counts the speech frames the engine queued so far."""
+
+    def __init__(self, speech_queued: Callable[[], int]) -> None:
+        self._speech_queued = speech_queued
+        self.silences: list[Waiter[Message]] = []  # each holds until its reply
+        self.audio_cutoff = 0  # speech frames taken below this count are dropped
+
+    def audible(self) -> bool:
+        if self.silences:
+            self.silences = [waiter for waiter in self.silences if not waiter.done.is_set()]
+        return not self.silences
+
+    def on_message(self, message: Message) -> None:
+        if isinstance(message, SpeakV1Cleared):
+            # Everything before a Cleared was audio a clear dropped (even a clear
+            # whose caller gave up waiting).
+            self.audio_cutoff = self._speech_queued()
+
+
 class SpeakV1Connection(Connection[SpeakV1Message]):
     """A text-to-speech stream: send text, iterate typed audio and events.
 
@@ -74,42 +100,35 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
     """
 
     def __init__(
-        self,
-        spec: ApiSpec[SpeakV1Message],
-        transport: Transport,
-        *,
-        options: SpeakV1Options,
-        flush_limit: int | None,
-        **kwargs: Any,
+        self, engine: Engine[SpeakV1Message], *, options: SpeakV1Options, flush_limit: int | None
     ) -> None:
-        super().__init__(spec, transport, **kwargs)
+        super().__init__(engine)
         self.options = options
         """The options this stream was opened with."""
         self._limiter = FlushLimiter(flush_limit) if flush_limit is not None else None
         # Messages an utterance() loop took off the channel, for the next receive().
         self._held: deque[Message] = deque()
         # Audio nobody is to hear is dropped on the way to the user: what arrives
-        # while a silence holds (a clear() until its Cleared, an utterance left early
-        # until its Flushed) is never queued, and what was queued before it started
-        # is dropped when taken. The inbox keeps the audio's order, so counting the
-        # frames queued (the engine's _speech_queued) and taken identifies them.
+        # while a silence holds is never queued (the adapter mutes it), and what was
+        # queued before it started is dropped when taken. The inbox keeps the audio's
+        # order, so counting the frames queued (the engine's speech_queued) and taken
+        # identifies them.
+        self._mute = SpeakV1Adapter(lambda: engine.speech_queued)
         self._audio_taken = 0
-        self._audio_cutoff = 0  # frames taken below this count are dropped
         self._audio_discarded = 0
-        self._silences: list[Waiter[Message]] = []  # each holds until its reply
         self._utterance: Waiter[Message] | None = None  # the flush of an open utterance()
-        self._observe = self._on_message
+        engine.attach(self._mute)
 
     @property
     def audio_frames_discarded(self) -> int:
         """Audio frames received but dropped: :meth:`clear` came after them, or the
         :meth:`utterance` they belonged to was left early."""
-        return self._audio_discarded + self._speech_muted
+        return self._audio_discarded + self._engine.speech_muted
 
     async def receive(self) -> Message:
         """The next message; audio from before a :meth:`clear`, and the rest of an
         :meth:`utterance` left early, are skipped."""
-        if not self._receiving:  # else the engine refuses this second receiver
+        if not self._engine.receiving:  # else the engine refuses this second receiver
             self._leave_utterance()
         if self._held:
             await trio.lowlevel.checkpoint()
@@ -127,15 +146,10 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         """Count an audio frame taken from the inbox; whether it is to be dropped."""
         index = self._audio_taken
         self._audio_taken += 1
-        if index < self._audio_cutoff:
+        if index < self._mute.audio_cutoff:
             self._audio_discarded += 1
             return True
         return False
-
-    def _audible(self) -> bool:
-        if self._silences:
-            self._silences = [waiter for waiter in self._silences if not waiter.done.is_set()]
-        return not self._silences
 
     def _silence(self, waiter: Waiter[Message]) -> None:
         """Drop the audio queued now, and what arrives until ``waiter`` has its reply.
@@ -143,15 +157,11 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         The inbox is emptied at once (its audio dropped, the rest kept in order): a
         full inbox stops the receive loop, and the reply must get through whatever
         the consumer is doing."""
-        self._audio_cutoff = self._speech_queued
-        self._silences.append(waiter)
-        self._drain_inbox(keep=lambda item: not (isinstance(item, SpeakV1Audio) and self._stale()))
-
-    def _on_message(self, message: Message) -> None:
-        if isinstance(message, SpeakV1Cleared):
-            # Everything before a Cleared was audio a clear dropped (even a clear
-            # whose caller gave up waiting).
-            self._audio_cutoff = self._speech_queued
+        self._mute.audio_cutoff = self._engine.speech_queued
+        self._mute.silences.append(waiter)
+        self._engine.drain_inbox(
+            keep=lambda item: not (isinstance(item, SpeakV1Audio) and self._stale())
+        )
 
     def _leave_utterance(self) -> None:
         """If an :meth:`utterance` was left before its ``Flushed`` (a ``break``, a
@@ -174,12 +184,12 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
         _check_text(text)
-        self._check_streaming("text")
-        await self._send_frame(encode_message(Speak(text)))
+        self._engine.check_streaming("text")
+        await self._engine.send(encode_message(Speak(text)))
 
     async def _start_flush(self) -> Waiter[Message]:
         """Send ``Flush`` (within the rate limit) and return the waiter for its reply."""
-        self._check_streaming("text")
+        self._engine.check_streaming("text")
         if self._limiter is not None:
             delay = self._limiter.delay(trio.current_time())
             if delay > 0:
@@ -192,8 +202,8 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
                 await trio.sleep(delay)
             self._limiter.record(trio.current_time())
         # A Cleared ends the wait: the clear dropped this flush's audio.
-        waiter = self._expect(_is_flushed, ended_by=_is_cleared)
-        await self._send_for(waiter, FLUSH_FRAME)
+        waiter = self._engine.expect(_is_flushed, ended_by=_is_cleared)
+        await self._engine.send_for(waiter, FLUSH_FRAME)
         return waiter
 
     async def flush(self, *, timeout: float = 30.0) -> int | None:
@@ -213,14 +223,14 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         """
         check_timeout(timeout)
         waiter = await self._start_flush()
-        replies = await self._collect(waiter, timeout)
+        replies = await self._engine.collect(waiter, timeout)
         if replies:
             reply = replies[0]
             assert isinstance(reply, SpeakV1Flushed)
             return reply.sequence_id
         if waiter.ended is not None:
             return None
-        raise self._timeout_error("Flushed", timeout)
+        raise self._engine.timeout_error("Flushed", timeout)
 
     async def clear(self, *, timeout: float = 10.0) -> int:
         """Stop speaking at once: drop the buffered text and the audio not yet played.
@@ -235,20 +245,22 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             AcknowledgementTimeout: no ``Cleared`` within ``timeout`` seconds.
         """
         check_timeout(timeout)
-        self._check_streaming("text")
-        if self._speaker is not None:
-            self._speaker.clear()
-        waiter = self._expect(_is_cleared)
+        self._engine.check_streaming("text")
+        if self._engine.speaker is not None:
+            self._engine.speaker.clear()
+        waiter = self._engine.expect(_is_cleared)
         self._silence(waiter)
         try:
-            await self._send_for(waiter, CLEAR_FRAME)
-            replies = await self._collect(waiter, timeout)
+            await self._engine.send_for(waiter, CLEAR_FRAME)
+            replies = await self._engine.collect(waiter, timeout)
         finally:
-            if not waiter.replies and waiter in self._silences:  # unsent or unanswered
-                self._silences.remove(waiter)
-                self._audio_cutoff = self._speech_queued  # a late Cleared moves it again
+            if not waiter.replies and waiter in self._mute.silences:  # unsent or unanswered
+                self._mute.silences.remove(waiter)
+                self._mute.audio_cutoff = (
+                    self._engine.speech_queued
+                )  # a late Cleared moves it again
         if not replies:
-            raise self._timeout_error("Cleared", timeout)
+            raise self._engine.timeout_error("Cleared", timeout)
         reply = replies[0]
         assert isinstance(reply, SpeakV1Cleared)
         return reply.sequence_id
@@ -256,7 +268,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
     async def close(self) -> None:
         """Finish gracefully: the server speaks what is buffered, sends the rest of the
         audio, then closes; keep iterating to receive it. Idempotent."""
-        await self._close_stream()
+        await self._engine.close_stream()
 
     def utterance(self, text: str | None = None, *, timeout: float = 10.0) -> UtteranceAudio:
         """Speak ``text`` (if given) and what is buffered; iterate the audio until its
@@ -321,7 +333,7 @@ class UtteranceAudio:
                 with trio.move_on_after(self._timeout) as wait:
                     message = await conn._next()
                 if wait.cancelled_caught:
-                    raise conn._timeout_error("audio or Flushed", self._timeout)
+                    raise conn._engine.timeout_error("audio or Flushed", self._timeout)
                 if isinstance(message, SpeakV1Audio):
                     return message
                 if message is waiter.ended or any(message is r for r in waiter.replies):
@@ -395,13 +407,11 @@ def open_speak(
         check_positive_int("", "flush_limit", flush_limit)
     check_format("the speaker", speaker, options.audio_format, "SpeakV1Options")
     return open_connection(
-        SpeakV1Connection,
+        partial(SpeakV1Connection, options=options, flush_limit=flush_limit),
         SPEAK_V1,
         encode_query(options),
         connect,
         opener=open_speak,
         options_class=SpeakV1Options,
         speaker=speaker,
-        options=options,
-        flush_limit=flush_limit,
     )

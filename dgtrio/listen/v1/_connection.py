@@ -5,25 +5,20 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator, AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any, Unpack, cast, overload
 
 from typing_extensions import TypeVar
 
 from ..._codec import UnknownMessage, encode_message, encode_query
-from ..._connection import (
-    ApiSpec,
-    Connection,
-    ConnectOptions,
-    check_options,
-    open_connection,
-)
+from ..._connection import Connection
+from ..._engine import Adapter, ApiSpec, ConnectOptions, Engine, check_options, open_connection
 from ..._errors import ConfigureFailed
 from ..._reconnect import (
     ConnectionEvent,
     ReconnectPolicy,
     check_replayable,
 )
-from ..._transport import Transport
 from ..._validate import check_timeout
 from ...audio._format import check_format
 from .._timeline import shift_v1
@@ -73,6 +68,31 @@ def _is_configure_reply(message: ListenV1Event | UnknownMessage) -> bool:
     return code is not None and ("keyterm" in code.lower() or "configure" in code.lower())
 
 
+class ListenV1Adapter(Adapter[E]):
+    """What Listen v1 messages mean to the engine (sans-io)."""
+
+    def __init__(self, channels: int) -> None:
+        self._channels = channels
+        # Where each channel's final results end, in stream seconds (reconnect=).
+        self._finals: dict[int, float] = {}
+
+    def rebase(self, message: E | UnknownMessage, offset: float) -> E | UnknownMessage:
+        return cast("E | UnknownMessage", shift_v1(message, offset))
+
+    def audio_done(self, message: E | UnknownMessage) -> float | None:
+        # Final results cover the audio up to their end, channel by channel; the
+        # metadata comes once the server has finished the whole stream.
+        if isinstance(message, ListenV1Results) and message.is_final:
+            self._finals[message.channel_index[0] if message.channel_index else 0] = (
+                message.start + message.duration
+            )
+            if len(self._finals) == self._channels:
+                return min(self._finals.values())
+        elif isinstance(message, ListenV1Metadata):
+            return math.inf
+        return None
+
+
 class ListenV1Connection(Connection[E]):
     """A live transcription stream: send audio, iterate typed results.
 
@@ -89,40 +109,15 @@ class ListenV1Connection(Connection[E]):
     ends normally.
     """
 
-    def __init__(
-        self,
-        spec: ApiSpec[E],
-        transport: Transport,
-        *,
-        options: ListenV1Options,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(spec, transport, **kwargs)
+    def __init__(self, engine: Engine[E], *, options: ListenV1Options) -> None:
+        super().__init__(engine)
         self.options = options
         """The options this stream was opened with."""
-        self._input_format = options.audio_format
-        # Where each channel's final results end, in stream seconds (reconnect=).
         self._channels = (options.channels or 1) if options.multichannel else 1
-        self._finals: dict[int, float] = {}
         # Per channel, where the audio ended when the last Finalize that covered it
         # was queued, in stream seconds (raw audio only).
         self._finalized: dict[int, float] = {}
-
-    def _rebase(self, message: E | UnknownMessage) -> E | UnknownMessage:
-        return cast("E | UnknownMessage", shift_v1(message, self._offset))
-
-    def _audio_done(self, message: E | UnknownMessage) -> float | None:
-        # Final results cover the audio up to their end, channel by channel; the
-        # metadata comes once the server has finished the whole stream.
-        if isinstance(message, ListenV1Results) and message.is_final:
-            self._finals[message.channel_index[0] if message.channel_index else 0] = (
-                message.start + message.duration
-            )
-            if len(self._finals) == self._channels:
-                return min(self._finals.values())
-        elif isinstance(message, ListenV1Metadata):
-            return math.inf
-        return None
+        engine.attach(ListenV1Adapter(self._channels), input_format=options.audio_format)
 
     async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one frame of audio, in the encoding the stream was opened with.
@@ -134,12 +129,12 @@ class ListenV1Connection(Connection[E]):
             ConnectionClosed: the connection has ended (the typed reason).
             trio.ClosedResourceError: after ``close_stream()`` or ``aclose()``.
         """
-        await self._send_audio(data)
+        await self._engine.send_audio(data)
 
     async def keep_alive(self) -> None:
         """Send a ``KeepAlive`` now. Rarely needed: the connection sends one whenever
         nothing went out for ``keepalive_interval``."""
-        await self._send_frame(KEEPALIVE_FRAME)
+        await self._engine.send(KEEPALIVE_FRAME)
 
     async def finalize(self, channel: int | None = None) -> None:
         """Ask the server to transcribe the audio it holds now (all channels, or one).
@@ -153,7 +148,7 @@ class ListenV1Connection(Connection[E]):
             trio.ClosedResourceError: after ``close_stream()`` or ``aclose()``.
         """
         frame = self._finalize_frame(channel)
-        await self._send_frame(frame)
+        await self._engine.send(frame)
         self._note_finalize(channel)
 
     async def finalize_and_wait(
@@ -206,11 +201,11 @@ class ListenV1Connection(Connection[E]):
             found = result(message)  # a later Finalize's: this one had nothing to answer
             return found is not None and at is not None and found[1] > at + _FINALIZE_SLACK
 
-        waiter = self._expect(is_reply, want=want, ended_by=is_later)
-        await self._send_for(waiter, frame)
+        waiter = self._engine.expect(is_reply, want=want, ended_by=is_later)
+        await self._engine.send_for(waiter, frame)
         # Audio queued meanwhile (another task) went out before this Finalize.
         at = self._note_finalize(channel)
-        replies = await self._collect(waiter, timeout)
+        replies = await self._engine.collect(waiter, timeout)
         return [reply for reply in replies if isinstance(reply, ListenV1Results)]
 
     def _finalize_frame(self, channel: int | None) -> str:
@@ -227,7 +222,7 @@ class ListenV1Connection(Connection[E]):
                         else "one (set multichannel=True to finalize channels one by one)"
                     )
                 )
-        self._check_streaming("Finalize")
+        self._engine.check_streaming("Finalize")
         return encode_message(Finalize(channel))
 
     def _note_finalize(self, channel: int | None) -> float | None:
@@ -240,8 +235,8 @@ class ListenV1Connection(Connection[E]):
 
     def _position(self) -> float | None:
         """Where the audio queued so far ends, in stream seconds (raw audio only)."""
-        fmt = self._input_format
-        return None if fmt is None else fmt.duration(self._audio_queued)
+        fmt = self.options.audio_format
+        return None if fmt is None else fmt.duration(self._engine.audio_queued)
 
     async def configure(
         self,
@@ -265,17 +260,17 @@ class ListenV1Connection(Connection[E]):
         check_timeout(timeout)
         if isinstance(keyterms, str):
             raise TypeError("keyterms takes a list of strings, not one string")
-        self._check_streaming("Configure")
+        self._engine.check_streaming("Configure")
         message = Configure(
             None if keyterms is None else tuple(keyterms),
             None if features is None else dict(features),
         )
         frame = encode_message(message)
-        reply = await self._reply(
+        reply = await self._engine.reply(
             frame, _is_configure_reply, what="answer to Configure", timeout=timeout
         )
         if isinstance(reply, ListenV1ConfigureSuccess):
-            self._reapply.append(frame)  # a new socket is configured the same way
+            self._engine.reapply(frame)  # a new socket is configured the same way
             return reply
         if isinstance(reply, ListenV1ConfigureFailure):
             raise ConfigureFailed(reply.code, reply.description, message=reply)
@@ -288,7 +283,7 @@ class ListenV1Connection(Connection[E]):
         It transcribes what it holds, sends the final results and the metadata, then
         closes normally: keep iterating to receive them. Idempotent.
         """
-        await self._close_stream()
+        await self._engine.close_stream()
 
     async def utterances(self) -> AsyncGenerator[Utterance, None]:
         """Iterate the connection, yielding whole utterances as they end.
@@ -382,7 +377,7 @@ def open_listen(
     check_format("the audio source", audio, options.audio_format, "ListenV1Options")
     check_replayable(reconnect, options.audio_format, "ListenV1Options")
     return open_connection(
-        ListenV1Connection,
+        partial(ListenV1Connection, options=options),
         LISTEN_V1,
         encode_query(options),
         connect,
@@ -392,5 +387,4 @@ def open_listen(
         close_stream_on_end=close_stream_on_end,
         keepalive_interval=keepalive_interval,
         reconnect=reconnect,
-        options=options,
     )

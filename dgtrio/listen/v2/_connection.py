@@ -5,25 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any, Unpack, cast, overload
 
 from typing_extensions import TypeVar
 
 from ..._codec import UnknownMessage, encode_message, encode_query
-from ..._connection import (
-    ApiSpec,
-    Connection,
-    ConnectOptions,
-    check_options,
-    open_connection,
-)
+from ..._connection import Connection
+from ..._engine import Adapter, ApiSpec, ConnectOptions, Engine, check_options, open_connection
 from ..._errors import ConfigureFailed
 from ..._reconnect import (
     ConnectionEvent,
     ReconnectPolicy,
     check_replayable,
 )
-from ..._transport import Transport
 from ..._validate import check_timeout
 from ...audio._format import check_format
 from .._timeline import shift_v2
@@ -66,6 +61,53 @@ def _is_configure_reply(message: ListenV2Event | UnknownMessage) -> bool:
     return isinstance(message, ListenV2ConfigureSuccess | ListenV2ConfigureFailure)
 
 
+class ListenV2Adapter(Adapter[E]):
+    """What Flux messages mean to the engine (sans-io): turns end the audio they
+    cover, and a new socket's turns and message numbers continue the stream's."""
+
+    def __init__(self) -> None:
+        self._next_sequence = 0
+        # With reconnect=: turns ended so far, and what a new socket's turn and
+        # message numbers are shifted by.
+        self._next_turn = 0
+        self._turn_offset = 0
+        self._sequence_offset = 0
+
+    def socket_changed(self) -> None:
+        # The new socket starts where the last ended turn did: its turn 0 is the next
+        # turn of the stream, its message 0 the next message.
+        self._turn_offset = self._next_turn
+        self._sequence_offset = self._next_sequence
+
+    def rebase(self, message: E | UnknownMessage, offset: float) -> E | UnknownMessage:
+        shifted = shift_v2(message, offset, turns=self._turn_offset, sequence=self._sequence_offset)
+        return cast("E | UnknownMessage", shifted)
+
+    def audio_done(self, message: E | UnknownMessage) -> float | None:
+        # A turn's end is final: the audio up to it is done with. Within a turn,
+        # nothing is: a new socket must hear the turn from its start.
+        if isinstance(message, ListenV2TurnInfo) and message.event == "EndOfTurn":
+            self._next_turn = message.turn_index + 1
+            return message.audio_window_end
+        return None
+
+    def on_message(self, message: E | UnknownMessage) -> None:
+        sequence = getattr(message, "sequence_id", None)
+        if sequence is None and isinstance(message, UnknownMessage):
+            sequence = message.raw.get("sequence_id")
+        if not isinstance(sequence, int):
+            return
+        if sequence != self._next_sequence:
+            self.sequence_gaps += 1
+            log.warning(
+                "listen v2: message %d came where %d was due: %s",
+                sequence,
+                self._next_sequence,
+                "messages were lost" if sequence > self._next_sequence else "out of order",
+            )
+        self._next_sequence = sequence + 1
+
+
 class ListenV2Connection(Connection[E]):
     """A Flux stream: send audio, iterate turn events.
 
@@ -85,61 +127,11 @@ class ListenV2Connection(Connection[E]):
     ``ListenV2Connection[ListenV2Message | ConnectionEvent]``.
     """
 
-    def __init__(
-        self,
-        spec: ApiSpec[E],
-        transport: Transport,
-        *,
-        options: ListenV2Options,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(spec, transport, **kwargs)
+    def __init__(self, engine: Engine[E], *, options: ListenV2Options) -> None:
+        super().__init__(engine)
         self.options = options
         """The options this stream was opened with."""
-        self._input_format = options.audio_format
-        self._next_sequence = 0
-        self._observe = self._check_sequence
-        # With reconnect=: turns ended so far, and what a new socket's turn and
-        # message numbers are shifted by.
-        self._next_turn = 0
-        self._turn_offset = 0
-        self._sequence_offset = 0
-
-    def _socket_changed(self) -> None:
-        # The new socket starts where the last ended turn did: its turn 0 is the next
-        # turn of the stream, its message 0 the next message.
-        self._turn_offset = self._next_turn
-        self._sequence_offset = self._next_sequence
-
-    def _rebase(self, message: E | UnknownMessage) -> E | UnknownMessage:
-        shifted = shift_v2(
-            message, self._offset, turns=self._turn_offset, sequence=self._sequence_offset
-        )
-        return cast("E | UnknownMessage", shifted)
-
-    def _audio_done(self, message: E | UnknownMessage) -> float | None:
-        # A turn's end is final: the audio up to it is done with. Within a turn,
-        # nothing is: a new socket must hear the turn from its start.
-        if isinstance(message, ListenV2TurnInfo) and message.event == "EndOfTurn":
-            self._next_turn = message.turn_index + 1
-            return message.audio_window_end
-        return None
-
-    def _check_sequence(self, message: E | UnknownMessage) -> None:
-        sequence = getattr(message, "sequence_id", None)
-        if sequence is None and isinstance(message, UnknownMessage):
-            sequence = message.raw.get("sequence_id")
-        if not isinstance(sequence, int):
-            return
-        if sequence != self._next_sequence:
-            self._sequence_gaps += 1
-            log.warning(
-                "listen v2: message %d came where %d was due: %s",
-                sequence,
-                self._next_sequence,
-                "messages were lost" if sequence > self._next_sequence else "out of order",
-            )
-        self._next_sequence = sequence + 1
+        engine.attach(ListenV2Adapter(), input_format=options.audio_format)
 
     async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one frame of audio, in the encoding the stream was opened with.
@@ -149,7 +141,7 @@ class ListenV2Connection(Connection[E]):
             ConnectionClosed, ServerError: the connection has ended (the typed reason).
             trio.ClosedResourceError: after ``close_stream()`` or ``aclose()``.
         """
-        await self._send_audio(data)
+        await self._engine.send_audio(data)
 
     async def configure(
         self,
@@ -183,20 +175,20 @@ class ListenV2Connection(Connection[E]):
             raise TypeError(
                 f"thresholds must be ListenV2Thresholds, not {type(thresholds).__name__}"
             )
-        self._check_streaming("Configure")
+        self._engine.check_streaming("Configure")
         message = Configure(
             thresholds,
             None if keyterms is None else tuple(keyterms),
             None if language_hints is None else tuple(language_hints),
         )
         frame = encode_message(message)
-        reply = await self._reply(
+        reply = await self._engine.reply(
             frame, _is_configure_reply, what="answer to Configure", timeout=timeout
         )
         if isinstance(reply, ListenV2ConfigureFailure):
             raise ConfigureFailed(reply.code, reply.description, message=reply)
         assert isinstance(reply, ListenV2ConfigureSuccess)
-        self._reapply.append(frame)  # a new socket is configured the same way
+        self._engine.reapply(frame)  # a new socket is configured the same way
         return reply
 
     async def force_end_turn(self) -> None:
@@ -206,8 +198,8 @@ class ListenV2Connection(Connection[E]):
         Raises:
             trio.ClosedResourceError: after ``close_stream()`` or ``aclose()``.
         """
-        self._check_streaming("ForceEndTurn")
-        await self._send_frame(FORCE_END_TURN_FRAME)
+        self._engine.check_streaming("ForceEndTurn")
+        await self._engine.send(FORCE_END_TURN_FRAME)
 
     async def close_stream(self) -> None:
         """Tell the server that no more audio will come.
@@ -215,7 +207,7 @@ class ListenV2Connection(Connection[E]):
         It transcribes what it holds and sends the last updates, then closes
         (without a status, which ends the iteration normally). Idempotent.
         """
-        await self._close_stream()
+        await self._engine.close_stream()
 
     async def turns(self, *, eager: bool = False) -> AsyncGenerator[FluxTurn, None]:
         """Iterate the connection, yielding each turn as it ends.
@@ -312,7 +304,7 @@ def open_flux(
     check_format("the audio source", audio, options.audio_format, "ListenV2Options")
     check_replayable(reconnect, options.audio_format, "ListenV2Options")
     return open_connection(
-        ListenV2Connection,
+        partial(ListenV2Connection, options=options),
         LISTEN_V2,
         encode_query(options),
         connect,
@@ -321,5 +313,4 @@ def open_flux(
         audio=audio,
         close_stream_on_end=close_stream_on_end,
         reconnect=reconnect,
-        options=options,
     )
