@@ -5,18 +5,18 @@ Run it in your own nursery (``await nursery.start(fake.serve)``), as a pytest fi
 as a process: ``python -m dgtrio.testing serve --port 8080``.
 """
 
-from ._agent import AgentScript as AgentScript
-from ._agent import ScriptedCall as ScriptedCall
+from ._agent_v1 import AgentScript as AgentScript
+from ._agent_v1 import ScriptedCall as ScriptedCall
 from ._faults import Fault as Fault
 from ._faults import FaultKind as FaultKind
-from ._flux import FluxScript as FluxScript
-from ._listen import ListenScript as ListenScript
+from ._listen_v1 import ListenScript as ListenScript
+from ._listen_v2 import FluxScript as FluxScript
 from ._process import fake_server_process as fake_server_process
 from ._pyaudio import FakeDevice as FakeDevice
 from ._pyaudio import FakePyAudio as FakePyAudio
 from ._pyaudio import FakeStream as FakeStream
 from ._server import FakeDeepgram as FakeDeepgram
-from ._server import FakeSession as FakeSession
-from ._server import RecordedFrame as RecordedFrame
 from ._server import Rejection as Rejection
-from ._speak import SpeakScript as SpeakScript
+from ._session import FakeSession as FakeSession
+from ._session import RecordedFrame as RecordedFrame
+from ._speak_v1 import SpeakScript as SpeakScript

@@ -18,7 +18,7 @@ import trio
 
 from .._errors import leaves
 from .._tasks import raise_collapsed
-from ._listen import ListenScript
+from ._listen_v1 import ListenScript
 from ._server import FakeDeepgram
 
 _PROG = "python -m dgtrio.testing"

@@ -13,15 +13,12 @@ A fault acts ``at`` seconds of trio time after the session was accepted, so that
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Literal, get_args
+from collections.abc import Awaitable, Callable
+from typing import Literal, get_args
 
 import attrs
 import trio
 import trio_websocket
-
-if TYPE_CHECKING:
-    from ._server import FakeSession
 
 __all__ = ["Fault", "FaultKind"]
 
@@ -38,11 +35,12 @@ FaultKind = Literal[
     "huge_message",
     "handshake_timeout",
 ]
-_TERMINAL = ("abort", "close", "half_open")
 # The frame a huge_message pads to its size: valid JSON of a type no client knows.
 _HUGE_HEAD, _HUGE_TAIL = '{"type":"SomethingHuge","data":"', '"}'
 # A Results message cut short, as a frame truncated by a buggy proxy would be.
 _MALFORMED = '{"type":"Results","channel_index":[0,1],"duration":1.02,"is_final":tr'
+# A message of a type the client does not know yet, as a newer server would send.
+_UNKNOWN = '{"type":"SomethingNew","detail":"newer than the client"}'
 
 
 @attrs.frozen
@@ -165,79 +163,13 @@ class Wire:
             self._drained.set()
 
 
-async def run_with_faults(
-    session: FakeSession,
-    behaviour: Callable[[FakeSession], Awaitable[None]],
-    faults: Sequence[Fault],
-) -> None:
-    """Run ``behaviour`` on ``session`` with ``faults`` applied at their times."""
-    faults = sorted(faults, key=lambda f: f.at)
-    async with trio.open_nursery() as nursery:
-        injector = _Injector(session, nursery)
-        # Faults due at once apply before the behaviour starts, the others in a task.
-        # Without such faults nothing here yields: the behaviour's first message goes
-        # out before a test that waited for the session can send its own.
-        for fault in faults:
-            if fault.at == 0:
-                await injector.apply(fault)
-        if injector.ending:
-            return  # a fault at 0 ended the session
-        nursery.start_soon(injector.run, [f for f in faults if f.at > 0])
-        with injector.behaviour:
-            await behaviour(session)
-        if not injector.ending:
-            nursery.cancel_scope.cancel()  # faults not due yet no longer matter
-
-
-@attrs.define
-class _Injector:
-    session: FakeSession
-    nursery: trio.Nursery
-    behaviour: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    ending: bool = False  # a terminal fault is under way: let it finish
-
-    async def run(self, faults: Sequence[Fault]) -> None:
-        for fault in faults:
-            await trio.sleep_until(self.session.connected_at + fault.at)
-            await self.apply(fault)
-
-    async def apply(self, fault: Fault) -> None:
-        session, kind = self.session, fault.kind
-        session.faults.append((trio.current_time(), fault))
-        if kind in _TERMINAL:
-            self.ending = True
-            self.behaviour.cancel()
-        if kind == "abort":
-            await session.abort()
-        elif kind == "close":
-            await session.close(fault.code, fault.reason)
-        elif kind == "half_open":
-            # Holding trio-websocket's write lock stops its reader task at its next
-            # reply (a pong, or the answer to the client's close frame), or once its
-            # message queue is full: it stops reading the socket, and the client's
-            # writes back up. Acquiring it waits for a frame being written.
-            async with session._ws._stream_lock:
-                session.closed.set()  # nothing more is recorded
-                await trio.sleep_forever()
-        elif kind == "slow_reader":
-            session._read_delay = fault.seconds
-        elif kind == "delay":
-            session._wire.start_delay(self.nursery, fault.seconds)
-        elif kind == "duplicate":
-            session._wire.duplicate = True
-        elif kind == "reorder":
-            session._wire.reorder = True
-        elif kind == "malformed_json":
-            await self._inject(_MALFORMED)
-        elif kind == "unknown_type":
-            await self._inject('{"type":"SomethingNew","detail":"newer than the client"}')
-        elif kind == "huge_message":
-            padding = "x" * (fault.size - len(_HUGE_HEAD + _HUGE_TAIL))
-            await self._inject(_HUGE_HEAD + padding + _HUGE_TAIL)
-        if self.ending:
-            self.nursery.cancel_scope.cancel()  # the session is over
-
-    async def _inject(self, text: str) -> None:
-        # Shielded, like send_whole: a frame cut short would corrupt the stream.
-        with trio.CancelScope(shield=True):
-            await self.session.send_text(text)
+def injected_frame(fault: Fault) -> str | None:
+    """The text frame ``fault`` sends when it applies, or None for a kind that sends none."""
+    if fault.kind == "malformed_json":
+        return _MALFORMED
+    if fault.kind == "unknown_type":
+        return _UNKNOWN
+    if fault.kind == "huge_message":
+        padding = "x" * (fault.size - len(_HUGE_HEAD + _HUGE_TAIL))
+        return _HUGE_HEAD + padding + _HUGE_TAIL
+    return None

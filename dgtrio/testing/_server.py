@@ -1,9 +1,10 @@
-"""FakeDeepgram: the server side of the handshake, auth, routing and recording.
+"""FakeDeepgram: the server side of the handshake, auth and routing.
 
-Each API's behaviour lives in its own module (``_listen.py``...) as a class with a
-``run(session)`` coroutine; this module accepts or rejects the upgrade the way
-Deepgram does, records every frame both ways with its trio time, and hands the
-session to the behaviour.
+Each API's behaviour lives in its own module (``_listen_v1.py``...) as a class with a
+``check(query)`` method and a ``run(session)`` coroutine; :data:`_ROUTES` says which
+path each serves and how it is built from the fake's settings. This module accepts or
+rejects the upgrade the way Deepgram does, then runs the behaviour on a
+:class:`~._session.FakeSession`, which records every frame both ways.
 """
 
 from __future__ import annotations
@@ -15,45 +16,24 @@ import ssl
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NoReturn, Protocol
+from typing import NoReturn, Protocol
 from urllib.parse import parse_qs
 
 import attrs
 import trio
 import trio_websocket
-from wsproto.frame_protocol import CloseReason
 
-from ._agent import AgentScript, AgentV1Fake
-from ._common import Query, param
-from ._faults import Fault, Wire, run_with_faults
-from ._flux import FluxScript, ListenV2Fake
-from ._listen import ListenScript, ListenV1Fake
-from ._speak import SpeakScript, SpeakV1Fake
+from ._agent_v1 import AgentScript, AgentV1Fake
+from ._common import Query
+from ._faults import Fault
+from ._listen_v1 import ListenScript, ListenV1Fake
+from ._listen_v2 import FluxScript, ListenV2Fake
+from ._session import FakeSession, run_with_faults
+from ._speak_v1 import SpeakScript, SpeakV1Fake
 
-__all__ = ["FakeDeepgram", "FakeSession", "RecordedFrame", "Rejection"]
+__all__ = ["FakeDeepgram", "Rejection"]
 
 log = logging.getLogger("dgtrio.testing")
-
-
-@attrs.frozen
-class RecordedFrame:
-    """One frame as the fake server saw it: when (trio time) and what."""
-
-    time: float
-    data: str | bytes
-
-    @property
-    def is_text(self) -> bool:
-        return isinstance(self.data, str)
-
-    def json(self) -> Any:
-        """The parsed JSON of a text frame (``None`` if it is not JSON)."""
-        if not isinstance(self.data, str):
-            raise TypeError("a binary frame has no JSON")
-        try:
-            return json.loads(self.data)
-        except ValueError:
-            return None
 
 
 @attrs.frozen
@@ -67,144 +47,11 @@ class Rejection:
 
 
 class _Behaviour(Protocol):
+    """One API's fake: whether it refuses a handshake's query, and how it serves a session."""
+
     def check(self, query: Query) -> tuple[str, str] | None: ...
 
     async def run(self, session: FakeSession) -> None: ...
-
-
-class FakeSession:
-    """One client connection to the fake: what it asked for, sent and received.
-
-    Tests read ``received`` (client to server, in order, with trio times), ``sent``,
-    ``query`` and ``client_close``; they may also inject frames with :meth:`send_text`
-    or :meth:`send_json` and end the connection with :meth:`close`. Faults (see
-    :class:`Fault`) act on :meth:`receive` and on every send.
-    """
-
-    def __init__(
-        self,
-        ws: trio_websocket.WebSocketConnection,
-        *,
-        path: str,
-        query: Mapping[str, list[str]],
-        headers: Mapping[str, str],
-        request_id: str,
-        auth: str | None,
-    ) -> None:
-        self._ws = ws
-        self.path = path
-        self.query = dict(query)
-        self.headers = dict(headers)
-        """The request headers; ``authorization`` has its secret replaced by ``***``."""
-        self.request_id = request_id
-        self.auth = auth
-        """How the client authenticated: ``Token``, ``Bearer``, ``subprotocol`` or None."""
-        self.received: list[RecordedFrame] = []
-        self.sent: list[RecordedFrame] = []
-        """What the fake wrote, in wire order, each when written (after any delay)."""
-        self.client_close: tuple[int, str] | None = None
-        """The close code and reason the client sent, if it closed first."""
-        self.server_close: tuple[int, str] | None = None
-        """The close code and reason the fake sent, if it closed first."""
-        self.faults: list[tuple[float, Fault]] = []
-        """Each fault applied to this session, with the trio time it was applied."""
-        self.connected_at = trio.current_time()
-        self.closed = trio.Event()
-        self._wire = Wire(self._write)  # the send-side faults act there
-        self._read_delay = 0.0  # slow_reader: seconds before taking each client frame
-
-    def param(self, name: str, default: str | None = None) -> str | None:
-        """The last value of a query parameter."""
-        return param(self.query, name, default)
-
-    @property
-    def audio(self) -> bytes:
-        """Every binary frame the client sent, joined."""
-        return b"".join(f.data for f in self.received if isinstance(f.data, bytes))
-
-    @property
-    def messages(self) -> list[Any]:
-        """Every text frame the client sent, parsed as JSON (``None`` where invalid)."""
-        return [f.json() for f in self.received if f.is_text]
-
-    async def receive(self) -> str | bytes | None:
-        """The next client frame (recorded), or ``None`` once the client closed."""
-        if self._read_delay:
-            await trio.sleep(self._read_delay)
-        try:
-            data = await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            if self.server_close is None and exc.reason is not None:
-                self.client_close = (exc.reason.code, exc.reason.reason or "")
-            return None
-        self.received.append(RecordedFrame(trio.current_time(), data))
-        return data
-
-    async def send_text(self, text: str) -> None:
-        """Send a text frame (any text: tests use this for malformed frames)."""
-        await self._send(text)
-
-    async def send_json(self, message: Mapping[str, Any]) -> None:
-        """Send a JSON message as a text frame."""
-        await self._send(json.dumps(message, separators=(",", ":")))
-
-    async def send_bytes(self, data: bytes) -> None:
-        """Send a binary frame."""
-        await self._send(data)
-
-    async def send_whole(self, message: Mapping[str, Any] | bytes) -> None:
-        """Send a JSON message or a binary frame that cancellation never cuts short.
-
-        trio-websocket cannot take back a frame it began to write, so the send is
-        shielded; the checkpoint before it is where a cancelled caller stops.
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        with trio.CancelScope(shield=True):
-            if isinstance(message, bytes):
-                await self.send_bytes(message)
-            else:
-                await self.send_json(message)
-
-    async def _send(self, data: str | bytes) -> None:
-        await self._wire.send(data)
-
-    async def _write(self, data: str | bytes) -> None:
-        now = trio.current_time()
-        await self._ws.send_message(data)
-        self.sent.append(RecordedFrame(now, data))  # only once written whole
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the connection from the server side; ``code=1005`` sends a close
-        frame without a status, as Flux does."""
-        if self.server_close is None and self.client_close is None:
-            self.server_close = (code, reason)
-        await self._wire.flush()  # messages the faults hold back go before the close
-        wire_code: int | CloseReason = CloseReason.NO_STATUS_RCVD if code == 1005 else code
-        await self._ws.aclose(wire_code, reason or None)
-
-    async def abort(self) -> None:
-        """Drop the TCP connection without a close frame, as a network failure would."""
-        if self.server_close is None and self.client_close is None:
-            self.server_close = (1006, "")
-        # trio-websocket has no public way to skip the closing handshake.
-        await self._ws._stream.aclose()
-
-    async def receive_remaining(self) -> None:
-        """Record what the client still sends until its close completes (bounded)."""
-        with trio.move_on_after(5):
-            while await self.receive() is not None:
-                pass
-
-    async def wait_closed(self) -> None:
-        """Wait until the session has ended and everything is recorded (at once after
-        a ``half_open`` fault: the fake records nothing more)."""
-        await self.closed.wait()
-
-    def __repr__(self) -> str:
-        return (
-            f"<FakeSession {self.path} request_id={self.request_id} "
-            f"received={len(self.received)} sent={len(self.sent)}>"
-        )
 
 
 class FakeDeepgram:
@@ -269,12 +116,6 @@ class FakeDeepgram:
         self._rejections: deque[Rejection] = deque()
         self._next_faults: deque[tuple[Fault, ...]] = deque()
         self._session_added = trio.Event()
-        self._routes: dict[str, Callable[[], _Behaviour]] = {
-            "/v1/listen": lambda: ListenV1Fake(self.listen_script, self.idle_timeout),
-            "/v1/agent/converse": lambda: AgentV1Fake(self.agent_script, self.agent_client_timeout),
-            "/v1/speak": lambda: SpeakV1Fake(self.speak_script),
-            "/v2/listen": lambda: ListenV2Fake(self.flux_script),
-        }
 
     @property
     def url(self) -> str:
@@ -350,11 +191,11 @@ class FakeDeepgram:
             extra = [*response, (b"www-authenticate", b'Token realm="Deepgram"')]
             await _reject(request, 401, "Invalid credentials.", request_id, extra)
             return
-        factory = self._routes.get(path)
-        if factory is None:
+        build = _ROUTES.get(path)
+        if build is None:
             await _reject(request, 404, f"No such endpoint: {path}", request_id, response)
             return
-        behaviour = factory()
+        behaviour = build(self)
         problem = behaviour.check(query)
         if problem is not None:
             code, text = problem
@@ -402,6 +243,16 @@ class FakeDeepgram:
         if scheme == "bearer" and secret and secret in (self.access_token, self.api_key):
             return form
         return None
+
+
+# Each path the fake serves, and how a session's behaviour is built from the fake's
+# settings (read when the session starts): serving another API is one entry here.
+_ROUTES: Mapping[str, Callable[[FakeDeepgram], _Behaviour]] = {
+    "/v1/listen": lambda fake: ListenV1Fake(fake.listen_script, fake.idle_timeout),
+    "/v2/listen": lambda fake: ListenV2Fake(fake.flux_script),
+    "/v1/speak": lambda fake: SpeakV1Fake(fake.speak_script),
+    "/v1/agent/converse": lambda fake: AgentV1Fake(fake.agent_script, fake.agent_client_timeout),
+}
 
 
 _REASONS = {

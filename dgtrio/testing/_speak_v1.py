@@ -20,16 +20,14 @@ import math
 import uuid
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import trio
 
 from ._common import Query, param, parse_message
+from ._session import FakeSession
 from ._sound import tone
-
-if TYPE_CHECKING:
-    from ._server import FakeSession
 
 __all__ = ["SpeakScript", "SpeakV1Fake"]
 

@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from .._codec import SAMPLE_WIDTH
 from ._common import Query, check_hearing, flag, param, parse_message
+from ._session import FakeSession
 from ._sound import LoudnessWindows
-
-if TYPE_CHECKING:
-    from ._server import FakeSession
 
 __all__ = ["FluxScript", "ListenV2Fake"]
 

@@ -21,17 +21,15 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, get_args
+from typing import Any, get_args
 
 import attrs
 import trio
 
 from .._codec import AudioEncoding
 from ._common import Query, check_hearing, parse_message
+from ._session import FakeSession
 from ._sound import FILLER, PCM_OUTPUT, LoudnessWindows, tone
-
-if TYPE_CHECKING:
-    from ._server import FakeSession
 
 __all__ = ["AgentScript", "AgentV1Fake", "ScriptedCall"]
 

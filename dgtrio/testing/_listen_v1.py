@@ -18,16 +18,14 @@ import re
 import struct
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any, Literal, get_args
 
 import attrs
 import trio
 
 from .._codec import SAMPLE_WIDTH, AudioEncoding
 from ._common import Query, flag, param
-
-if TYPE_CHECKING:
-    from ._server import FakeSession
+from ._session import FakeSession
 
 __all__ = ["ListenScript", "ListenV1Fake"]
 
