@@ -178,14 +178,14 @@ async def _run_connection(
                         # A normal exit sends what the block queued (e.g. a last
                         # close_stream()); an error or cancellation drops it.
                         with trio.move_on_after(close_timeout):
-                            await engine._flush()
+                            await engine._finish()
                         tasks.cancel_scope.cancel()
                     finally:
                         # The writer is shielded: it ends when its queue closes.
-                        engine._stop_writer()
+                        engine._stop()
             finally:
                 if engine is not None:
-                    engine._mark_closed_by_user()
+                    engine._close_by_user()
                     transport = engine._transport
                 with trio.move_on_after(close_timeout, shield=True):
                     await transport.aclose()

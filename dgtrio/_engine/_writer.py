@@ -1,0 +1,363 @@
+"""The writer: the one task that writes frames to the socket.
+
+Audio and control frames keep their order, and a keepalive never races a send,
+because every frame goes through one bounded queue to this task. Audio frames
+queued behind each other go out joined (Deepgram reads audio as a byte stream). A
+frame cut short by cancellation would corrupt the stream, so the writer is shielded
+for a socket's whole life and ends when its queue closes; a write stuck while others
+wait behind it is given ``send_timeout`` (at exit, what is left of
+``close_timeout``), then the socket is dropped. With ``reconnect=``, the writer
+keeps taking audio into the replay buffer while no socket is up, and replays it on
+the next one.
+
+Other parts steer it through its methods (:meth:`socket_lost`,
+:meth:`socket_changed`, :meth:`stop`), never through its scopes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from .._errors import ConnectionLost, SendTimeout
+from .._transport import Transport, TransportClosed
+from ._core import State, StreamCore
+from ._drivers import Liveness
+
+__all__ = ["Writer"]
+
+# Audio frames queued behind each other go out as one message of up to this size.
+_COALESCE_BYTES = 64 * 1024
+log = logging.getLogger("dgtrio")
+
+Send = Callable[[str | bytes], Awaitable[None]]
+
+
+class Writer:
+    """Writes queued frames to the current socket (see the module docstring)."""
+
+    def __init__(
+        self,
+        core: StreamCore[Any],
+        socket: Callable[[], Transport],
+        drop: Callable[[ConnectionLost], Awaitable[None]],
+        liveness: Liveness,
+        *,
+        max_queued_frames: int,
+        send_timeout: float,
+        close_timeout: float,
+    ) -> None:
+        self._core = core
+        self._socket = socket  # the socket serving the stream now
+        self._drop = drop  # gives up on the socket (the reader sees it close)
+        self._liveness = liveness
+        self._send_timeout = send_timeout
+        self._close_timeout = close_timeout
+        self._queue_send, self._queue = trio.open_memory_channel[str | bytes](max_queued_frames)
+        self._done = trio.Event()
+        self._writing = trio.CancelScope(shield=True)  # for a socket's life
+        self._outage: trio.CancelScope | None = None  # the wait for a new socket
+        self._pacing: trio.CancelScope | None = None  # a replay
+        self._sending: str | bytes | None = None  # the message being written ...
+        self._in_flight = 0  # ... and the frames in it
+        self._due: str | bytes | None = None  # a frame due next (see _write_queued)
+        self._exit_deadline = math.inf  # once the block is left
+        self._end_frame_taken = False  # the end-of-stream frame went to a socket
+        self.last_send = trio.current_time()  # when the last frame went out
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting to be written now."""
+        return self._queue.statistics().current_buffer_used
+
+    # -- what the rest of the engine calls -----------------------------------------------
+
+    async def put(self, frame: str | bytes) -> None:
+        """Queue ``frame``, waiting while the queue is full. Raises why the connection
+        cannot send once it has ended or was closed."""
+        core = self._core
+        if not core.can_send:
+            core.raise_closed()
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            try:
+                # With room in the queue this returns without yielding to other tasks,
+                # so a fast producer queues frames back to back and the writer sends
+                # them joined; a full queue waits (backpressure). A real-time producer
+                # yields between frames anyway, and each frame goes out at once.
+                self._queue_send.send_nowait(frame)
+            except trio.WouldBlock:
+                self._arm_send_timeout()
+                await self._queue_send.send(frame)
+            else:
+                if self._sending is not None:
+                    self._arm_send_timeout()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # raised below, outside this handler: no misleading __context__
+        else:
+            return
+        core.raise_closed()
+
+    def put_keepalive(self, frame: str) -> bool:
+        """Queue a keepalive unless frames are queued already (they reset the server's
+        idle timer instead): whether it was queued. Raises ``trio.ClosedResourceError``
+        once the queue is closed."""
+        try:
+            self._queue_send.send_nowait(frame)
+        except trio.WouldBlock:
+            return False
+        except trio.BrokenResourceError:
+            raise trio.ClosedResourceError from None
+        if self._sending is not None:  # a write has taken the interval already
+            self._arm_send_timeout()
+        return True
+
+    def socket_lost(self) -> None:
+        """The socket is being replaced: stop writing to it."""
+        self._writing.cancel()
+
+    def socket_changed(self) -> None:
+        """A new socket is up, or the connection ended: stop waiting for one."""
+        if self._outage is not None:
+            self._outage.cancel()
+
+    async def finish(self) -> None:
+        """On a normal exit: take no more frames, and wait until the queued ones went
+        out (the caller bounds the wait)."""
+        self._queue_send.close()
+        await self._done.wait()
+
+    def stop(self) -> None:
+        """On any exit: count what is still queued as unsent, stop a replay, and end
+        once the write under way (if any) finishes, or stalls for ``close_timeout``."""
+        self._discard_queued()  # wakes a writer waiting in receive()
+        if self._pacing is not None:
+            self._pacing.cancel()
+        self._exit_deadline = trio.current_time() + self._close_timeout
+        self._writing.deadline = min(self._writing.deadline, self._exit_deadline)
+
+    # -- the task ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        core = self._core
+        try:
+            while True:
+                transport, finished = self._socket(), False
+                with self._writing:
+                    finished = await self._write_socket(transport)
+                self._lose_in_flight()
+                if self._writing.cancelled_caught and core.state is not State.RECONNECTING:
+                    log.info("%s: a write stalled; the socket is dropped", core.spec.name)
+                    stalled = SendTimeout if self._exit_deadline == math.inf else ConnectionLost
+                    await self._drop(stalled(1006, request_id=core.request_id))
+                elif finished:
+                    return
+                if core.policy is None:
+                    return
+                await self._wait_for_socket(transport)
+                if core.ended is not None:
+                    return
+                self._writing = trio.CancelScope(shield=True)
+        finally:
+            self._discard_queued()
+            self._done.set()
+
+    async def _write_socket(self, transport: Transport) -> bool:
+        """Replay (on a socket after the first), then write what is queued: True when
+        the queue ends, False when the socket does."""
+        send = transport.send
+        try:
+            if self._core.replaced:
+                await self._replay_unacknowledged(send)
+            return await self._write_queued(send)
+        except TransportClosed as closed:
+            if self._core.policy is None:
+                self._core.end(closed.code, closed.reason)
+            else:
+                await transport.abort()  # so that the reader sees it too
+            return False
+
+    async def _write_queued(self, send: Send) -> bool:
+        """Write what is queued, in order, until the queue ends (True)."""
+        queue, core = self._queue, self._core
+        counters, replay = core.counters, core.replay
+        end_frame = core.spec.end_of_audio_frame or ""
+        while True:
+            # A frame that was waiting (the one due, or one queued already) means a
+            # backlog: this write is bounded by send_timeout. One waited for is not.
+            message, backlog = self._due, True
+            if message is None:
+                try:
+                    try:
+                        message = queue.receive_nowait()
+                    except trio.WouldBlock:
+                        message, backlog = await queue.receive(), False
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    return True
+            else:
+                self._due = None
+            frames = 1
+            if isinstance(message, bytes):
+                message, frames, self._due = self._coalesce(message)
+                if replay is not None:
+                    replay.append(message)
+            elif message == end_frame:
+                self._end_frame_taken = True
+            self._sending, self._in_flight = message, frames
+            now = await self._write(send, message, bounded=backlog)
+            self._sending = None
+            if isinstance(message, bytes):
+                self._liveness.audio_sent(now)
+                counters.audio_frames_sent += frames
+                counters.audio_bytes_sent += len(message)
+                counters.audio_messages_sent += 1
+            else:
+                counters.control_sent += 1
+
+    async def _write(self, send: Send, frame: str | bytes, *, bounded: bool = False) -> float:
+        """Write one frame; the time it was done. A ``bounded`` write (frames wait
+        behind it) is given ``send_timeout`` at once; others once a frame is queued
+        behind them."""
+        if bounded:
+            self._arm_send_timeout()
+        await send(frame)
+        writing = self._writing
+        if writing.deadline != self._exit_deadline:
+            writing.deadline = self._exit_deadline  # the queue moves again
+        self.last_send = now = trio.current_time()
+        return now
+
+    def _arm_send_timeout(self) -> None:
+        """A frame waits behind the write under way: give that write ``send_timeout``
+        (or what is left of ``close_timeout`` at exit), then drop the socket.
+
+        Armed only then, not for every write: a deadline costs as much as the rest of
+        a small write, and a write nothing waits behind harms nobody (a silent peer
+        is ``stall_timeout``'s to find)."""
+        writing = self._writing
+        if writing.deadline == math.inf:
+            writing.deadline = trio.current_time() + self._send_timeout
+
+    def _lose_in_flight(self) -> None:
+        """The message being written when the socket went (or the writer stopped) did
+        not surely go out whole: unsent, or (reconnecting) to be sent again. Its audio
+        is in the replay buffer already."""
+        message, self._sending = self._sending, None
+        if message is None:
+            return
+        core = self._core
+        if core.replay is None:
+            core.counters.frames_unsent += self._in_flight
+        elif isinstance(message, bytes):  # in the replay buffer: it goes out again
+            core.counters.audio_frames_sent += self._in_flight
+            core.counters.audio_bytes_sent += len(message)
+        elif message not in (core.spec.keepalive_frame, core.spec.end_of_audio_frame):
+            self._due = message
+
+    def _discard_queued(self) -> None:
+        """At the writer's end (or the block's): what was queued but never taken is
+        unsent."""
+        self._core.counters.frames_unsent += self.queued + (self._due is not None)
+        self._due = None
+        self._queue.close()
+
+    # -- replacing a socket ------------------------------------------------------------------
+
+    async def _replay_unacknowledged(self, send: Send) -> None:
+        """On a new socket: re-send what configured the old one, then the audio it had
+        not acknowledged, paced, then the end of the stream if it had been sent.
+
+        Audio queued meanwhile joins the replay, so live audio is not held up behind
+        it: the replay runs until it has caught up with the queue."""
+        core = self._core
+        replay, fmt, policy, counters = core.replay, core.input_format, core.policy, core.counters
+        assert replay is not None
+        assert fmt is not None
+        assert policy is not None
+        # The replay takes the queue as it goes, so nothing waits behind its writes:
+        # each is bounded itself.
+        for frame in core.reapply:
+            await self._write(send, frame, bounded=True)
+            counters.control_sent += 1
+        position, written = core.socket_start, 0
+        began = trio.current_time()
+        piece = fmt.frame_bytes(100)
+        with trio.CancelScope() as self._pacing:
+            while True:
+                self._take_queued()
+                data = replay.read(position, piece)
+                if not data:
+                    break
+                if policy.replay_speed is not None:
+                    await trio.sleep_until(began + fmt.duration(written) / policy.replay_speed)
+                self._liveness.audio_sent(await self._write(send, data, bounded=True))
+                # Only what an earlier socket was given is written again.
+                counters.audio_bytes_replayed += max(0, min(len(data), core.given - position))
+                position += len(data)
+                written += len(data)
+        end_frame = core.spec.end_of_audio_frame
+        if end_frame and self._end_frame_taken and not self._pacing.cancelled_caught:
+            await self._write(send, end_frame, bounded=True)
+            counters.control_sent += 1
+
+    async def _wait_for_socket(self, lost: Transport) -> None:
+        """While ``lost`` is the socket, take audio off the queue into the replay buffer
+        (see :meth:`_take`), so that senders do not stall in an outage; return once a
+        new socket serves the stream, or the connection ended."""
+        while self._socket() is lost and self._core.ended is None:
+            with trio.CancelScope() as self._outage:
+                try:
+                    while self._due is None:
+                        self._take(await self._queue.receive())
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    pass
+                await trio.sleep_forever()
+        self._outage = None
+
+    def _take_queued(self) -> None:
+        """Take what is queued now, without waiting (see :meth:`_take`)."""
+        while self._due is None:
+            try:
+                message = self._queue.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            self._take(message)
+
+    def _take(self, message: str | bytes) -> None:
+        """Take one queued frame while the writer cannot write it now (no socket, or a
+        replay under way): audio goes into the replay buffer if it has room, the end
+        of the stream is noted (it follows the replay), a keepalive is dropped (not
+        needed). Anything else, or audio with no room, waits as the next frame due:
+        later frames must not pass it."""
+        core = self._core
+        replay = core.replay
+        assert replay is not None
+        if isinstance(message, bytes) and len(message) <= replay.room:
+            core.audio_taken(message, 1)
+        elif message == core.spec.end_of_audio_frame:
+            self._end_frame_taken = True
+        elif message != core.spec.keepalive_frame:
+            self._due = message
+
+    def _coalesce(self, audio: bytes) -> tuple[bytes, int, str | bytes | None]:
+        """``audio`` joined with the audio frames queued right behind it, up to
+        ``_COALESCE_BYTES``: one WebSocket message instead of many. Only frames queued
+        already are taken, so nothing waits; a control frame ends the run and is
+        returned to go next, so nothing is reordered. Returns the message, how many
+        frames it holds, and that frame."""
+        parts = [audio]
+        size = len(audio)
+        while size < _COALESCE_BYTES:
+            try:
+                queued = self._queue.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            if isinstance(queued, str):
+                return b"".join(parts), len(parts), queued
+            parts.append(queued)
+            size += len(queued)
+        return (audio if len(parts) == 1 else b"".join(parts)), len(parts), None
