@@ -15,6 +15,8 @@
             ...
 """
 
+from ._auth import check_base_url as check_base_url
+from ._auth import credentials_configured as credentials_configured
 from ._codec import UnknownMessage as UnknownMessage
 from ._connection import ConnectionStatistics as ConnectionStatistics
 from ._connection import ConnectOptions as ConnectOptions

@@ -19,7 +19,15 @@ import attrs
 from ._errors import ConfigurationError, MissingCredentials
 from ._validate import check_value
 
-__all__ = ["BaseURL", "Credentials", "check_credentials", "resolve_base_url", "resolve_credentials"]
+__all__ = [
+    "BaseURL",
+    "Credentials",
+    "check_base_url",
+    "check_credentials",
+    "credentials_configured",
+    "resolve_base_url",
+    "resolve_credentials",
+]
 
 API_BASE_URL = "wss://api.deepgram.com"
 AGENT_BASE_URL = "wss://agent.deepgram.com"
@@ -113,6 +121,19 @@ def resolve_credentials(
     return None
 
 
+def credentials_configured() -> bool:
+    """Whether ``open_*`` finds credentials in the environment when given neither
+    ``api_key=`` nor ``access_token=``: ``DEEPGRAM_ACCESS_TOKEN`` or
+    ``DEEPGRAM_API_KEY`` is set and not empty. For programs that fall back on the fake
+    server (:mod:`dgtrio.testing`) without a key, as the ``dgtrio`` command line does.
+
+    Raises:
+        ConfigurationError: a variable that ``open_*`` would refuse (naming it, never
+            showing its value).
+    """
+    return resolve_credentials(None, None) is not None
+
+
 @attrs.frozen
 class BaseURL:
     """Where a connection goes: ``ws``/``wss``, host, port and an optional path prefix."""
@@ -175,6 +196,16 @@ def resolve_base_url(
     if env.get("DEEPGRAM_BASE_URL"):
         return _parse_base_url("DEEPGRAM_BASE_URL", env["DEEPGRAM_BASE_URL"])
     return _parse_base_url("base_url", AGENT_BASE_URL if agent else API_BASE_URL)
+
+
+def check_base_url(url: str) -> None:
+    """Check ``url`` as ``open_*(base_url=url)`` would, without connecting: for
+    configuration read up front, such as a command-line option.
+
+    Raises:
+        ConfigurationError: as ``open_*`` raises it for this ``base_url``.
+    """
+    resolve_base_url(url)
 
 
 _SCHEMES = {"wss": True, "https": True, "ws": False, "http": False}  # scheme: secure

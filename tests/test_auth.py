@@ -173,6 +173,26 @@ def test_bad_credentials_are_refused_by_name_without_the_secret(
             assert API_KEY not in repr(frame.locals)
 
 
+def test_credentials_configured_answers_as_open_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEEPGRAM_ACCESS_TOKEN", raising=False)
+    monkeypatch.setenv("DEEPGRAM_API_KEY", "")  # empty: as if unset
+    assert dgtrio.credentials_configured() is False
+    monkeypatch.setenv("DEEPGRAM_ACCESS_TOKEN", "token")
+    assert dgtrio.credentials_configured() is True
+    monkeypatch.delenv("DEEPGRAM_ACCESS_TOKEN")
+    monkeypatch.setenv("DEEPGRAM_API_KEY", " secret-key")
+    with pytest.raises(dgtrio.ConfigurationError, match="DEEPGRAM_API_KEY is empty") as raised:
+        dgtrio.credentials_configured()
+    assert "secret-key" not in str(raised.value)
+
+
+def test_check_base_url_refuses_what_open_would() -> None:
+    dgtrio.check_base_url("api.eu.deepgram.com")
+    dgtrio.check_base_url("ws://127.0.0.1:8080/prefix")
+    with pytest.raises(dgtrio.ConfigurationError, match=r"^base_url must be ws://.*'ftp://x'$"):
+        dgtrio.check_base_url("ftp://x")
+
+
 def test_allow_insecure_must_be_a_bool() -> None:
     with pytest.raises(dgtrio.ConfigurationError, match="allow_insecure must be True or False"):
         check_credentials(BaseURL(True, "api.deepgram.com", 443), None, allow_insecure="no")  # type: ignore[arg-type]

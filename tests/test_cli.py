@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 import dgtrio
-from dgtrio.__main__ import _Printer, main
+import dgtrio.cli
+from dgtrio.cli import main
+from dgtrio.cli._listen import Printer
 
 from .conftest import HELLO_WAV
 
@@ -83,7 +86,7 @@ def test_interim_lines_are_overwritten_on_a_terminal() -> None:
             return True
 
     out = Terminal()
-    printer = _Printer(out, io.StringIO(), as_json=False)
+    printer = Printer(out, io.StringIO(), as_json=False)
     channel = dgtrio.ListenV1Channel((dgtrio.ListenV1Alternative("hello", 0.9),))
     metadata = dgtrio.ListenV1ResultsMetadata("r")
     printer.show(dgtrio.ListenV1Results((0, 1), 1.0, 0.0, channel, metadata))
@@ -96,7 +99,7 @@ def test_interim_lines_are_overwritten_on_a_terminal() -> None:
 
 def test_reconnections_are_noted_apart_from_the_transcript() -> None:
     out, err = io.StringIO(), io.StringIO()
-    printer = _Printer(out, err, as_json=True)
+    printer = Printer(out, err, as_json=True)
     printer.show(dgtrio.Reconnecting(2, 0.75, dgtrio.ConnectionLost(1006)))
     printer.show(dgtrio.Reconnected(2, "r2", outage=1.25, replay=3.5, lost=0.0))
     assert out.getvalue() == ""
@@ -116,6 +119,41 @@ def test_python_dash_m() -> None:
         check=True,
     )
     assert [line.split("] ", 1)[1] for line in done.stdout.splitlines()] == EXPECTED_FINALS
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def test_the_command_line_imports_only_public_modules_and_names() -> None:
+    seen = []
+    for path in sorted(Path(dgtrio.cli.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported = [(alias.name, "") for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported = [(node.module or "", alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 1, f"{path.name} imports from outside dgtrio.cli"
+                continue
+            else:
+                continue
+            for module, name in imported:
+                if module.split(".")[0] != "dgtrio":
+                    continue
+                seen.append((path.name, module, name))
+                parts = [*module.split("."), name]
+                assert not any(_is_private(part) for part in parts), (path.name, module, name)
+    assert ("_app.py", "dgtrio", "DeepgramError") in seen
+    assert ("_common.py", "dgtrio.testing", "FakeDeepgram") in seen
+
+
+def test_importing_the_command_line_leaves_the_fake_server_unloaded() -> None:
+    code = (
+        "import sys, dgtrio.cli; print([m for m in sys.modules if m.startswith('dgtrio.testing')])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
 
 
 def test_examples_run_against_the_fake() -> None:

@@ -25,7 +25,9 @@ import pytest
 
 import dgtrio
 import dgtrio.testing
-from dgtrio.__main__ import _positive_float, _positive_int, _split_text, main
+from dgtrio.cli import main
+from dgtrio.cli._common import positive_float, positive_int
+from dgtrio.cli._speak import split_text
 from dgtrio.speak import MAX_SPEAK_CHARACTERS
 from dgtrio.testing import FakeDeepgram, Fault, SpeakScript
 from dgtrio.testing.__main__ import main as serve_main
@@ -223,16 +225,16 @@ def test_version() -> None:
 @pytest.mark.parametrize(
     ("convert", "text", "value"),
     [
-        (_positive_float, "0.5", 0.5),
-        (_positive_float, "0", None),
-        (_positive_float, "-1", None),
-        (_positive_float, "nan", None),
-        (_positive_float, "inf", None),
-        (_positive_float, "soon", None),
-        (_positive_int, "16000", 16000),
-        (_positive_int, "0", None),
-        (_positive_int, "-8000", None),
-        (_positive_int, "16k", None),
+        (positive_float, "0.5", 0.5),
+        (positive_float, "0", None),
+        (positive_float, "-1", None),
+        (positive_float, "nan", None),
+        (positive_float, "inf", None),
+        (positive_float, "soon", None),
+        (positive_int, "16000", 16000),
+        (positive_int, "0", None),
+        (positive_int, "-8000", None),
+        (positive_int, "16k", None),
     ],
 )
 def test_numbers_are_checked_by_argparse(convert: Any, text: str, value: float | None) -> None:
@@ -334,14 +336,14 @@ def test_an_unusable_transcript_for_the_fake_is_named(
 def test_long_text_is_cut_between_sentences_then_words() -> None:
     sentence = "The quick brown fox jumps over the lazy dog. "  # 45 characters
     text = sentence * 100
-    pieces = _split_text(text)
+    pieces = split_text(text)
     assert "".join(pieces) == text
     assert [len(piece) for piece in pieces] == [1980, 1980, 540]  # 44 sentences each
     assert all(piece.endswith("dog. ") for piece in pieces)
     words = "word " * 1000  # one sentence, too long: cut after a word
-    assert [len(piece) for piece in _split_text(words)] == [2000, 2000, 1000]
-    assert _split_text("x" * 4001) == ["x" * 2000, "x" * 2000, "x"]  # no boundary at all
-    assert _split_text("Short.") == ["Short."]
+    assert [len(piece) for piece in split_text(words)] == [2000, 2000, 1000]
+    assert split_text("x" * 4001) == ["x" * 2000, "x" * 2000, "x"]  # no boundary at all
+    assert split_text("Short.") == ["Short."]
 
 
 class _RecordingFake(FakeDeepgram):
