@@ -12,14 +12,14 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import cast
 
 import attrs
 import trio
 import trio_websocket
 
 from ._auth import BaseURL, Credentials
-from ._errors import ConnectError, ConnectTimeout, HandshakeRejected, handshake_error, leaves
+from ._errors import ConnectError, ConnectTimeout, HandshakeRejected, handshake_error
 from ._version import __version__
 
 __all__ = ["Target", "Transport", "TransportClosed", "connect"]
@@ -75,6 +75,7 @@ class Transport:
         self._ws = ws
         self._stream = stream
         self._lifetime = lifetime
+        self._closing = False
         self.headers = _header_dict(ws.handshake_headers)
         self.request_id: str | None = self.headers.get("dg-request-id")
         # trio-websocket's queue of messages its reader has parsed (a private name,
@@ -88,7 +89,7 @@ class Transport:
         try:
             await self._ws.send_message(frame)
         except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc) from None
+            raise self._closed(exc) from None
 
     async def receive(self) -> str | bytes:
         """The next frame; after the close, :class:`TransportClosed`. Frames that
@@ -106,10 +107,11 @@ class Transport:
         try:
             return await self._ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc) from None
+            raise self._closed(exc) from None
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """Close with a close frame and wait for the server's answer (idempotent)."""
+        self._closing = True
         await self._ws.aclose(code, reason)
 
     def stop(self) -> None:
@@ -121,42 +123,78 @@ class Transport:
         stream can no longer carry a close frame (a write was cut short)."""
         await trio.aclose_forcefully(self._stream)
 
+    def _closed(self, exc: trio_websocket.ConnectionClosed) -> TransportClosed:
+        reason = exc.reason
+        if reason is None:
+            return TransportClosed(1006, "")
+        # Who closed, not the reason's text, tells our 1009 from a server's: get_message
+        # raises ConnectionClosed from its message queue's error, kept as the context.
+        # The queue ends (EndOfChannel) when the server closed or the socket was lost;
+        # it is closed here (ClosedResourceError) by aclose(), or by trio-websocket
+        # itself, which closes on its own only for a frame over max_message_size.
+        here = isinstance(exc.__context__, trio.ClosedResourceError)
+        too_large = reason.code == 1009 and here and not self._closing
+        return TransportClosed(reason.code, reason.reason or "", too_large=too_large)
+
 
 def _header_dict(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     """HTTP headers as a dict with lower-case names."""
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in pairs}
 
 
-def _closed(exc: trio_websocket.ConnectionClosed) -> TransportClosed:
-    reason = exc.reason
-    if reason is None:
-        return TransportClosed(1006, "")
-    text = reason.reason or ""
-    # trio-websocket closes with 1009 and this text when a frame is over the limit.
-    too_large = reason.code == 1009 and text.startswith("Exceeded maximum message size")
-    return TransportClosed(reason.code, text, too_large=too_large)
+class _Reader:
+    """Runs trio-websocket's reader task in the caller's nursery, and owns the stream.
 
+    ``wrap_client_stream`` takes a nursery only to call ``start_soon`` on it once, for
+    its reader; this object is passed instead (``trio.Nursery`` is final, hence the
+    ``cast`` at the call). It makes the reader the socket's only task, with no nursery
+    of its own, and:
 
-class _ReaderHost:
-    """Stands in for a nursery when trio-websocket starts its reader task.
-
-    trio-websocket waits for the opening handshake until something cancels it, even
-    when its reader has already stopped because the socket died. Noticing the reader's
-    end here turns that case into an immediate :class:`ConnectError`, not a timeout.
+    * closes the stream when the reader ends: trio-websocket leaves a client's stream
+      open when the server finishes the closing handshake first;
+    * runs the reader in ``lifetime``, a scope shielded once the socket is open: a
+      caller's cancellation must not stop the reader before the closing handshake.
+      ``Transport.stop()`` cancels it;
+    * ends ``handshake`` when the reader ends, and keeps its failure for ``connect``
+      rather than failing the caller's nursery: trio-websocket waits for the opening
+      handshake until something cancels it, even when its reader has stopped because
+      the socket died.
     """
 
-    def __init__(self, nursery: trio.Nursery, on_exit: Callable[[], object]) -> None:
+    __slots__ = ("_nursery", "_open", "_stream", "failure", "handshake", "lifetime")
+
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+    ) -> None:
         self._nursery = nursery
-        self._on_exit = on_exit
+        self._stream = stream
+        self.lifetime = trio.CancelScope()
+        self.handshake = trio.CancelScope()
+        self.failure: Exception | None = None
+        self._open = False
 
-    def start_soon(self, fn: Callable[..., Awaitable[object]], *args: Any, **_: Any) -> None:
-        async def run() -> None:
-            try:
-                await fn(*args)
-            finally:
-                self._on_exit()
+    def open(self) -> None:
+        """The handshake is done: from now on the reader's failures are the socket's."""
+        self._open = True
+        self.lifetime.shield = True
 
-        self._nursery.start_soon(run)
+    def start_soon(self, reader: Callable[[], Awaitable[object]], name: object = None) -> None:
+        """What ``wrap_client_stream`` calls to start its reader."""
+        self._nursery.start_soon(self._run, reader, name=name)
+
+    async def _run(self, reader: Callable[[], Awaitable[object]]) -> None:
+        try:
+            with self.lifetime:
+                await reader()
+        except Exception as exc:
+            if self._open:
+                raise  # the socket is open: a failure of its own, for the nursery
+            self.failure = exc  # connect() raises it, as a dgtrio error
+        finally:
+            self.handshake.cancel()
+            await trio.aclose_forcefully(self._stream)
 
 
 async def connect(
@@ -172,7 +210,8 @@ async def connect(
     log.debug("connecting to %s", target.url)
     try:
         with trio.fail_after(target.connect_timeout):
-            transport: Transport = await nursery.start(_run_socket, target, credentials)
+            stream = await _open_stream(target)
+            transport = await _open_socket(nursery, target, credentials, stream)
     except trio.TooSlowError:
         raise ConnectTimeout(
             f"no WebSocket handshake with {target.url} within {target.connect_timeout:g} s"
@@ -181,65 +220,47 @@ async def connect(
     return transport
 
 
-async def _run_socket(
+async def _open_stream(target: Target) -> trio.SocketStream | trio.SSLStream[trio.SocketStream]:
+    """The TCP (and TLS) connection, its handshakes done."""
+    base = target.base
+    try:
+        if not base.secure:
+            return await trio.open_tcp_stream(base.host, base.port)
+        stream = await trio.open_ssl_over_tcp_stream(
+            base.host,
+            base.port,
+            ssl_context=target.ssl_context or ssl.create_default_context(),
+            https_compatible=True,
+        )
+        try:
+            # Handshake now: done lazily inside trio-websocket, a certificate error
+            # would only show as "connection closed".
+            await stream.do_handshake()
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        return stream
+    except (OSError, trio.BrokenResourceError) as exc:
+        raise _cannot_connect(exc, target.url) from exc
+
+
+async def _open_socket(
+    nursery: trio.Nursery,
     target: Target,
     credentials: Credentials | None,
-    *,
-    task_status: trio.TaskStatus[Transport],
-) -> None:
-    """Own the TCP/TLS stream and trio-websocket's reader for the socket's whole life.
-
-    The stream is opened here, not by trio-websocket, so that it is always closed when
-    this task ends: trio-websocket leaves a client's stream open when the server
-    finishes the closing handshake first.
-
-    Once the handshake is done the task is shielded: a caller's cancellation must not
-    close the stream under a frame being written, nor stop the reader before the
-    closing handshake. The engine ends it with ``Transport.stop()``.
-    """
+    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+) -> Transport:
+    """The WebSocket handshake over ``stream``, which is closed if it fails."""
     base = target.base
     headers = [(b"user-agent", _USER_AGENT)]
     if credentials is not None:
         headers.append((b"authorization", credentials.authorization()))
-    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream] | None = None
+    host = f"[{base.host}]" if ":" in base.host else base.host
+    reader = _Reader(nursery, stream)
     try:
-        if base.secure:
-            stream = await trio.open_ssl_over_tcp_stream(
-                base.host,
-                base.port,
-                ssl_context=target.ssl_context or ssl.create_default_context(),
-                https_compatible=True,
-            )
-            # Handshake now: done lazily inside trio-websocket, a certificate error
-            # would only show as "connection closed".
-            await stream.do_handshake()
-        else:
-            stream = await trio.open_tcp_stream(base.host, base.port)
-        host = f"[{base.host}]" if ":" in base.host else base.host
-        with trio.CancelScope() as lifetime:
-            await _serve_socket(target, stream, host, headers, lifetime, task_status)
-    except BaseExceptionGroup as group:
-        raise _handshake_failure(group, target.url) from None
-    except (OSError, trio.BrokenResourceError) as exc:
-        raise _cannot_connect(exc, target.url) from exc
-    finally:
-        if stream is not None:
-            await trio.aclose_forcefully(stream)
-
-
-async def _serve_socket(
-    target: Target,
-    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-    host: str,
-    headers: list[tuple[bytes, bytes]],
-    lifetime: trio.CancelScope,
-    task_status: trio.TaskStatus[Transport],
-) -> None:
-    base = target.base
-    async with trio.open_nursery() as nursery:
-        with trio.CancelScope() as handshake:
+        with reader.handshake:
             ws = await trio_websocket.wrap_client_stream(
-                _ReaderHost(nursery, handshake.cancel),  # type: ignore[arg-type]
+                cast(trio.Nursery, reader),
                 stream,
                 host if base.port in (80, 443) else f"{host}:{base.port}",
                 base.resource(target.path, target.query),
@@ -248,25 +269,25 @@ async def _serve_socket(
                 receive_buffer_size=_RECEIVE_BUFFER,
                 message_queue_size=_MESSAGE_QUEUE,
             )
-        if handshake.cancelled_caught:
+        if reader.failure is not None:
+            raise _handshake_failure(reader.failure, target.url)
+        if reader.handshake.cancelled_caught:
             raise ConnectError(f"{target.url} closed the connection during the handshake")
-        lifetime.shield = True
-        task_status.started(Transport(ws, stream, lifetime))
+    except BaseException:
+        reader.lifetime.cancel()
+        await trio.aclose_forcefully(stream)
+        raise
+    reader.open()
+    return Transport(ws, stream, reader.lifetime)
 
 
-def _handshake_failure(group: BaseExceptionGroup[BaseException], url: str) -> BaseException:
-    """The one error to raise for a failed connect, from the nursery's exception group."""
-    found = list(leaves(group))
-    for exc in found:
-        if isinstance(exc, trio_websocket.ConnectionRejected):
-            return _rejected(exc, url)
-    for exc in found:
-        if isinstance(exc, ConnectError):
-            return exc
-    for exc in found:
-        if isinstance(exc, OSError | trio.BrokenResourceError | trio_websocket.HandshakeError):
-            return _cannot_connect(exc, url)
-    return group
+def _handshake_failure(exc: Exception, url: str) -> Exception:
+    """The one error to raise for a reader that failed during the handshake."""
+    if isinstance(exc, trio_websocket.ConnectionRejected):
+        return _rejected(exc, url)
+    if isinstance(exc, OSError | trio.BrokenResourceError | trio_websocket.HandshakeError):
+        return _cannot_connect(exc, url)
+    return exc
 
 
 def _cannot_connect(exc: BaseException, url: str) -> ConnectError:
