@@ -19,7 +19,7 @@ from dgtrio._engine._adapter import Adapter
 from dgtrio._engine._core import State, StateError, StreamCore
 from dgtrio._engine._spec import ApiSpec
 from dgtrio._engine._waiters import Waiters
-from dgtrio.audio._format import raw_format
+from dgtrio.audio._format import AudioFormat
 from dgtrio.listen.v1._connection import ListenV1Adapter
 from dgtrio.listen.v1._messages import CODEC as LISTEN_V1
 from dgtrio.listen.v2._connection import ListenV2Adapter
@@ -27,7 +27,7 @@ from dgtrio.listen.v2._messages import CODEC as LISTEN_V2
 from dgtrio.speak._connection import SpeakV1Adapter
 from dgtrio.speak._messages import CODEC as SPEAK_V1
 
-FORMAT = raw_format("linear16", 16000)
+FORMAT = AudioFormat("linear16", 16000)
 FRAME = FORMAT.frame_bytes(20)  # 640 bytes
 
 
