@@ -1,22 +1,27 @@
 """The small drivers: the keepalive timer, the stall watchdog, and the audio feeder.
 
-Each is a plain coroutine started only when configured, applying the core's state
-and steering nothing but through the calls it is given.
+Each is started only when configured, applies the core's state, and steers nothing
+but through the calls it is given. The keepalive timers of every connection share
+one task.
 """
 
 from __future__ import annotations
 
+import heapq
 import inspect
+import itertools
 import logging
+import math
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
 import trio
+from trio.lowlevel import RunVar
 
 from .._errors import ConnectionLost, DeepgramError, ServerStalled
 from ._core import StreamCore
 
-__all__ = ["Liveness", "feed", "keep_alive", "watch_for_stall"]
+__all__ = ["KeepAlive", "Liveness", "feed", "watch_for_stall"]
 
 log = logging.getLogger("dgtrio")
 
@@ -43,25 +48,91 @@ class Liveness:
             await self._flowing.wait()
 
 
-async def keep_alive(
-    core: StreamCore[Any],
-    interval: float,
-    last_send: Callable[[], float],
-    put: Callable[[], bool],
-) -> None:
-    """Queue a keepalive (``put``) whenever nothing went out for ``interval``; until
-    the stream is ended (the server then closes it soon) or the queue closes."""
-    while not core.stream_ended:
-        due = last_send() + interval
-        if trio.current_time() < due:
-            await trio.sleep_until(due)
-            continue
+class KeepAlive:
+    """One connection's keepalive: queued (``put``) whenever nothing went out for
+    ``interval``, until the stream is ended (the server then closes it soon) or the
+    connection's queue closes. Timed by the run's :class:`_KeepAlives` task."""
+
+    __slots__ = ("_core", "_interval", "_last_send", "_put", "_stopped", "due")
+
+    def __init__(
+        self,
+        core: StreamCore[Any],
+        interval: float,
+        last_send: Callable[[], float],
+        put: Callable[[], bool],
+    ) -> None:
+        self._core = core
+        self._interval = interval
+        self._last_send = last_send
+        self._put = put
+        self._stopped = False
+        self.due = last_send() + interval
+
+    def start(self) -> None:
+        _KeepAlives.of_this_run().add(self)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def fire(self, now: float) -> bool:
+        """Called at ``due``: queue a keepalive if nothing went out meanwhile; whether
+        to be called again (at the new ``due``)."""
+        if self._stopped or self._core.stream_ended:
+            return False
+        due = self._last_send() + self._interval
+        if now < due:
+            self.due = due
+            return True
         try:
-            if put():
-                core.counters.keepalives_sent += 1
+            if self._put():
+                self._core.counters.keepalives_sent += 1
         except trio.ClosedResourceError:
-            return
-        await trio.sleep(interval)
+            return False
+        self.due = now + self._interval
+        return True
+
+
+class _KeepAlives:
+    """Every connection's keepalive timer in one task per trio run, instead of a
+    task per connection (tasks cost memory, and idle connections are the many).
+
+    A trio system task: it belongs to no connection's nursery, so it runs no code of
+    theirs that could fail (``fire`` catches what a closed connection raises), and
+    it is cancelled with the run."""
+
+    _current: RunVar[_KeepAlives] = RunVar("dgtrio keepalives")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, KeepAlive]] = []
+        self._count = itertools.count()  # ties: first added, first fired
+        self._sleep = trio.CancelScope()
+
+    @classmethod
+    def of_this_run(cls) -> _KeepAlives:
+        try:
+            return cls._current.get()
+        except LookupError:
+            timers = cls()
+            cls._current.set(timers)
+            trio.lowlevel.spawn_system_task(timers._run, name="dgtrio keepalives")
+            return timers
+
+    def add(self, timer: KeepAlive) -> None:
+        heapq.heappush(self._heap, (timer.due, next(self._count), timer))
+        self._sleep.deadline = min(self._sleep.deadline, timer.due)
+
+    async def _run(self) -> None:
+        heap = self._heap
+        while True:
+            self._sleep = trio.CancelScope(deadline=heap[0][0] if heap else math.inf)
+            with self._sleep:
+                await trio.sleep_forever()
+            now = trio.current_time()
+            while heap and heap[0][0] <= now:
+                _, _, timer = heapq.heappop(heap)
+                if timer.fire(now):
+                    heapq.heappush(heap, (timer.due, next(self._count), timer))
 
 
 async def watch_for_stall(

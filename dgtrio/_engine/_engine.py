@@ -44,7 +44,7 @@ from .._transport import Transport
 from ..audio._format import AudioFormat, AudioSink
 from ._adapter import Adapter
 from ._core import StreamCore
-from ._drivers import Liveness, feed, keep_alive, watch_for_stall
+from ._drivers import KeepAlive, Liveness, feed, watch_for_stall
 from ._reader import Reader
 from ._redial import dial_with_backoff
 from ._spec import ApiSpec, ConnectionStatistics
@@ -111,6 +111,7 @@ class Engine(Generic[M]):
         )
         self._opening: Callable[[], Awaitable[None]] | None = None
         self._nursery: trio.Nursery | None = None
+        self._keepalive: KeepAlive | None = None
 
     # -- the channel ----------------------------------------------------------------------
 
@@ -404,13 +405,13 @@ class Engine(Generic[M]):
         core, writer = self._core, self._writer
         frame = self._spec.keepalive_frame
         if frame is not None and keepalive_interval is not None:
-            nursery.start_soon(
-                keep_alive,
+            self._keepalive = KeepAlive(
                 core,
                 keepalive_interval,
                 lambda: writer.last_send,
                 lambda: writer.put_keepalive(frame),
             )
+            self._keepalive.start()
         if stall_timeout is not None:
             nursery.start_soon(watch_for_stall, core, self._liveness, stall_timeout, self._drop)
         if audio is not None:
@@ -425,7 +426,10 @@ class Engine(Generic[M]):
         await self._writer.finish()
 
     def _stop(self) -> None:
-        """On any exit: the writer stops after the write under way (bounded)."""
+        """On any exit: the timers stop, and the writer after the write under way
+        (bounded)."""
+        if self._keepalive is not None:
+            self._keepalive.stop()
         self._writer.stop()
 
     def _close_by_user(self) -> None:

@@ -135,8 +135,11 @@ async def _run_connection(
     close_timeout, reconnect = settings.close_timeout, settings.reconnect
     user_error: BaseException | None = None
     try:
-        async with trio.open_nursery() as socket_nursery:
-            dial = partial(connect, socket_nursery, settings.target, credentials)
+        # One nursery for the socket and every driver: the writer and the socket's
+        # reader are shielded and end when told (the writer's queue closes, the
+        # transport stops); the others are cancelled once the socket is closed.
+        async with trio.open_nursery() as nursery:
+            dial = partial(connect, nursery, settings.target, credentials)
             if reconnect is None:
                 transport = await dial()
             else:
@@ -159,37 +162,33 @@ async def _run_connection(
                     dial=dial,
                 )
                 conn = make(engine)
-                async with trio.open_nursery() as tasks:
-                    try:
-                        engine._start(tasks)
-                        await engine._open()
-                        engine._start_sources(
-                            tasks,
-                            audio=settings.audio,
-                            keepalive_interval=settings.keepalive_interval,
-                            close_stream_on_end=settings.close_stream_on_end,
-                            stall_timeout=settings.stall_timeout,
-                        )
-                        try:
-                            yield conn
-                        except BaseException as exc:
-                            user_error = exc  # raised as it is, even an exception group
-                            raise
-                        # A normal exit sends what the block queued (e.g. a last
-                        # close_stream()); an error or cancellation drops it.
-                        with trio.move_on_after(close_timeout):
-                            await engine._finish()
-                        tasks.cancel_scope.cancel()
-                    finally:
-                        # The writer is shielded: it ends when its queue closes.
-                        engine._stop()
+                engine._start(nursery)
+                await engine._open()
+                engine._start_sources(
+                    nursery,
+                    audio=settings.audio,
+                    keepalive_interval=settings.keepalive_interval,
+                    close_stream_on_end=settings.close_stream_on_end,
+                    stall_timeout=settings.stall_timeout,
+                )
+                try:
+                    yield conn
+                except BaseException as exc:
+                    user_error = exc  # raised as it is, even an exception group
+                    raise
+                # A normal exit sends what the block queued (e.g. a last
+                # close_stream()); an error or cancellation drops it.
+                with trio.move_on_after(close_timeout):
+                    await engine._finish()
             finally:
                 if engine is not None:
+                    engine._stop()
                     engine._close_by_user()
                     transport = engine._transport
                 with trio.move_on_after(close_timeout, shield=True):
                     await transport.aclose()
                 transport.stop()
+                nursery.cancel_scope.cancel()  # the reader, the timers, the feeder
                 if engine is not None:
                     engine._detach()
     except BaseExceptionGroup as group:
