@@ -45,6 +45,7 @@ from ..audio._format import AudioFormat, AudioSink
 from ._adapter import Adapter
 from ._core import StreamCore
 from ._drivers import KeepAlive, Liveness, feed, watch_for_stall
+from ._queue import Queue
 from ._reader import Reader
 from ._redial import dial_with_backoff
 from ._spec import ApiSpec, ConnectionStatistics
@@ -90,9 +91,7 @@ class Engine(Generic[M]):
         )
         self._core.opened_at = trio.current_time()
         self._waiters: Waiters[M | UnknownMessage] = Waiters()
-        self._inbox_send, self._inbox = trio.open_memory_channel[
-            M | UnknownMessage | MessageDecodeError
-        ](max_buffered_messages)
+        self._inbox: Queue[M | UnknownMessage | MessageDecodeError] = Queue(max_buffered_messages)
         self._max_buffered = max_buffered_messages
         # Messages taken off the inbox ahead of receive() (see drain_inbox), served
         # first, in order; made when first needed (memory per connection counts).
@@ -132,7 +131,7 @@ class Engine(Generic[M]):
                 await trio.lowlevel.checkpoint()
                 item = self._backlog.popleft()
             else:
-                item = await self._inbox.receive()
+                item = await self._inbox.get()
         except trio.EndOfChannel:
             error = self._core.error
             if error is None:
@@ -153,7 +152,7 @@ class Engine(Generic[M]):
             return
         # Even if the server ended first: this is user-closed.
         core.close_by_user(even_if_ended=True)
-        self._inbox.close()
+        self._inbox.close_receiving()
         with trio.move_on_after(self._close_timeout, shield=True):
             await self._transport.aclose()
 
@@ -161,7 +160,7 @@ class Engine(Generic[M]):
         """Counters and queue depths, as a frozen snapshot."""
         return self._core.statistics(
             queued_frames=self._writer.queued,
-            buffered_messages=self._inbox.statistics().current_buffer_used,
+            buffered_messages=len(self._inbox),
         )
 
     def describe(self) -> str:
@@ -227,7 +226,7 @@ class Engine(Generic[M]):
         """Queue ``item`` for :meth:`receive` as if the server had sent it (the agent's
         tool results). Raises ``trio.ClosedResourceError`` or ``BrokenResourceError``
         once the connection has ended."""
-        await self._inbox_send.send(item)
+        await self._inbox.put(item)
 
     async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
         """Queue one frame of audio (see the APIs' ``send_audio``)."""
@@ -344,7 +343,7 @@ class Engine(Generic[M]):
     def timeout_error(self, what: str, timeout: float) -> AcknowledgementTimeout:
         """The error for a reply (``what``) that did not come within ``timeout``."""
         text = f"no {what} within {timeout:g} s"
-        if self._inbox.statistics().current_buffer_used >= self._max_buffered:
+        if self._inbox.full:
             text += (
                 f"; {self._max_buffered} received messages are waiting for receive(), so "
                 "the connection has stopped reading: iterate it in another task while "
@@ -359,7 +358,7 @@ class Engine(Generic[M]):
         doing."""
         while True:
             try:
-                item = self._inbox.receive_nowait()
+                item = self._inbox.get_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 return
             if keep(item):
@@ -378,7 +377,7 @@ class Engine(Generic[M]):
         reader = Reader(
             self._core,
             self._waiters,
-            self._inbox_send,
+            self._inbox,
             self._socket,
             self._next_socket,
             self._liveness,
@@ -441,7 +440,7 @@ class Engine(Generic[M]):
         ``trio.ClosedResourceError``, as a closed trio channel does."""
         self._core.close_by_user(even_if_ended=True)
         self._backlog = None
-        self._inbox.close()
+        self._inbox.close_receiving()
 
     async def _drop(self, error: ConnectionLost) -> None:
         """Drop a socket this side gave up on (``error`` says why). The reader sees the
@@ -491,4 +490,4 @@ class Engine(Generic[M]):
 
     async def _announce(self, event: ConnectionEvent) -> None:
         # Only the APIs that reconnect pass reconnect=, and their M includes events.
-        await self._inbox_send.send(cast(M, event))
+        await self._inbox.put(cast(M, event))

@@ -22,6 +22,7 @@ from .._transport import Transport, TransportClosed
 from ..audio._format import AudioSink
 from ._core import StreamCore
 from ._drivers import Liveness
+from ._queue import Queue
 from ._waiters import Waiters
 
 __all__ = ["Reader"]
@@ -38,7 +39,7 @@ class Reader(Generic[M]):
         self,
         core: StreamCore[M],
         waiters: Waiters[M | UnknownMessage],
-        inbox: trio.MemorySendChannel[M | UnknownMessage | MessageDecodeError],
+        inbox: Queue[M | UnknownMessage | MessageDecodeError],
         socket: Callable[[], Transport],
         next_socket: Callable[[ConnectionClosed | None], Awaitable[bool]],
         liveness: Liveness,
@@ -65,7 +66,7 @@ class Reader(Generic[M]):
         except trio.BrokenResourceError:
             pass  # the user closed the channel: nobody is listening any more
         finally:
-            self._inbox.close()
+            self._inbox.close_sending()
             self._waiters.wake_all()
 
     async def _read(self, transport: Transport) -> TransportClosed:
@@ -113,6 +114,6 @@ class Reader(Generic[M]):
             try:
                 # No yield while the inbox has room: the loop takes every frame
                 # trio-websocket has parsed already before the user's task runs.
-                inbox.send_nowait(item)
+                inbox.put_nowait(item)
             except trio.WouldBlock:
-                await inbox.send(item)
+                await inbox.put(item)

@@ -27,6 +27,7 @@ from .._errors import ConnectionLost, SendTimeout
 from .._transport import Transport, TransportClosed
 from ._core import State, StreamCore
 from ._drivers import Liveness
+from ._queue import Queue
 
 __all__ = ["Writer"]
 
@@ -57,7 +58,7 @@ class Writer:
         self._liveness = liveness
         self._send_timeout = send_timeout
         self._close_timeout = close_timeout
-        self._queue_send, self._queue = trio.open_memory_channel[str | bytes](max_queued_frames)
+        self._queue: Queue[str | bytes] = Queue(max_queued_frames)
         self._done = trio.Event()
         self._writing = trio.CancelScope(shield=True)  # for a socket's life
         self._outage: trio.CancelScope | None = None  # the wait for a new socket
@@ -72,7 +73,7 @@ class Writer:
     @property
     def queued(self) -> int:
         """Frames waiting to be written now."""
-        return self._queue.statistics().current_buffer_used
+        return len(self._queue)
 
     # -- what the rest of the engine calls -----------------------------------------------
 
@@ -89,10 +90,10 @@ class Writer:
                 # so a fast producer queues frames back to back and the writer sends
                 # them joined; a full queue waits (backpressure). A real-time producer
                 # yields between frames anyway, and each frame goes out at once.
-                self._queue_send.send_nowait(frame)
+                self._queue.put_nowait(frame)
             except trio.WouldBlock:
                 self._arm_send_timeout()
-                await self._queue_send.send(frame)
+                await self._queue.put(frame)
             else:
                 if self._sending is not None:
                     self._arm_send_timeout()
@@ -107,7 +108,7 @@ class Writer:
         idle timer instead): whether it was queued. Raises ``trio.ClosedResourceError``
         once the queue is closed."""
         try:
-            self._queue_send.send_nowait(frame)
+            self._queue.put_nowait(frame)
         except trio.WouldBlock:
             return False
         except trio.BrokenResourceError:
@@ -128,7 +129,7 @@ class Writer:
     async def finish(self) -> None:
         """On a normal exit: take no more frames, and wait until the queued ones went
         out (the caller bounds the wait)."""
-        self._queue_send.close()
+        self._queue.close_sending()
         await self._done.wait()
 
     def stop(self) -> None:
@@ -193,9 +194,9 @@ class Writer:
             if message is None:
                 try:
                     try:
-                        message = queue.receive_nowait()
+                        message = queue.get_nowait()
                     except trio.WouldBlock:
-                        message, backlog = await queue.receive(), False
+                        message, backlog = await queue.get(), False
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     return True
             else:
@@ -263,7 +264,7 @@ class Writer:
         unsent."""
         self._core.counters.frames_unsent += self.queued + (self._due is not None)
         self._due = None
-        self._queue.close()
+        self._queue.close_receiving()
 
     # -- replacing a socket ------------------------------------------------------------------
 
@@ -312,7 +313,7 @@ class Writer:
             with trio.CancelScope() as self._outage:
                 try:
                     while self._due is None:
-                        self._take(await self._queue.receive())
+                        self._take(await self._queue.get())
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     pass
                 await trio.sleep_forever()
@@ -322,7 +323,7 @@ class Writer:
         """Take what is queued now, without waiting (see :meth:`_take`)."""
         while self._due is None:
             try:
-                message = self._queue.receive_nowait()
+                message = self._queue.get_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 return
             self._take(message)
@@ -353,7 +354,7 @@ class Writer:
         size = len(audio)
         while size < _COALESCE_BYTES:
             try:
-                queued = self._queue.receive_nowait()
+                queued = self._queue.get_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
             if isinstance(queued, str):
