@@ -4,7 +4,8 @@ Every API package builds one :class:`Codec` from its message classes. Decoding i
 dict lookup on the JSON ``type`` and one cattrs structure function generated per
 class, once. Unknown types become :class:`UnknownMessage`; failures become
 :class:`~dgtrio.MessageDecodeError` with the frame attached. The decoded JSON object is
-kept, untouched, as the message's ``raw``.
+kept, untouched, as the message's ``raw``. Fields marked with :func:`lazy_fields` (the
+words of a transcript) are checked while decoding and built when first read.
 
 (cattrs' ``configure_tagged_union`` would do the dispatch too, but it copies each
 payload to pop the tag and grows a table entry per unknown tag; a plain dict keeps the
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from types import MappingProxyType, UnionType
+from types import MappingProxyType, MemberDescriptorType, UnionType
 from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlencode
 
@@ -34,6 +35,7 @@ __all__ = [
     "UnknownMessage",
     "encode_message",
     "encode_query",
+    "lazy_fields",
     "raw_field",
     "to_json",
 ]
@@ -79,11 +81,74 @@ class UnknownMessage:
     raw: Mapping[str, Any] = attrs.field(eq=False)
 
 
+C = TypeVar("C", bound=type)
+
+
+def lazy_fields(*names: str) -> Callable[[C], C]:
+    """Class decorator, placed above ``@attrs.frozen``: the named fields, each a
+    ``tuple[X, ...]`` of a class of primitive fields (words, fifteen to a message), are
+    built on first read when a :class:`Codec` decodes them.
+
+    Nothing else changes: equality, ``repr``, hashing, pickling and ``attrs.evolve``
+    read the field as any code does, which builds it. Decoding checks the raw values
+    at once, so a frame that eager decoding would refuse is refused just the same, in
+    its place; the values are built later, from the message's ``raw``, by the very
+    function eager decoding uses (so ``raw`` must stay as it was received).
+    """
+
+    def install(cls: C) -> C:
+        for name in names:
+            slot = cls.__dict__.get(name)
+            if not isinstance(slot, MemberDescriptorType):
+                raise TypeError(f"{cls.__qualname__}.{name} is not a field of a slotted class")
+            setattr(cls, name, _LazyField(slot))
+        return cls
+
+    return install
+
+
+class _Deferred:
+    """A lazy field's value until it is first read: how to build it, and from what."""
+
+    __slots__ = ("structure", "type", "values")
+
+    def __init__(self, structure: Callable[[Any, Any], Any], values: Any, type_: Any) -> None:
+        self.structure = structure
+        self.values = values
+        self.type = type_
+
+
+class _LazyField:
+    """Stands in front of a field's slot: a first read builds a deferred value and stores
+    it in the slot, so every later read (and every attrs method) sees the built value."""
+
+    __slots__ = ("_slot",)
+
+    def __init__(self, slot: MemberDescriptorType) -> None:
+        self._slot = slot
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = self._slot.__get__(instance, owner)
+        if type(value) is _Deferred:
+            value = value.structure(value.values, value.type)
+            self._slot.__set__(instance, value)
+        return value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        self._slot.__set__(instance, value)
+
+
+def _lazy_names(cls: type) -> list[str]:
+    return [name for name, value in vars(cls).items() if type(value) is _LazyField]
+
+
 M = TypeVar("M", covariant=True)
 _Entry = tuple[type[M], Callable[[Any, Any], M], bool, list[tuple[str, "_Entry[M]"]]]
 
 
-def _converter() -> cattrs.Converter:
+def _converter(lazy: bool = True) -> cattrs.Converter:
     # Lenient by design: unknown keys are ignored so that new server fields never
     # break decoding; only a missing required field or a mistyped value fails.
     converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
@@ -93,7 +158,40 @@ def _converter() -> cattrs.Converter:
     converter.register_structure_hook_factory(_is_optional, partial(_optional_hook, converter))
     converter.register_structure_hook_factory(_is_tuple_of, partial(_tuple_hook, converter))
     converter.register_structure_hook_factory(_is_flat, _flat_hook)
+    if lazy:
+        converter.register_structure_hook_factory(
+            lambda type_: attrs.has(type_) and bool(_lazy_names(type_)),
+            lambda cls: make_dict_structure_fn(cls, converter, **_lazy_overrides(converter, cls)),
+        )
     return converter
+
+
+def _lazy_overrides(converter: cattrs.Converter, cls: type) -> dict[str, Any]:
+    """cattrs overrides that defer the lazy fields of ``cls`` (see :func:`lazy_fields`)."""
+    attrs.resolve_types(cls)
+    fields = attrs.fields_dict(cls)
+    return {
+        name: override(struct_hook=_deferring_hook(converter, fields[name].type))
+        for name in _lazy_names(cls)
+    }
+
+
+def _deferring_hook(converter: cattrs.Converter, type_: Any) -> Callable[[Any, Any], Any]:
+    """The structure function of a lazy ``tuple[X, ...]`` field: raw values that surely
+    build are kept for later; any others are built now, by the eager function, which
+    fails (or, for a numeric string, succeeds) exactly as eager decoding does."""
+    inner = get_args(type_)[0] if _is_tuple_of(type_) else None
+    if inner is None or not _is_flat(inner):
+        raise TypeError(f"a lazy field must be a tuple of a class of primitives, not {type_}")
+    eager = converter.get_structure_hook(type_)
+    builds = _flat_check(inner)
+
+    def structure(values: Any, _: Any) -> Any:
+        if builds(values):
+            return _Deferred(eager, values, type_)
+        return eager(values, type_)
+
+    return structure
 
 
 _PRIMITIVES = (str, int, float, bool)
@@ -134,6 +232,42 @@ def _flat_hook(cls: type) -> Callable[[Any, Any], Any]:
     exec(compile(source, f"<dgtrio structure {cls.__qualname__}>", "exec"), namespace)
     hook: Callable[[Any, Any], Any] = namespace["structure"]
     return hook
+
+
+# JSON values (as orjson gives them: integers within 64 bits, floats finite) that
+# ``float()`` and ``int()`` always take; ``str()`` and ``bool()`` take every value.
+_NUMBERS = frozenset({int, float, bool})
+_NUMBERS_OR_NONE = _NUMBERS | {type(None)}
+
+
+def _flat_check(cls: type) -> Callable[[Any], bool]:
+    """A predicate, generated for a class of primitive fields, true of a JSON list that
+    :func:`_flat_hook` surely builds every item of: a list of objects with every
+    required key, and numbers (or null where optional) for numeric fields. It builds
+    nothing, so checking a word costs a fraction of building it. False says only "not
+    surely": such values are built at once, by the hook, to fail or not as it does."""
+    tests = ["type(o) is dict"]
+    for field in attrs.fields(cls):
+        kind = _flat_field(field)
+        required = field.default is attrs.NOTHING
+        if kind in (int, float):
+            numbers = "numbers" if required else "numbers_or_none"
+            tests.append(f"type(o.get({field.name!r})) in {numbers}")
+        elif required:
+            tests.append(f"{field.name!r} in o")
+    source = (
+        "def check(values):\n"
+        "    if type(values) is not list:\n"
+        "        return False\n"
+        "    for o in values:\n"
+        f"        if not ({' and '.join(tests)}):\n"
+        "            return False\n"
+        "    return True\n"
+    )
+    namespace: dict[str, Any] = {"numbers": _NUMBERS, "numbers_or_none": _NUMBERS_OR_NONE}
+    exec(compile(source, f"<dgtrio check {cls.__qualname__}>", "exec"), namespace)
+    check: Callable[[Any], bool] = namespace["check"]
+    return check
 
 
 def _is_optional(type_: Any) -> bool:
@@ -185,6 +319,8 @@ class Codec(Generic[M]):
             a class take fields under names the server used before.
         binary: builds the message for a binary frame; ``None`` when the API's
             server never sends binary frames (then one is a decode error).
+        lazy: build the fields marked with :func:`lazy_fields` on first read (the
+            default); ``False`` builds everything while decoding.
     """
 
     def __init__(
@@ -193,9 +329,11 @@ class Codec(Generic[M]):
         messages: Iterable[type[M]],
         *,
         binary: Callable[[bytes], M] | None = None,
+        lazy: bool = True,
     ) -> None:
         self.api = api
-        self._converter = _converter()
+        self._lazy = lazy
+        self._converter = _converter(lazy)
         self._binary = binary
         # tag -> (class, structure hook, keeps raw, [(key, variant entry)...]); all
         # that decoding a message needs, looked up once.
@@ -218,12 +356,10 @@ class Codec(Generic[M]):
         return (cls, hook, has_raw, [])
 
     def _message_hook(self, cls: type[M], has_raw: bool) -> Callable[[Any, Any], M]:
-        overrides = {"raw": override(omit=True)} if has_raw else {}
-        hook: Callable[[Any, Any], M] = make_dict_structure_fn(
-            cls,
-            self._converter,
-            **overrides,  # type: ignore[arg-type]
-        )
+        overrides = _lazy_overrides(self._converter, cls) if self._lazy else {}
+        if has_raw:
+            overrides["raw"] = override(omit=True)
+        hook: Callable[[Any, Any], M] = make_dict_structure_fn(cls, self._converter, **overrides)
         self._converter.register_structure_hook(cls, hook)
         return hook
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from ..._codec import Codec, encode_message, raw_field
+from ..._codec import Codec, encode_message, lazy_fields, raw_field
 
 __all__ = [
     "ListenV1Alternative",
@@ -49,6 +49,7 @@ class ListenV1Word:
     language: str | None = None
 
 
+@lazy_fields("words")  # a consumer reading only transcripts never pays for the words
 @attrs.frozen
 class ListenV1Alternative:
     """One transcription hypothesis for a segment."""

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from ..._codec import Codec, encode_message, raw_field
+from ..._codec import Codec, encode_message, lazy_fields, raw_field
 from ._options import ListenV2Thresholds
 
 __all__ = [
@@ -51,6 +51,7 @@ class ListenV2Connected:
     raw: Mapping[str, Any] = raw_field()
 
 
+@lazy_fields("words")  # every word of the turn so far, in each Update
 @attrs.frozen
 class ListenV2TurnInfo:
     """The state of the current turn: its transcript so far and what just happened.
