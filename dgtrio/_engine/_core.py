@@ -88,6 +88,32 @@ class Counters:
 class StreamCore(Generic[M]):
     """The decisions of one connection, with no I/O (see the module docstring)."""
 
+    __slots__ = (
+        "_observe",
+        "_rebases",
+        "adapter",
+        "closed_by_user",
+        "counters",
+        "dropped",
+        "ended",
+        "error",
+        "failures",
+        "fatal",
+        "given",
+        "input_format",
+        "offset",
+        "opened_at",
+        "policy",
+        "reapply",
+        "replay",
+        "request_id",
+        "socket_start",
+        "spec",
+        "state",
+        "stream_ended",
+        "summarised",
+    )
+
     def __init__(
         self,
         spec: ApiSpec[M],

@@ -30,6 +30,11 @@ class Liveness:
     """When audio first went out after the server's last frame: the stall
     watchdog's clock. The writer starts it, the reader stops it at every frame."""
 
+    __slots__ = (
+        "_flowing",
+        "audio_since",
+    )
+
     def __init__(self) -> None:
         self.audio_since: float | None = None
         self._flowing: trio.Event | None = None  # the watchdog's wake-up

@@ -68,6 +68,26 @@ class Engine(Generic[M]):
     messages mean comes from its :class:`Adapter`, set with :meth:`attach`.
     """
 
+    __slots__ = (
+        "_audio_queued",
+        "_backlog",
+        "_close_timeout",
+        "_core",
+        "_dial",
+        "_inbox",
+        "_keepalive",
+        "_liveness",
+        "_max_buffered",
+        "_nursery",
+        "_opening",
+        "_receiving",
+        "_speaker",
+        "_spec",
+        "_transport",
+        "_waiters",
+        "_writer",
+    )
+
     def __init__(
         self,
         spec: ApiSpec[M],

@@ -35,6 +35,16 @@ M = TypeVar("M")
 class Reader(Generic[M]):
     """Reads the current socket until the connection ends (see the module docstring)."""
 
+    __slots__ = (
+        "_core",
+        "_inbox",
+        "_liveness",
+        "_next_socket",
+        "_socket",
+        "_speaker",
+        "_waiters",
+    )
+
     def __init__(
         self,
         core: StreamCore[M],

@@ -35,6 +35,8 @@ class Waiter(Generic[M]):
 class Waiters(Generic[M]):
     """The waiters of one connection, oldest first."""
 
+    __slots__ = ("_waiting",)
+
     def __init__(self) -> None:
         self._waiting: list[Waiter[M]] = []
 

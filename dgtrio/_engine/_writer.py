@@ -41,6 +41,26 @@ Send = Callable[[str | bytes], Awaitable[None]]
 class Writer:
     """Writes queued frames to the current socket (see the module docstring)."""
 
+    __slots__ = (
+        "_close_timeout",
+        "_core",
+        "_done",
+        "_drop",
+        "_due",
+        "_end_frame_taken",
+        "_exit_deadline",
+        "_in_flight",
+        "_liveness",
+        "_outage",
+        "_pacing",
+        "_queue",
+        "_send_timeout",
+        "_sending",
+        "_socket",
+        "_writing",
+        "last_send",
+    )
+
     def __init__(
         self,
         core: StreamCore[Any],
