@@ -100,11 +100,8 @@ class Queue(Generic[T]):
 
     async def get(self) -> T:
         await trio.lowlevel.checkpoint_if_cancelled()
-        try:
-            value = self.get_nowait()
-        except trio.WouldBlock:
-            pass
-        else:
+        if self._items or self._sending_closed or self._receiving_closed:
+            value = self.get_nowait()  # no exception raised and caught: they cost
             await trio.lowlevel.cancel_shielded_checkpoint()
             return value
         assert self._getter is None, "one task gets from a queue"

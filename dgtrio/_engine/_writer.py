@@ -213,9 +213,9 @@ class Writer:
             message, backlog = self._due, True
             if message is None:
                 try:
-                    try:
+                    if queue:
                         message = queue.get_nowait()
-                    except trio.WouldBlock:
+                    else:
                         message, backlog = await queue.get(), False
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     return True
@@ -341,12 +341,9 @@ class Writer:
 
     def _take_queued(self) -> None:
         """Take what is queued now, without waiting (see :meth:`_take`)."""
-        while self._due is None:
-            try:
-                message = self._queue.get_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            self._take(message)
+        queue = self._queue
+        while self._due is None and queue:
+            self._take(queue.get_nowait())
 
     def _take(self, message: str | bytes) -> None:
         """Take one queued frame while the writer cannot write it now (no socket, or a
@@ -371,12 +368,9 @@ class Writer:
         returned to go next, so nothing is reordered. Returns the message, how many
         frames it holds, and that frame."""
         parts = [audio]
-        size = len(audio)
-        while size < _COALESCE_BYTES:
-            try:
-                queued = self._queue.get_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
+        size, queue = len(audio), self._queue
+        while size < _COALESCE_BYTES and queue:
+            queued = queue.get_nowait()
             if isinstance(queued, str):
                 return b"".join(parts), len(parts), queued
             parts.append(queued)
