@@ -81,6 +81,15 @@ def _dgtrio_listen(url: str) -> Any:
 
 
 async def dgtrio_receive(url: str, count: int, **unused: Any) -> Result:
+    return await _dgtrio_receive(url, count, lambda results: results.transcript)
+
+
+async def dgtrio_words(url: str, count: int, **unused: Any) -> Result:
+    return await _dgtrio_receive(url, count, lambda results: [w.word for w in results.words])
+
+
+async def _dgtrio_receive(url: str, count: int, read: Callable[[Any], object]) -> Result:
+    """Results per second, each ``read`` as a consumer would (a transcript, words)."""
     import dgtrio
 
     async with _dgtrio_listen(url) as conn:
@@ -89,6 +98,7 @@ async def dgtrio_receive(url: str, count: int, **unused: Any) -> Result:
             if received == 0:
                 started = time.perf_counter()
             if isinstance(message, dgtrio.ListenV1Results):
+                read(message)
                 received += 1
                 if received == count:
                     return _timed(count - 1, started, "messages")
@@ -259,6 +269,18 @@ def _sdk_connect(client: Any) -> Any:
 
 
 async def sdk_receive(url: str, count: int, **unused: Any) -> Result:
+    return await _sdk_receive(
+        url, count, lambda results: results.channel.alternatives[0].transcript
+    )
+
+
+async def sdk_words(url: str, count: int, **unused: Any) -> Result:
+    return await _sdk_receive(
+        url, count, lambda results: [w.word for w in results.channel.alternatives[0].words]
+    )
+
+
+async def _sdk_receive(url: str, count: int, read: Callable[[Any], object]) -> Result:
     from deepgram.listen.v1.types import ListenV1Results
 
     async with _sdk_connect(_sdk(url)) as socket:
@@ -267,6 +289,7 @@ async def sdk_receive(url: str, count: int, **unused: Any) -> Result:
             if received == 0:
                 started = time.perf_counter()
             if isinstance(message, ListenV1Results):
+                read(message)
                 received += 1
                 if received == count:
                     return _timed(count - 1, started, "messages")
@@ -369,6 +392,7 @@ async def websockets_connect(url: str, count: int, **unused: Any) -> Result:
 WORKLOADS: dict[str, dict[str, Callable[..., Coroutine[Any, Any, Result]]]] = {
     "dgtrio": {
         "receive": dgtrio_receive,
+        "words": dgtrio_words,
         "upload": dgtrio_upload,
         "density": dgtrio_density,
         "memory": dgtrio_memory,
@@ -376,6 +400,7 @@ WORKLOADS: dict[str, dict[str, Callable[..., Coroutine[Any, Any, Result]]]] = {
     },
     "sdk": {
         "receive": sdk_receive,
+        "words": sdk_words,
         "upload": sdk_upload,
         "density": sdk_density,
         "memory": sdk_memory,
