@@ -216,22 +216,43 @@ def _is_flat(type_: Any) -> bool:
 
 def _flat_hook(cls: type) -> Callable[[Any, Any], Any]:
     """A structure function for a class of primitive fields (a word of a transcript,
-    fifteen to a message): its constructor called once with every field converted in
-    place, which is about twice as fast as cattrs' general form."""
-    args = []
+    fifteen to a message), each field converted in place. A slotted class with
+    nothing to run at init (no validator, converter or ``__attrs_post_init__``) gets
+    its slots filled directly, about twice as fast as its frozen ``__init__`` (which
+    goes through ``object.__setattr__``), and the same object; others get one
+    constructor call, about twice as fast as cattrs' general form."""
+    values = {}
     for field in attrs.fields(cls):
         kind = _flat_field(field)
         assert kind is not None
         if field.default is attrs.NOTHING:
-            value = f"{kind.__name__}(o[{field.name!r}])"
+            values[field.name] = f"{kind.__name__}(o[{field.name!r}])"
         else:
-            value = f"None if (v := get({field.name!r})) is None else {kind.__name__}(v)"
-        args.append(f"{field.alias}={value}")
-    source = f"def structure(o, _):\n    get = o.get\n    return cls({', '.join(args)})\n"
-    namespace: dict[str, Any] = {"cls": cls}
+            values[field.name] = (
+                f"None if (v := get({field.name!r})) is None else {kind.__name__}(v)"
+            )
+    namespace: dict[str, Any] = {"cls": cls, "new": object.__new__}
+    if _fills_slots(cls):
+        lines = [f"    set_{name}(made, {value})" for name, value in values.items()]
+        namespace.update({f"set_{name}": getattr(cls, name).__set__ for name in values})
+        body = "    made = new(cls)\n" + "\n".join(lines) + "\n    return made\n"
+    else:
+        args = ", ".join(f"{field.alias}={values[field.name]}" for field in attrs.fields(cls))
+        body = f"    return cls({args})\n"
+    source = "def structure(o, _):\n    get = o.get\n" + body
     exec(compile(source, f"<dgtrio structure {cls.__qualname__}>", "exec"), namespace)
     hook: Callable[[Any, Any], Any] = namespace["structure"]
     return hook
+
+
+def _fills_slots(cls: type) -> bool:
+    """Whether instances of ``cls`` are complete once every field's slot is set."""
+    return not hasattr(cls, "__attrs_post_init__") and all(
+        isinstance(getattr(cls, field.name, None), MemberDescriptorType)
+        and field.validator is None
+        and field.converter is None
+        for field in attrs.fields(cls)
+    )
 
 
 # JSON values (as orjson gives them: integers within 64 bits, floats finite) that

@@ -4,7 +4,7 @@ A stream opened with ``reconnect=ReconnectPolicy()`` survives a lost socket: the
 engine dials again (backoff with jitter, bounded attempts), re-sends the options,
 replays the audio the server had not acknowledged with a final result, and shifts
 the timestamps of later results so that they read as if one socket had served the
-whole stream. Everything here is plain data and arithmetic; ``_connection.py`` does
+whole stream. Everything here is plain data and arithmetic; the engine (``_engine``) does
 the I/O.
 """
 

@@ -29,7 +29,7 @@ log = logging.getLogger("dgtrio")
 # Reading in large slices matters: a Results frame is ~2 KB and trio-websocket's
 # default of 4 KiB would cost a receive call for nearly every message.
 _RECEIVE_BUFFER = 64 * 1024
-# Messages trio-websocket's reader may parse ahead of the receive loop: with its
+# Messages trio-websocket's reader may parse ahead of the engine's reader: with its
 # default of one, the reader and the loop take turns for every message.
 _MESSAGE_QUEUE = 16
 _USER_AGENT = f"dgtrio/{__version__}".encode()
@@ -96,7 +96,7 @@ class Transport:
         arrived before a close are all delivered first.
 
         A frame parsed already is taken without a pass through the scheduler
-        (``get_message`` always makes one): the receive loop drains a burst in one
+        (``get_message`` always makes one): the engine's reader drains a burst in one
         go. It still yields when it waits, so it cannot starve other tasks.
         """
         if self._parsed is not None:

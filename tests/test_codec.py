@@ -365,3 +365,37 @@ def test_flat_classes_convert_check_and_take_keywords() -> None:
         structure({"name": "a"}, Flat)
     with pytest.raises(TypeError):
         structure({"name": "a", "at": None}, Flat)
+
+
+@attrs.frozen
+class _Plain:
+    word: str
+    start: float
+    speaker: int | None = None
+
+
+@attrs.frozen
+class _Checked:
+    word: str = attrs.field(validator=attrs.validators.min_len(1))
+
+
+@attrs.frozen
+class _Finished:
+    word: str
+
+    def __attrs_post_init__(self) -> None:
+        pass
+
+
+def test_flat_classes_with_init_logic_are_built_by_their_constructor() -> None:
+    from dgtrio._codec import _fills_slots, _flat_hook
+
+    for cls in (_Plain, _Checked, _Finished):
+        attrs.resolve_types(cls)
+    assert _fills_slots(_Plain)
+    assert not _fills_slots(_Checked) and not _fills_slots(_Finished)
+    built = _flat_hook(_Plain)({"word": "hi", "start": 1, "speaker": 2}, _Plain)
+    assert built == _Plain("hi", 1.0, 2) and type(built.start) is float
+    assert hash(built) == hash(_Plain("hi", 1.0, 2))
+    with pytest.raises(ValueError, match="Length of 'word' must be >= 1"):
+        _flat_hook(_Checked)({"word": ""}, _Checked)  # the validator ran

@@ -33,7 +33,6 @@ import trio
 
 from .._codec import UnknownMessage
 from .._errors import (
-    AcknowledgementTimeout,
     AudioFormatError,
     ConnectionClosed,
     ConnectionLost,
@@ -48,8 +47,9 @@ from ._drivers import KeepAlive, Liveness, feed, watch_for_stall
 from ._queue import Queue
 from ._reader import Reader
 from ._redial import dial_with_backoff
+from ._requests import Requests
 from ._spec import ApiSpec, ConnectionStatistics
-from ._waiters import Waiter, Waiters
+from ._waiters import Waiters
 from ._writer import Writer
 
 __all__ = ["Engine"]
@@ -62,10 +62,10 @@ M = TypeVar("M")
 class Engine(Generic[M]):
     """The machinery of one connection: its channel, sends, requests and tasks.
 
-    Each API's public connection class holds one and uses only its public methods
-    (``send``, ``send_audio``, ``request``/``reply``, ``expect``/``collect``,
-    ``close_stream``, ``spawn``, ``deliver``, ``reapply``...); what the API's
-    messages mean comes from its :class:`Adapter`, set with :meth:`attach`.
+    Each API's public connection class holds one and uses only its public surface
+    (``send``, ``send_audio``, ``close_stream``, ``requests`` for replies, ``spawn``,
+    ``deliver``, ``reapply``...); what the API's messages mean comes from its
+    :class:`Adapter`, set with :meth:`attach`.
     """
 
     __slots__ = (
@@ -77,7 +77,6 @@ class Engine(Generic[M]):
         "_inbox",
         "_keepalive",
         "_liveness",
-        "_max_buffered",
         "_nursery",
         "_opening",
         "_receiving",
@@ -86,6 +85,7 @@ class Engine(Generic[M]):
         "_transport",
         "_waiters",
         "_writer",
+        "requests",
     )
 
     def __init__(
@@ -112,7 +112,6 @@ class Engine(Generic[M]):
         self._core.opened_at = trio.current_time()
         self._waiters: Waiters[M | UnknownMessage] = Waiters()
         self._inbox: Queue[M | UnknownMessage | MessageDecodeError] = Queue(max_buffered_messages)
-        self._max_buffered = max_buffered_messages
         # Messages taken off the inbox ahead of receive() (see drain_inbox), served
         # first, in order; made when first needed (memory per connection counts).
         self._backlog: deque[M | UnknownMessage | MessageDecodeError] | None = None
@@ -128,6 +127,10 @@ class Engine(Generic[M]):
             send_timeout=send_timeout,
             close_timeout=close_timeout,
         )
+        self.requests: Requests[M] = Requests(
+            self._core, self._waiters, self._writer.put, self._inbox, max_buffered_messages
+        )
+        """Requests and their replies (``reply``, ``request``, ``expect``...)."""
         self._opening: Callable[[], Awaitable[None]] | None = None
         self._nursery: trio.Nursery | None = None
         self._keepalive: KeepAlive | None = None
@@ -291,85 +294,6 @@ class Engine(Generic[M]):
             await trio.lowlevel.checkpoint()
             return
         await self._writer.put(frame)
-
-    def expect(
-        self,
-        match: Callable[[M | UnknownMessage], bool],
-        *,
-        want: int = 1,
-        ended_by: Callable[[M | UnknownMessage], bool] | None = None,
-    ) -> Waiter[M | UnknownMessage]:
-        """Start collecting up to ``want`` replies for which ``match`` is true.
-
-        Register before sending the request, so that a fast reply finds the waiter.
-        Each reply goes to the oldest waiter it matches: Deepgram answers requests in
-        order. A reply also ends the wait of older waiters for which ``ended_by`` is
-        true (a speak ``Cleared`` ends the wait for ``Flushed`` of earlier flushes).
-        """
-        return self._waiters.expect(match, want=want, ended_by=ended_by)
-
-    async def collect(
-        self, waiter: Waiter[M | UnknownMessage], timeout: float
-    ) -> list[M | UnknownMessage]:
-        """Wait for ``waiter``'s replies; what arrived within ``timeout`` (maybe fewer
-        than wanted). Raises why the connection ended, if it ended first."""
-        # Left registered on a timeout or a cancellation: see Waiter.
-        with trio.move_on_after(timeout):
-            await waiter.done.wait()
-        core = self._core
-        if len(waiter.replies) < waiter.want and waiter.ended is None and core.ended is not None:
-            core.raise_closed()
-        return waiter.replies
-
-    async def request(
-        self,
-        frame: str,
-        match: Callable[[M | UnknownMessage], bool],
-        *,
-        timeout: float,
-        want: int = 1,
-    ) -> list[M | UnknownMessage]:
-        """Send ``frame`` and collect up to ``want`` replies (see :meth:`expect`).
-
-        The replies are also delivered to ``receive()`` as usual.
-        """
-        waiter = self.expect(match, want=want)
-        await self.send_for(waiter, frame)
-        return await self.collect(waiter, timeout)
-
-    async def reply(
-        self,
-        frame: str,
-        match: Callable[[M | UnknownMessage], bool],
-        *,
-        what: str,
-        timeout: float,
-    ) -> M | UnknownMessage:
-        """Send ``frame`` and return its one reply; :class:`AcknowledgementTimeout`
-        (saying no ``what`` came) if none arrives within ``timeout``."""
-        replies = await self.request(frame, match, timeout=timeout)
-        if not replies:
-            raise self.timeout_error(what, timeout)
-        return replies[0]
-
-    async def send_for(self, waiter: Waiter[M | UnknownMessage], frame: str) -> None:
-        """Send the request ``waiter`` waits on; a failed send withdraws the waiter."""
-        try:
-            await self._writer.put(frame)
-        except BaseException:
-            self._waiters.withdraw(waiter)
-            raise
-
-    def timeout_error(self, what: str, timeout: float) -> AcknowledgementTimeout:
-        """The error for a reply (``what``) that did not come within ``timeout``."""
-        text = f"no {what} within {timeout:g} s"
-        if self._inbox.full:
-            text += (
-                f"; {self._max_buffered} received messages are waiting for receive(), so "
-                "the connection has stopped reading: iterate it in another task while "
-                "awaiting replies, or raise max_buffered_messages"
-            )
-        return AcknowledgementTimeout(text)
 
     def drain_inbox(self, keep: Callable[[M | UnknownMessage | MessageDecodeError], bool]) -> None:
         """Take every message the inbox holds now, without waiting, and keep those for

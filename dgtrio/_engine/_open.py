@@ -122,7 +122,7 @@ async def _run_connection(
     """Connect, run the connection's tasks around the caller's block, then close.
 
     With ``reconnect``, a lost socket is replaced in the same socket nursery (the
-    receive loop dials, the writer replays), and the first connection is retried as
+    reader dials, the writer replays), and the first connection is retried as
     the policy says, before the block starts.
 
     On a normal exit, frames already queued are sent first. Then (and on error or

@@ -194,7 +194,7 @@ class AgentConnection(Connection[AgentMessage]):
             )
 
         frame = encode_message(InjectAgentMessage(message, behavior))
-        reply = await self._engine.reply(
+        reply = await self._engine.requests.reply(
             frame, is_answer, what="answer to InjectAgentMessage", timeout=timeout
         )
         if isinstance(reply, AgentV1ConversationText):
@@ -271,7 +271,7 @@ class AgentConnection(Connection[AgentMessage]):
     async def _acknowledged(self, frame: str, ack: type[A], timeout: float) -> A:
         """Send ``frame`` and return its ``ack``; an ``Error`` instead raises it."""
         check_timeout(timeout)
-        reply = await self._engine.reply(
+        reply = await self._engine.requests.reply(
             frame,
             lambda reply: isinstance(reply, ack | AgentV1Error),
             what=ack.TYPE,  # type: ignore[attr-defined]
@@ -326,7 +326,7 @@ class AgentConnection(Connection[AgentMessage]):
             raise ValueError("a client message needs a string 'type'")
         await self._engine.send(orjson.dumps(dict(message)).decode())
 
-    # -- what the receive loop sees ------------------------------------------------------------
+    # -- what the reader sees ------------------------------------------------------------------
 
     def _on_message(self, message: AgentMessage | UnknownMessage) -> None:
         if isinstance(message, AgentV1FunctionCallRequest):

@@ -155,7 +155,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         """Drop the audio queued now, and what arrives until ``waiter`` has its reply.
 
         The inbox is emptied at once (its audio dropped, the rest kept in order): a
-        full inbox stops the receive loop, and the reply must get through whatever
+        full inbox stops the reader, and the reply must get through whatever
         the consumer is doing."""
         self._mute.audio_cutoff = self._engine.speech_queued
         self._mute.silences.append(waiter)
@@ -202,8 +202,8 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
                 await trio.sleep(delay)
             self._limiter.record(trio.current_time())
         # A Cleared ends the wait: the clear dropped this flush's audio.
-        waiter = self._engine.expect(_is_flushed, ended_by=_is_cleared)
-        await self._engine.send_for(waiter, FLUSH_FRAME)
+        waiter = self._engine.requests.expect(_is_flushed, ended_by=_is_cleared)
+        await self._engine.requests.send_for(waiter, FLUSH_FRAME)
         return waiter
 
     async def flush(self, *, timeout: float = 30.0) -> int | None:
@@ -223,14 +223,14 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         """
         check_timeout(timeout)
         waiter = await self._start_flush()
-        replies = await self._engine.collect(waiter, timeout)
+        replies = await self._engine.requests.collect(waiter, timeout)
         if replies:
             reply = replies[0]
             assert isinstance(reply, SpeakV1Flushed)
             return reply.sequence_id
         if waiter.ended is not None:
             return None
-        raise self._engine.timeout_error("Flushed", timeout)
+        raise self._engine.requests.timeout_error("Flushed", timeout)
 
     async def clear(self, *, timeout: float = 10.0) -> int:
         """Stop speaking at once: drop the buffered text and the audio not yet played.
@@ -248,11 +248,11 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         self._engine.check_streaming("text")
         if self._engine.speaker is not None:
             self._engine.speaker.clear()
-        waiter = self._engine.expect(_is_cleared)
+        waiter = self._engine.requests.expect(_is_cleared)
         self._silence(waiter)
         try:
-            await self._engine.send_for(waiter, CLEAR_FRAME)
-            replies = await self._engine.collect(waiter, timeout)
+            await self._engine.requests.send_for(waiter, CLEAR_FRAME)
+            replies = await self._engine.requests.collect(waiter, timeout)
         finally:
             if not waiter.replies and waiter in self._mute.silences:  # unsent or unanswered
                 self._mute.silences.remove(waiter)
@@ -260,7 +260,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
                     self._engine.speech_queued
                 )  # a late Cleared moves it again
         if not replies:
-            raise self._engine.timeout_error("Cleared", timeout)
+            raise self._engine.requests.timeout_error("Cleared", timeout)
         reply = replies[0]
         assert isinstance(reply, SpeakV1Cleared)
         return reply.sequence_id
@@ -333,7 +333,7 @@ class UtteranceAudio:
                 with trio.move_on_after(self._timeout) as wait:
                     message = await conn._next()
                 if wait.cancelled_caught:
-                    raise conn._engine.timeout_error("audio or Flushed", self._timeout)
+                    raise conn._engine.requests.timeout_error("audio or Flushed", self._timeout)
                 if isinstance(message, SpeakV1Audio):
                     return message
                 if message is waiter.ended or any(message is r for r in waiter.replies):

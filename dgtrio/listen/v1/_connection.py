@@ -201,11 +201,11 @@ class ListenV1Connection(Connection[E]):
             found = result(message)  # a later Finalize's: this one had nothing to answer
             return found is not None and at is not None and found[1] > at + _FINALIZE_SLACK
 
-        waiter = self._engine.expect(is_reply, want=want, ended_by=is_later)
-        await self._engine.send_for(waiter, frame)
+        waiter = self._engine.requests.expect(is_reply, want=want, ended_by=is_later)
+        await self._engine.requests.send_for(waiter, frame)
         # Audio queued meanwhile (another task) went out before this Finalize.
         at = self._note_finalize(channel)
-        replies = await self._engine.collect(waiter, timeout)
+        replies = await self._engine.requests.collect(waiter, timeout)
         return [reply for reply in replies if isinstance(reply, ListenV1Results)]
 
     def _finalize_frame(self, channel: int | None) -> str:
@@ -266,7 +266,7 @@ class ListenV1Connection(Connection[E]):
             None if features is None else dict(features),
         )
         frame = encode_message(message)
-        reply = await self._engine.reply(
+        reply = await self._engine.requests.reply(
             frame, _is_configure_reply, what="answer to Configure", timeout=timeout
         )
         if isinstance(reply, ListenV1ConfigureSuccess):

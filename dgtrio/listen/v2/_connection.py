@@ -182,7 +182,7 @@ class ListenV2Connection(Connection[E]):
             None if language_hints is None else tuple(language_hints),
         )
         frame = encode_message(message)
-        reply = await self._engine.reply(
+        reply = await self._engine.requests.reply(
             frame, _is_configure_reply, what="answer to Configure", timeout=timeout
         )
         if isinstance(reply, ListenV2ConfigureFailure):
