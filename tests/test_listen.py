@@ -218,6 +218,29 @@ async def test_keepalive_at_exact_times_when_nothing_is_sent(
     assert len(silent_peer.received) == 3
 
 
+async def test_connections_share_one_keepalive_task_and_leave_it_at_exit(
+    silent_peer: SilentPeer, autojump_clock: trio.testing.MockClock
+) -> None:
+    from dgtrio._engine._drivers import _KeepAlives
+
+    def tasks() -> int:
+        return len(trio.lowlevel.current_root_task().child_nurseries[0].child_tasks)
+
+    async with dgtrio.open_listen(base_url=silent_peer.url, keepalive_interval=3):
+        system_tasks = tasks()  # the keepalive task has started
+        timers = _KeepAlives._current.get()
+        async with dgtrio.open_listen(base_url=silent_peer.url, keepalive_interval=2) as second:
+            assert tasks() == system_tasks  # no task of its own
+            opened = trio.current_time()
+            await trio.sleep(6.5)
+            assert second.statistics().keepalives_sent == 3  # at 2, 4 and 6
+            assert len(timers._heap) == 2
+        assert len(timers._heap) == 1  # the second one's timer is gone at once
+    assert timers._heap == []
+    times = sorted(t - opened for t, data in silent_peer.received if "KeepAlive" in str(data))
+    assert times == [2.0, 3.0, 4.0, 6.0, 6.0]
+
+
 async def test_no_keepalive_while_audio_flows(
     silent_peer: SilentPeer, autojump_clock: trio.testing.MockClock
 ) -> None:

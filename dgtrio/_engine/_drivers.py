@@ -58,7 +58,7 @@ class KeepAlive:
     ``interval``, until the stream is ended (the server then closes it soon) or the
     connection's queue closes. Timed by the run's :class:`_KeepAlives` task."""
 
-    __slots__ = ("_core", "_interval", "_last_send", "_put", "_stopped", "due")
+    __slots__ = ("_core", "_interval", "_last_send", "_put", "_timers", "due")
 
     def __init__(
         self,
@@ -71,19 +71,23 @@ class KeepAlive:
         self._interval = interval
         self._last_send = last_send
         self._put = put
-        self._stopped = False
+        self._timers: _KeepAlives | None = None
         self.due = last_send() + interval
 
     def start(self) -> None:
-        _KeepAlives.of_this_run().add(self)
+        self._timers = _KeepAlives.of_this_run()
+        self._timers.add(self)
 
     def stop(self) -> None:
-        self._stopped = True
+        """Stop at once: the run's timers hold this connection no longer."""
+        if self._timers is not None:
+            self._timers.remove(self)
+            self._timers = None
 
     def fire(self, now: float) -> bool:
         """Called at ``due``: queue a keepalive if nothing went out meanwhile; whether
         to be called again (at the new ``due``)."""
-        if self._stopped or self._core.stream_ended:
+        if self._core.stream_ended:
             return False
         due = self._last_send() + self._interval
         if now < due:
@@ -126,6 +130,11 @@ class _KeepAlives:
     def add(self, timer: KeepAlive) -> None:
         heapq.heappush(self._heap, (timer.due, next(self._count), timer))
         self._sleep.deadline = min(self._sleep.deadline, timer.due)
+
+    def remove(self, timer: KeepAlive) -> None:
+        heap = self._heap  # the same list: _run holds it
+        heap[:] = [entry for entry in heap if entry[2] is not timer]
+        heapq.heapify(heap)
 
     async def _run(self) -> None:
         heap = self._heap
