@@ -224,7 +224,9 @@ async def test_connections_share_one_keepalive_task_and_leave_it_at_exit(
     from dgtrio._engine._drivers import _KeepAlives
 
     def tasks() -> int:
-        return len(trio.lowlevel.current_root_task().child_nurseries[0].child_tasks)
+        root = trio.lowlevel.current_root_task()
+        assert root is not None
+        return len(root.child_nurseries[0].child_tasks)
 
     async with dgtrio.open_listen(base_url=silent_peer.url, keepalive_interval=3):
         system_tasks = tasks()  # the keepalive task has started
