@@ -1,9 +1,12 @@
 """The engine every API shares: see ``docs/architecture.md`` for the drawing.
 
-``_spec`` (what an API is, the keywords, the statistics), ``_adapter`` (what an
-API's messages mean, sans-io), ``_waiters`` (requests and their replies, sans-io),
-``_engine`` (the channel, the sends and the tasks that move frames and time),
-``_redial`` (dialling with backoff), ``_open`` (checking, connecting, running).
+Sans-io: ``_spec`` (what an API is, the keywords, the statistics), ``_adapter`` (what
+an API's messages mean), ``_core`` (the state, the decisions, the counters),
+``_waiters`` (which message answers which awaited call). Trio: ``_reader``,
+``_writer``, ``_drivers`` (keepalive timers, stall watchdog, feeder), ``_requests``
+(send a request, wait for its own reply), ``_queue``, ``_redial`` (dialling with
+backoff), ``_engine`` (one connection's parts wired together), ``_open`` (checking,
+connecting, running around the caller's block).
 """
 
 from ._adapter import Adapter as Adapter
