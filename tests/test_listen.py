@@ -243,6 +243,40 @@ async def test_connections_share_one_keepalive_task_and_leave_it_at_exit(
     assert times == [2.0, 3.0, 4.0, 6.0, 6.0]
 
 
+def _writer_running(conn: dgtrio.ListenV1Connection) -> bool:
+    nursery = conn._engine._nursery
+    assert nursery is not None
+    return any(task.name.endswith("Writer.run") for task in nursery.child_tasks)
+
+
+async def test_the_writer_task_runs_only_while_there_is_something_to_write(
+    silent_peer: SilentPeer, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with dgtrio.open_listen(LINEAR16, base_url=silent_peer.url) as conn:
+        opened = trio.current_time()
+        await trio.testing.wait_all_tasks_blocked()
+        assert not _writer_running(conn)  # nothing was ever queued
+        for _ in range(3):  # a frame each second: the writer stays up between them
+            await conn.send_audio(b"\x01\x00" * 160)
+            await trio.sleep(1)
+            assert _writer_running(conn)
+        await trio.sleep(5.5)  # one KeepAlive at 7 s, and nothing else to write
+        assert not _writer_running(conn)
+        await conn.send_audio(b"\x02\x00" * 160)  # it starts again, in order
+        await conn.close_stream()
+        await trio.sleep(1)
+    sent = [(t - opened, data) for t, data in silent_peer.received]
+    assert [data for _, data in sent] == [
+        b"\x01\x00" * 160,
+        b"\x01\x00" * 160,
+        b"\x01\x00" * 160,
+        '{"type":"KeepAlive"}',
+        b"\x02\x00" * 160,
+        '{"type":"CloseStream"}',
+    ]
+    assert [t for t, _ in sent] == [0.0, 1.0, 2.0, 7.0, 8.5, 8.5]
+
+
 async def test_no_keepalive_while_audio_flows(
     silent_peer: SilentPeer, autojump_clock: trio.testing.MockClock
 ) -> None:

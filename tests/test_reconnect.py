@@ -347,6 +347,33 @@ async def test_a_loss_between_the_last_results_and_the_metadata_still_ends_with_
     assert stats.reconnects == 1 and stats.audio_bytes_acknowledged == len(audio)
 
 
+async def test_a_socket_lost_while_the_writer_rests_is_replayed_to(
+    fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    # One second of audio, never acknowledged (the fake's first final comes later);
+    # then only a KeepAlive, after which the writer's task ends. The socket is lost
+    # at 8 s: the new socket must still get the audio, with nobody queueing any.
+    audio = pcm16(1.0)
+    fake.fault_next(Fault("abort", at=8.0))
+    policy = attrs.evolve(POLICY, initial_backoff=0.0)
+    async with dgtrio.open_listen(LINEAR16, reconnect=policy, **connect) as conn:
+        opened = trio.current_time()
+        for frame in frames(audio):
+            await conn.send_audio(frame)
+        await trio.sleep(9)
+        assert conn.statistics().reconnects == 1
+        await conn.close_stream()
+        seen = await collect(conn)
+    first, second = fake.sessions
+    assert first.audio == audio and first.messages == [{"type": "KeepAlive"}]
+    assert second.audio == audio and second.messages == [{"type": "CloseStream"}]
+    # Replayed as soon as the socket was up, not when the next frame was queued.
+    replayed = [f.time - opened for f in second.received if isinstance(f.data, bytes)]
+    assert replayed and max(replayed) < 8.5
+    metadata = seen[-1]
+    assert isinstance(metadata, dgtrio.ListenV1Metadata) and metadata.duration == 1.0
+
+
 async def test_audio_past_replay_seconds_is_reported_lost_and_skipped(
     fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:

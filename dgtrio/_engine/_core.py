@@ -176,6 +176,11 @@ class StreamCore(Generic[M]):
     def can_send(self) -> bool:
         return self.state is not State.CLOSED
 
+    @property
+    def reconnecting(self) -> bool:
+        """No socket is up: a replacement is being dialled."""
+        return self.state is State.RECONNECTING
+
     def raise_closed(self) -> NoReturn:
         """Raise why nothing can be sent: the user closed it, or how it ended."""
         if self.closed_by_user:

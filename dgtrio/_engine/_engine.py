@@ -316,7 +316,7 @@ class Engine(Generic[M]):
         return self._transport
 
     def _start(self, nursery: trio.Nursery) -> None:
-        """Start the reader and the writer."""
+        """Start the reader; the writer runs when there is something to write."""
         self._nursery = nursery
         reader = Reader(
             self._core,
@@ -328,7 +328,7 @@ class Engine(Generic[M]):
             self._speaker,
         )
         nursery.start_soon(reader.run)
-        nursery.start_soon(self._writer.run)
+        self._writer.start(nursery)
 
     async def _open(self) -> None:
         """The API's opening exchange, before the caller's block starts."""

@@ -10,6 +10,11 @@ wait behind it is given ``send_timeout`` (at exit, what is left of
 keeps taking audio into the replay buffer while no socket is up, and replays it on
 the next one.
 
+The task runs only while it has work: it starts with the first frame queued (or
+a replay due), and ends when a keepalive was all there was to write (the connection
+is idle: idle connections are the many, and a task costs memory). A real-time
+stream never idles that long, so its writer is started once.
+
 Other parts steer it through its methods (:meth:`socket_lost`,
 :meth:`socket_changed`, :meth:`stop`), never through its scopes.
 """
@@ -19,13 +24,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import trio
 
 from .._errors import ConnectionLost, SendTimeout
 from .._transport import Transport, TransportClosed
-from ._core import State, StreamCore
+from ._core import StreamCore
 from ._drivers import Liveness
 from ._queue import Queue
 
@@ -36,6 +41,9 @@ _COALESCE_BYTES = 64 * 1024
 log = logging.getLogger("dgtrio")
 
 Send = Callable[[str | bytes], Awaitable[None]]
+# How writing to a socket stopped: the queue ended, the socket did, or nothing is
+# left to write after a keepalive (the writer's task ends until the next frame).
+Outcome = Literal["finished", "lost", "idle"]
 
 
 class Writer:
@@ -49,14 +57,18 @@ class Writer:
         "_due",
         "_end_frame_taken",
         "_exit_deadline",
+        "_finished",
         "_in_flight",
         "_liveness",
         "_outage",
         "_pacing",
         "_queue",
+        "_replayed_to",
+        "_running",
         "_send_timeout",
         "_sending",
         "_socket",
+        "_spawn",
         "_writing",
         "last_send",
     )
@@ -79,8 +91,15 @@ class Writer:
         self._send_timeout = send_timeout
         self._close_timeout = close_timeout
         self._queue: Queue[str | bytes] = Queue(max_queued_frames)
+        # The task: started by _run_when_needed() in the connection's nursery (given
+        # to start()), and its end (_done), once per run.
+        self._spawn: Callable[[Callable[[], Awaitable[None]]], object] | None = None
+        self._running = False
+        self._finished = False  # ended for good: its queue is closed
         self._done = trio.Event()
+        self._done.set()
         self._writing = trio.CancelScope(shield=True)  # for a socket's life
+        self._replayed_to: Transport | None = None  # the socket the replay went to
         self._outage: trio.CancelScope | None = None  # the wait for a new socket
         self._pacing: trio.CancelScope | None = None  # a replay
         self._sending: str | bytes | None = None  # the message being written ...
@@ -120,6 +139,7 @@ class Writer:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # raised below, outside this handler: no misleading __context__
         else:
+            self._run_when_needed()
             return
         core.raise_closed()
 
@@ -135,27 +155,44 @@ class Writer:
             raise trio.ClosedResourceError from None
         if self._sending is not None:  # a write has taken the interval already
             self._arm_send_timeout()
+        self._run_when_needed()
         return True
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Run the task in ``nursery`` whenever there is work (not yet: none is)."""
+        self._spawn = nursery.start_soon
+
+    def _run_when_needed(self) -> None:
+        if self._running or self._finished or self._spawn is None:
+            return
+        self._running = True
+        self._done = trio.Event()
+        self._spawn(self.run)
 
     def socket_lost(self) -> None:
         """The socket is being replaced: stop writing to it."""
         self._writing.cancel()
 
     def socket_changed(self) -> None:
-        """A new socket is up, or the connection ended: stop waiting for one."""
+        """A new socket is up, or the connection ended: stop waiting for one (a new
+        socket needs its replay: the task runs for it)."""
         if self._outage is not None:
             self._outage.cancel()
+        if self._core.can_send and self._core.replaced:
+            self._run_when_needed()
 
     async def finish(self) -> None:
         """On a normal exit: take no more frames, and wait until the queued ones went
         out (the caller bounds the wait)."""
         self._queue.close_sending()
-        await self._done.wait()
+        if self._running:
+            await self._done.wait()
 
     def stop(self) -> None:
         """On any exit: count what is still queued as unsent, stop a replay, and end
         once the write under way (if any) finishes, or stalls for ``close_timeout``."""
-        self._discard_queued()  # wakes a writer waiting in receive()
+        self._discard_queued()  # wakes a writer waiting for a frame
+        self._finished = True  # and none starts again
         if self._pacing is not None:
             self._pacing.cancel()
         self._exit_deadline = trio.current_time() + self._close_timeout
@@ -164,49 +201,65 @@ class Writer:
     # -- the task ------------------------------------------------------------------------
 
     async def run(self) -> None:
-        core = self._core
+        core, ended = self._core, True
         try:
             while True:
-                transport, finished = self._socket(), False
-                with self._writing:
-                    finished = await self._write_socket(transport)
+                transport = self._socket()
+                if core.reconnecting:  # started while no socket is up
+                    await self._wait_for_socket(transport)
+                    if core.ended is not None:
+                        return
+                    continue
+                self._writing = writing = trio.CancelScope(
+                    shield=True, deadline=self._exit_deadline
+                )
+                outcome: Outcome = "lost"  # unless the write says otherwise
+                with writing:
+                    outcome = await self._write_socket(transport)
                 self._lose_in_flight()
-                if self._writing.cancelled_caught and core.state is not State.RECONNECTING:
+                if writing.cancelled_caught and not core.reconnecting:
                     log.info("%s: a write stalled; the socket is dropped", core.spec.name)
                     stalled = SendTimeout if self._exit_deadline == math.inf else ConnectionLost
                     await self._drop(stalled(1006, request_id=core.request_id))
-                elif finished:
+                elif outcome == "idle":
+                    ended = False
+                    return
+                elif outcome == "finished":
                     return
                 if core.policy is None:
                     return
                 await self._wait_for_socket(transport)
                 if core.ended is not None:
                     return
-                self._writing = trio.CancelScope(shield=True)
         finally:
-            self._discard_queued()
+            self._running = False
+            if ended:
+                self._finished = True
+                self._discard_queued()
             self._done.set()
 
-    async def _write_socket(self, transport: Transport) -> bool:
-        """Replay (on a socket after the first), then write what is queued: True when
-        the queue ends, False when the socket does."""
+    async def _write_socket(self, transport: Transport) -> Outcome:
+        """Replay (on a socket after the first, once), then write what is queued."""
         send = transport.send
         try:
-            if self._core.replaced:
+            if self._core.replaced and transport is not self._replayed_to:
                 await self._replay_unacknowledged(send)
+                self._replayed_to = transport
             return await self._write_queued(send)
         except TransportClosed as closed:
             if self._core.policy is None:
                 self._core.end(closed.code, closed.reason)
             else:
                 await transport.abort()  # so that the reader sees it too
-            return False
+            return "lost"
 
-    async def _write_queued(self, send: Send) -> bool:
-        """Write what is queued, in order, until the queue ends (True)."""
+    async def _write_queued(self, send: Send) -> Outcome:
+        """Write what is queued, in order, until the queue ends, or a keepalive was
+        the last thing to write."""
         queue, core = self._queue, self._core
         counters, replay = core.counters, core.replay
         end_frame = core.spec.end_of_audio_frame or ""
+        keepalive = core.spec.keepalive_frame
         while True:
             # A frame that was waiting (the one due, or one queued already) means a
             # backlog: this write is bounded by send_timeout. One waited for is not.
@@ -218,7 +271,7 @@ class Writer:
                     else:
                         message, backlog = await queue.get(), False
                 except (trio.EndOfChannel, trio.ClosedResourceError):
-                    return True
+                    return "finished"
             else:
                 self._due = None
             frames = 1
@@ -238,6 +291,8 @@ class Writer:
                 counters.audio_messages_sent += 1
             else:
                 counters.control_sent += 1
+                if message == keepalive and not queue and self._due is None:
+                    return "idle"  # nothing else went out for a while: rest
 
     async def _write(self, send: Send, frame: str | bytes, *, bounded: bool = False) -> float:
         """Write one frame; the time it was done. A ``bounded`` write (frames wait
