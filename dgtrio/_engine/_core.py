@@ -68,21 +68,27 @@ class StateError(RuntimeError):
 
 @attrs.define
 class Counters:
-    """What went out and came in; the drivers count, ``statistics()`` reports."""
+    """What went out and came in; the drivers count, ``statistics()`` reports them
+    under the same names (see :class:`ConnectionStatistics`), but the speech ones."""
 
     audio_frames_sent: int = 0
     audio_bytes_sent: int = 0
     audio_messages_sent: int = 0
     audio_bytes_replayed: int = 0
-    control_sent: int = 0
+    control_messages_sent: int = 0
     keepalives_sent: int = 0
-    received: int = 0
+    messages_received: int = 0
     bytes_received: int = 0
     decode_errors: int = 0
     frames_unsent: int = 0
-    speech_queued: int = 0  # speech messages queued for receive() ...
-    speech_muted: int = 0  # ... and dropped instead, while the adapter said not audible
     reconnects: int = 0
+    speech_queued: int = attrs.field(default=0, metadata={"internal": True})  # queued ...
+    # ... and dropped instead, while the adapter said not audible
+    speech_muted: int = attrs.field(default=0, metadata={"internal": True})
+
+
+def _reported(field: attrs.Attribute[Any], _: object) -> bool:
+    return not field.metadata.get("internal")
 
 
 class StreamCore(Generic[M]):
@@ -379,24 +385,14 @@ class StreamCore(Generic[M]):
     # -- reporting ---------------------------------------------------------------------------
 
     def statistics(self, *, queued_frames: int, buffered_messages: int) -> ConnectionStatistics:
-        counters, replay = self.counters, self.replay
+        replay = self.replay
         return ConnectionStatistics(
             state=self.state.value,
-            audio_frames_sent=counters.audio_frames_sent,
-            audio_bytes_sent=counters.audio_bytes_sent,
-            audio_messages_sent=counters.audio_messages_sent,
-            control_messages_sent=counters.control_sent,
-            keepalives_sent=counters.keepalives_sent,
-            messages_received=counters.received,
-            bytes_received=counters.bytes_received,
-            decode_errors=counters.decode_errors,
             queued_frames=queued_frames,
             buffered_messages=buffered_messages,
-            frames_unsent=counters.frames_unsent,
             sequence_gaps=self.adapter.sequence_gaps,
-            reconnects=counters.reconnects,
-            audio_bytes_replayed=counters.audio_bytes_replayed,
             audio_bytes_acknowledged=replay.acknowledged if replay else 0,
             audio_bytes_pending=replay.pending if replay else 0,
             audio_bytes_lost=replay.lost if replay else 0,
+            **attrs.asdict(self.counters, filter=_reported),
         )

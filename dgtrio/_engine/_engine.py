@@ -81,7 +81,6 @@ class Engine(Generic[M]):
         "_opening",
         "_receiving",
         "_speaker",
-        "_spec",
         "_transport",
         "_waiters",
         "_writer",
@@ -101,7 +100,6 @@ class Engine(Generic[M]):
         reconnect: ReconnectPolicy | None = None,
         dial: Callable[[], Awaitable[Transport]] | None = None,
     ) -> None:
-        self._spec = spec
         self._transport = transport
         self._close_timeout = close_timeout
         self._speaker = speaker
@@ -139,6 +137,7 @@ class Engine(Generic[M]):
 
     @property
     def request_id(self) -> str | None:
+        """The socket's ``dg-request-id`` (after a reconnect, the new socket's)."""
         return self._core.request_id
 
     async def receive(self) -> M | UnknownMessage:
@@ -192,7 +191,7 @@ class Engine(Generic[M]):
         return (
             f"{core.state.value} request_id={core.request_id!r} "
             f"sent={counters.audio_frames_sent} audio frames ({counters.audio_bytes_sent} B)"
-            f"+{counters.control_sent} messages received={counters.received}"
+            f"+{counters.control_messages_sent} messages received={counters.messages_received}"
         )
 
     # -- what the API classes use -----------------------------------------------------------
@@ -287,8 +286,8 @@ class Engine(Generic[M]):
 
     async def close_stream(self) -> None:
         """Send the API's end-of-stream message; the server then finishes and closes."""
-        frame = self._spec.end_of_audio_frame
-        assert frame is not None, f"{self._spec.name} has no end-of-stream message"
+        frame = self._core.spec.end_of_audio_frame
+        assert frame is not None, f"{self._core.spec.name} has no end-of-stream message"
         # Ended before queueing, so that no audio can be queued behind the frame.
         if not self._core.end_stream():
             await trio.lowlevel.checkpoint()
@@ -346,7 +345,7 @@ class Engine(Generic[M]):
     ) -> None:
         """Start the drivers that were asked for: keepalive, watchdog, feeder."""
         core, writer = self._core, self._writer
-        frame = self._spec.keepalive_frame
+        frame = self._core.spec.keepalive_frame
         if frame is not None and keepalive_interval is not None:
             self._keepalive = KeepAlive(
                 core,
@@ -358,7 +357,7 @@ class Engine(Generic[M]):
         if stall_timeout is not None:
             nursery.start_soon(watch_for_stall, core, self._liveness, stall_timeout, self._drop)
         if audio is not None:
-            ends = close_stream_on_end and self._spec.end_of_audio_frame is not None
+            ends = close_stream_on_end and self._core.spec.end_of_audio_frame is not None
             nursery.start_soon(
                 feed, core, audio, self.send_audio, self.close_stream if ends else None
             )
@@ -410,11 +409,11 @@ class Engine(Generic[M]):
         core.socket_lost(began)
         self._writer.socket_lost()  # stop using the old socket
         self._transport.stop()
-        log.info("%s: %s; reconnecting", self._spec.name, lost)
+        log.info("%s: %s; reconnecting", self._core.spec.name, lost)
         transport, core.failures, error = await dial_with_backoff(
             dial,
             policy,
-            self._spec.name,
+            self._core.spec.name,
             failures=core.failures,
             error=lost,
             announce=self._announce,
@@ -428,7 +427,7 @@ class Engine(Generic[M]):
         reconnected = core.socket_up(transport.request_id, began=began, now=trio.current_time())
         self._liveness.audio_since = None
         self._writer.socket_changed()
-        log.info("%s: reconnected, request id %s", self._spec.name, core.request_id)
+        log.info("%s: reconnected, request id %s", self._core.spec.name, core.request_id)
         await self._announce(reconnected)
         return True
 

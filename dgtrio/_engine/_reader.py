@@ -93,7 +93,7 @@ class Reader(Generic[M]):
                 frame = await receive()
             except TransportClosed as closed:
                 return closed
-            counters.received += 1
+            counters.messages_received += 1
             counters.bytes_received += len(frame)
             liveness.audio_since = None  # the server answers
             try:

@@ -139,7 +139,8 @@ class Writer:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # raised below, outside this handler: no misleading __context__
         else:
-            self._run_when_needed()
+            if not self._running:
+                self._run_when_needed()
             return
         core.raise_closed()
 
@@ -290,7 +291,7 @@ class Writer:
                 counters.audio_bytes_sent += len(message)
                 counters.audio_messages_sent += 1
             else:
-                counters.control_sent += 1
+                counters.control_messages_sent += 1
                 if message == keepalive and not queue and self._due is None:
                     return "idle"  # nothing else went out for a while: rest
 
@@ -358,7 +359,7 @@ class Writer:
         # each is bounded itself.
         for frame in core.reapply:
             await self._write(send, frame, bounded=True)
-            counters.control_sent += 1
+            counters.control_messages_sent += 1
         position, written = core.socket_start, 0
         began = trio.current_time()
         piece = fmt.frame_bytes(100)
@@ -378,7 +379,7 @@ class Writer:
         end_frame = core.spec.end_of_audio_frame
         if end_frame and self._end_frame_taken and not self._pacing.cancelled_caught:
             await self._write(send, end_frame, bounded=True)
-            counters.control_sent += 1
+            counters.control_messages_sent += 1
 
     async def _wait_for_socket(self, lost: Transport) -> None:
         """While ``lost`` is the socket, take audio off the queue into the replay buffer
