@@ -193,6 +193,18 @@ def test_check_base_url_refuses_what_open_would() -> None:
         dgtrio.check_base_url("ftp://x")
 
 
+def test_check_base_url_misuse_is_refused_without_showing_secrets() -> None:
+    with pytest.raises(dgtrio.ConfigurationError, match="not a value of type int"):
+        dgtrio.check_base_url(443)  # type: ignore[arg-type]
+    with pytest.raises(dgtrio.ConfigurationError, match="not an empty string"):
+        dgtrio.check_base_url("")
+    with pytest.raises(dgtrio.ConfigurationError, match="no query, fragment or user info") as info:
+        dgtrio.check_base_url("wss://user:hunter2@api.deepgram.com")
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(TypeError):
+        dgtrio.check_base_url(url="wss://api.deepgram.com", api_key="k")  # type: ignore[call-arg]
+
+
 def test_allow_insecure_must_be_a_bool() -> None:
     with pytest.raises(dgtrio.ConfigurationError, match="allow_insecure must be True or False"):
         check_credentials(BaseURL(True, "api.deepgram.com", 443), None, allow_insecure="no")  # type: ignore[arg-type]
