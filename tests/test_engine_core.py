@@ -24,8 +24,8 @@ from dgtrio.listen.v1._connection import ListenV1Adapter
 from dgtrio.listen.v1._messages import CODEC as LISTEN_V1
 from dgtrio.listen.v2._connection import ListenV2Adapter
 from dgtrio.listen.v2._messages import CODEC as LISTEN_V2
-from dgtrio.speak._connection import SpeakV1Adapter
-from dgtrio.speak._messages import CODEC as SPEAK_V1
+from dgtrio.speak.v1._connection import SpeakV1Adapter
+from dgtrio.speak.v1._messages import CODEC as SPEAK_V1
 
 FORMAT = AudioFormat("linear16", 16000)
 FRAME = FORMAT.frame_bytes(20)  # 640 bytes

@@ -18,7 +18,7 @@ from dgtrio._errors import MessageDecodeError
 from dgtrio.agent._messages import CODEC as AGENT
 from dgtrio.listen.v1._messages import CODEC as LISTEN
 from dgtrio.listen.v2._messages import CODEC as FLUX
-from dgtrio.speak._messages import CODEC as SPEAK
+from dgtrio.speak.v1._messages import CODEC as SPEAK
 from dgtrio.testing import FakeDeepgram
 
 from .conftest import API_KEY, RECORDED, collect

@@ -16,7 +16,7 @@ import dgtrio.audio
 from dgtrio.listen.v1._messages import CODEC as LISTEN
 from dgtrio.listen.v2._messages import CODEC as FLUX
 from dgtrio.speak import FlushLimiter
-from dgtrio.speak._messages import CODEC as SPEAK
+from dgtrio.speak.v1._messages import CODEC as SPEAK
 
 REQUEST = "9f3c6a52-0d1f-4b53-9c1e-6f9d2c0b8a11"
 

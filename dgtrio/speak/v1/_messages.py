@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from .._codec import Codec, encode_message, raw_field
+from ..._codec import Codec, encode_message, raw_field
 
 __all__ = [
     "SpeakV1Audio",

@@ -7,10 +7,10 @@ from typing import Literal
 
 import attrs
 
-from .._codec import QueryValue
-from .._errors import ConfigurationError
-from .._validate import between, check_fields, positive
-from ..audio._format import AudioFormat
+from ..._codec import QueryValue
+from ..._errors import ConfigurationError
+from ..._validate import between, check_fields, positive
+from ...audio._format import AudioFormat
 
 __all__ = ["SpeakV1Encoding", "SpeakV1Options"]
 

@@ -11,9 +11,9 @@ from typing import Unpack
 
 import trio
 
-from .._codec import UnknownMessage, encode_message, encode_query
-from .._connection import Connection
-from .._engine import (
+from ..._codec import UnknownMessage, encode_message, encode_query
+from ..._connection import Connection
+from ..._engine import (
     Adapter,
     ApiSpec,
     ConnectOptions,
@@ -22,9 +22,9 @@ from .._engine import (
     check_options,
     open_connection,
 )
-from .._validate import check_positive_int, check_timeout
-from ..audio._format import AudioSink, check_format
-from ._limits import MAX_SPEAK_CHARACTERS, FlushLimiter, FlushLimitWarning
+from ..._validate import check_positive_int, check_timeout
+from ...audio._format import AudioSink, check_format
+from .._limits import MAX_SPEAK_CHARACTERS, FlushLimiter, FlushLimitWarning
 from ._messages import (
     CLEAR_FRAME,
     CLOSE_FRAME,

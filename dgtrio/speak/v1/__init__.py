@@ -1,0 +1,1 @@
+"""Speak v1: see :mod:`dgtrio.speak` for the public names."""
