@@ -112,7 +112,7 @@ async def _stream(soak: Soak, api: str, url: str, seconds: float) -> None:
             opener = dgtrio.open_listen(options, audio=_live(audio), reconnect=POLICY, **connect)
         else:
             flux = dgtrio.ListenV2Options(encoding="linear16", sample_rate=RATE)
-            opener = dgtrio.open_flux(flux, audio=_live(audio), reconnect=POLICY, **connect)
+            opener = dgtrio.open_flux_listen(flux, audio=_live(audio), reconnect=POLICY, **connect)
         with trio.fail_after(seconds * 4 + 30):
             async with opener as conn:
                 messages = [message async for message in conn]

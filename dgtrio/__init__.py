@@ -125,6 +125,7 @@ from .listen import ListenV2Word as ListenV2Word
 from .listen import Utterance as Utterance
 from .listen import UtteranceAggregator as UtteranceAggregator
 from .listen import open_flux as open_flux
+from .listen import open_flux_listen as open_flux_listen
 from .listen import open_listen as open_listen
 from .speak import FlushLimitWarning as FlushLimitWarning
 from .speak import SpeakV1Audio as SpeakV1Audio

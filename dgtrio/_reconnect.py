@@ -46,7 +46,7 @@ _RETRYABLE_CLOSE_CODES = frozenset({1001, 1011, 1012, 1013, 1014})
 
 @attrs.frozen
 class ReconnectPolicy:
-    """When and how a lost socket is replaced (``open_listen``/``open_flux``
+    """When and how a lost socket is replaced (``open_listen``/``open_flux_listen``
     ``reconnect=``).
 
     Retried: a socket lost without a close frame (1006, ``SendTimeout``,

@@ -40,7 +40,7 @@ async def turns(path: Path, base_url: str | None, speed: float | None) -> None:
         encoding=fmt.encoding, sample_rate=fmt.sample_rate, eager_eot_threshold=0.5
     )
     audio = with_trailing_silence(source, 1.0)
-    async with dgtrio.open_flux(options, audio=audio, base_url=base_url) as flux:
+    async with dgtrio.open_flux_listen(options, audio=audio, base_url=base_url) as flux:
         async for turn in flux.turns(eager=True):
             label = {"EagerEndOfTurn": "eager", "TurnResumed": "resumed"}.get(turn.event, "final")
             print(f"[{turn.start:5.2f}-{turn.end:5.2f}] turn {turn.turn_index} {label}: ", end="")

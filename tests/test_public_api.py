@@ -82,3 +82,18 @@ def test_version() -> None:
     from importlib.metadata import version
 
     assert dgtrio.__version__ == version("dgtrio")
+
+
+def test_the_openers_follow_one_naming_rule() -> None:
+    """``open_[flux_]listen``, ``open_[flux_]speak``, ``open_agent``; ``open_flux`` is
+    the earlier name of ``open_flux_listen``, the same function."""
+    openers = {name for name in _public_names(dgtrio) if name.startswith("open_")}
+    assert openers == {
+        "open_listen",
+        "open_flux_listen",
+        "open_flux",
+        "open_speak",
+        "open_agent",
+    }
+    assert dgtrio.open_flux is dgtrio.open_flux_listen
+    assert dgtrio.open_flux_listen.__name__ == "open_flux_listen"

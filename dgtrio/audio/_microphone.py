@@ -53,7 +53,7 @@ class MicrophoneStatistics:
 class Microphone(trio.abc.ReceiveChannel[bytes]):
     """Live audio frames from a sound device; from :func:`open_microphone` only.
 
-    Iterate it, or pass it as ``audio=`` to ``open_listen``, ``open_flux`` or
+    Iterate it, or pass it as ``audio=`` to ``open_listen``, ``open_flux_listen`` or
     ``open_agent`` (or :meth:`take` a few seconds of it). Iteration ends after
     :meth:`stop` or when the ``open_microphone`` block exits, and raises
     :class:`~dgtrio.AudioDeviceError` (after the frames captured before) if the

@@ -25,6 +25,7 @@ from .v1._utterances import Utterance as Utterance
 from .v1._utterances import UtteranceAggregator as UtteranceAggregator
 from .v2._connection import ListenV2Connection as ListenV2Connection
 from .v2._connection import open_flux as open_flux
+from .v2._connection import open_flux_listen as open_flux_listen
 from .v2._messages import ListenV2ConfigureFailure as ListenV2ConfigureFailure
 from .v2._messages import ListenV2ConfigureSuccess as ListenV2ConfigureSuccess
 from .v2._messages import ListenV2Connected as ListenV2Connected

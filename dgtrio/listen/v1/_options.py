@@ -72,7 +72,7 @@ class ListenV1Options:
         if self.model is not None and self.model.startswith("flux"):
             raise ConfigurationError(
                 f"ListenV1Options.model {self.model!r} is a Flux model: "
-                "use dgtrio.open_flux (/v2/listen)"
+                "use dgtrio.open_flux_listen (/v2/listen)"
             )
         check_raw_format("ListenV1Options", self.encoding, self.sample_rate)
         if self.utterance_end_ms is not None and not self.interim_results:

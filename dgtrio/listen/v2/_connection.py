@@ -36,7 +36,7 @@ from ._messages import (
 from ._options import ListenV2Options, ListenV2Thresholds
 from ._turns import FluxTurn, FluxTurnTracker
 
-__all__ = ["ListenV2Connection", "open_flux"]
+__all__ = ["ListenV2Connection", "open_flux", "open_flux_listen"]
 
 log = logging.getLogger("dgtrio")
 
@@ -238,7 +238,7 @@ class ListenV2Connection(Connection[E]):
 
 
 @overload
-def open_flux(
+def open_flux_listen(
     options: ListenV2Options | None = None,
     *,
     audio: AsyncIterable[bytes] | None = None,
@@ -249,7 +249,7 @@ def open_flux(
 
 
 @overload
-def open_flux(
+def open_flux_listen(
     options: ListenV2Options | None = None,
     *,
     audio: AsyncIterable[bytes] | None = None,
@@ -259,7 +259,7 @@ def open_flux(
 ) -> AbstractAsyncContextManager[ListenV2Connection[ListenV2Event]]: ...
 
 
-def open_flux(
+def open_flux_listen(
     options: ListenV2Options | None = None,
     *,
     audio: AsyncIterable[bytes] | None = None,
@@ -272,7 +272,7 @@ def open_flux(
     ::
 
         options = dgtrio.ListenV2Options(encoding="linear16", sample_rate=16000)
-        async with dgtrio.open_flux(options, audio=source) as flux:
+        async with dgtrio.open_flux_listen(options, audio=source) as flux:
             async for turn in flux.turns():
                 print(turn.transcript)
 
@@ -308,9 +308,13 @@ def open_flux(
         LISTEN_V2,
         encode_query(options),
         connect,
-        opener=open_flux,
+        opener=open_flux_listen,
         options_class=ListenV2Options,
         audio=audio,
         close_stream_on_end=close_stream_on_end,
         reconnect=reconnect,
     )
+
+
+open_flux = open_flux_listen
+"""The earlier name of :func:`open_flux_listen`, kept: the same function."""
