@@ -290,7 +290,7 @@ def test_list_parameters_round_trip(keyterms: list[str], tags: list[str]) -> Non
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"model": "flux-general-en"}, "open_flux"),
+        ({"model": "flux-general-en"}, "open_flux_listen"),
         ({"encoding": "linear16"}, "encoding and sample_rate go together"),
         ({"sample_rate": 16000}, "encoding and sample_rate go together"),
         ({"encoding": "wav", "sample_rate": 8000}, "encoding 'wav' is not one of"),

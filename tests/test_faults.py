@@ -84,7 +84,7 @@ LISTEN = Api(
 )
 FLUX = Api(
     "flux",
-    lambda **kw: dgtrio.open_flux(
+    lambda **kw: dgtrio.open_flux_listen(
         dgtrio.ListenV2Options(encoding="linear16", sample_rate=16000), **kw
     ),
     (dgtrio.ListenV2Connected,),

@@ -36,7 +36,7 @@ async def test_turns_end_on_silence_and_match_what_the_server_said(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     audio = speech(("talk", 2.0), ("quiet", 1.0), ("talk", 1.2), ("quiet", 1.0))
-    async with dgtrio.open_flux(LINEAR16, audio=audio, **connect) as flux:
+    async with dgtrio.open_flux_listen(LINEAR16, audio=audio, **connect) as flux:
         turns = [turn async for turn in flux.turns()]
         stats = flux.statistics()
     session = fake.sessions[0]
@@ -59,7 +59,7 @@ async def test_turns_end_on_silence_and_match_what_the_server_said(
 async def test_every_message_is_typed_and_numbered(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
-    async with dgtrio.open_flux(LINEAR16, **connect) as flux:
+    async with dgtrio.open_flux_listen(LINEAR16, **connect) as flux:
         async for frame in speech(("talk", 1.0), ("quiet", 1.0)):
             await flux.send_audio(frame)
         await flux.close_stream()
@@ -94,7 +94,7 @@ async def test_eager_end_of_turn_and_resumption(
         encoding="linear16", sample_rate=16000, eager_eot_threshold=0.5
     )
     audio = speech(("talk", 1.5), ("quiet", 0.4), ("talk", 0.5), ("quiet", 1.0))
-    async with dgtrio.open_flux(options, audio=audio, **connect) as flux:
+    async with dgtrio.open_flux_listen(options, audio=audio, **connect) as flux:
         turns = [turn async for turn in flux.turns(eager=True)]
     assert [t.event for t in turns] == [
         "EagerEndOfTurn",
@@ -111,7 +111,7 @@ async def test_eager_end_of_turn_and_resumption(
 async def test_force_end_turn_ends_the_turn_manually(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
-    async with dgtrio.open_flux(LINEAR16, **connect) as flux:
+    async with dgtrio.open_flux_listen(LINEAR16, **connect) as flux:
         async for frame in speech(("talk", 1.0)):
             await flux.send_audio(frame)
         await flux.force_end_turn()
@@ -123,7 +123,7 @@ async def test_force_end_turn_ends_the_turn_manually(
 
 
 async def test_configure_applies_or_raises(fake: FakeDeepgram, connect: ConnectOptions) -> None:
-    async with dgtrio.open_flux(LINEAR16, **connect) as flux:
+    async with dgtrio.open_flux_listen(LINEAR16, **connect) as flux:
         thresholds = dgtrio.ListenV2Thresholds(eot_threshold=0.8, eot_timeout_ms=3000)
         reply = await flux.configure(thresholds=thresholds, keyterms=["dgtrio"])
         assert reply.thresholds is not None
@@ -149,7 +149,7 @@ async def test_configure_applies_or_raises(fake: FakeDeepgram, connect: ConnectO
 async def test_a_sequence_gap_is_counted_and_logged(
     fake: FakeDeepgram, connect: ConnectOptions, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with dgtrio.open_flux(LINEAR16, **connect) as flux:
+    async with dgtrio.open_flux_listen(LINEAR16, **connect) as flux:
         assert isinstance(await flux.receive(), dgtrio.ListenV2Connected)
         session = fake.sessions[0]
         with caplog.at_level(logging.WARNING, logger="dgtrio"):
@@ -162,7 +162,7 @@ async def test_a_sequence_gap_is_counted_and_logged(
 
 
 async def test_an_error_is_fatal(fake: FakeDeepgram, connect: ConnectOptions) -> None:
-    async with dgtrio.open_flux(LINEAR16, **connect) as flux:
+    async with dgtrio.open_flux_listen(LINEAR16, **connect) as flux:
         session = (await fake.wait_for_sessions())[0]
         await session.send_json(
             {"type": "Error", "sequence_id": 1, "code": "INTERNAL_SERVER_ERROR", "description": "x"}
@@ -180,7 +180,7 @@ async def test_an_error_is_fatal(fake: FakeDeepgram, connect: ConnectOptions) ->
 async def test_a_close_without_status_before_close_stream_is_abnormal(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
-    async with dgtrio.open_flux(LINEAR16, **connect) as flux:
+    async with dgtrio.open_flux_listen(LINEAR16, **connect) as flux:
         await fake.sessions[0].close(1005)
         with pytest.raises(dgtrio.ConnectionClosed) as info:
             async for _ in flux:
@@ -189,10 +189,10 @@ async def test_a_close_without_status_before_close_stream_is_abnormal(
 
 
 async def test_bad_audio_and_refused_options(fake: FakeDeepgram, connect: ConnectOptions) -> None:
-    async with dgtrio.open_flux(LINEAR16, **connect) as flux:
+    async with dgtrio.open_flux_listen(LINEAR16, **connect) as flux:
         with pytest.raises(dgtrio.AudioFormatError, match="2-byte samples"):
             await flux.send_audio(b"\x00" * 641)
     refused = dgtrio.ListenV2Options(extra_query={"eot_threshold": "0.2"})
     with pytest.raises(dgtrio.InvalidRequest):
-        async with dgtrio.open_flux(refused, base_url=fake.url, api_key=API_KEY):
+        async with dgtrio.open_flux_listen(refused, base_url=fake.url, api_key=API_KEY):
             pass

@@ -33,14 +33,14 @@ SETTINGS = agent_settings()
 CONNECT = set(dgtrio.ConnectOptions.__annotations__)
 OPENERS: dict[str, Callable[..., AbstractAsyncContextManager[Any]]] = {
     "listen": dgtrio.open_listen,
-    "flux": dgtrio.open_flux,
+    "flux": dgtrio.open_flux_listen,
     "speak": dgtrio.open_speak,
     "agent": lambda **kw: dgtrio.open_agent(SETTINGS, **kw),
 }
 
 SIGNATURES: dict[str, Callable[..., object]] = {
     "listen": dgtrio.open_listen,
-    "flux": dgtrio.open_flux,
+    "flux": dgtrio.open_flux_listen,
     "speak": dgtrio.open_speak,
     "agent": dgtrio.open_agent,
 }

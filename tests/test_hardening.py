@@ -39,7 +39,7 @@ LONG_TEXT = "This sentence is long enough to take several seconds to say out lou
 
 OPENERS: dict[str, Callable[..., AbstractAsyncContextManager[Any]]] = {
     "listen": lambda **kw: dgtrio.open_listen(**kw),
-    "flux": lambda **kw: dgtrio.open_flux(**kw),
+    "flux": lambda **kw: dgtrio.open_flux_listen(**kw),
     "speak": lambda **kw: dgtrio.open_speak(**kw),
     "agent": lambda **kw: dgtrio.open_agent(agent_settings(), **kw),
 }
@@ -129,9 +129,9 @@ async def test_a_failure_before_the_block_starts_closes_the_socket_at_once(
             "open_speak() got an unexpected keyword argument 'voice'",
         ),
         (
-            lambda: untyped.open_flux(eager_eot_threshold=0.5),
+            lambda: untyped.open_flux_listen(eager_eot_threshold=0.5),
             "eager_eot_threshold is a field of ListenV2Options: "
-            "open_flux(ListenV2Options(eager_eot_threshold=...))",
+            "open_flux_listen(ListenV2Options(eager_eot_threshold=...))",
         ),
         (
             lambda: untyped.open_agent(agent_settings(), tool=ag.ToolRegistry()),
@@ -152,7 +152,7 @@ def test_the_options_of_another_api_are_refused() -> None:
     with pytest.raises(TypeError, match="options must be ListenV1Options, not ListenV2Options"):
         untyped.open_listen(FLUX16)
     with pytest.raises(TypeError, match=r"ListenV2Options\(\*\*\.\.\.\)"):
-        untyped.open_flux({"model": "flux-general-en"})
+        untyped.open_flux_listen({"model": "flux-general-en"})
     with pytest.raises(TypeError, match="audio must be an async iterable"):
         untyped.open_listen(LINEAR16, audio=[b"\0\0"])
 
@@ -340,7 +340,7 @@ async def test_turns_yield_the_turn_still_open_when_the_stream_ends(
         for frame in frames(pcm16(1.5)):  # no trailing silence: no EndOfTurn
             yield frame
 
-    async with dgtrio.open_flux(FLUX16, audio=talk_then_stop(), **connect) as flux:
+    async with dgtrio.open_flux_listen(FLUX16, audio=talk_then_stop(), **connect) as flux:
         turns = [turn async for turn in flux.turns()]
     assert len(turns) == 1
     (turn,) = turns
@@ -455,7 +455,7 @@ async def test_the_message_types_follow_reconnect(
         raws = [message.raw async for message in conn]  # every message has .raw
     assert raws[-1]["type"] == "Metadata"
     policy = dgtrio.ReconnectPolicy()
-    async with dgtrio.open_flux(FLUX16, reconnect=policy, **connect) as flux:
+    async with dgtrio.open_flux_listen(FLUX16, reconnect=policy, **connect) as flux:
         async for event in flux:
             assert_type(
                 event,

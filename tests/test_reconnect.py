@@ -482,7 +482,7 @@ async def test_reconnect_needs_raw_audio(autojump_clock: trio.testing.MockClock)
         dgtrio.open_listen(dgtrio.ListenV1Options(), reconnect=POLICY)
     opus = dgtrio.ListenV2Options(encoding="opus", sample_rate=48000)
     with pytest.raises(dgtrio.ConfigurationError, match="ListenV2Options"):
-        dgtrio.open_flux(opus, reconnect=POLICY)
+        dgtrio.open_flux_listen(opus, reconnect=POLICY)
 
 
 # -- Flux ----------------------------------------------------------------------------------
@@ -499,7 +499,9 @@ async def test_flux_replays_the_open_turn_and_keeps_numbering(
     audio = b"".join(speech)
     fake.fault_next(Fault("abort", at=4.5))  # in the middle of the second turn
     options = dgtrio.ListenV2Options(encoding="linear16", sample_rate=16000)
-    async with dgtrio.open_flux(options, audio=live(audio), reconnect=POLICY, **connect) as flux:
+    async with dgtrio.open_flux_listen(
+        options, audio=live(audio), reconnect=POLICY, **connect
+    ) as flux:
         seen = await collect(flux)
     second = fake.sessions[1]
     turns = [m for m in seen if isinstance(m, dgtrio.ListenV2TurnInfo)]
