@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from dgtrio import SpeakV1Options, open_speak
 from dgtrio.audio import open_speaker, write_wav
-from dgtrio.speak import MAX_SPEAK_CHARACTERS
+from dgtrio.speak import split_text
 
 from ._common import (
     BASE_URL_HELP,
@@ -27,7 +26,7 @@ from ._common import (
     run_with_fake,
 )
 
-__all__ = ["add_speak", "split_text"]
+__all__ = ["add_speak"]
 
 
 def add_speak(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,33 +66,6 @@ def _check(args: argparse.Namespace) -> str | None:
     if args.output_device is not None and not args.play:
         return "--output-device needs --play"
     return None
-
-
-# Where long text is cut: after a sentence's end (or a line break), else between
-# words; the whitespace stays with the piece before, so the pieces join up to the text.
-_SENTENCE_BREAK = re.compile(r"""(?:[.!?\u2026]["'\u201d\u2019)\]]*\s+|\n\s*)(?=\S)""")
-_WORD_BREAK = re.compile(r"\s+(?=\S)")
-
-
-def split_text(text: str, limit: int = MAX_SPEAK_CHARACTERS) -> list[str]:
-    """``text`` in pieces of at most ``limit`` characters that join up to it, cut at
-    the last sentence boundary that fits, else the last word boundary, else anywhere
-    (a "word" longer than ``limit``)."""
-    pieces: list[str] = []
-    start = 0
-    while len(text) - start > limit:
-        end = start + limit
-        cut = end
-        for boundary in (_SENTENCE_BREAK, _WORD_BREAK):
-            # endpos is one past the piece so that the lookahead sees the next character.
-            found = [match.end() for match in boundary.finditer(text, start, end + 1)]
-            if found:
-                cut = found[-1]
-                break
-        pieces.append(text[start:cut])
-        start = cut
-    pieces.append(text[start:])
-    return pieces
 
 
 @contextmanager

@@ -1,11 +1,12 @@
 """Deepgram's streaming text-to-speech sockets: Aura (v1) and Flux (v2)."""
 
-from .v1._connection import SpeakV1Connection as SpeakV1Connection
-from .v1._connection import UtteranceAudio as UtteranceAudio
-from .v1._connection import open_speak as open_speak
+from ._common import UtteranceAudio as UtteranceAudio
+from ._common import split_text as split_text
 from ._limits import MAX_SPEAK_CHARACTERS as MAX_SPEAK_CHARACTERS
 from ._limits import FlushLimiter as FlushLimiter
 from ._limits import FlushLimitWarning as FlushLimitWarning
+from .v1._connection import SpeakV1Connection as SpeakV1Connection
+from .v1._connection import open_speak as open_speak
 from .v1._messages import SpeakV1Audio as SpeakV1Audio
 from .v1._messages import SpeakV1Cleared as SpeakV1Cleared
 from .v1._messages import SpeakV1Error as SpeakV1Error
