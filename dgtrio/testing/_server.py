@@ -29,7 +29,8 @@ from ._faults import Fault
 from ._listen_v1 import ListenScript, ListenV1Fake
 from ._listen_v2 import FluxScript, ListenV2Fake
 from ._session import FakeSession, run_with_faults
-from ._speak_v1 import SpeakScript, SpeakV1Fake
+from ._speak_v1 import SpeakV1Fake
+from ._speech import SpeakScript
 
 __all__ = ["FakeDeepgram", "Rejection"]
 
