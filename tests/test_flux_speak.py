@@ -651,7 +651,7 @@ async def test_configure_is_checked_before_sending(
         with pytest.raises(TypeError, match="speed"):
             await tts.configure()  # type: ignore[call-arg]
         with pytest.raises(TypeError):
-            await tts.configure(1.0)  # type: ignore[misc]
+            await tts.configure(1.0)  # type: ignore[call-arg]
         with pytest.raises(ValueError, match="positive"):
             await tts.configure(speed=1, timeout=0)
     assert sent(fake.sessions[0]) == []
@@ -750,9 +750,9 @@ async def test_speak_stream_misuse(fake: FakeDeepgram, connect: ConnectOptions) 
             await tts.speak_stream(tokens("a"), flush="yes")  # type: ignore[arg-type]
         assert sent(fake.sessions[0]) == []
         with pytest.raises(TypeError, match="takes strings, not int"):
-            await tts.speak_stream(tokens("a", 5))  # type: ignore[arg-type]
+            await tts.speak_stream(tokens("a", 5))
         with pytest.raises(TypeError, match="takes strings, not int"):
-            await tts.speak_stream(tokens("b", 5), batch_seconds=0)  # type: ignore[arg-type]
+            await tts.speak_stream(tokens("b", 5), batch_seconds=0)
         with pytest.raises(RuntimeError, match="went away"):
             await tts.speak_stream(broken())
         with pytest.raises(ValueError, match="pause marker"):
