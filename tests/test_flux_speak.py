@@ -930,3 +930,56 @@ async def test_calls_time_out_without_an_answer(
         # A flush waits for the interrupt before it: it may have cancelled the turn.
         with pytest.raises(dgtrio.AcknowledgementTimeout, match="earlier Interrupt within 2 s"):
             await tts.flush(timeout=2)
+
+
+# --- Barge-in edge cases --------------------------------------------------------------
+
+
+async def test_audio_in_flight_when_interrupting_is_never_played(
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake.fault_next(Fault("delay", seconds=0.1))  # each server frame takes 0.1 s to arrive
+    sink = RecordingSink()
+    async with dgtrio.open_flux_speak(speaker=sink, **connect) as tts:
+        await tts.speak(THIRTY)
+        await audio_until(tts, 3)  # the server has sent 10 more meanwhile
+        await tts.interrupt()
+        assert len(sink.played) == 3  # the chunks that arrived after the Interrupt were muted
+        assert tts.audio_frames_discarded == 10
+    assert len(fake.sessions[0].sent) > 14
+
+
+async def test_an_unanswered_interrupt_lets_later_audio_through(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake = FakeDeepgram(speak_script=SpeakScript(interrupt_seconds=100))
+    await nursery.start(fake.serve)
+    async with dgtrio.open_flux_speak(base_url=fake.url) as tts:
+        await tts.speak(THIRTY)
+        await audio_until(tts, 2)
+        with pytest.raises(dgtrio.AcknowledgementTimeout):
+            await tts.interrupt(timeout=1)
+        await fake.sessions[0].send_bytes(b"\x01\x00" * 240)
+        later = await tts.receive()
+        while not isinstance(later, dgtrio.SpeakV2Audio):
+            later = await tts.receive()
+        assert later.data == b"\x01\x00" * 240
+
+
+async def test_a_speak_that_was_not_sent_leaves_no_turn_open(
+    fake: FakeDeepgram, connect: ConnectOptions
+) -> None:
+    async with dgtrio.open_flux_speak(**connect) as tts:
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await tts.speak("Never sent.")
+        assert await tts.flush(timeout=1) is None
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await tts.flush()
+        await tts.speak("Sent.")
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await tts.flush()  # not sent: the turn stays open
+        assert await tts.flush() is not None
+    assert sent(fake.sessions[0]) == [{"type": "Speak", "text": "Sent."}, {"type": "Flush"}]
