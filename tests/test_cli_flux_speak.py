@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import wave
 from pathlib import Path
 from typing import Any, ClassVar
@@ -149,3 +152,39 @@ def test_play_sends_the_speech_to_the_speaker(
     (stream,) = backend.streams
     assert stream.rate == 24000
     assert len(stream.written) == round(16 / 15 * 24000) * 2
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "flux_speak_tokens.py"
+
+
+def _example(*arguments: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLE), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "DEEPGRAM_API_KEY is not set: using the fake server" in done.stderr
+    return done
+
+
+def test_the_token_example_writes_the_answer_to_a_wav_file(tmp_path: Path) -> None:
+    out = tmp_path / "answer.wav"
+    lines = _example("-o", str(out)).stdout.splitlines()
+    assert re.fullmatch(r"turn dg_sp_[0-9a-f]{12}: 14\.13 s of speech for 212 characters", lines[0])
+    assert lines[1].startswith("session: 14.13 s of audio, request ")
+    assert lines[2] == f"wrote {out} (14.13 s)"
+    with wave.open(str(out)) as wav:
+        assert wav.getnframes() == round(212 / 15 * 24000)
+
+
+def test_the_token_example_barges_in(tmp_path: Path) -> None:
+    out = tmp_path / "cut.wav"
+    lines = _example("-o", str(out), "--seconds", "0.5").stdout.splitlines()
+    # What the file held when the user barged in is what was heard.
+    cut = re.fullmatch(r"interrupted at (\d+\.\d\d) s: heard '(.*)'", lines[0])
+    assert cut, lines
+    assert lines[1].startswith(f"session: {cut[1]} s of audio")
+    assert lines[2] == f"wrote {out} ({cut[1]} s)"
+    assert cut[2].startswith("Sure") and len(cut[2]) < 212
