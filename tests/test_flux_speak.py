@@ -14,7 +14,8 @@ import trio.testing
 import dgtrio
 from dgtrio import ConnectOptions
 from dgtrio.audio import AudioFormat
-from dgtrio.speak.v2._connection import SPEAK_V2, SpeakV2Adapter
+from dgtrio.speak.v2._connection import SPEAK_V2
+from dgtrio.speak.v2._playback import SpeakV2Adapter
 from dgtrio.testing import FakeDeepgram, FakeSession, Fault, SpeakScript
 
 from .conftest import API_KEY, SilentPeer, collect
