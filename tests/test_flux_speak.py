@@ -984,3 +984,43 @@ async def test_a_speak_that_was_not_sent_leaves_no_turn_open(
             await tts.flush()  # not sent: the turn stays open
         assert await tts.flush() is not None
     assert sent(fake.sessions[0]) == [{"type": "Speak", "text": "Sent."}, {"type": "Flush"}]
+
+
+async def test_concurrent_flushes_each_get_their_own_turn(
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    ends: dict[str, object] = {}
+
+    async def flush(name: str) -> None:
+        ends[name] = await tts.flush()
+
+    async with dgtrio.open_flux_speak(**connect) as tts, trio.open_nursery() as nursery:
+        nursery.start_soon(collect, tts)
+        async with trio.open_nursery() as both:
+            await tts.speak(THIRTY)
+            both.start_soon(flush, "first")
+            await trio.testing.wait_all_tasks_blocked()
+            await tts.speak("Two.")
+            both.start_soon(flush, "second")
+            both.start_soon(flush, "third")  # one of these two finds nothing left to end
+        nursery.cancel_scope.cancel()
+    first = ends["first"]
+    [second] = [ends[n] for n in ("second", "third") if ends[n] is not None]
+    assert isinstance(first, dgtrio.SpeakV2SpeechMetadata)
+    assert isinstance(second, dgtrio.SpeakV2SpeechMetadata)
+    assert (first.input_character_count, second.input_character_count) == (30, 4)
+    assert [m["type"] for m in sent(fake.sessions[0])] == ["Speak", "Flush", "Speak", "Flush"]
+
+
+async def test_a_cancelled_flush_does_not_take_the_next_ones_turn(
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with dgtrio.open_flux_speak(**connect) as tts, trio.open_nursery() as nursery:
+        nursery.start_soon(collect, tts)
+        await tts.speak(THIRTY)  # 2 s of audio, synthesised in 0.2 s
+        with trio.move_on_after(0.05):
+            await tts.flush()
+        await tts.speak("Two.")
+        second = await tts.flush()
+        nursery.cancel_scope.cancel()
+    assert second is not None and second.input_character_count == 4
