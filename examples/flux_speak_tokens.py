@@ -70,16 +70,18 @@ async def speak(base_url: str | None, out: Path | None, play: bool, seconds: flo
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(receive, tts, wav)
-            if seconds is not None:
-                nursery.start_soon(barge_in, tts, wav, seconds)
-            metadata = await tts.speak_stream(llm(ANSWER))
-            if metadata is not None:
-                print(
-                    f"turn {metadata.speech_id}: {metadata.audio_duration_ms / 1000:.2f} s of "
-                    f"speech for {metadata.input_character_count} characters"
-                )
-            if speaker is not None:
-                await speaker.drain()  # before the close: the block would wait anyway
+            async with trio.open_nursery() as answer:
+                if seconds is not None:
+                    answer.start_soon(barge_in, tts, wav, seconds)
+                metadata = await tts.speak_stream(llm(ANSWER))
+                if metadata is not None:
+                    print(
+                        f"turn {metadata.speech_id}: {metadata.audio_duration_ms / 1000:.2f} s "
+                        f"of speech for {metadata.input_character_count} characters"
+                    )
+                if speaker is not None:
+                    await speaker.drain()  # the user may barge in until it has been heard
+                answer.cancel_scope.cancel()  # too late to barge in
             await tts.close()
     if wav is not None:
         print(f"wrote {out} ({wav.duration:.2f} s)")
