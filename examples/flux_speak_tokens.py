@@ -70,9 +70,10 @@ async def speak(base_url: str | None, out: Path | None, play: bool, seconds: flo
         )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(receive, tts, wav)
+            too_late = trio.CancelScope()  # for the user to barge in
             async with trio.open_nursery() as answer:
                 if seconds is not None:
-                    answer.start_soon(barge_in, tts, wav, seconds)
+                    answer.start_soon(barge_in, tts, wav, seconds, too_late)
                 metadata = await tts.speak_stream(llm(ANSWER))
                 if metadata is not None:
                     print(
@@ -81,15 +82,24 @@ async def speak(base_url: str | None, out: Path | None, play: bool, seconds: flo
                     )
                 if speaker is not None:
                     await speaker.drain()  # the user may barge in until it has been heard
-                answer.cancel_scope.cancel()  # too late to barge in
+                too_late.cancel()
             await tts.close()
     if wav is not None:
         print(f"wrote {out} ({wav.duration:.2f} s)")
 
 
-async def barge_in(tts: dgtrio.SpeakV2Connection, wav: WavWriter | None, seconds: float) -> None:
-    """Interrupt the answer ``seconds`` after it began, as a user speaking over it."""
-    await trio.sleep(seconds)
+async def barge_in(
+    tts: dgtrio.SpeakV2Connection,
+    wav: WavWriter | None,
+    seconds: float,
+    too_late: trio.CancelScope,
+) -> None:
+    """Interrupt the answer ``seconds`` after it began, as a user speaking over it,
+    unless it has been heard by then (``too_late`` is cancelled)."""
+    with too_late:
+        await trio.sleep(seconds)
+    if too_late.cancelled_caught:
+        return
     # With a speaker, interrupt() asks it how much was played; a file has no playback:
     # what it holds stands for what was heard.
     offset = None if wav is None else round(wav.duration * 1000)
