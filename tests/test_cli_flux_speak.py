@@ -185,6 +185,9 @@ def test_the_token_example_barges_in(tmp_path: Path) -> None:
     # What the file held when the user barged in is what was heard.
     cut = re.fullmatch(r"interrupted at (\d+\.\d\d) s: heard '(.*)'", lines[0])
     assert cut, lines
-    assert lines[1].startswith(f"session: {cut[1]} s of audio")
-    assert lines[2] == f"wrote {out} ({cut[1]} s)"
+    assert lines[1].startswith(f"session: {cut[1]} s of audio")  # rebased onto the offset
+    # A chunk being written as the user barged in may follow what was "heard".
+    wrote = re.fullmatch(rf"wrote {re.escape(str(out))} \((\d+\.\d\d) s\)", lines[2])
+    assert wrote, lines
+    assert 0 <= float(wrote[1]) - float(cut[1]) <= 0.1
     assert cut[2].startswith("Sure") and len(cut[2]) < 212
