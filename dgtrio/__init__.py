@@ -13,6 +13,10 @@
     async with dgtrio.open_speak(dgtrio.SpeakV1Options(model="aura-2-thalia-en")) as tts:
         async for audio in tts.utterance("Hello!"):
             ...
+
+    async with dgtrio.open_flux_speak(dgtrio.SpeakV2Options(model="flux-haley-en")) as tts:
+        async for audio in tts.turn("Hello!"):
+            ...
 """
 
 from ._auth import check_base_url as check_base_url
@@ -38,6 +42,7 @@ from ._errors import HandshakeRejected as HandshakeRejected
 from ._errors import IdleTimeout as IdleTimeout
 from ._errors import InjectionRefused as InjectionRefused
 from ._errors import InternalError as InternalError
+from ._errors import InterruptIgnored as InterruptIgnored
 from ._errors import InvalidRequest as InvalidRequest
 from ._errors import MessageDecodeError as MessageDecodeError
 from ._errors import MessageRejected as MessageRejected
@@ -138,5 +143,27 @@ from .speak import SpeakV1Message as SpeakV1Message
 from .speak import SpeakV1Metadata as SpeakV1Metadata
 from .speak import SpeakV1Options as SpeakV1Options
 from .speak import SpeakV1Warning as SpeakV1Warning
+from .speak import SpeakV2Audio as SpeakV2Audio
+from .speak import SpeakV2ConfigureApplied as SpeakV2ConfigureApplied
+from .speak import SpeakV2ConfigureFailure as SpeakV2ConfigureFailure
+from .speak import SpeakV2ConfigureFailureCode as SpeakV2ConfigureFailureCode
+from .speak import SpeakV2ConfigureSuccess as SpeakV2ConfigureSuccess
+from .speak import SpeakV2Connected as SpeakV2Connected
+from .speak import SpeakV2Connection as SpeakV2Connection
+from .speak import SpeakV2ControlsApplied as SpeakV2ControlsApplied
+from .speak import SpeakV2Encoding as SpeakV2Encoding
+from .speak import SpeakV2Error as SpeakV2Error
+from .speak import SpeakV2ErrorCode as SpeakV2ErrorCode
+from .speak import SpeakV2Flushed as SpeakV2Flushed
+from .speak import SpeakV2Message as SpeakV2Message
+from .speak import SpeakV2Options as SpeakV2Options
+from .speak import SpeakV2SessionMetadata as SpeakV2SessionMetadata
+from .speak import SpeakV2SpeechInterrupted as SpeakV2SpeechInterrupted
+from .speak import SpeakV2SpeechMetadata as SpeakV2SpeechMetadata
+from .speak import SpeakV2SpeechStarted as SpeakV2SpeechStarted
+from .speak import SpeakV2TurnMetadata as SpeakV2TurnMetadata
+from .speak import SpeakV2Warning as SpeakV2Warning
+from .speak import SpeakV2WarningCode as SpeakV2WarningCode
 from .speak import UtteranceAudio as UtteranceAudio
+from .speak import open_flux_speak as open_flux_speak
 from .speak import open_speak as open_speak

@@ -30,6 +30,7 @@
     │   └── ReconnectFailed                    a lost socket could not be replaced
     ├── ServerError                            the server reported a fatal error in a message
     ├── InjectionRefused                       the agent refused an injected message
+    ├── InterruptIgnored                       Flux TTS ignored an ``Interrupt`` (a ``Warning``)
     ├── MessageDecodeError                     a frame from the server could not be decoded
     ├── AcknowledgementTimeout (TimeoutError)  an awaited acknowledgement did not arrive
     ├── ConfigureFailed                        the server refused a ``Configure``
@@ -63,6 +64,7 @@ __all__ = [
     "IdleTimeout",
     "InjectionRefused",
     "InternalError",
+    "InterruptIgnored",
     "InvalidRequest",
     "MessageDecodeError",
     "MessageRejected",
@@ -377,6 +379,26 @@ class InjectionRefused(DeepgramError):
         super().__init__(f"injection refused: {reason}" if reason else "injection refused")
 
 
+class InterruptIgnored(DeepgramError):
+    """Flux TTS ignored an ``Interrupt``, answering with a ``Warning``: the turn goes
+    on, and its audio is delivered again from then on.
+
+    Attributes:
+        code: ``NO_AUDIO_GENERATED`` (no audio yet: nothing to interrupt),
+            ``INTERRUPT_IN_PROGRESS`` (one is handled at a time),
+            ``INVALID_INTERRUPT_OFFSET`` (the offset did not advance past the last
+            one), or ``NO_ACTIVE_SPEECH``.
+        description: the server's explanation.
+        message: the ``Warning`` itself.
+    """
+
+    def __init__(self, code: str, description: str, *, message: Any) -> None:
+        self.code = code
+        self.description = description
+        self.message = message
+        super().__init__(f"Interrupt ignored: {code}: {description}")
+
+
 class MessageDecodeError(DeepgramError):
     """A frame from the server could not be decoded into a message.
 
@@ -401,16 +423,29 @@ class ConfigureFailed(DeepgramError):
     """The server refused a ``Configure`` message.
 
     Attributes:
-        code: e.g. ``CONFIGURE_KEYTERMS_NOT_SUPPORTED``.
+        code: e.g. ``CONFIGURE_KEYTERMS_NOT_SUPPORTED``, ``SPEED_OUT_OF_RANGE``.
         description: the server's explanation.
         message: the ``ConfigureFailure`` (or ``Error``) message itself.
+        field: the setting refused (Flux TTS: ``speed``), when the server says.
+        value: the value refused, when the server echoes it.
     """
 
-    def __init__(self, code: str | None, description: str, *, message: Any) -> None:
+    def __init__(
+        self,
+        code: str | None,
+        description: str,
+        *,
+        message: Any,
+        field: str | None = None,
+        value: object = None,
+    ) -> None:
         self.code = code
         self.description = description
         self.message = message
-        super().__init__(f"Configure refused: {code}: {description}")
+        self.field = field
+        self.value = value
+        refused = "" if field is None else f" {field}" + ("" if value is None else f"={value!r}")
+        super().__init__(f"Configure refused{refused}: {code}: {description}")
 
 
 class InternalError(DeepgramError):

@@ -19,10 +19,10 @@ from .conftest import ROOT
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("sound_card")]
 
 
-def _run(example: str) -> subprocess.CompletedProcess[str]:
+def _run(example: str, *arguments: str) -> subprocess.CompletedProcess[str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("DEEPGRAM_")}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / example), "--seconds", "1"],
+        [sys.executable, str(ROOT / "examples" / example), "--seconds", "1", *arguments],
         capture_output=True,
         text=True,
         timeout=30,
@@ -48,3 +48,13 @@ def test_agent_voice() -> None:
     assert "DEEPGRAM_API_KEY is not set: using the fake agent" in done.stderr
     assert done.stdout.splitlines()[0] == "assistant: Hello! How can I help?"
     assert re.search(r"^microphone: \d+ frames captured, 0 dropped; speaker: ", done.stderr, re.M)
+
+
+def test_flux_speak_tokens() -> None:
+    done = _run("flux_speak_tokens.py", "--play")
+    assert "DEEPGRAM_API_KEY is not set: using the fake server" in done.stderr
+    # The user barges in after a second: the speaker says how much was played.
+    played = re.search(r"^interrupted at (\d+\.\d\d) s: heard '(.*)'$", done.stdout, re.M)
+    assert played, done.stdout
+    assert 0.5 < float(played[1]) < 1.5
+    assert played[2].startswith("Sure")

@@ -27,8 +27,7 @@ import dgtrio
 import dgtrio.testing
 from dgtrio.cli import main
 from dgtrio.cli._common import positive_float, positive_int
-from dgtrio.cli._speak import split_text
-from dgtrio.speak import MAX_SPEAK_CHARACTERS
+from dgtrio.speak import MAX_SPEAK_CHARACTERS, split_text
 from dgtrio.testing import FakeDeepgram, Fault, SpeakScript
 from dgtrio.testing.__main__ import main as serve_main
 

@@ -90,15 +90,17 @@ async def speak(fake: FakeDeepgram, query: str = "") -> AsyncIterator[Client]:
         await trio.aclose_forcefully(stream)
 
 
-async def refused(fake: FakeDeepgram, query: str) -> trio_websocket.ConnectionRejected:
-    """The handshake refusal of ``/v1/speak?query``."""
+async def refused(
+    fake: FakeDeepgram, query: str, path: str = "/v1/speak"
+) -> trio_websocket.ConnectionRejected:
+    """The handshake refusal of ``path?query``."""
     rejections: list[trio_websocket.ConnectionRejected] = []
     stream = await trio.open_tcp_stream(fake.host, fake.port)
     try:
         # trio-websocket raises the refusal from its reader task, in the nursery.
         async with trio.open_nursery() as nursery:
             await trio_websocket.wrap_client_stream(
-                nursery, stream, fake.host, f"/v1/speak?{query}", extra_headers=HEADERS
+                nursery, stream, fake.host, f"{path}?{query}", extra_headers=HEADERS
             )
     except* trio_websocket.ConnectionRejected as group:
         rejections.extend(

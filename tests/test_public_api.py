@@ -22,10 +22,16 @@ def test_subpackages_are_reexported_at_the_top() -> None:
     for name in _public_names(dgtrio.listen):
         if name[0].isupper() or name.startswith("open_"):
             assert getattr(dgtrio, name) is getattr(dgtrio.listen, name)
-    # The speak package's messages and entry points; its flush limiter stays there.
-    for name in _public_names(dgtrio.speak):
-        if name.startswith(("SpeakV1", "open_")) or name == "FlushLimitWarning":
-            assert getattr(dgtrio, name) is getattr(dgtrio.speak, name), name
+    # The speak package's messages and entry points (Aura and Flux); its flush limiter
+    # and text helpers stay there.
+    speak = [
+        n for n in _public_names(dgtrio.speak) if n.startswith(("SpeakV1", "SpeakV2", "open_"))
+    ]
+    for name in [*speak, "FlushLimitWarning", "UtteranceAudio"]:
+        assert getattr(dgtrio, name) is getattr(dgtrio.speak, name), name
+    assert {"open_speak", "open_flux_speak", "SpeakV2Connection", "SpeakV2Options"} <= set(speak)
+    assert len([n for n in speak if n.startswith("SpeakV2")]) == 21
+    assert not hasattr(dgtrio, "split_text") and not hasattr(dgtrio, "FlushLimiter")
     assert issubclass(dgtrio.FlushLimitWarning, UserWarning)
     # The agent's messages and entry points; its settings classes stay in dgtrio.agent.
     top = ["open_agent", "AgentConnection", "AgentMessage", "ToolRegistry", "ToolResult"]
@@ -56,6 +62,7 @@ def test_exception_tree() -> None:
     for rejected in (dgtrio.RateLimited, dgtrio.AuthenticationFailed, dgtrio.InvalidRequest):
         assert issubclass(rejected, dgtrio.HandshakeRejected)
     assert issubclass(dgtrio.SettingsError, dgtrio.ConfigurationError)
+    assert dgtrio.InterruptIgnored.__mro__[1] is dgtrio.DeepgramError
     for closed in (
         dgtrio.IdleTimeout,
         dgtrio.ServerTimeout,
@@ -92,6 +99,7 @@ def test_the_openers_follow_one_naming_rule() -> None:
         "open_listen",
         "open_flux_listen",
         "open_flux",
+        "open_flux_speak",
         "open_speak",
         "open_agent",
     }

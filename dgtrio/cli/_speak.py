@@ -1,21 +1,28 @@
-"""``dgtrio speak TEXT``: text-to-speech (/v1/speak) into a WAV file, to the speaker, or
-both."""
+"""``dgtrio speak TEXT``: text-to-speech (Aura's /v1/speak, or Flux's /v2/speak) into a
+WAV file, to the speaker, or both."""
 
 from __future__ import annotations
 
 import argparse
 import errno
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
 
-from dgtrio import SpeakV1Options, open_speak
+from dgtrio import (
+    SpeakV1Audio,
+    SpeakV1Options,
+    SpeakV2Audio,
+    SpeakV2Options,
+    UtteranceAudio,
+    open_flux_speak,
+    open_speak,
+)
 from dgtrio.audio import open_speaker, write_wav
-from dgtrio.speak import MAX_SPEAK_CHARACTERS
+from dgtrio.speak import split_text
 
 from ._common import (
     BASE_URL_HELP,
@@ -27,7 +34,7 @@ from ._common import (
     run_with_fake,
 )
 
-__all__ = ["add_speak", "split_text"]
+__all__ = ["add_speak"]
 
 
 def add_speak(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,20 +42,39 @@ def add_speak(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     parser = commands.add_parser(
         "speak",
         help="synthesise speech into a WAV file",
-        description="Stream TEXT to Deepgram's text-to-speech (/v1/speak) and write the "
-        "audio to a WAV file as it arrives (an existing file is replaced only once the "
-        "speech is complete). Text longer than one message takes is sent in pieces cut "
-        "between sentences. Credentials as for transcribe; without them a built-in fake "
-        "server is used (it speaks a tone as long as the words).",
+        description="Stream TEXT to Deepgram's text-to-speech and write the audio to a WAV "
+        "file as it arrives (an existing file is replaced only once the speech is "
+        "complete). Aura voices use /v1/speak; Flux voices (flux-..., or --flux) use "
+        "/v2/speak. Text longer than one message takes is sent in pieces cut between "
+        "sentences. Credentials as for transcribe; without them a built-in fake server "
+        "is used (it speaks a tone as long as the words).",
     )
     parser.add_argument("text", type=_text, help="what to say")
     parser.add_argument("-o", "--output", type=Path, help="the WAV file to write")
-    parser.add_argument("--voice", default="aura-2-thalia-en", help="an Aura voice model")
+    parser.add_argument(
+        "--voice",
+        help=f"a voice model: Aura ({_AURA_VOICE}, the default) or Flux (flux-..., "
+        f"{_FLUX_VOICE} with --flux)",
+    )
+    parser.add_argument(
+        "--flux",
+        action="store_true",
+        help="use Flux TTS (/v2/speak); the default when the voice is flux-...",
+    )
     parser.add_argument(
         "--encoding", choices=["linear16", "mulaw", "alaw"], default="linear16", help="(linear16)"
     )
     parser.add_argument("--sample-rate", type=positive_int, default=24000, help="Hz (24000)")
-    parser.add_argument("--speed", type=float, help="speaking rate, 0.7 to 1.5")
+    parser.add_argument(
+        "--speed", type=float, help="speaking rate: Aura 0.7 to 1.5, Flux 0.5 to 1.5 by 0.05"
+    )
+    parser.add_argument(
+        "--expressivity",
+        type=int,
+        choices=range(-2, 3),
+        metavar="{-2..2}",
+        help="Flux only: from calm (-2) to animated (2)",
+    )
     parser.add_argument("--play", action="store_true", help="play it on the speaker")
     add_audio_arguments(parser, output_device=True, seconds=False)
     parser.add_argument("--base-url", type=base_url, help=BASE_URL_HELP)
@@ -61,39 +87,42 @@ def _text(text: str) -> str:
     return text
 
 
+_AURA_VOICE = "aura-2-thalia-en"
+_FLUX_VOICE = "flux-haley-en"
+
+
+def _is_flux(args: argparse.Namespace) -> bool:
+    return bool(args.flux or (args.voice or "").startswith("flux-"))
+
+
 def _check(args: argparse.Namespace) -> str | None:
     if args.output is None and not args.play:
         return "say where the speech goes: -o FILE.wav, --play, or both"
     if args.output_device is not None and not args.play:
         return "--output-device needs --play"
+    if args.flux and args.voice is not None and not args.voice.startswith("flux-"):
+        return f"--flux needs a Flux voice (flux-...), not {args.voice}"
+    if args.expressivity is not None and not _is_flux(args):
+        return "--expressivity needs a Flux voice (or --flux)"
     return None
 
 
-# Where long text is cut: after a sentence's end (or a line break), else between
-# words; the whitespace stays with the piece before, so the pieces join up to the text.
-_SENTENCE_BREAK = re.compile(r"""(?:[.!?\u2026]["'\u201d\u2019)\]]*\s+|\n\s*)(?=\S)""")
-_WORD_BREAK = re.compile(r"\s+(?=\S)")
-
-
-def split_text(text: str, limit: int = MAX_SPEAK_CHARACTERS) -> list[str]:
-    """``text`` in pieces of at most ``limit`` characters that join up to it, cut at
-    the last sentence boundary that fits, else the last word boundary, else anywhere
-    (a "word" longer than ``limit``)."""
-    pieces: list[str] = []
-    start = 0
-    while len(text) - start > limit:
-        end = start + limit
-        cut = end
-        for boundary in (_SENTENCE_BREAK, _WORD_BREAK):
-            # endpos is one past the piece so that the lookahead sees the next character.
-            found = [match.end() for match in boundary.finditer(text, start, end + 1)]
-            if found:
-                cut = found[-1]
-                break
-        pieces.append(text[start:cut])
-        start = cut
-    pieces.append(text[start:])
-    return pieces
+def _options(args: argparse.Namespace) -> SpeakV1Options | SpeakV2Options:
+    """The options the arguments ask for, checked before connecting."""
+    if _is_flux(args):
+        return SpeakV2Options(
+            model=args.voice or _FLUX_VOICE,
+            encoding=args.encoding,
+            sample_rate=args.sample_rate,
+            speed=args.speed,
+            expressivity=args.expressivity,
+        )
+    return SpeakV1Options(
+        model=args.voice or _AURA_VOICE,
+        encoding=args.encoding,
+        sample_rate=args.sample_rate,
+        speed=args.speed,
+    )
 
 
 @contextmanager
@@ -130,11 +159,9 @@ def _replacing(target: Path | None) -> Iterator[Path | None]:
 
 
 async def _speak(args: argparse.Namespace, console: Console) -> None:
-    options = SpeakV1Options(  # checked before connecting
-        model=args.voice, encoding=args.encoding, sample_rate=args.sample_rate, speed=args.speed
-    )
+    options = _options(args)
     # Deepgram closes the socket on a longer Speak, so long text goes in pieces,
-    # spoken as one utterance by the single flush after them.
+    # spoken as one utterance (Flux: one turn) by the single flush after them.
     pieces = split_text(args.text)
     seconds = 0.0
     request_id: str | None = None
@@ -151,22 +178,28 @@ async def _speak(args: argparse.Namespace, console: Console) -> None:
                     )
                 )
                 where.append(str(speaker.device))
-            tts = await stack.enter_async_context(
-                open_speak(options, speaker=speaker, base_url=base_url)
-            )
-            for piece in pieces:
-                await tts.speak(piece)
+            audio: UtteranceAudio[SpeakV1Audio] | UtteranceAudio[SpeakV2Audio]
+            if isinstance(options, SpeakV2Options):
+                flux = await stack.enter_async_context(
+                    open_flux_speak(options, speaker=speaker, base_url=base_url)
+                )
+                for piece in pieces:
+                    await flux.speak(piece)
+                audio, request_id = flux.turn(), flux.request_id
+            else:
+                aura = await stack.enter_async_context(
+                    open_speak(options, speaker=speaker, base_url=base_url)
+                )
+                for piece in pieces:
+                    await aura.speak(piece)
+                audio, request_id = aura.utterance(), aura.request_id
             if wav is None:
-                received = sum([len(audio.data) async for audio in tts.utterance()])
+                received = sum([len(chunk.data) async for chunk in audio])
                 seconds = received / options.audio_format.bytes_per_second
             else:
                 seconds = await write_wav(
-                    wav,
-                    tts.utterance(),
-                    encoding=options.encoding,
-                    sample_rate=options.sample_rate,
+                    wav, audio, encoding=options.encoding, sample_rate=options.sample_rate
                 )
-            request_id = tts.request_id
             if speaker is not None:
                 await speaker.drain()
 

@@ -19,4 +19,4 @@ from ._server import FakeDeepgram as FakeDeepgram
 from ._server import Rejection as Rejection
 from ._session import FakeSession as FakeSession
 from ._session import RecordedFrame as RecordedFrame
-from ._speak_v1 import SpeakScript as SpeakScript
+from ._speech import SpeakScript as SpeakScript

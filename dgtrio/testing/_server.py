@@ -29,7 +29,9 @@ from ._faults import Fault
 from ._listen_v1 import ListenScript, ListenV1Fake
 from ._listen_v2 import FluxScript, ListenV2Fake
 from ._session import FakeSession, run_with_faults
-from ._speak_v1 import SpeakScript, SpeakV1Fake
+from ._speak_v1 import SpeakV1Fake
+from ._speak_v2 import SpeakV2Fake
+from ._speech import SpeakScript
 
 __all__ = ["FakeDeepgram", "Rejection"]
 
@@ -75,7 +77,8 @@ class FakeDeepgram:
             :class:`AgentScript`).
         agent_client_timeout: seconds without any client frame before Voice Agent v1
             sends ``Error`` ``CLIENT_MESSAGE_TIMEOUT`` and closes with 1000.
-        speak_script: how the Speak v1 fake synthesises (see :class:`SpeakScript`).
+        speak_script: how the text-to-speech fakes (Aura, Flux) synthesise (see
+            :class:`SpeakScript`).
         flux_script: what the Flux (Listen v2) fake hears and when turns end (see
             :class:`FluxScript`).
         faults: failures to inject into every session (see :class:`Fault`);
@@ -251,6 +254,7 @@ _ROUTES: Mapping[str, Callable[[FakeDeepgram], _Behaviour]] = {
     "/v1/listen": lambda fake: ListenV1Fake(fake.listen_script, fake.idle_timeout),
     "/v2/listen": lambda fake: ListenV2Fake(fake.flux_script),
     "/v1/speak": lambda fake: SpeakV1Fake(fake.speak_script),
+    "/v2/speak": lambda fake: SpeakV2Fake(fake.speak_script),
     "/v1/agent/converse": lambda fake: AgentV1Fake(fake.agent_script, fake.agent_client_timeout),
 }
 

@@ -17,7 +17,6 @@ the socket with Deepgram's codes (1003 ``MESSAGE-0000``, 1008 ``DATA-0000``, 100
 from __future__ import annotations
 
 import math
-import uuid
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -27,9 +26,9 @@ import trio
 
 from ._common import Query, param, parse_message
 from ._session import FakeSession
-from ._sound import tone
+from ._speech import SpeakScript, ToneVoice, check_output, model_uuid, number
 
-__all__ = ["SpeakScript", "SpeakV1Fake"]
+__all__ = ["SpeakV1Fake"]
 
 _DEFAULT_MODEL = "aura-asteria-en"  # the voice Deepgram uses when the client names none
 
@@ -47,40 +46,6 @@ _BINARY = (1008, "DATA-0000")
 _TOO_BIG = (1009, "BIG-0000")
 
 
-@attrs.frozen
-class SpeakScript:
-    """How the fake Speak v1 server synthesises.
-
-    A flushed text of N characters (surrounding whitespace aside) lasts
-    ``N / characters_per_second`` seconds at speed 1 (the ``speed`` parameter divides
-    that). Its audio is sent in chunks of ``chunk_seconds`` (the last one shorter),
-    each once it has been "synthesised", ``synthesis_speed`` times faster than real
-    time (``None``: all at once). A ``Speak`` of more than ``max_characters`` closes
-    the socket with 1009 ``BIG-0000``; a ``Flush`` beyond ``flush_limit`` accepted
-    ones within ``flush_window`` seconds gets a ``Warning`` and is ignored.
-    """
-
-    characters_per_second: float = 15.0
-    chunk_seconds: float = 0.1
-    synthesis_speed: float | None = 10.0
-    max_characters: int = 2000
-    flush_limit: int = 20
-    flush_window: float = 60.0
-
-    def __attrs_post_init__(self) -> None:
-        rates = [self.characters_per_second, self.chunk_seconds, self.flush_window]
-        if self.synthesis_speed is not None:
-            rates.append(self.synthesis_speed)
-        if not all(rate > 0 for rate in rates):  # written so that NaN fails too
-            raise ValueError("rates and durations must be positive")
-        if self.max_characters < 1 or self.flush_limit < 1:
-            raise ValueError("max_characters and flush_limit must be at least 1")
-
-    def audio_seconds(self, text: str, speed: float = 1.0) -> float:
-        """How long the fake speaks ``text`` at ``speed``."""
-        return len(text.strip()) / (self.characters_per_second * speed)
-
-
 def _get(query: Query, name: str, default: str) -> str:
     value = param(query, name)
     return default if value is None else value
@@ -88,12 +53,9 @@ def _get(query: Query, name: str, default: str) -> str:
 
 def _speed(value: str) -> float | None:
     """A ``speed`` parameter as a float, or None when Deepgram would refuse it."""
-    try:
-        speed = float(value)
-    except ValueError:
-        return None
+    speed = number(value)
     low, high = _SPEEDS
-    return speed if low <= speed <= high else None  # NaN is out of range too
+    return speed if speed is not None and low <= speed <= high else None
 
 
 def _read(frame: str | bytes, max_characters: int) -> dict[str, Any] | tuple[int, str]:
@@ -138,7 +100,6 @@ class SpeakV1Fake:
         self._epoch = 0
         self._job_scope: trio.CancelScope | None = None
         self._flushes: deque[float] = deque()  # when the accepted flushes came
-        self._sample = 0  # index of the session's next tone sample: chunks join up
 
     def check(self, query: Query) -> tuple[str, str] | None:
         """Refuse the upgrade as Deepgram does for bad parameters (HTTP 400)."""
@@ -147,25 +108,12 @@ class SpeakV1Fake:
             return "V2_MODEL_ON_V1_SPEAK_ENDPOINT", f"Model {model} requires /v2/speak."
         if not model.startswith("aura"):
             return "INVALID_QUERY_PARAMETER", f"Invalid model: {model!r} is not an Aura voice."
-        encoding = _get(query, "encoding", "linear16")
-        rates = _SAMPLE_RATES.get(encoding)
-        if rates is None:
-            return (
-                "INVALID_QUERY_PARAMETER",
-                f"Invalid encoding: {encoding!r}; streaming supports linear16, mulaw and alaw.",
-            )
-        rate = _get(query, "sample_rate", rates[0])
-        if rate not in rates:
-            return (
-                "INVALID_QUERY_PARAMETER",
-                f"Invalid sample_rate {rate!r} for {encoding}: use one of {', '.join(rates)}.",
-            )
+        problem = check_output(query, _SAMPLE_RATES)
+        if problem is not None:
+            return problem
         speed = param(query, "speed")
         if speed is not None and _speed(speed) is None:
             return "INVALID_QUERY_PARAMETER", f"Invalid speed {speed!r}: use 0.7 to 1.5."
-        mip_opt_out = param(query, "mip_opt_out")
-        if mip_opt_out is not None and mip_opt_out not in ("true", "false"):
-            return "INVALID_QUERY_PARAMETER", f"Invalid mip_opt_out {mip_opt_out!r}."
         return None
 
     async def run(self, session: FakeSession) -> None:
@@ -173,8 +121,9 @@ class SpeakV1Fake:
         self._session = session
         query = session.query
         model = _get(query, "model", _DEFAULT_MODEL)
-        self._encoding = _get(query, "encoding", "linear16")
-        self._rate = int(_get(query, "sample_rate", _SAMPLE_RATES[self._encoding][0]))
+        encoding = _get(query, "encoding", "linear16")
+        rate = int(_get(query, "sample_rate", _SAMPLE_RATES[encoding][0]))
+        self._voice = ToneVoice(encoding, rate, self._script)
         self._speed = _speed(_get(query, "speed", "1")) or 1.0
         await self._send(
             {
@@ -182,7 +131,7 @@ class SpeakV1Fake:
                 "request_id": session.request_id,
                 "model_name": model,
                 "model_version": "fake",
-                "model_uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dgtrio-fake/{model}")),
+                "model_uuid": model_uuid(model),
             }
         )
         self._jobs, jobs = trio.open_memory_channel[_Job](math.inf)
@@ -277,16 +226,7 @@ class SpeakV1Fake:
 
     async def _synthesise(self, job: _Job) -> None:
         """The job's audio in chunks, paced as synthesised, then its ``Flushed``."""
-        rate, speed = self._rate, self._script.synthesis_speed
-        total = round(self._script.audio_seconds(job.text, self._speed) * rate)
-        step = max(1, round(self._script.chunk_seconds * rate))
-        start = trio.current_time()
-        for first in range(0, total, step):
-            count = min(step, total - first)
-            if speed is not None:
-                # A chunk leaves once its last sample is synthesised.
-                await trio.sleep_until(start + (first + count) / (rate * speed))
-            await self._send(tone(count / rate, self._encoding, rate, start=self._sample))
-            self._sample += count
+        seconds = self._script.audio_seconds(job.text, self._speed)
+        await self._voice.say(round(seconds * self._voice.sample_rate), self._send)
         if job.sequence_id is not None:
             await self._send({"type": "Flushed", "sequence_id": job.sequence_id})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from functools import partial
@@ -12,9 +11,7 @@ from typing import Unpack
 import trio
 
 from ..._codec import UnknownMessage, encode_message, encode_query
-from ..._connection import Connection
 from ..._engine import (
-    Adapter,
     ApiSpec,
     ConnectOptions,
     Engine,
@@ -24,7 +21,8 @@ from ..._engine import (
 )
 from ..._validate import check_positive_int, check_timeout
 from ...audio._format import AudioSink, check_format
-from .._limits import MAX_SPEAK_CHARACTERS, FlushLimiter, FlushLimitWarning
+from .._common import SpeechConnection, SpeechMute, UtteranceAudio, check_text
+from .._limits import FlushLimiter, FlushLimitWarning
 from ._messages import (
     CLEAR_FRAME,
     CLOSE_FRAME,
@@ -39,7 +37,7 @@ from ._messages import (
 )
 from ._options import SpeakV1Options
 
-__all__ = ["SpeakV1Connection", "UtteranceAudio", "open_speak"]
+__all__ = ["SpeakV1Connection", "open_speak"]
 
 SPEAK_V1: ApiSpec[SpeakV1Message] = ApiSpec(
     name="speak v1",
@@ -61,30 +59,17 @@ def _is_cleared(message: Message) -> bool:
     return isinstance(message, SpeakV1Cleared)
 
 
-class SpeakV1Adapter(Adapter[SpeakV1Message]):
+class SpeakV1Adapter(SpeechMute[SpeakV1Message]):
     """Speech is muted while a silence holds: a :meth:`SpeakV1Connection.clear`
     until its ``Cleared``, an utterance left early until its ``Flushed`` (sans-io).
 
     ``speech_queued`` counts the speech frames the engine queued so far."""
 
     def __init__(self, speech_queued: Callable[[], int]) -> None:
-        self._speech_queued = speech_queued
-        self.silences: list[Waiter[Message]] = []  # each holds until its reply
-        self.audio_cutoff = 0  # speech frames taken below this count are dropped
-
-    def audible(self) -> bool:
-        if self.silences:
-            self.silences = [waiter for waiter in self.silences if not waiter.done.is_set()]
-        return not self.silences
-
-    def on_message(self, message: Message) -> None:
-        if isinstance(message, SpeakV1Cleared):
-            # Everything before a Cleared was audio a clear dropped (even a clear
-            # whose caller gave up waiting).
-            self.audio_cutoff = self._speech_queued()
+        super().__init__(speech_queued, _is_cleared)
 
 
-class SpeakV1Connection(Connection[SpeakV1Message]):
+class SpeakV1Connection(SpeechConnection[SpeakV1Message, SpeakV1Audio]):
     """A text-to-speech stream: send text, iterate typed audio and events.
 
     Messages: :class:`SpeakV1Audio` (the speech, in ``options.encoding`` at
@@ -96,81 +81,18 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
     Text is buffered by the server until a flush: :meth:`speak` then :meth:`flush`
     (iterating in another task), or :meth:`utterance` for both in one loop.
     :meth:`clear` stops the speech at once (barge-in); :meth:`close` lets the
-    server finish, after which iteration ends.
+    server finish, after which iteration ends. Audio received before a clear, and
+    the rest of an utterance left early, are never delivered
+    (:attr:`audio_frames_discarded` counts them).
     """
 
     def __init__(
         self, engine: Engine[SpeakV1Message], *, options: SpeakV1Options, flush_limit: int | None
     ) -> None:
-        super().__init__(engine)
+        super().__init__(engine, SpeakV1Adapter(lambda: engine.speech_queued), SpeakV1Audio)
         self.options = options
         """The options this stream was opened with."""
         self._limiter = FlushLimiter(flush_limit) if flush_limit is not None else None
-        # Messages an utterance() loop took off the channel, for the next receive().
-        self._held: deque[Message] = deque()
-        # Audio nobody is to hear is dropped on the way to the user: what arrives
-        # while a silence holds is never queued (the adapter mutes it), and what was
-        # queued before it started is dropped when taken. The inbox keeps the audio's
-        # order, so counting the frames queued (the engine's speech_queued) and taken
-        # identifies them.
-        self._mute = SpeakV1Adapter(lambda: engine.speech_queued)
-        self._audio_taken = 0
-        self._audio_discarded = 0
-        self._utterance: Waiter[Message] | None = None  # the flush of an open utterance()
-        engine.attach(self._mute)
-
-    @property
-    def audio_frames_discarded(self) -> int:
-        """Audio frames received but dropped: :meth:`clear` came after them, or the
-        :meth:`utterance` they belonged to was left early."""
-        return self._audio_discarded + self._engine.speech_muted
-
-    async def receive(self) -> Message:
-        """The next message; audio from before a :meth:`clear`, and the rest of an
-        :meth:`utterance` left early, are skipped."""
-        if not self._engine.receiving:  # else the engine refuses this second receiver
-            self._leave_utterance()
-        if self._held:
-            await trio.lowlevel.checkpoint()
-            return self._held.popleft()
-        return await self._next()
-
-    async def _next(self) -> Message:
-        while True:
-            message = await super().receive()
-            if isinstance(message, SpeakV1Audio) and self._stale():
-                continue
-            return message
-
-    def _stale(self) -> bool:
-        """Count an audio frame taken from the inbox; whether it is to be dropped."""
-        index = self._audio_taken
-        self._audio_taken += 1
-        if index < self._mute.audio_cutoff:
-            self._audio_discarded += 1
-            return True
-        return False
-
-    def _silence(self, waiter: Waiter[Message]) -> None:
-        """Drop the audio queued now, and what arrives until ``waiter`` has its reply.
-
-        The inbox is emptied at once (its audio dropped, the rest kept in order): a
-        full inbox stops the reader, and the reply must get through whatever
-        the consumer is doing."""
-        self._mute.audio_cutoff = self._engine.speech_queued
-        self._mute.silences.append(waiter)
-        self._engine.drain_inbox(
-            keep=lambda item: not (isinstance(item, SpeakV1Audio) and self._stale())
-        )
-
-    def _leave_utterance(self) -> None:
-        """If an :meth:`utterance` was left before its ``Flushed`` (a ``break``, a
-        timeout, an error in the loop), drop the rest of its audio: it must not reach
-        the next one. Called when the utterance's iteration fails or is closed, and,
-        since a ``break`` leaves it without a word, by the next receive or utterance."""
-        waiter, self._utterance = self._utterance, None
-        if waiter is not None:
-            self._silence(waiter)
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -183,7 +105,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             ConnectionClosed: the connection has ended (the typed reason).
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
-        _check_text(text)
+        check_text(text)
         self._engine.check_streaming("text")
         await self._engine.send(encode_message(Speak(text)))
 
@@ -254,11 +176,7 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
             await self._engine.requests.send_for(waiter, CLEAR_FRAME)
             replies = await self._engine.requests.collect(waiter, timeout)
         finally:
-            if not waiter.replies and waiter in self._mute.silences:  # unsent or unanswered
-                self._mute.silences.remove(waiter)
-                self._mute.audio_cutoff = (
-                    self._engine.speech_queued
-                )  # a late Cleared moves it again
+            self._unsilence(waiter)
         if not replies:
             raise self._engine.requests.timeout_error("Cleared", timeout)
         reply = replies[0]
@@ -270,7 +188,9 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         audio, then closes; keep iterating to receive it. Idempotent."""
         await self._engine.close_stream()
 
-    def utterance(self, text: str | None = None, *, timeout: float = 10.0) -> UtteranceAudio:
+    def utterance(
+        self, text: str | None = None, *, timeout: float = 10.0
+    ) -> UtteranceAudio[SpeakV1Audio]:
         """Speak ``text`` (if given) and what is buffered; iterate the audio until its
         ``Flushed``.
 
@@ -291,82 +211,13 @@ class SpeakV1Connection(Connection[SpeakV1Message]):
         """
         check_timeout(timeout)
         if text is not None:
-            _check_text(text)
-        return UtteranceAudio(self, text, timeout)
+            check_text(text)
+        return UtteranceAudio(self, partial(self._start_utterance, text), timeout, "Flushed")
 
     async def _start_utterance(self, text: str | None) -> Waiter[Message]:
-        self._leave_utterance()
         if text is not None:
             await self.speak(text)
-        waiter = self._utterance = await self._start_flush()
-        return waiter
-
-
-class UtteranceAudio:
-    """The audio of one :meth:`SpeakV1Connection.utterance`: an async iterator of
-    :class:`SpeakV1Audio` that ends at the utterance's ``Flushed``.
-
-    An iterator, not an async generator, so that leaving it with ``break`` needs no
-    ``aclosing()``: whatever is left of it is dropped as soon as the connection is
-    used again (``aclose()`` drops it at once).
-    """
-
-    def __init__(self, connection: SpeakV1Connection, text: str | None, timeout: float) -> None:
-        self._connection = connection
-        self._text = text
-        self._timeout = timeout
-        self._waiter: Waiter[Message] | None = None
-        self._finished = False
-
-    def __aiter__(self) -> UtteranceAudio:
-        return self
-
-    async def __anext__(self) -> SpeakV1Audio:
-        conn = self._connection
-        if self._finished:
-            raise StopAsyncIteration
-        try:
-            if self._waiter is None:
-                self._waiter = await conn._start_utterance(self._text)
-            waiter = self._waiter
-            while True:
-                with trio.move_on_after(self._timeout) as wait:
-                    message = await conn._next()
-                if wait.cancelled_caught:
-                    raise conn._engine.requests.timeout_error("audio or Flushed", self._timeout)
-                if isinstance(message, SpeakV1Audio):
-                    return message
-                if message is waiter.ended or any(message is r for r in waiter.replies):
-                    conn._utterance = None  # heard to its end
-                    self._finished = True
-                    raise StopAsyncIteration
-                conn._held.append(message)
-        except BaseException:
-            self._leave()
-            raise
-
-    async def aclose(self) -> None:
-        """Stop iterating: the rest of this utterance's audio is dropped."""
-        self._leave()
-        await trio.lowlevel.checkpoint()
-
-    def _leave(self) -> None:
-        self._finished = True
-        if self._waiter is not None and self._connection._utterance is self._waiter:
-            self._connection._leave_utterance()
-
-
-def _check_text(text: object) -> None:
-    if not isinstance(text, str):
-        raise TypeError(f"speak() takes a string, not {type(text).__name__}")
-    if not text:
-        raise ValueError("speak() needs some text")
-    if len(text) > MAX_SPEAK_CHARACTERS:
-        raise ValueError(
-            f"speak() takes at most {MAX_SPEAK_CHARACTERS} characters per call "
-            f"(Deepgram's limit), not {len(text)}: send longer text in pieces, e.g. "
-            "sentence by sentence, then flush once"
-        )
+        return await self._start_flush()
 
 
 def open_speak(

@@ -11,6 +11,7 @@ from ..._codec import QueryValue
 from ..._errors import ConfigurationError
 from ..._validate import between, check_fields, positive
 from ...audio._format import AudioFormat
+from .._common import check_sample_rate
 
 __all__ = ["SpeakV1Encoding", "SpeakV1Options"]
 
@@ -18,7 +19,6 @@ SpeakV1Encoding = Literal["linear16", "mulaw", "alaw"]
 """The encodings streaming text-to-speech produces (raw, without a container)."""
 
 _SAMPLE_RATES = (8000, 16000, 24000, 32000, 48000)
-_G711_SAMPLE_RATES = (8000, 16000)
 
 
 @attrs.frozen(kw_only=True)
@@ -48,17 +48,13 @@ class SpeakV1Options:
     def __attrs_post_init__(self) -> None:
         check_fields(self)  # first: the checks below trust the types
         if not self.model.startswith("aura"):
+            flux = self.model.startswith("flux")
+            hint = ": use dgtrio.open_flux_speak (/v2/speak)" if flux else ""
             raise ConfigurationError(
                 f"SpeakV1Options.model {self.model!r} is not an Aura voice: "
-                "/v1/speak takes aura-* models"
+                f"/v1/speak takes aura-* models{hint}"
             )
-        rates = _SAMPLE_RATES if self.encoding == "linear16" else _G711_SAMPLE_RATES
-        if self.sample_rate not in rates:
-            # Unprefixed: the command line shows this message as it is.
-            raise ConfigurationError(
-                f"sample_rate {self.sample_rate!r} is not one of "
-                f"{', '.join(map(str, rates))} for {self.encoding}"
-            )
+        check_sample_rate(self.encoding, self.sample_rate, _SAMPLE_RATES)
 
     @property
     def audio_format(self) -> AudioFormat:

@@ -1,0 +1,1 @@
+"""Speak v2 (Flux TTS): see :mod:`dgtrio.speak` for the public names."""
