@@ -720,6 +720,13 @@ SAMPLES: list[tuple[dict[str, Any], type, dict[str, Any]]] = [
     ({"type": "SpeakUpdated"}, dgtrio.AgentV1SpeakUpdated, {}),
     ({"type": "ThinkUpdated"}, dgtrio.AgentV1ThinkUpdated, {}),
     ({"type": "ListenUpdated"}, dgtrio.AgentV1ListenUpdated, {}),
+    ({"type": "ThinkLiveUpdated"}, dgtrio.AgentV1ThinkLiveUpdated, {}),
+    ({"type": "FrustrationDetected", "count": 2, "escalated": True},
+     dgtrio.AgentV1FrustrationDetected, {"count": 2, "escalated": True}),
+    ({"type": "__customFromThinkProvider", "content": {"rows": [1, 2], "ok": None}},
+     dgtrio.AgentV1CustomFromThinkProvider, {"content": {"rows": [1, 2], "ok": None}}),
+    ({"type": "__customFromThinkProvider", "content": "plain text"},
+     dgtrio.AgentV1CustomFromThinkProvider, {"content": "plain text"}),
     ({"type": "InjectionRefused", "message": "busy"}, dgtrio.AgentV1InjectionRefused,
      {"message": "busy"}),
     ({"type": "History", "role": "assistant", "content": "yo"}, dgtrio.AgentV1History,
@@ -748,6 +755,26 @@ def test_every_server_message_decodes_to_its_class(
     for name, value in fields.items():
         assert getattr(message, name) == value
     assert message.raw["added_by_a_newer_server"] == [1, 2]  # type: ignore[union-attr]
+
+
+def test_conversation_text_from_an_older_server_is_default_behaviour() -> None:
+    message = CODEC.decode('{"type": "ConversationText", "role": "user", "content": "hi"}')
+    assert isinstance(message, dgtrio.AgentV1ConversationText)
+    assert message.conversational_behavior == "default"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"type": "FrustrationDetected", "count": 1},
+        {"type": "FrustrationDetected", "escalated": False},
+        {"type": "FrustrationDetected", "count": "one", "escalated": False},
+        {"type": "__customFromThinkProvider"},
+    ],
+)
+def test_new_messages_without_their_essence_are_decode_errors(raw: dict[str, Any]) -> None:
+    with pytest.raises(dgtrio.MessageDecodeError, match=raw["type"]):
+        CODEC.decode(json.dumps(raw))
 
 
 def test_binary_frames_are_agent_audio() -> None:
