@@ -48,6 +48,8 @@ from ._settings import CustomProvider as CustomProvider
 from ._settings import DeepgramListenV1 as DeepgramListenV1
 from ._settings import DeepgramListenV2 as DeepgramListenV2
 from ._settings import DeepgramSpeak as DeepgramSpeak
+from ._settings import DeepgramThink as DeepgramThink
+from ._settings import DeepgramThinkLive as DeepgramThinkLive
 from ._settings import ElevenLabsSpeak as ElevenLabsSpeak
 from ._settings import Endpoint as Endpoint
 from ._settings import Flags as Flags
@@ -64,6 +66,7 @@ from ._settings import OutputEncoding as OutputEncoding
 from ._settings import Speak as Speak
 from ._settings import SpeakProvider as SpeakProvider
 from ._settings import Think as Think
+from ._settings import ThinkLive as ThinkLive
 from ._settings import ThinkProvider as ThinkProvider
 from ._tools import ErrorFormatter as ErrorFormatter
 from ._tools import Tool as Tool
