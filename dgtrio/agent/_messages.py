@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 import orjson
 
-from .._codec import Codec, encode_message, raw_field
+from .._codec import Codec, encode_message, raw_field, to_json
 
 __all__ = [
     "AgentV1AgentAudioDone",
@@ -477,4 +477,33 @@ class InjectAgentMessage:
     behavior: str | None = None
 
 
+@attrs.frozen
+class InjectDynamicAgentMessage:
+    TYPE: ClassVar[str] = "InjectAgentMessage"
+    behavior: str | None = None
+    is_dynamic: bool = True
+
+
+@attrs.frozen
+class UpdateThinkLive:
+    TYPE: ClassVar[str] = "UpdateThink_Live"
+    think_live: Any
+
+
+@attrs.frozen
+class ForceEndTurn:
+    TYPE: ClassVar[str] = "ForceEndTurn"
+
+
+@attrs.frozen
+class CustomToThinkProvider:
+    TYPE: ClassVar[str] = "__customToThinkProvider"
+    content: Any
+
+    def to_json(self) -> dict[str, Any]:
+        # content is sent even when it is null (the JSON value, not an unset field).
+        return {"type": self.TYPE, "content": to_json(self.content)}
+
+
 KEEPALIVE_FRAME = encode_message(KeepAlive())
+FORCE_END_TURN_FRAME = encode_message(ForceEndTurn())

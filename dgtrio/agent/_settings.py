@@ -987,13 +987,22 @@ def _settings_converter() -> cattrs.Converter:
 _CONVERTER = _settings_converter()
 
 
-def _structure(data: Mapping[str, Any], cls: type[T]) -> T:
+def settings_part(data: Mapping[str, Any], cls: type[T], path: str) -> T:
+    """A part of the settings (``ThinkLive``...) from its JSON form, checked as
+    :meth:`AgentV1Settings.from_dict` checks settings; errors name the field under
+    ``path`` (``think_live.provider.version``)."""
+    if not isinstance(data, Mapping):
+        raise SettingsError(path, f"must be an object, not {type(data).__name__}")
+    return _structure(data, cls, path)
+
+
+def _structure(data: Mapping[str, Any], cls: type[T], root: str = "") -> T:
     if not isinstance(data, Mapping):
         raise SettingsError("$", f"settings must be an object, not {type(data).__name__}")
     try:
         return _CONVERTER.structure(data, cls)
     except Exception as exc:
-        path, problem = _locate(exc, "")
+        path, problem = _locate(exc, root)
         raise SettingsError(path or "$", problem) from exc
 
 
