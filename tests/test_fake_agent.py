@@ -315,6 +315,7 @@ async def test_a_stored_agent_has_no_functions(
         "type": "ConversationText",
         "role": "assistant",
         "content": "I heard you say: The weather?",
+        "conversational_behavior": "default",
     }
 
 
@@ -420,11 +421,21 @@ async def test_an_injected_user_message_gets_the_full_sequence(
         "audio",
         "AgentAudioDone",
     ]
-    assert messages[0] == {"type": "ConversationText", "role": "user", "content": "Hello there!"}
+    assert messages[0] == {
+        "type": "ConversationText",
+        "role": "user",
+        "content": "Hello there!",
+        "conversational_behavior": "default",  # always sent; other values need Think Live
+    }
     assert messages[1] == {"type": "History", "role": "user", "content": "Hello there!"}
     assert isinstance(messages[2]["content"], str)
     reply = "Hi! How can I help you?"  # the default script's reply to "hello"
-    assert messages[3] == {"type": "ConversationText", "role": "assistant", "content": reply}
+    assert messages[3] == {
+        "type": "ConversationText",
+        "role": "assistant",
+        "content": reply,
+        "conversational_behavior": "default",
+    }
     assert len(audio_of(messages)) == 2.4 * 48000  # 6 words
 
 
@@ -648,6 +659,7 @@ async def test_injecting_by_default_is_refused_while_anyone_speaks(
         "type": "ConversationText",
         "role": "assistant",
         "content": inject["message"],
+        "conversational_behavior": "default",
     }
 
 
@@ -666,6 +678,7 @@ async def test_a_queued_agent_message_follows_the_current_speech(
         "type": "ConversationText",
         "role": "assistant",
         "content": "One more thing.",
+        "conversational_behavior": "default",
     }
     assert summary(queued)[-2:] == ["audio", "AgentAudioDone"]
 
@@ -712,6 +725,7 @@ async def test_barge_in_from_audio_energy(
         "type": "ConversationText",
         "role": "user",
         "content": "Hello, can you hear me?",  # the default script's first line
+        "conversational_behavior": "default",
     }
     sent = fake.sessions[0].sent
     kinds = [f.json()["type"] if f.is_text else "audio" for f in sent]
