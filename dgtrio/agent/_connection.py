@@ -119,12 +119,12 @@ class AgentConnection(Connection[AgentMessage]):
         tools: ToolRegistry | None,
         settings_timeout: float,
         input_format: AudioFormat | None,
-        think_live: bool | None,
+        without_think_live: bool,
     ) -> None:
         super().__init__(engine)
         self.settings = settings
         """The settings this conversation was opened with (as given)."""
-        self._think_live = think_live  # on, off, or not known (a stored agent)
+        self._without_think_live = without_think_live  # known to be off
         self._tools = tools
         self._settings_timeout = settings_timeout
         self._settings_frame = settings_frame  # the tools declared in it
@@ -227,7 +227,7 @@ class AgentConnection(Connection[AgentMessage]):
             InjectionRefused: the agent refused it.
             AcknowledgementTimeout: neither within ``timeout``.
         """
-        if self._think_live is False:
+        if self._without_think_live:
             raise ConfigurationError(
                 f"inject_dynamic_agent_message() {_NO_THINK_LIVE}: set agent.think_live"
             )
@@ -254,6 +254,7 @@ class AgentConnection(Connection[AgentMessage]):
 
         Raises:
             ConnectionClosed, ServerError: the conversation has ended (why).
+            trio.ClosedResourceError: after the block or ``aclose()``.
         """
         await self._engine.send(FORCE_END_TURN_FRAME)
 
@@ -267,6 +268,7 @@ class AgentConnection(Connection[AgentMessage]):
                 key that is not a string...).
             ValueError: a NaN or infinite number in it.
             ConnectionClosed, ServerError: the conversation has ended (why).
+            trio.ClosedResourceError: after the block or ``aclose()``.
         """
         check_json(content, "content")
         await self._engine.send(encode_message(CustomToThinkProvider(content)))
@@ -302,7 +304,7 @@ class AgentConnection(Connection[AgentMessage]):
         value = _think_json(
             to_json(tuple(think) if isinstance(think, Sequence) else think), self._tools
         )
-        field = filler_field(value) if self._think_live is False else None
+        field = filler_field(value) if self._without_think_live else None
         if field is not None:
             raise SettingsError(field, f"{_NO_THINK_LIVE} (agent.think_live)", field=field)
         return await self._acknowledged(
@@ -331,6 +333,7 @@ class AgentConnection(Connection[AgentMessage]):
             SettingsError: its JSON form does not fit Deepgram's schema (the path).
             ServerError: the server refused it (``code``, ``description``).
             AcknowledgementTimeout: no ``ThinkLiveUpdated`` within ``timeout``.
+            trio.ClosedResourceError: after the block or ``aclose()``.
         """
         if isinstance(think_live, DeepgramThinkLive):
             think_live = ThinkLive(provider=think_live)
@@ -341,10 +344,11 @@ class AgentConnection(Connection[AgentMessage]):
                 "think_live must be ThinkLive, DeepgramThinkLive or a mapping, "
                 f"not {type(think_live).__name__}"
             )
+        check_timeout(timeout)
         frame = encode_message(UpdateThinkLive(think_live))
-        reply = await self._acknowledged(frame, AgentV1ThinkLiveUpdated, timeout)
-        self._think_live = True
-        return reply
+        # On once applied, which a call cut short cannot tell: no longer known off.
+        self._without_think_live = False
+        return await self._acknowledged(frame, AgentV1ThinkLiveUpdated, timeout)
 
     async def update_listen(
         self, listen: Listen | ListenProvider | Mapping[str, Any], *, timeout: float = 5.0
@@ -570,10 +574,10 @@ def _settings_json(
     return data
 
 
-def _think_live(settings: Mapping[str, Any]) -> bool | None:
-    """Whether the ``Settings`` JSON turns Think Live on; ``None`` for a stored agent."""
+def _without_think_live(settings: Mapping[str, Any]) -> bool:
+    """Whether the ``Settings`` JSON leaves Think Live off (a stored agent may not)."""
     agent = settings.get("agent")
-    return agent.get("think_live") is not None if isinstance(agent, Mapping) else None
+    return isinstance(agent, Mapping) and agent.get("think_live") is None
 
 
 def _think_json(think: Any, tools: ToolRegistry | None) -> Any:
@@ -649,7 +653,7 @@ def open_agent(
             settings=settings,
             settings_frame=orjson.dumps(data).decode(),
             input_format=heard,
-            think_live=_think_live(data),
+            without_think_live=_without_think_live(data),
             tools=tools,
             settings_timeout=settings_timeout,
         ),
