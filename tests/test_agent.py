@@ -777,7 +777,7 @@ async def test_a_dynamic_agent_message_is_a_think_live_filler(nursery: trio.Nurs
         with pytest.raises(ValueError, match="behavior is"):
             await agent.inject_dynamic_agent_message(behavior="now")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="positional"):
-            await agent.inject_dynamic_agent_message("queue")  # type: ignore[misc]
+            await agent.inject_dynamic_agent_message("queue")  # type: ignore[call-arg]
         await agent.keep_alive()
     injected = [m for m in fake.sessions[0].messages if m["type"] == "InjectAgentMessage"]
     assert injected == [{"type": "InjectAgentMessage", "behavior": "queue", "is_dynamic": True}]

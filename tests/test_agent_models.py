@@ -409,9 +409,9 @@ def test_the_deprecated_language_hint_is_sent_as_the_official_sdk_sends_it(hint:
             "Function.agent_filler_max_count",
         ),
         (
-            lambda: ag.Function(name="f", initial_agent_filler="yes"),
+            lambda: ag.Function(name="f", initial_agent_filler="yes"),  # type: ignore[arg-type]
             "Function.initial_agent_filler",
-        ),  # type: ignore[arg-type]
+        ),
         (
             lambda: ag.AgentConfig(
                 think=ag.Think(
