@@ -69,7 +69,9 @@ from .agent import AgentV1AgentStartedSpeaking as AgentV1AgentStartedSpeaking
 from .agent import AgentV1AgentThinking as AgentV1AgentThinking
 from .agent import AgentV1Audio as AgentV1Audio
 from .agent import AgentV1ConversationText as AgentV1ConversationText
+from .agent import AgentV1CustomFromThinkProvider as AgentV1CustomFromThinkProvider
 from .agent import AgentV1Error as AgentV1Error
+from .agent import AgentV1FrustrationDetected as AgentV1FrustrationDetected
 from .agent import AgentV1FunctionCallCancelled as AgentV1FunctionCallCancelled
 from .agent import AgentV1FunctionCallHistory as AgentV1FunctionCallHistory
 from .agent import AgentV1FunctionCallRequest as AgentV1FunctionCallRequest
@@ -83,6 +85,7 @@ from .agent import AgentV1PromptUpdated as AgentV1PromptUpdated
 from .agent import AgentV1Settings as AgentV1Settings
 from .agent import AgentV1SettingsApplied as AgentV1SettingsApplied
 from .agent import AgentV1SpeakUpdated as AgentV1SpeakUpdated
+from .agent import AgentV1ThinkLiveUpdated as AgentV1ThinkLiveUpdated
 from .agent import AgentV1ThinkUpdated as AgentV1ThinkUpdated
 from .agent import AgentV1UserStartedSpeaking as AgentV1UserStartedSpeaking
 from .agent import AgentV1Warning as AgentV1Warning

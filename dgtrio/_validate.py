@@ -225,6 +225,33 @@ def check_timeout(value: object, name: str = "timeout") -> None:
         raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
 
 
+def check_json(value: object, name: str) -> None:
+    """Refuse what is not a JSON value, before anything is sent: JSON has null, true and
+    false, numbers (finite), strings, arrays (a list or tuple) and objects (a mapping
+    with string keys). The error names the part: ``content['rows'][2]``.
+
+    Raises:
+        TypeError: a value of another type (bytes, a set, a date...), or a key that
+            is not a string.
+        ValueError: NaN or an infinity (which JSON cannot say).
+    """
+    if value is None or isinstance(value, str | int):  # bool is an int
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} is {value}, which JSON cannot say")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_json(item, f"{name}[{index}]")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{name} has the key {key!r}: JSON keys are strings")
+            check_json(item, f"{name}[{key!r}]")
+    else:
+        raise TypeError(f"{name} is {type(value).__name__}, not a JSON value")
+
+
 def check_positive_number(owner: str, name: str, value: object, *, optional: bool = False) -> None:
     """A finite int or float above 0 (or ``None`` if ``optional``); see :func:`check_value`."""
     check_value(owner, name, value, float | None if optional else float, positive())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -559,3 +560,296 @@ async def test_the_key_stays_out_of_repr_and_errors(nursery: trio.Nursery) -> No
         async with dgtrio.open_agent(settings(), base_url=fake.url, api_key="sk-wrong-key"):
             pass
     assert "sk-wrong-key" not in str(caught.value)
+
+
+# -- Think Live, ForceEndTurn and the custom think provider ---------------------------------
+
+LIVE = ag.ThinkLive(provider=ag.DeepgramThinkLive(frustration_max_count=2))
+
+
+def frustrations(messages: list[Any]) -> list[tuple[int, bool]]:
+    return [
+        (m.count, m.escalated) for m in messages if isinstance(m, dgtrio.AgentV1FrustrationDetected)
+    ]
+
+
+async def test_think_live_frustration_and_its_update(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(think_live=LIVE), **connect(fake)) as agent:
+        await agent.inject_user_message("This is useless.")
+        first = await until(agent, dgtrio.AgentV1AgentAudioDone)
+        update = ag.DeepgramThinkLive(frustration_max_count=1, restricted_terms=["refund"])
+        assert isinstance(await agent.update_think_live(update), dgtrio.AgentV1ThinkLiveUpdated)
+        await agent.inject_user_message("Still useless!")
+        second = await until(agent, dgtrio.AgentV1AgentAudioDone)
+    assert frustrations(first) == [(1, False)]
+    assert frustrations(second) == [(2, True)]  # max 1 now: escalated
+    assert names(first)[2:6] == [  # after Welcome and SettingsApplied
+        "ConversationText",
+        "History",
+        "FrustrationDetected",
+        "AgentThinking",
+    ]
+    assert names(second)[0] == "ThinkLiveUpdated"  # iterated too
+    session = fake.sessions[0]
+    assert session.received[0].json()["agent"]["think_live"] == {
+        "provider": {"type": "deepgram", "version": "v1", "frustration_max_count": 2}
+    }
+    assert [m["type"] for m in session.messages] == [
+        "Settings", "InjectUserMessage", "UpdateThink_Live", "InjectUserMessage",
+    ]  # fmt: skip
+    assert session.messages[2] == {
+        "type": "UpdateThink_Live",
+        "think_live": {
+            "provider": {
+                "type": "deepgram",
+                "version": "v1",
+                "frustration_max_count": 1,
+                "restricted_terms": ["refund"],
+            }
+        },
+    }
+
+
+async def test_update_think_live_takes_its_json_form_checked(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with (
+        dgtrio.open_agent(settings(), **connect(fake)) as agent,
+        trio.open_nursery() as drain,
+    ):
+        drain.start_soon(aiter_drain, agent)
+        raw = {"provider": {"type": "deepgram", "version": "v1", "presence_check_max_count": 0}}
+        await agent.update_think_live(raw)  # turns Think Live on (the fake allows it)
+        await agent.update_think_live(ag.ThinkLive(provider=ag.DeepgramThinkLive()))
+        drain.cancel_scope.cancel()
+    updates = [
+        m["think_live"] for m in fake.sessions[0].messages if m["type"] == "UpdateThink_Live"
+    ]
+    assert updates == [raw, {"provider": {"type": "deepgram", "version": "v1"}}]
+
+
+@pytest.mark.parametrize(
+    ("think_live", "error", "match"),
+    [
+        ("deepgram", TypeError, "ThinkLive, DeepgramThinkLive or a mapping, not str"),
+        (ag.DeepgramSpeak(model="aura-2-thalia-en"), TypeError, "not DeepgramSpeak"),
+        ({"provider": {"type": "deepgram", "version": "v2"}}, dgtrio.SettingsError,
+         r"^think_live\.provider\.version: 'v2' is not one of v1"),
+        ({"provider": {"frustration_count": 2}}, dgtrio.SettingsError,
+         r"^think_live\.provider\.frustration_count: unknown key; did you mean frustration_max"),
+        ({"provider": {"presence_check_max_count": -1}}, dgtrio.SettingsError,
+         r"^think_live\.provider\.presence_check_max_count: must be at least 0"),
+        ({"provider": 5}, dgtrio.SettingsError, r"^think_live\.provider: must be an object"),
+        ({}, dgtrio.SettingsError, r"^think_live\.provider: required"),
+        ([("provider", {})], TypeError, "not list"),
+    ],
+)  # fmt: skip
+async def test_update_think_live_refuses_before_sending(
+    nursery: trio.Nursery, think_live: Any, error: type[Exception], match: str
+) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        with pytest.raises(error, match=match):
+            await agent.update_think_live(think_live)
+        await agent.keep_alive()  # a marker: everything before it was sent
+    assert "UpdateThink_Live" not in [m["type"] for m in fake.sessions[0].messages]
+
+
+async def test_update_think_live_misuse(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    provider = ag.DeepgramThinkLive()
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        with pytest.raises(ValueError, match="positive number of seconds"):
+            await agent.update_think_live(provider, timeout=0)
+        with pytest.raises(TypeError, match="number of seconds, not str"):
+            await agent.update_think_live(provider, timeout="5")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="unexpected keyword argument 'timout'"):
+            await agent.update_think_live(provider, timout=5)  # type: ignore[call-arg]
+        await agent.keep_alive()
+    assert "UpdateThink_Live" not in [m["type"] for m in fake.sessions[0].messages]
+    with pytest.raises(trio.ClosedResourceError):
+        await agent.update_think_live(provider)
+
+
+async def test_concurrent_think_live_updates_each_get_an_acknowledgement(
+    nursery: trio.Nursery,
+) -> None:
+    fake = await serve(nursery)
+    acks: list[Any] = []
+
+    async def update(count: int) -> None:
+        provider = ag.DeepgramThinkLive(frustration_max_count=count)
+        acks.append(await agent.update_think_live(provider))
+
+    async with (
+        dgtrio.open_agent(settings(), **connect(fake)) as agent,
+        trio.open_nursery() as drain,
+    ):
+        drain.start_soon(aiter_drain, agent)
+        async with trio.open_nursery() as both:
+            both.start_soon(update, 1)
+            both.start_soon(update, 2)
+        drain.cancel_scope.cancel()
+    assert len(acks) == 2 and all(isinstance(a, dgtrio.AgentV1ThinkLiveUpdated) for a in acks)
+    assert acks[0] is not acks[1]
+    sent = [m for m in fake.sessions[0].messages if m["type"] == "UpdateThink_Live"]
+    assert sorted(m["think_live"]["provider"]["frustration_max_count"] for m in sent) == [1, 2]
+
+
+async def test_a_refused_think_live_update_raises_the_servers_error(nursery: trio.Nursery) -> None:
+    # As a project outside Think Live's early access is answered.
+    url = await refusing_peer(nursery, "UpdateThink_Live", "UNPARSABLE_CLIENT_MESSAGE")
+    async with dgtrio.open_agent(settings(), base_url=url, api_key=API_KEY) as agent:
+        with pytest.raises(dgtrio.ServerError) as caught:
+            await agent.update_think_live(ag.DeepgramThinkLive())
+    assert caught.value.code == "UNPARSABLE_CLIENT_MESSAGE"
+    assert isinstance(caught.value.message, dgtrio.AgentV1Error)
+
+
+async def refusing_peer(nursery: trio.Nursery, kind: str, code: str) -> str:
+    """A server that applies any settings and answers ``kind`` with an ``Error``."""
+
+    async def handle(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.send_message('{"type":"Welcome","request_id":"r"}')
+        await ws.get_message()
+        await ws.send_message('{"type":"SettingsApplied"}')
+        try:
+            while True:
+                if json.loads(await ws.get_message()).get("type") == kind:
+                    error = {"type": "Error", "code": code, "description": "No."}
+                    await ws.send_message(json.dumps(error))
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    server = await nursery.start(trio_websocket.serve_websocket, handle, "127.0.0.1", 0, None)
+    return f"ws://127.0.0.1:{server.port}"
+
+
+async def test_filler_fields_need_think_live(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    filler = ag.Think(
+        provider=ag.OpenAiThink(model="m"),
+        functions=[ag.Function(name="now", initial_agent_filler=True)],
+    )
+    async with (
+        dgtrio.open_agent(settings(), **connect(fake)) as agent,
+        trio.open_nursery() as drain,
+    ):
+        drain.start_soon(aiter_drain, agent)
+        with pytest.raises(dgtrio.SettingsError) as caught:
+            await agent.update_think([ag.Think(provider=ag.OpenAiThink(model="m")), filler])
+        assert caught.value.path == "think[1].functions[0].initial_agent_filler"
+        assert "Think Live" in caught.value.problem
+        await agent.update_think_live(ag.DeepgramThinkLive())
+        assert isinstance(await agent.update_think(filler), dgtrio.AgentV1ThinkUpdated)
+        drain.cancel_scope.cancel()
+    (sent,) = [m for m in fake.sessions[0].messages if m["type"] == "UpdateThink"]
+    assert sent["think"]["functions"] == [{"name": "now", "initial_agent_filler": True}]
+
+
+async def test_settings_sent_unchecked_meet_the_servers_filler_rules(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    think = {"provider": {"type": "open_ai", "model": "m"},
+             "functions": [{"name": "f", "agent_filler_max_count": 2}]}  # fmt: skip
+    raw = {"audio": {"input": {"encoding": "linear16", "sample_rate": 16000}},
+           "agent": {"think": think}}  # fmt: skip
+    with pytest.raises(dgtrio.SettingsError, match=r"agent\.think\.functions\[0\]"):
+        ag.AgentV1Settings.from_dict(raw)  # what dgtrio's classes say first
+    with pytest.raises(dgtrio.ServerError) as caught:
+        async with dgtrio.open_agent(raw, **connect(fake)):
+            pytest.fail("the block must not start")
+    assert caught.value.code == "INVALID_SETTINGS"
+    assert "agent.think.functions[0].agent_filler_max_count" in caught.value.description
+    assert fake.sessions[0].server_close == (1000, "")
+
+
+async def test_a_dynamic_agent_message_is_a_think_live_filler(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(think_live=LIVE), **connect(fake)) as agent:
+        await agent.inject_user_message("Hello")  # the agent's reply comes first
+        text = await agent.inject_dynamic_agent_message(behavior="queue")
+        assert (text.role, text.content, text.conversational_behavior) == (
+            "assistant",
+            FAST.filler_line,
+            "filler",
+        )
+        with pytest.raises(ValueError, match="behavior is"):
+            await agent.inject_dynamic_agent_message(behavior="now")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="positional"):
+            await agent.inject_dynamic_agent_message("queue")  # type: ignore[call-arg]
+        await agent.keep_alive()
+    injected = [m for m in fake.sessions[0].messages if m["type"] == "InjectAgentMessage"]
+    assert injected == [{"type": "InjectAgentMessage", "behavior": "queue", "is_dynamic": True}]
+
+
+async def test_a_dynamic_agent_message_needs_think_live(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        with pytest.raises(dgtrio.ConfigurationError, match="needs Think Live"):
+            await agent.inject_dynamic_agent_message()
+        await agent.keep_alive()
+    assert "InjectAgentMessage" not in [m["type"] for m in fake.sessions[0].messages]
+    # A stored agent may have Think Live: the server decides (the fake's has none).
+    stored = ag.AgentV1Settings(agent="6f0c2a3e-8d6b-4f7e-9a31-2c5d8b9e0f14")
+    async with dgtrio.open_agent(stored, **connect(fake)) as agent:
+        with pytest.raises(dgtrio.InjectionRefused, match="Think Live is off"):
+            await agent.inject_dynamic_agent_message()
+
+
+async def test_force_end_turn_makes_the_agent_answer_now(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        for frame in frames(pcm16(0.5, rate=16000), 640):  # speech, and no silence after
+            await agent.send_audio(frame)
+        await until(agent, dgtrio.AgentV1UserStartedSpeaking)
+        await agent.force_end_turn()
+        turn = await until(agent, dgtrio.AgentV1AgentAudioDone)
+    assert (turn[0].role, turn[0].content) == ("user", FAST.user_lines[0])
+    kinds = sent_types(fake.sessions[0])
+    assert kinds[0] == "Settings" and kinds[-1] == "ForceEndTurn"
+    assert set(kinds[1:-1]) == {"<audio>"}
+    assert fake.sessions[0].messages[-1] == {"type": "ForceEndTurn"}
+    with pytest.raises(trio.ClosedResourceError):
+        await agent.force_end_turn()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [{"query": "orders", "ids": [1, 2.5], "deep": {"ok": True, "none": None}}, None, "text", 7],
+    ids=repr,
+)
+async def test_custom_think_provider_messages_round_trip(
+    nursery: trio.Nursery, content: Any
+) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        await agent.send_custom_to_think_provider(content)
+        (echo,) = [m for m in await until(agent, dgtrio.AgentV1CustomFromThinkProvider)
+                   if isinstance(m, dgtrio.AgentV1CustomFromThinkProvider)]  # fmt: skip
+    assert echo.content == content
+    assert fake.sessions[0].messages[-1] == {"type": "__customToThinkProvider", "content": content}
+
+
+async def test_custom_think_provider_content_must_be_json(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    async with dgtrio.open_agent(settings(), **connect(fake)) as agent:
+        for bad, error, match in [
+            (b"raw", TypeError, r"^content is bytes, not a JSON value"),
+            ({"a": [1, {2, 3}]}, TypeError, r"^content\['a'\]\[1\] is set"),
+            ({1: "one"}, TypeError, r"^content has the key 1: JSON keys are strings"),
+            ({"a": [float("nan")]}, ValueError, r"^content\['a'\]\[0\] is nan"),
+            (float("inf"), ValueError, "JSON cannot say"),
+            (object(), TypeError, "object, not a JSON value"),
+        ]:
+            with pytest.raises(error, match=match):
+                await agent.send_custom_to_think_provider(bad)
+        # A tuple is an array, any mapping an object.
+        await agent.send_custom_to_think_provider(MappingProxyType({"k": ("a", 1)}))
+        await agent.keep_alive()
+    customs = [m for m in fake.sessions[0].messages if m["type"] == "__customToThinkProvider"]
+    assert customs == [{"type": "__customToThinkProvider", "content": {"k": ["a", 1]}}]
+    with pytest.raises(trio.ClosedResourceError):
+        await agent.send_custom_to_think_provider({})

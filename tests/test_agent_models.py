@@ -24,6 +24,7 @@ AGENT_ID = "6f0c2a3e-8d6b-4f7e-9a31-2c5d8b9e0f14"
 THINK: dict[str, Any] = {"provider": {"type": "open_ai", "model": "gpt-4o-mini"}}
 SPEAK: dict[str, Any] = {"provider": {"type": "deepgram", "model": "aura-2-thalia-en"}}
 V2 = {"type": "deepgram", "version": "v2", "model": "flux-general-en"}
+THINK_LIVE: dict[str, Any] = {"provider": {"type": "deepgram", "version": "v1"}}
 
 
 def full_settings() -> ag.AgentV1Settings:
@@ -60,7 +61,12 @@ def full_settings() -> ag.AgentV1Settings:
                     prompt="Be brief.",
                     functions=[
                         ag.Function(
-                            name="lookup", parameters={"type": "object"}, defer_until_eot=True
+                            name="lookup",
+                            parameters={"type": "object"},
+                            defer_until_eot=True,
+                            initial_agent_filler=True,
+                            agent_filler_max_count=2,
+                            agent_filler_interval_ms=5000,
                         ),
                         ag.Function(
                             name="remote",
@@ -81,11 +87,31 @@ def full_settings() -> ag.AgentV1Settings:
                     ),
                     endpoint=ag.Endpoint(url="https://bedrock.test"),
                 ),
+                ag.Think(
+                    provider=ag.DeepgramThink(
+                        model="phonellm-mini-alpha-2-fp8",
+                        temperature=0.0,
+                        reasoning_mode="none",
+                        voice_prompt_opt_out=True,
+                        version="v1",
+                    )
+                ),
             ],
+            think_live=ag.ThinkLive(
+                provider=ag.DeepgramThinkLive(
+                    agent_backchannel_sensitivity=0.4,
+                    presence_check_max_count=2,
+                    presence_check_interval_ms=3000,
+                    frustration_max_count=3,
+                    restricted_terms=["refund", "free of charge"],
+                )
+            ),
             speak=[
                 ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en", speed=1.1)),
                 ag.Speak(
-                    provider=ag.DeepgramSpeak(model="flux-alexis-en", version="v2", expressivity=1)
+                    provider=ag.DeepgramSpeak(
+                        model="flux-alexis-en", version="v2", speed=0.85, expressivity=1
+                    )
                 ),
                 ag.Speak(
                     provider=ag.ElevenLabsSpeak(model_id="eleven_turbo_v2_5", language="en"),
@@ -144,14 +170,50 @@ def test_settings_encode_to_the_wire_shape() -> None:
         "google",
         "groq",
         "aws_bedrock",
+        "deepgram",
     ]
     assert agent["think"][0] == {
         "provider": {"type": "open_ai", "model": "gpt-4o-mini", "temperature": 0.2},
         "prompt": "Be brief.",
         "functions": [
-            {"name": "lookup", "parameters": {"type": "object"}, "defer_until_eot": True},
+            {
+                "name": "lookup",
+                "parameters": {"type": "object"},
+                "defer_until_eot": True,
+                "initial_agent_filler": True,
+                "agent_filler_max_count": 2,
+                "agent_filler_interval_ms": 5000,
+            },
             {"name": "remote", "endpoint": {"url": "https://x.test/f", "method": "post"}},
         ],
+    }
+    assert agent["think"][5] == {
+        "provider": {
+            "type": "deepgram",
+            "model": "phonellm-mini-alpha-2-fp8",
+            "temperature": 0.0,
+            "reasoning_mode": "none",
+            "voice_prompt_opt_out": True,
+            "version": "v1",
+        }
+    }
+    assert agent["think_live"] == {
+        "provider": {
+            "type": "deepgram",
+            "version": "v1",
+            "agent_backchannel_sensitivity": 0.4,
+            "presence_check_max_count": 2,
+            "presence_check_interval_ms": 3000,
+            "frustration_max_count": 3,
+            "restricted_terms": ["refund", "free of charge"],
+        }
+    }
+    assert agent["speak"][1]["provider"] == {
+        "type": "deepgram",
+        "model": "flux-alexis-en",
+        "version": "v2",
+        "speed": 0.85,
+        "expressivity": 1,
     }
     assert agent["think"][3]["context_length"] == "max"
     assert [s["provider"]["type"] for s in agent["speak"]] == [
@@ -204,10 +266,10 @@ def test_a_stored_agent_id_replaces_the_agent_object() -> None:
 
 def test_custom_providers_pass_through() -> None:
     think = ag.Think(
-        provider=ag.CustomProvider(type="deepgram", fields={"model": "think-fast"}),
+        provider=ag.CustomProvider(type="mistral", fields={"model": "large"}),
     )
     wire = json.loads(encode_message(ag.AgentV1Settings(agent=ag.AgentConfig(think=think))))
-    assert wire["agent"]["think"] == {"provider": {"type": "deepgram", "model": "think-fast"}}
+    assert wire["agent"]["think"] == {"provider": {"type": "mistral", "model": "large"}}
     back = ag.AgentV1Settings.from_dict(wire)
     assert isinstance(back.agent, ag.AgentConfig)
     assert back.agent.think == think
@@ -219,6 +281,24 @@ def test_listen_version_is_inferred_like_the_official_sdk() -> None:
     settings = ag.AgentV1Settings.from_dict(data)
     assert isinstance(settings.agent, ag.AgentConfig) and settings.agent.listen
     assert isinstance(settings.agent.listen.provider, ag.DeepgramListenV2)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("hint", ["de", ["de", "en"], None])
+def test_the_deprecated_language_hint_is_sent_as_the_official_sdk_sends_it(hint: Any) -> None:
+    provider = {"type": "deepgram", "model": "flux-general-multi", "language_hint": hint}
+    settings = ag.AgentV1Settings.from_dict({"agent": {"listen": {"provider": provider}}})
+    assert isinstance(settings.agent, ag.AgentConfig) and settings.agent.listen
+    expected = None if hint is None else tuple([hint] if isinstance(hint, str) else hint)
+    assert settings.agent.listen.provider == ag.DeepgramListenV2(
+        model="flux-general-multi", language_hints=expected
+    )
+    sent = json.loads(encode_message(settings))["agent"]["listen"]["provider"]
+    assert "language_hint" not in sent
+    pytest.importorskip("deepgram")
+    from deepgram.agent.v1.types import AgentV1SettingsAgentContextListenProvider_V2 as V2Sdk
+
+    assert sent == json.loads(json.dumps(V2Sdk(**provider).dict()))
 
 
 @pytest.mark.parametrize(
@@ -235,7 +315,7 @@ def test_listen_version_is_inferred_like_the_official_sdk() -> None:
         (lambda: ag.AudioInput(sample_rate=16000.5), "AudioInput.sample_rate"),  # type: ignore[arg-type]
         (lambda: ag.AudioOutput(container="mp4"), "AudioOutput.container"),  # type: ignore[arg-type]
         (
-            lambda: ag.DeepgramListenV2(model="flux", eot_threshold=0.95),
+            lambda: ag.DeepgramListenV2(model="flux", eot_threshold=1.05),
             "DeepgramListenV2.eot_threshold",
         ),
         (
@@ -281,6 +361,111 @@ def test_listen_version_is_inferred_like_the_official_sdk() -> None:
         ),
         (lambda: ag.AgentV1Settings(agent=ag.AgentConfig(), tags="x"), "AgentV1Settings.tags"),
         (lambda: ag.Flags(history="yes"), "Flags.history"),  # type: ignore[arg-type]
+        (
+            lambda: ag.DeepgramListenV2(model="flux", eot_timeout_ms=400),
+            "DeepgramListenV2.eot_timeout_ms",
+        ),
+        (
+            lambda: ag.DeepgramListenV2(model="flux-general-en", language_hints=["de"]),
+            "DeepgramListenV2.language_hints",
+        ),
+        # Think Live
+        (
+            lambda: ag.DeepgramThinkLive(agent_backchannel_sensitivity=1.5),
+            "DeepgramThinkLive.agent_backchannel_sensitivity",
+        ),
+        (
+            lambda: ag.DeepgramThinkLive(presence_check_max_count=-1),
+            "DeepgramThinkLive.presence_check_max_count",
+        ),
+        (
+            lambda: ag.DeepgramThinkLive(presence_check_interval_ms=2.5),  # type: ignore[arg-type]
+            "DeepgramThinkLive.presence_check_interval_ms",
+        ),
+        (
+            lambda: ag.DeepgramThinkLive(frustration_max_count=True),
+            "DeepgramThinkLive.frustration_max_count",
+        ),
+        (
+            lambda: ag.DeepgramThinkLive(restricted_terms="refund"),
+            "DeepgramThinkLive.restricted_terms",
+        ),
+        (lambda: ag.DeepgramThinkLive(version="v2"), "DeepgramThinkLive.version"),  # type: ignore[arg-type]
+        (
+            lambda: ag.ThinkLive(provider=ag.DeepgramListenV1()),  # type: ignore[arg-type]
+            "ThinkLive.provider",
+        ),
+        # Filler fields: their own ranges, and Think Live
+        (
+            lambda: ag.Function(name="f", agent_filler_interval_ms=500),
+            "Function.agent_filler_interval_ms",
+        ),
+        (
+            lambda: ag.Function(name="f", agent_filler_max_count=2, agent_filler_interval_ms=60001),
+            "Function.agent_filler_interval_ms",
+        ),
+        (
+            lambda: ag.Function(name="f", agent_filler_max_count=-1),
+            "Function.agent_filler_max_count",
+        ),
+        (
+            lambda: ag.Function(name="f", initial_agent_filler="yes"),  # type: ignore[arg-type]
+            "Function.initial_agent_filler",
+        ),
+        (
+            lambda: ag.AgentConfig(
+                think=ag.Think(
+                    provider=ag.OpenAiThink(model="m"),
+                    functions=[ag.Function(name="f", initial_agent_filler=True)],
+                )
+            ),
+            "AgentConfig.think.functions[0].initial_agent_filler",
+        ),
+        (
+            lambda: ag.AgentConfig(
+                think=[
+                    ag.Think(provider=ag.OpenAiThink(model="m")),
+                    ag.Think(
+                        provider=ag.OpenAiThink(model="m"),
+                        functions=[
+                            ag.Function(name="a"),
+                            ag.Function(name="b", agent_filler_max_count=0),
+                        ],
+                    ),
+                ]
+            ),
+            "AgentConfig.think[1].functions[1].agent_filler_max_count",
+        ),
+        # Deepgram's own LLMs
+        (lambda: ag.DeepgramThink(model="think-fast", temperature=3), "DeepgramThink.temperature"),
+        (lambda: ag.DeepgramThink(model=""), "DeepgramThink.model"),
+        (lambda: ag.DeepgramThink(model="m", version="v2"), "DeepgramThink.version"),  # type: ignore[arg-type]
+        (
+            lambda: ag.AgentV1Settings(
+                agent=ag.AgentConfig(think=ag.Think(provider=ag.DeepgramThink(model="think-fast"))),
+                mip_opt_out=True,
+            ),
+            "AgentV1Settings.agent.think.provider.model",
+        ),
+        # Flux TTS voices
+        (lambda: ag.DeepgramSpeak(model="flux-kit-en"), "DeepgramSpeak.version"),
+        (lambda: ag.DeepgramSpeak(model="aura-2-thalia-en", version="v2"), "DeepgramSpeak.version"),
+        (
+            lambda: ag.DeepgramSpeak(model="flux-kit-en", version="v2", speed=0.72),
+            "DeepgramSpeak.speed",
+        ),
+        (
+            lambda: ag.DeepgramSpeak(model="flux-kit-en", version="v2", speed=0.45),
+            "DeepgramSpeak.speed",
+        ),
+        (
+            lambda: ag.DeepgramSpeak(model="flux-kit-en", version="v2", expressivity=3),
+            "DeepgramSpeak.expressivity",
+        ),
+        (
+            lambda: ag.DeepgramSpeak(model="flux-kit-en", version="v2", expressivity=1.0),  # type: ignore[arg-type]
+            "DeepgramSpeak.expressivity",
+        ),
     ],
 )
 def test_construction_names_the_bad_field(build: Any, path: str) -> None:
@@ -289,6 +474,29 @@ def test_construction_names_the_bad_field(build: Any, path: str) -> None:
     assert caught.value.path == path
     assert str(caught.value).startswith(f"{path}: ")
     assert isinstance(caught.value, dgtrio.ConfigurationError)
+
+
+def test_the_documented_edges_are_accepted() -> None:
+    for interval in (1000, 60000):
+        ag.Function(name="f", agent_filler_max_count=3, agent_filler_interval_ms=interval)
+    ag.Function(name="f", agent_filler_max_count=0, agent_filler_interval_ms=10)  # ignored
+    for speed in (0.5, 0.55, 1.05, 1.5):
+        ag.DeepgramSpeak(model="flux-kit-en", version="v2", speed=speed)
+    ag.DeepgramSpeak(model="aura-2-thalia-en", version="v1", speed=0.73)  # Aura: any value
+    for expressivity in (-2, 0, 2):
+        ag.DeepgramSpeak(model="flux-kit-en", version="v2", expressivity=expressivity)
+    ag.DeepgramListenV2(model="flux-general-en", eot_threshold=1.0, eot_timeout_ms=60000)
+    for sensitivity in (0, 1):
+        ag.DeepgramThinkLive(agent_backchannel_sensitivity=sensitivity)
+    live = ag.ThinkLive(provider=ag.DeepgramThinkLive(presence_check_interval_ms=0))
+    filler = ag.Think(
+        provider=ag.OpenAiThink(model="m"),
+        functions=[ag.Function(name="f", initial_agent_filler=False)],
+    )
+    ag.AgentConfig(think=filler, think_live=live)
+    for model, opt_out in (("think-fast", False), ("phonellm-mini-alpha-2-fp8", True)):
+        think = ag.Think(provider=ag.DeepgramThink(model=model))
+        ag.AgentV1Settings(agent=ag.AgentConfig(think=think), mip_opt_out=opt_out)
 
 
 @pytest.mark.parametrize(
@@ -355,6 +563,43 @@ def test_construction_names_the_bad_field(build: Any, path: str) -> None:
         ({"agent": {"context": {"messages": [{"type": "Turn", "role": "user",
                                               "content": "Hi"}]}}},
          "agent.context.messages[0].type", "must be 'History'"),
+        # Think Live and the fields that need it
+        ({"agent": {"think_live": {}}}, "agent.think_live.provider", "required"),
+        ({"agent": {"think_live": {"provider": {"type": "open_ai"}}}},
+         "agent.think_live.provider.type", "must be 'deepgram', not 'open_ai'"),
+        ({"agent": {"think_live": {"provider": {"type": "deepgram", "version": "v2"}}}},
+         "agent.think_live.provider.version", "not one of v1"),
+        ({"agent": {"think_live": {"provider": {"frustration_max_count": -1}}}},
+         "agent.think_live.provider.frustration_max_count", "at least 0"),
+        ({"agent": {"think_live": {"provider": {"restricted_terms": ["ok", 7]}}}},
+         "agent.think_live.provider.restricted_terms", "list of strings"),
+        ({"agent": {"think": {**THINK, "functions": [{"name": "f",
+                                                      "agent_filler_max_count": 2}]}}},
+         "agent.think.functions[0].agent_filler_max_count", "needs Think Live"),
+        ({"agent": {"think": [THINK, {**THINK, "functions": [
+            {"name": "f"}, {"name": "g", "initial_agent_filler": False}]}]}},
+         "agent.think[1].functions[1].initial_agent_filler", "needs Think Live"),
+        ({"agent": {"think_live": THINK_LIVE, "think": {**THINK, "functions": [
+            {"name": "f", "agent_filler_max_count": 1, "agent_filler_interval_ms": 999}]}}},
+         "agent.think.functions[0].agent_filler_interval_ms", "between 1000 and 60000"),
+        # Deepgram's LLMs, Flux in and out
+        ({"agent": {"think": {"provider": {"type": "deepgram", "model": "think-fast"}}},
+          "mip_opt_out": True}, "agent.think.provider.model", "Model Improvement Program"),
+        ({"agent": {"think": [THINK, {"provider": {"type": "deepgram", "model": "think-fast"}}]},
+          "mip_opt_out": True}, "agent.think[1].provider.model", "phonellm-mini-alpha-2-fp8"),
+        ({"agent": {"listen": {"provider": {"type": "deepgram", "model": "flux-general-multi",
+                                            "language_hint": "de", "language_hints": ["en"]}}}},
+         "agent.listen.provider.language_hint", "deprecated form"),
+        ({"agent": {"listen": {"provider": {**V2, "model": "flux-general-multi",
+                                            "language_hint": 5}}}},
+         "agent.listen.provider.language_hint", "a language or a list of them"),
+        ({"agent": {"listen": {"provider": {**V2, "language_hints": ["de"]}}}},
+         "agent.listen.provider.language_hints", "flux-general-multi"),
+        ({"agent": {"speak": {"provider": {"type": "deepgram", "model": "flux-kit-en",
+                                           "version": "v2", "speed": 0.73}}}},
+         "agent.speak.provider.speed", "multiple of 0.05"),
+        ({"agent": {"speak": [SPEAK, {"provider": {"type": "deepgram", "model": "flux-kit-en"}}]}},
+         "agent.speak[1].provider.version", "set version='v2'"),
     ],
 )  # fmt: skip
 def test_from_dict_names_the_full_path(data: dict[str, Any], path: str, problem: str) -> None:
@@ -400,7 +645,8 @@ def test_the_unknown_key_test_reaches_every_level() -> None:
         "agent.think[0].functions[0]", "agent.think[0].functions[1].endpoint",
         "agent.think[3].endpoint", "agent.think[4].provider.credentials", "agent.speak[5]",
         "agent.speak[3].provider.voice", "agent.speak[5].provider.credentials",
-    } | {f"agent.think[{i}].provider" for i in range(5)} | {
+        "agent.think_live", "agent.think_live.provider",
+    } | {f"agent.think[{i}].provider" for i in range(6)} | {
         f"agent.speak[{i}].provider" for i in range(6)
     }  # fmt: skip
     assert expected <= set(OBJECT_PATHS)
@@ -433,9 +679,6 @@ def test_the_unknown_key_test_reaches_every_level() -> None:
          "agent.listen.provider.smart_fromat", "did you mean smart_format?"),
         ({"agent": {"listen": {"provider": {**V2, "eot_treshold": 0.7}}}},
          "agent.listen.provider.eot_treshold", "did you mean eot_threshold?"),
-        ({"agent": {"listen": {"provider": {"type": "deepgram", "model": "flux-general-multi",
-                                            "language_hint": "de"}}}},
-         "agent.listen.provider.language_hint", "did you mean language_hints?"),
         ({"agent": {"think": {**THINK, "temperature": 0.2}}}, "agent.think.temperature",
          "did you mean provider.temperature?"),
         ({"agent": {"think": {**THINK, "url": "https://llm.test"}}}, "agent.think.url",
@@ -462,12 +705,16 @@ def test_the_unknown_key_test_reaches_every_level() -> None:
          "did you mean messages?"),
         ({"agent": {"messages": [{"role": "user", "content": "Hi"}]}}, "agent.messages",
          "did you mean context.messages?"),
-        # Keys of Deepgram's SDK 7 that dgtrio does not model: refused, saying so.
-        ({"agent": {"think_live": {"provider": {"type": "deepgram"}}}}, "agent.think_live",
-         "does not model yet"),
-        ({"agent": {"think": {**THINK, "functions": [
-            {"name": "f", "agent_filler_max_count": 2}]}}},
-         "agent.think.functions[0].agent_filler_max_count", "Think Live"),
+        ({"agent": {"think_live": {"frustration_max_count": 2}}},
+         "agent.think_live.frustration_max_count", "did you mean provider.frustration_max_count?"),
+        ({"agent": {"think_live": {"provider": {"type": "deepgram", "frustration_count": 2}}}},
+         "agent.think_live.provider.frustration_count", "did you mean frustration_max_count?"),
+        ({"agent": {"think_live": THINK_LIVE, "think": {**THINK, "functions": [
+            {"name": "f", "agent_filler_count": 2}]}}},
+         "agent.think.functions[0].agent_filler_count", "did you mean agent_filler_max_count?"),
+        ({"agent": {"think": {"provider": {"type": "deepgram", "model": "think-fast",
+                                           "voice_prompt_optout": True}}}},
+         "agent.think.provider.voice_prompt_optout", "did you mean voice_prompt_opt_out?"),
         # A misspelt required key is reported as the typo, not as the missing key.
         ({"agent": {"think": {"provider": {"type": "open_ai", "modle": "gpt-4o"}}}},
          "agent.think.provider.modle", "did you mean model?"),
@@ -488,7 +735,7 @@ def test_type_tags_are_optional_and_unknown_provider_types_pass_through() -> Non
     data = {
         "agent": {
             "listen": {"provider": {"model": "nova-3"}},
-            "think": {"provider": {"type": "deepgram", "model": "think-fast", "new_knob": 1}},
+            "think": {"provider": {"type": "mistral", "model": "large", "new_knob": 1}},
             "context": {"messages": [{"role": "user", "content": "Hi"}]},
         }
     }
@@ -496,7 +743,7 @@ def test_type_tags_are_optional_and_unknown_provider_types_pass_through() -> Non
     assert isinstance(settings.agent, ag.AgentConfig) and settings.agent.listen
     assert settings.agent.listen.provider == ag.DeepgramListenV1(model="nova-3")
     assert settings.agent.think == ag.Think(
-        provider=ag.CustomProvider("deepgram", {"model": "think-fast", "new_knob": 1})
+        provider=ag.CustomProvider("mistral", {"model": "large", "new_knob": 1})
     )
 
 
@@ -521,6 +768,7 @@ def test_settings_built_with_the_official_sdk_parse() -> None:
         AwsBedrockThinkProviderCredentials,
         AwsPollySpeakProviderCredentials,
         CartesiaVoice,
+        DeepgramThinkLiveProviderV1,
         SpeakSettingsV1,
         SpeakSettingsV1Endpoint,
         SpeakSettingsV1Provider_AwsPolly,
@@ -528,12 +776,14 @@ def test_settings_built_with_the_official_sdk_parse() -> None:
         SpeakSettingsV1Provider_Deepgram,
         SpeakSettingsV1Provider_ElevenLabs,
         SpeakSettingsV1Provider_OpenAi,
+        ThinkLiveSettingsV1,
         ThinkSettingsV1,
         ThinkSettingsV1Endpoint,
         ThinkSettingsV1FunctionsItem,
         ThinkSettingsV1FunctionsItemEndpoint,
         ThinkSettingsV1Provider_Anthropic,
         ThinkSettingsV1Provider_AwsBedrock,
+        ThinkSettingsV1Provider_Deepgram,
         ThinkSettingsV1Provider_Google,
         ThinkSettingsV1Provider_Groq,
         ThinkSettingsV1Provider_OpenAi,
@@ -566,7 +816,11 @@ def test_settings_built_with_the_official_sdk_parse() -> None:
             ),
             listen=AgentV1SettingsAgentContextListen(
                 provider=AgentV1SettingsAgentContextListenProvider_V2(
-                    model="flux-general-multi", language_hints=["de"], eot_timeout_ms=4000
+                    model="flux-general-multi",
+                    language_hint=["de", "en"],  # deprecated: sent as language_hints
+                    eot_threshold=1.0,
+                    eager_eot_threshold=0.5,
+                    eot_timeout_ms=4000,
                 )
             ),
             think=[
@@ -579,12 +833,17 @@ def test_settings_built_with_the_official_sdk_parse() -> None:
                             description="Refund an order",
                             parameters={"type": "object", "properties": {}},
                             defer_until_eot=True,
+                            initial_agent_filler=True,
+                            agent_filler_max_count=3,
+                            agent_filler_interval_ms=2000,
                         ),
                         ThinkSettingsV1FunctionsItem(
                             name="lookup",
                             endpoint=ThinkSettingsV1FunctionsItemEndpoint(
                                 url="https://f.test", method="post", headers={"x": "y"}
                             ),
+                            agent_filler_max_count=0,
+                            agent_filler_interval_ms=0,
                         ),
                     ],
                 ),
@@ -610,10 +869,33 @@ def test_settings_built_with_the_official_sdk_parse() -> None:
                     ),
                     endpoint=ThinkSettingsV1Endpoint(url="https://bedrock.test"),
                 ),
+                ThinkSettingsV1(
+                    provider=ThinkSettingsV1Provider_Deepgram(
+                        model="phonellm-mini-alpha-2-fp8",
+                        version="v1",
+                        temperature=0.0,
+                        reasoning_mode="none",
+                        voice_prompt_opt_out=True,
+                    )
+                ),
             ],
+            think_live=ThinkLiveSettingsV1(
+                provider=DeepgramThinkLiveProviderV1(
+                    agent_backchannel_sensitivity=0.3,
+                    presence_check_max_count=2,
+                    presence_check_interval_ms=8000,
+                    frustration_max_count=4,
+                    restricted_terms=["guarantee", "legal advice"],
+                )
+            ),
             speak=[
                 SpeakSettingsV1(
                     provider=SpeakSettingsV1Provider_Deepgram(model="aura-2-thalia-en", speed=0.9)
+                ),
+                SpeakSettingsV1(
+                    provider=SpeakSettingsV1Provider_Deepgram(
+                        model="flux-kit-en", version="v2", speed=1.25, expressivity=-1
+                    )
                 ),
                 SpeakSettingsV1(
                     provider=SpeakSettingsV1Provider_ElevenLabs(
@@ -648,6 +930,18 @@ def test_settings_built_with_the_official_sdk_parse() -> None:
     wire = json.loads(json.dumps(sdk.dict()))
     settings = ag.AgentV1Settings.from_dict(wire)
     assert json.loads(encode_message(settings)) == wire
+    # Every field given to the SDK reached the wire, and was taken.
+    agent = wire["agent"]
+    assert agent["listen"]["provider"]["language_hints"] == ["de", "en"]
+    assert set(agent["think"][0]["functions"][0]) >= {
+        "initial_agent_filler",
+        "agent_filler_max_count",
+        "agent_filler_interval_ms",
+    }
+    assert agent["think"][5]["provider"]["voice_prompt_opt_out"] is True
+    assert len(agent["think_live"]["provider"]) == 7
+    assert agent["speak"][1]["provider"]["expressivity"] == -1
+    assert isinstance(settings.agent, ag.AgentConfig) and settings.agent.think_live
 
 
 def test_secrets_stay_out_of_repr() -> None:
@@ -720,6 +1014,13 @@ SAMPLES: list[tuple[dict[str, Any], type, dict[str, Any]]] = [
     ({"type": "SpeakUpdated"}, dgtrio.AgentV1SpeakUpdated, {}),
     ({"type": "ThinkUpdated"}, dgtrio.AgentV1ThinkUpdated, {}),
     ({"type": "ListenUpdated"}, dgtrio.AgentV1ListenUpdated, {}),
+    ({"type": "ThinkLiveUpdated"}, dgtrio.AgentV1ThinkLiveUpdated, {}),
+    ({"type": "FrustrationDetected", "count": 2, "escalated": True},
+     dgtrio.AgentV1FrustrationDetected, {"count": 2, "escalated": True}),
+    ({"type": "__customFromThinkProvider", "content": {"rows": [1, 2], "ok": None}},
+     dgtrio.AgentV1CustomFromThinkProvider, {"content": {"rows": [1, 2], "ok": None}}),
+    ({"type": "__customFromThinkProvider", "content": "plain text"},
+     dgtrio.AgentV1CustomFromThinkProvider, {"content": "plain text"}),
     ({"type": "InjectionRefused", "message": "busy"}, dgtrio.AgentV1InjectionRefused,
      {"message": "busy"}),
     ({"type": "History", "role": "assistant", "content": "yo"}, dgtrio.AgentV1History,
@@ -748,6 +1049,26 @@ def test_every_server_message_decodes_to_its_class(
     for name, value in fields.items():
         assert getattr(message, name) == value
     assert message.raw["added_by_a_newer_server"] == [1, 2]  # type: ignore[union-attr]
+
+
+def test_conversation_text_from_an_older_server_is_default_behaviour() -> None:
+    message = CODEC.decode('{"type": "ConversationText", "role": "user", "content": "hi"}')
+    assert isinstance(message, dgtrio.AgentV1ConversationText)
+    assert message.conversational_behavior == "default"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"type": "FrustrationDetected", "count": 1},
+        {"type": "FrustrationDetected", "escalated": False},
+        {"type": "FrustrationDetected", "count": "one", "escalated": False},
+        {"type": "__customFromThinkProvider"},
+    ],
+)
+def test_new_messages_without_their_essence_are_decode_errors(raw: dict[str, Any]) -> None:
+    with pytest.raises(dgtrio.MessageDecodeError, match=raw["type"]):
+        CODEC.decode(json.dumps(raw))
 
 
 def test_binary_frames_are_agent_audio() -> None:

@@ -200,6 +200,14 @@ def test_agent_text_with_the_fake_server(
     assert "using the built-in fake" in err
 
 
+def test_agent_text_with_a_flux_voice(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("Hello\n"))
+    assert main(["agent", "--text", "--voice", "flux-kit-en"]) == 0  # version v2, as it needs
+    assert capsys.readouterr().out.splitlines()[-1] == "agent: Hi! How can I help you?"
+
+
 def test_speak_writes_a_wav_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "hi.wav"
     text = "Hello from the command line."  # 28 characters: 1.87 s from the fake

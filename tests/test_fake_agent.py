@@ -29,6 +29,7 @@ WEATHER = {
     "description": "The weather in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
+THINK_LIVE = {"provider": {"type": "deepgram", "version": "v1"}}
 GREETING = "Welcome! How can I help you today, friend?"  # 8 words: 3.2 s at 2.5 words/s
 DELETE = object()
 
@@ -241,6 +242,67 @@ def _set(message: dict[str, Any], dotted: str, value: Any) -> None:
         ({"experimental": "yes"}, "experimental"),
         ({"mip_opt_out": 1}, "mip_opt_out"),
         ({"flags": {"history": "no"}}, "flags.history"),
+        # Think Live, and what needs it
+        ({"agent.think_live": {}}, "agent.think_live.provider"),
+        (
+            {"agent.think_live": {"provider": {"type": "open_ai", "version": "v1"}}},
+            "agent.think_live.provider.type",
+        ),
+        (
+            {"agent.think_live": {"provider": {"type": "deepgram"}}},
+            "agent.think_live.provider.version",
+        ),
+        (
+            {
+                "agent.think_live": {
+                    "provider": {**THINK_LIVE["provider"], "frustration_max_count": -1}
+                }
+            },
+            "agent.think_live.provider.frustration_max_count",
+        ),
+        (
+            {
+                "agent.think_live": {
+                    "provider": {**THINK_LIVE["provider"], "agent_backchannel_sensitivity": 2}
+                }
+            },
+            "agent.think_live.provider.agent_backchannel_sensitivity",
+        ),
+        (
+            {"agent.think_live": {"provider": {**THINK_LIVE["provider"], "restricted_terms": "x"}}},
+            "agent.think_live.provider.restricted_terms",
+        ),
+        (
+            {"agent.think.functions": [WEATHER, {"name": "f", "initial_agent_filler": True}]},
+            "agent.think.functions[1].initial_agent_filler",
+        ),
+        (
+            {"agent.think.functions": [{"name": "f", "agent_filler_max_count": 0}]},
+            "agent.think.functions[0].agent_filler_max_count",
+        ),
+        (
+            {
+                "agent.think_live": THINK_LIVE,
+                "agent.think.functions": [
+                    {"name": "f", "agent_filler_max_count": 1, "agent_filler_interval_ms": 999}
+                ],
+            },
+            "agent.think.functions[0].agent_filler_interval_ms",
+        ),
+        (
+            {
+                "agent.think_live": THINK_LIVE,
+                "agent.think.functions": [{"name": "f", "agent_filler_interval_ms": 60001}],
+            },
+            "agent.think.functions[0].agent_filler_interval_ms",
+        ),
+        (
+            {
+                "mip_opt_out": True,
+                "agent.think": [THINK, {"provider": {"type": "deepgram", "model": "think-fast"}}],
+            },
+            "agent.think[1].provider.model",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -304,6 +366,31 @@ async def test_every_provider_shape_and_unknown_keys_are_accepted(fake: FakeDeep
         pass  # SettingsApplied
 
 
+async def test_think_live_settings_and_what_needs_them_are_accepted(fake: FakeDeepgram) -> None:
+    live = {
+        "type": "deepgram",
+        "version": "v1",
+        "agent_backchannel_sensitivity": 0.5,
+        "presence_check_max_count": 2,
+        "presence_check_interval_ms": 1000,  # floored at 3000 by Deepgram
+        "frustration_max_count": 0,
+        "restricted_terms": ["refund"],
+    }
+    functions = [
+        {**WEATHER, "defer_until_eot": True, "initial_agent_filler": True},
+        {"name": "slow", "agent_filler_max_count": 2, "agent_filler_interval_ms": 60000},
+        {"name": "quiet", "agent_filler_max_count": 0, "agent_filler_interval_ms": 5},
+    ]
+    deepgram = {
+        "provider": {"type": "deepgram", "model": "think-fast", "voice_prompt_opt_out": True}
+    }
+    message = settings(
+        think_live={"provider": live}, think=[{**THINK, "functions": functions}, deepgram]
+    )
+    async with agent(fake, message):
+        pass  # SettingsApplied
+
+
 async def test_a_stored_agent_has_no_functions(
     fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
 ) -> None:
@@ -315,6 +402,7 @@ async def test_a_stored_agent_has_no_functions(
         "type": "ConversationText",
         "role": "assistant",
         "content": "I heard you say: The weather?",
+        "conversational_behavior": "default",
     }
 
 
@@ -420,11 +508,21 @@ async def test_an_injected_user_message_gets_the_full_sequence(
         "audio",
         "AgentAudioDone",
     ]
-    assert messages[0] == {"type": "ConversationText", "role": "user", "content": "Hello there!"}
+    assert messages[0] == {
+        "type": "ConversationText",
+        "role": "user",
+        "content": "Hello there!",
+        "conversational_behavior": "default",  # always sent; other values need Think Live
+    }
     assert messages[1] == {"type": "History", "role": "user", "content": "Hello there!"}
     assert isinstance(messages[2]["content"], str)
     reply = "Hi! How can I help you?"  # the default script's reply to "hello"
-    assert messages[3] == {"type": "ConversationText", "role": "assistant", "content": reply}
+    assert messages[3] == {
+        "type": "ConversationText",
+        "role": "assistant",
+        "content": reply,
+        "conversational_behavior": "default",
+    }
     assert len(audio_of(messages)) == 2.4 * 48000  # 6 words
 
 
@@ -595,6 +693,22 @@ async def test_updates_are_acknowledged_and_think_replaces_the_functions(
             {"type": "UpdateListen", "listen": {"provider": {"model": "nova-3"}}},
             "listen.provider.type",
         ),
+        ({"type": "UpdateThink_Live"}, "think_live"),
+        ({"type": "UpdateThink_Live", "think_live": {}}, "think_live.provider"),
+        (
+            {
+                "type": "UpdateThink_Live",
+                "think_live": {"provider": {"type": "deepgram", "version": "v2"}},
+            },
+            "think_live.provider.version",
+        ),
+        (
+            {
+                "type": "UpdateThink",
+                "think": {**THINK, "functions": [{"name": "f", "initial_agent_filler": False}]},
+            },
+            "think.functions[0].initial_agent_filler",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -648,6 +762,7 @@ async def test_injecting_by_default_is_refused_while_anyone_speaks(
         "type": "ConversationText",
         "role": "assistant",
         "content": inject["message"],
+        "conversational_behavior": "default",
     }
 
 
@@ -666,6 +781,7 @@ async def test_a_queued_agent_message_follows_the_current_speech(
         "type": "ConversationText",
         "role": "assistant",
         "content": "One more thing.",
+        "conversational_behavior": "default",
     }
     assert summary(queued)[-2:] == ["audio", "AgentAudioDone"]
 
@@ -712,11 +828,131 @@ async def test_barge_in_from_audio_energy(
         "type": "ConversationText",
         "role": "user",
         "content": "Hello, can you hear me?",  # the default script's first line
+        "conversational_behavior": "default",
     }
     sent = fake.sessions[0].sent
     kinds = [f.json()["type"] if f.is_text else "audio" for f in sent]
     barge_in = kinds.index("UserStartedSpeaking")
     assert kinds[barge_in + 1] == "ConversationText"  # no audio after the barge-in
+
+
+# --- Think Live, ForceEndTurn and the custom think provider ---------------------------
+
+
+async def test_frustration_is_counted_and_escalated_at_the_max_count(
+    fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
+) -> None:
+    live = {"provider": {**THINK_LIVE["provider"], "frustration_max_count": 2}}
+    async with agent(fake, settings(think_live=live)) as client:
+        turns = []
+        for text in ("This is RIDICULOUS.", "Hello again.", "Useless!", "I am so frustrated."):
+            await client.send({"type": "InjectUserMessage", "content": text})
+            turns.append(await client.until("AgentAudioDone"))
+    detected = [[m for m in turn if isinstance(m, dict) and m["type"] == "FrustrationDetected"]
+                for turn in turns]  # fmt: skip
+    assert detected == [
+        [{"type": "FrustrationDetected", "count": 1, "escalated": False}],
+        [],  # no cue
+        [{"type": "FrustrationDetected", "count": 2, "escalated": True}],
+        [{"type": "FrustrationDetected", "count": 3, "escalated": True}],
+    ]
+    # Heard, then judged, before the agent thinks.
+    assert summary(turns[0])[:4] == [
+        "ConversationText:user",
+        "History:user",
+        "FrustrationDetected",
+        "AgentThinking",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("provider", "escalations"),
+    [({}, [False, False, True]), ({"frustration_max_count": 0}, [])],
+    ids=["the fake's default of 3", "0 sends none"],
+)
+async def test_frustration_max_count(
+    fake: FakeDeepgram,
+    autojump_clock: trio.testing.MockClock,
+    provider: dict[str, Any],
+    escalations: list[bool],
+) -> None:
+    live = {"provider": {**THINK_LIVE["provider"], **provider}}
+    async with agent(fake, settings(think_live=live)) as client:
+        seen = []
+        for _ in range(3):
+            await client.send({"type": "InjectUserMessage", "content": "useless"})
+            seen += await client.until("AgentAudioDone")
+    frustrations = [m for m in seen if isinstance(m, dict) and m["type"] == "FrustrationDetected"]
+    assert [m["escalated"] for m in frustrations] == escalations
+
+
+async def test_update_think_live_is_acknowledged_and_turns_think_live_on(
+    fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with agent(fake, settings()) as client:
+        await client.send({"type": "InjectUserMessage", "content": "Useless."})
+        assert "FrustrationDetected" not in summary(await client.until("AgentAudioDone"))
+        await client.send({"type": "InjectAgentMessage", "is_dynamic": True})
+        assert await client.receive() == {
+            "type": "InjectionRefused",
+            "message": "Think Live is off: set agent.think_live.",
+        }
+        await client.send({"type": "UpdateThink_Live", "think_live": THINK_LIVE})
+        assert await client.receive() == {"type": "ThinkLiveUpdated"}
+        await client.send({"type": "InjectUserMessage", "content": "Useless."})
+        assert "FrustrationDetected" in summary(await client.until("AgentAudioDone"))
+        # Filler fields are welcome now.
+        functions = [{"name": "f", "initial_agent_filler": True}]
+        await client.send({"type": "UpdateThink", "think": {**THINK, "functions": functions}})
+        assert await client.receive() == {"type": "ThinkUpdated"}
+
+
+async def test_a_dynamic_agent_message_is_a_filler_line(
+    fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with agent(fake, settings(think_live=THINK_LIVE, greeting=GREETING)) as client:
+        await client.until("AgentStartedSpeaking")
+        await client.send({"type": "InjectAgentMessage", "is_dynamic": True})
+        refused = (await client.until("InjectionRefused"))[-1]
+        assert refused["message"] == "The agent is speaking or thinking."
+        await client.send({"type": "InjectAgentMessage", "is_dynamic": True, "behavior": "queue"})
+        await client.until("AgentAudioDone")  # the greeting's
+        filler = await client.until("AgentAudioDone")
+    assert filler[0] == {
+        "type": "ConversationText",
+        "role": "assistant",
+        "content": "One moment, please.",
+        "conversational_behavior": "filler",
+    }
+    assert len(audio_of(filler)) == 1.2 * 48000  # 3 words
+
+
+async def test_force_end_turn_ends_the_users_turn_at_once(
+    fake: FakeDeepgram, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with agent(fake, settings()) as client:
+        await client.send({"type": "ForceEndTurn"})  # nobody speaks: no turn to end
+        await client.send({"type": "UpdatePrompt", "prompt": "?"})
+        assert await client.receive() == {"type": "PromptUpdated"}
+        for chunk in frames(pcm16(0.5)):  # no silence after: the turn would not end
+            await client.send(chunk)
+        assert await client.receive() == {"type": "UserStartedSpeaking"}
+        await client.send({"type": "ForceEndTurn"})
+        turn = await client.until("AgentAudioDone")
+    assert turn[0]["content"] == "Hello, can you hear me?"  # the default script's first line
+    assert summary(turn)[:3] == ["ConversationText:user", "History:user", "AgentThinking"]
+    session = fake.sessions[0]
+    forced = [f.time for f in session.received if f.is_text and f.json()["type"] == "ForceEndTurn"]
+    assert sent_time(session.sent, "ConversationText") == pytest.approx(forced[-1], abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "content", [{"rows": [1, 2], "done": False}, ["a", 1.5], "text", 0, None], ids=repr
+)
+async def test_the_custom_think_provider_echoes(fake: FakeDeepgram, content: Any) -> None:
+    async with agent(fake, settings()) as client:
+        await client.send({"type": "__customToThinkProvider", "content": content})
+        assert await client.receive() == {"type": "__customFromThinkProvider", "content": content}
 
 
 # --- Hearing audio --------------------------------------------------------------------
@@ -841,6 +1077,14 @@ async def test_client_timeout_before_settings(
             '{"type": "FunctionCallResponse", "name": "f", "content": "x"}',
             "Error parsing client message. Check the id field against the API spec.",
         ),
+        (
+            '{"type": "InjectAgentMessage", "is_dynamic": false}',
+            "Error parsing client message. Check the is_dynamic field against the API spec.",
+        ),
+        (
+            '{"type": "__customToThinkProvider"}',
+            "Error parsing client message. Check the content field against the API spec.",
+        ),
     ],
 )
 async def test_unparsable_messages_are_reported_and_the_session_goes_on(
@@ -872,6 +1116,12 @@ def test_script_validation() -> None:
     ):
         with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
             AgentScript(**bad)
+    with pytest.raises(ValueError, match="frustration_cues"):
+        AgentScript(frustration_cues="angry")
+    with pytest.raises(ValueError, match="frustration_cues"):
+        AgentScript(frustration_cues=("angry", ""))
+    with pytest.raises(ValueError, match="filler_line"):
+        AgentScript(filler_line=" ")
     with pytest.raises(ValueError, match="trigger"):
         ScriptedCall(" ", "f", {})
     with pytest.raises(ValueError, match="placeholder"):

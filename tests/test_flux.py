@@ -136,6 +136,13 @@ async def test_configure_applies_or_raises(fake: FakeDeepgram, connect: ConnectO
             dgtrio.ListenV2Thresholds(eager_eot_threshold=0.1)
         with pytest.raises(TypeError, match="not one string"):
             await flux.configure(keyterms="dgtrio")
+        assert reply.numerals is False
+        reply = await flux.configure(numerals=True)
+        assert reply.numerals is True and reply.keyterms == ("dgtrio",)  # the rest is kept
+        with pytest.raises(TypeError, match="numerals is True or False, not 'yes'"):
+            await flux.configure(numerals="yes")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="numerals is True or False, not 1"):
+            await flux.configure(numerals=1)  # type: ignore[arg-type]
     assert fake.sessions[0].messages == [
         {
             "type": "Configure",
@@ -143,6 +150,7 @@ async def test_configure_applies_or_raises(fake: FakeDeepgram, connect: ConnectO
             "keyterms": ["dgtrio"],
         },
         {"type": "Configure", "language_hints": ["es"]},
+        {"type": "Configure", "numerals": True},
     ]
 
 

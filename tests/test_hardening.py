@@ -330,6 +330,26 @@ async def test_agent_acknowledgements_go_to_their_own_call(
         inner.cancel_scope.cancel()
 
 
+async def test_think_live_acknowledgements_go_to_their_own_call(
+    nursery: trio.Nursery, autojump_clock: Any
+) -> None:
+    fake = await delayed(nursery, 0.5, agent_script=AgentScript(realtime=False))
+    async with (
+        dgtrio.open_agent(agent_settings(), **reach(fake)) as agent,
+        trio.open_nursery() as inner,
+    ):
+        inner.start_soon(_drain, agent)
+        with trio.move_on_after(0.2):
+            await agent.update_think_live(ag.DeepgramThinkLive(frustration_max_count=1))
+        # Cut short, but sent: Think Live may be on, so this is not refused here.
+        filler = await agent.inject_dynamic_agent_message(behavior="queue")
+        assert filler.conversational_behavior == "filler"
+        began = trio.current_time()
+        await agent.update_think_live(ag.DeepgramThinkLive(frustration_max_count=2))
+        assert trio.current_time() - began == pytest.approx(0.5, abs=0.05)
+        inner.cancel_scope.cancel()
+
+
 # -- Flux: the open turn at the end of the stream ---------------------------------------
 
 

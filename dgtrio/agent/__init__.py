@@ -8,7 +8,9 @@ from ._messages import AgentV1AgentStartedSpeaking as AgentV1AgentStartedSpeakin
 from ._messages import AgentV1AgentThinking as AgentV1AgentThinking
 from ._messages import AgentV1Audio as AgentV1Audio
 from ._messages import AgentV1ConversationText as AgentV1ConversationText
+from ._messages import AgentV1CustomFromThinkProvider as AgentV1CustomFromThinkProvider
 from ._messages import AgentV1Error as AgentV1Error
+from ._messages import AgentV1FrustrationDetected as AgentV1FrustrationDetected
 from ._messages import AgentV1FunctionCallCancelled as AgentV1FunctionCallCancelled
 from ._messages import AgentV1FunctionCallHistory as AgentV1FunctionCallHistory
 from ._messages import AgentV1FunctionCallRequest as AgentV1FunctionCallRequest
@@ -21,11 +23,13 @@ from ._messages import AgentV1Message as AgentV1Message
 from ._messages import AgentV1PromptUpdated as AgentV1PromptUpdated
 from ._messages import AgentV1SettingsApplied as AgentV1SettingsApplied
 from ._messages import AgentV1SpeakUpdated as AgentV1SpeakUpdated
+from ._messages import AgentV1ThinkLiveUpdated as AgentV1ThinkLiveUpdated
 from ._messages import AgentV1ThinkUpdated as AgentV1ThinkUpdated
 from ._messages import AgentV1UserStartedSpeaking as AgentV1UserStartedSpeaking
 from ._messages import AgentV1Warning as AgentV1Warning
 from ._messages import AgentV1Welcome as AgentV1Welcome
 from ._messages import CancelledCall as CancelledCall
+from ._messages import ConversationalBehavior as ConversationalBehavior
 from ._messages import FunctionCall as FunctionCall
 from ._messages import FunctionCallRecord as FunctionCallRecord
 from ._settings import AgentConfig as AgentConfig
@@ -44,6 +48,8 @@ from ._settings import CustomProvider as CustomProvider
 from ._settings import DeepgramListenV1 as DeepgramListenV1
 from ._settings import DeepgramListenV2 as DeepgramListenV2
 from ._settings import DeepgramSpeak as DeepgramSpeak
+from ._settings import DeepgramThink as DeepgramThink
+from ._settings import DeepgramThinkLive as DeepgramThinkLive
 from ._settings import ElevenLabsSpeak as ElevenLabsSpeak
 from ._settings import Endpoint as Endpoint
 from ._settings import Flags as Flags
@@ -60,6 +66,7 @@ from ._settings import OutputEncoding as OutputEncoding
 from ._settings import Speak as Speak
 from ._settings import SpeakProvider as SpeakProvider
 from ._settings import Think as Think
+from ._settings import ThinkLive as ThinkLive
 from ._settings import ThinkProvider as ThinkProvider
 from ._tools import ErrorFormatter as ErrorFormatter
 from ._tools import Tool as Tool

@@ -15,10 +15,11 @@ from .._codec import UnknownMessage, encode_message, to_json
 from .._connection import Connection
 from .._engine import Adapter, ApiSpec, ConnectOptions, Engine, open_connection, server_error
 from .._errors import ConfigurationError, DeepgramError, InjectionRefused, SettingsError
-from .._validate import check_positive_number, check_timeout, check_value
+from .._validate import check_json, check_positive_number, check_timeout, check_value
 from ..audio._format import AudioFormat, AudioSink, check_format, raw_format
 from ._messages import (
     CODEC,
+    FORCE_END_TURN_FRAME,
     KEEPALIVE_FRAME,
     AgentV1Audio,
     AgentV1ConversationText,
@@ -32,25 +33,33 @@ from ._messages import (
     AgentV1PromptUpdated,
     AgentV1SettingsApplied,
     AgentV1SpeakUpdated,
+    AgentV1ThinkLiveUpdated,
     AgentV1ThinkUpdated,
     AgentV1UserStartedSpeaking,
     AgentV1Warning,
+    CustomToThinkProvider,
     FunctionCall,
     InjectAgentMessage,
+    InjectDynamicAgentMessage,
     InjectUserMessage,
     UpdateListen,
     UpdatePrompt,
     UpdateSpeak,
     UpdateThink,
+    UpdateThinkLive,
 )
 from ._settings import (
     AgentV1Settings,
     DeepgramListenV1,
     DeepgramListenV2,
+    DeepgramThinkLive,
     Listen,
     ListenProvider,
     Speak,
     Think,
+    ThinkLive,
+    filler_field,
+    settings_part,
 )
 from ._tools import Tool, ToolRegistry, ToolResult, ToolStatus
 
@@ -92,9 +101,10 @@ class AgentConnection(Connection[AgentMessage]):
     Messages: :class:`AgentV1Audio` (the agent's speech), ``Welcome`` and
     ``SettingsApplied`` first, then ``ConversationText``, ``UserStartedSpeaking``
     (stop playback), ``AgentThinking``, ``FunctionCallRequest``,
-    ``AgentStartedSpeaking``, ``AgentAudioDone``, ``History``, ``Warning``... (every
-    ``AgentV1*`` class), :class:`ToolResult` for each call the tool registry answered,
-    and :class:`~dgtrio.UnknownMessage` for anything newer.
+    ``AgentStartedSpeaking``, ``AgentAudioDone``, ``History``, ``Warning``, with Think
+    Live ``FrustrationDetected``... (every ``AgentV1*`` class), :class:`ToolResult`
+    for each call the tool registry answered, and :class:`~dgtrio.UnknownMessage` for
+    anything newer.
 
     An ``Error`` the server follows with a close ends the iteration with
     :class:`~dgtrio.ServerError` (its ``code`` and ``description``).
@@ -109,10 +119,12 @@ class AgentConnection(Connection[AgentMessage]):
         tools: ToolRegistry | None,
         settings_timeout: float,
         input_format: AudioFormat | None,
+        without_think_live: bool,
     ) -> None:
         super().__init__(engine)
         self.settings = settings
         """The settings this conversation was opened with (as given)."""
+        self._without_think_live = without_think_live  # known to be off
         self._tools = tools
         self._settings_timeout = settings_timeout
         self._settings_frame = settings_frame  # the tools declared in it
@@ -178,16 +190,11 @@ class AgentConnection(Connection[AgentMessage]):
         """
         _check_text("message", message)
         check_timeout(timeout)
-        if behavior not in (None, "default", "queue", "interrupt"):
-            raise ValueError(f"behavior is 'default', 'queue' or 'interrupt', not {behavior!r}")
+        _check_behavior(behavior)
         text = message.strip()
 
         def is_answer(reply: AgentMessage | UnknownMessage) -> bool:
-            if isinstance(reply, AgentV1InjectionRefused):
-                return True
-            if isinstance(reply, AgentV1Warning):  # how servers of 2025 refused
-                return (reply.code or "").startswith("INJECT_AGENT_MESSAGE")
-            return (
+            return _is_refusal(reply) or (
                 isinstance(reply, AgentV1ConversationText)
                 and reply.role == "assistant"
                 and reply.content.strip() == text
@@ -197,11 +204,74 @@ class AgentConnection(Connection[AgentMessage]):
         reply = await self._engine.requests.reply(
             frame, is_answer, what="answer to InjectAgentMessage", timeout=timeout
         )
-        if isinstance(reply, AgentV1ConversationText):
-            return reply
-        assert isinstance(reply, AgentV1InjectionRefused | AgentV1Warning)
-        reason = reply.message if isinstance(reply, AgentV1InjectionRefused) else reply.description
-        raise InjectionRefused(reason, message=reply)
+        return _accepted(reply)
+
+    async def inject_dynamic_agent_message(
+        self,
+        *,
+        behavior: Literal["default", "queue", "interrupt"] | None = None,
+        timeout: float = 10.0,
+    ) -> AgentV1ConversationText:
+        """Have Think Live say a filler line of its own making ("One moment..."), and
+        wait until it is accepted.
+
+        Args:
+            behavior: as for :meth:`inject_agent_message`.
+            timeout: seconds to wait for the agent to take it up.
+
+        Returns:
+            The agent's next ``filler`` ``ConversationText``: this line.
+
+        Raises:
+            ConfigurationError: the conversation has no Think Live (``agent.think_live``).
+            InjectionRefused: the agent refused it.
+            AcknowledgementTimeout: neither within ``timeout``.
+        """
+        if self._without_think_live:
+            raise ConfigurationError(
+                f"inject_dynamic_agent_message() {_NO_THINK_LIVE}: set agent.think_live"
+            )
+        _check_behavior(behavior)
+        check_timeout(timeout)
+
+        def is_answer(reply: AgentMessage | UnknownMessage) -> bool:
+            return _is_refusal(reply) or (
+                isinstance(reply, AgentV1ConversationText)
+                and reply.role == "assistant"
+                and reply.conversational_behavior == "filler"
+            )
+
+        frame = encode_message(InjectDynamicAgentMessage(behavior))
+        reply = await self._engine.requests.reply(
+            frame, is_answer, what="answer to InjectAgentMessage", timeout=timeout
+        )
+        return _accepted(reply)
+
+    async def force_end_turn(self) -> None:
+        """End the user's turn now, as if they had stopped speaking: the agent answers
+        what it heard so far (a push-to-talk button, say). The server sends no
+        acknowledgement; the agent's reply follows as usual.
+
+        Raises:
+            ConnectionClosed, ServerError: the conversation has ended (why).
+            trio.ClosedResourceError: after the block or ``aclose()``.
+        """
+        await self._engine.send(FORCE_END_TURN_FRAME)
+
+    async def send_custom_to_think_provider(self, content: Any) -> None:
+        """Send ``content``, any JSON value, as it is to your think provider's endpoint
+        (``__customToThinkProvider``); what it sends back arrives as
+        :class:`AgentV1CustomFromThinkProvider` messages. No acknowledgement comes.
+
+        Raises:
+            TypeError: ``content``, or a part of it, is not JSON (bytes, a set, a
+                key that is not a string...).
+            ValueError: a NaN or infinite number in it.
+            ConnectionClosed, ServerError: the conversation has ended (why).
+            trio.ClosedResourceError: after the block or ``aclose()``.
+        """
+        check_json(content, "content")
+        await self._engine.send(encode_message(CustomToThinkProvider(content)))
 
     async def update_prompt(self, prompt: str, *, timeout: float = 5.0) -> AgentV1PromptUpdated:
         """Change the system prompt (Deepgram adds it to the current one); waits for
@@ -225,13 +295,60 @@ class AgentConnection(Connection[AgentMessage]):
         self, think: Think | Sequence[Think] | Mapping[str, Any], *, timeout: float = 5.0
     ) -> AgentV1ThinkUpdated:
         """Replace the LLM configuration (one, or several in fallback order); waits
-        for ``ThinkUpdated``. The tool registry's functions are declared again."""
+        for ``ThinkUpdated``. The tool registry's functions are declared again.
+
+        Raises:
+            SettingsError: a function's filler field in a conversation without Think
+                Live.
+        """
         value = _think_json(
             to_json(tuple(think) if isinstance(think, Sequence) else think), self._tools
         )
+        field = filler_field(value) if self._without_think_live else None
+        if field is not None:
+            raise SettingsError(field, f"{_NO_THINK_LIVE} (agent.think_live)", field=field)
         return await self._acknowledged(
             encode_message(UpdateThink(value)), AgentV1ThinkUpdated, timeout
         )
+
+    async def update_think_live(
+        self,
+        think_live: ThinkLive | DeepgramThinkLive | Mapping[str, Any],
+        *,
+        timeout: float = 5.0,
+    ) -> AgentV1ThinkLiveUpdated:
+        """Replace the Think Live settings (``agent.think_live``); waits for
+        ``ThinkLiveUpdated``.
+
+        Args:
+            think_live: a :class:`ThinkLive`, its provider, or its JSON form (checked
+                as :meth:`AgentV1Settings.from_dict` checks settings).
+            timeout: seconds to wait for the acknowledgement.
+
+        Deepgram does not say whether a conversation opened without Think Live may
+        turn it on this way; if the server refuses, its ``Error`` is raised.
+
+        Raises:
+            TypeError: ``think_live`` is none of these.
+            SettingsError: its JSON form does not fit Deepgram's schema (the path).
+            ServerError: the server refused it (``code``, ``description``).
+            AcknowledgementTimeout: no ``ThinkLiveUpdated`` within ``timeout``.
+            trio.ClosedResourceError: after the block or ``aclose()``.
+        """
+        if isinstance(think_live, DeepgramThinkLive):
+            think_live = ThinkLive(provider=think_live)
+        elif isinstance(think_live, Mapping):
+            think_live = settings_part(think_live, ThinkLive, "think_live")
+        elif not isinstance(think_live, ThinkLive):
+            raise TypeError(
+                "think_live must be ThinkLive, DeepgramThinkLive or a mapping, "
+                f"not {type(think_live).__name__}"
+            )
+        check_timeout(timeout)
+        frame = encode_message(UpdateThinkLive(think_live))
+        # On once applied, which a call cut short cannot tell: no longer known off.
+        self._without_think_live = False
+        return await self._acknowledged(frame, AgentV1ThinkLiveUpdated, timeout)
 
     async def update_listen(
         self, listen: Listen | ListenProvider | Mapping[str, Any], *, timeout: float = 5.0
@@ -386,8 +503,32 @@ class AgentConnection(Connection[AgentMessage]):
         await self._engine.send(encode_message(response))
 
 
+_NO_THINK_LIVE = "needs Think Live, which this conversation does not have"
+
+
 def _error(text: str) -> str:
     return orjson.dumps({"error": text}).decode()
+
+
+def _check_behavior(behavior: object) -> None:
+    if behavior not in (None, "default", "queue", "interrupt"):
+        raise ValueError(f"behavior is 'default', 'queue' or 'interrupt', not {behavior!r}")
+
+
+def _is_refusal(reply: AgentMessage | UnknownMessage) -> bool:
+    """Whether ``reply`` refuses an ``InjectAgentMessage``."""
+    if isinstance(reply, AgentV1Warning):  # how servers of 2025 refused
+        return (reply.code or "").startswith("INJECT_AGENT_MESSAGE")
+    return isinstance(reply, AgentV1InjectionRefused)
+
+
+def _accepted(reply: AgentMessage | UnknownMessage) -> AgentV1ConversationText:
+    """The agent's text that took up an injection; raises its refusal."""
+    if isinstance(reply, AgentV1ConversationText):
+        return reply
+    assert isinstance(reply, AgentV1InjectionRefused | AgentV1Warning)
+    reason = reply.message if isinstance(reply, AgentV1InjectionRefused) else reply.description
+    raise InjectionRefused(reason, message=reply)
 
 
 def _check_text(name: str, value: object) -> None:
@@ -431,6 +572,12 @@ def _settings_json(
             raise ConfigurationError("tools are declared in agent.think: set it")
         data["agent"] = {**agent, "think": _think_json(agent["think"], tools)}
     return data
+
+
+def _without_think_live(settings: Mapping[str, Any]) -> bool:
+    """Whether the ``Settings`` JSON leaves Think Live off (a stored agent may not)."""
+    agent = settings.get("agent")
+    return isinstance(agent, Mapping) and agent.get("think_live") is None
 
 
 def _think_json(think: Any, tools: ToolRegistry | None) -> Any:
@@ -506,6 +653,7 @@ def open_agent(
             settings=settings,
             settings_frame=orjson.dumps(data).decode(),
             input_format=heard,
+            without_think_live=_without_think_live(data),
             tools=tools,
             settings_timeout=settings_timeout,
         ),

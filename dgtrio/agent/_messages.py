@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 import orjson
 
-from .._codec import Codec, encode_message, raw_field
+from .._codec import Codec, encode_message, raw_field, to_json
 
 __all__ = [
     "AgentV1AgentAudioDone",
@@ -22,7 +22,9 @@ __all__ = [
     "AgentV1AgentThinking",
     "AgentV1Audio",
     "AgentV1ConversationText",
+    "AgentV1CustomFromThinkProvider",
     "AgentV1Error",
+    "AgentV1FrustrationDetected",
     "AgentV1FunctionCallCancelled",
     "AgentV1FunctionCallHistory",
     "AgentV1FunctionCallRequest",
@@ -35,16 +37,20 @@ __all__ = [
     "AgentV1PromptUpdated",
     "AgentV1SettingsApplied",
     "AgentV1SpeakUpdated",
+    "AgentV1ThinkLiveUpdated",
     "AgentV1ThinkUpdated",
     "AgentV1UserStartedSpeaking",
     "AgentV1Warning",
     "AgentV1Welcome",
     "CancelledCall",
+    "ConversationalBehavior",
     "FunctionCall",
     "FunctionCallRecord",
 ]
 
 Role = Literal["user", "assistant"]
+ConversationalBehavior = Literal["default", "backchannel", "presence_check", "filler"]
+"""What kind of utterance a ``ConversationText`` is; newer servers may send others."""
 
 
 @attrs.frozen
@@ -78,8 +84,12 @@ class AgentV1ConversationText:
     """What the user said (transcribed) or what the agent is about to say.
 
     ``languages`` and ``languages_hinted`` come with user text from multilingual
-    Flux listen models; newer servers tag each text with a
-    ``conversational_behavior`` (``default``, ``backchannel``, ``filler``...).
+    Flux listen models. ``conversational_behavior`` says what kind of utterance it is
+    (:data:`ConversationalBehavior`): with Think Live on, the agent also speaks
+    ``backchannel`` ("mhmm" while the user holds the floor), ``presence_check``
+    (after a long silence) and ``filler`` (while a function call is outstanding)
+    lines; otherwise it is always ``default``, which is also assumed when an older
+    server leaves it out.
     """
 
     TYPE: ClassVar[str] = "ConversationText"
@@ -88,7 +98,7 @@ class AgentV1ConversationText:
     content: str
     languages: tuple[str, ...] | None = None
     languages_hinted: tuple[str, ...] | None = None
-    conversational_behavior: str | None = None
+    conversational_behavior: str = "default"
     raw: Mapping[str, Any] = raw_field()
 
 
@@ -250,6 +260,43 @@ class AgentV1ListenUpdated:
 
 
 @attrs.frozen
+class AgentV1ThinkLiveUpdated:
+    """An ``UpdateThink_Live`` was applied."""
+
+    TYPE: ClassVar[str] = "ThinkLiveUpdated"
+
+    raw: Mapping[str, Any] = raw_field()
+
+
+@attrs.frozen
+class AgentV1FrustrationDetected:
+    """Think Live heard the user grow frustrated.
+
+    ``count`` is the number of these in the session so far, from 1; ``escalated``
+    turns true once it reaches ``frustration_max_count`` of the Think Live settings:
+    the moment to hand the user to a person, say.
+    """
+
+    TYPE: ClassVar[str] = "FrustrationDetected"
+
+    count: int
+    escalated: bool
+    raw: Mapping[str, Any] = raw_field()
+
+
+@attrs.frozen
+class AgentV1CustomFromThinkProvider:
+    """A payload of your own think provider's endpoint, passed through as it came
+    (the answer channel of ``send_custom_to_think_provider``)."""
+
+    TYPE: ClassVar[str] = "__customFromThinkProvider"
+
+    content: Any
+    """Any JSON value."""
+    raw: Mapping[str, Any] = raw_field()
+
+
+@attrs.frozen
 class AgentV1InjectionRefused:
     """An ``InjectAgentMessage`` was refused (someone was mid-turn)."""
 
@@ -343,6 +390,9 @@ AgentV1Message = (
     | AgentV1SpeakUpdated
     | AgentV1ThinkUpdated
     | AgentV1ListenUpdated
+    | AgentV1ThinkLiveUpdated
+    | AgentV1FrustrationDetected
+    | AgentV1CustomFromThinkProvider
     | AgentV1InjectionRefused
     | AgentV1History
     | AgentV1FunctionCallHistory
@@ -369,6 +419,9 @@ CODEC: Codec[AgentV1Message] = Codec(
         AgentV1SpeakUpdated,
         AgentV1ThinkUpdated,
         AgentV1ListenUpdated,
+        AgentV1ThinkLiveUpdated,
+        AgentV1FrustrationDetected,
+        AgentV1CustomFromThinkProvider,
         AgentV1InjectionRefused,
         AgentV1History,
         AgentV1FunctionCallHistory,
@@ -424,4 +477,33 @@ class InjectAgentMessage:
     behavior: str | None = None
 
 
+@attrs.frozen
+class InjectDynamicAgentMessage:
+    TYPE: ClassVar[str] = "InjectAgentMessage"
+    behavior: str | None = None
+    is_dynamic: bool = True
+
+
+@attrs.frozen
+class UpdateThinkLive:
+    TYPE: ClassVar[str] = "UpdateThink_Live"
+    think_live: Any
+
+
+@attrs.frozen
+class ForceEndTurn:
+    TYPE: ClassVar[str] = "ForceEndTurn"
+
+
+@attrs.frozen
+class CustomToThinkProvider:
+    TYPE: ClassVar[str] = "__customToThinkProvider"
+    content: Any
+
+    def to_json(self) -> dict[str, Any]:
+        # content is sent even when it is null (the JSON value, not an unset field).
+        return {"type": self.TYPE, "content": to_json(self.content)}
+
+
 KEEPALIVE_FRAME = encode_message(KeepAlive())
+FORCE_END_TURN_FRAME = encode_message(ForceEndTurn())

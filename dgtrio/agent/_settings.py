@@ -26,7 +26,7 @@ import cattrs
 from cattrs.errors import AttributeValidationNote, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 
-from .._codec import AudioEncoding
+from .._codec import AudioEncoding, to_json
 from .._errors import SettingsError
 from ._messages import AgentV1FunctionCallHistory, AgentV1History
 
@@ -47,6 +47,8 @@ __all__ = [
     "DeepgramListenV1",
     "DeepgramListenV2",
     "DeepgramSpeak",
+    "DeepgramThink",
+    "DeepgramThinkLive",
     "ElevenLabsSpeak",
     "Endpoint",
     "Flags",
@@ -63,6 +65,7 @@ __all__ = [
     "Speak",
     "SpeakProvider",
     "Think",
+    "ThinkLive",
     "ThinkProvider",
 ]
 
@@ -215,15 +218,21 @@ class DeepgramListenV2:
     language_hints: tuple[str, ...] | None = attrs.field(
         default=None, converter=_tuple, validator=_texts
     )
-    eot_threshold: float | None = _field(_number(0.5, 0.9))
+    """Languages to bias ``flux-general-multi`` toward (BCP-47 codes). From JSON, the
+    deprecated singular ``language_hint`` (one code or a list) is taken as this, as
+    Deepgram's SDK takes it."""
+    eot_threshold: float | None = _field(_number(0.5, 1.0))
+    """1.0 leaves ending turns to ``eot_timeout_ms`` and ``force_end_turn()``."""
     eager_eot_threshold: float | None = _field(_number(0.3, 0.9))
-    eot_timeout_ms: int | None = _field(_number(1, integer=True))
+    eot_timeout_ms: int | None = _field(_number(500, 60000, integer=True))
     keyterms: tuple[str, ...] | None = attrs.field(default=None, converter=_tuple, validator=_texts)
 
     def __attrs_post_init__(self) -> None:
         eager, final = self.eager_eot_threshold, self.eot_threshold
         if eager is not None and final is not None and eager > final:
             raise _problem(self, "eager_eot_threshold", "must not exceed eot_threshold")
+        if self.language_hints and self.model != "flux-general-multi":
+            raise _problem(self, "language_hints", "only apply to model 'flux-general-multi'")
 
 
 ListenProvider = DeepgramListenV1 | DeepgramListenV2
@@ -313,6 +322,26 @@ class AwsBedrockThink:
     credentials: AwsCredentials | None = _field(_instance_of(AwsCredentials))
 
 
+@attrs.frozen(kw_only=True)
+class DeepgramThink:
+    """A Deepgram-hosted LLM as the agent's (Early Access): ``think-fast`` or
+    ``phonellm-mini-alpha-2-fp8``.
+
+    ``think-fast`` needs the Model Improvement Program: settings with
+    ``mip_opt_out=True`` refuse it. ``voice_prompt_opt_out=True`` sends your prompt
+    unchanged, without the spoken-style instructions ``think-fast`` puts first.
+    """
+
+    TYPE: ClassVar[str] = "deepgram"
+
+    model: str = attrs.field(validator=_text)
+    temperature: float | None = _field(_number(0, 2))
+    reasoning_mode: ReasoningMode | None = _field(_one_of(ReasoningMode))
+    """Leave unset (or ``none``) for a voice: higher modes put reasoning in the spoken reply."""
+    voice_prompt_opt_out: bool | None = _field(_flag)
+    version: Literal["v1"] | None = _field(_one_of(Literal["v1"]))
+
+
 @attrs.frozen
 class CustomProvider:
     """A provider this version of dgtrio does not model, sent as ``{"type": type,
@@ -327,7 +356,13 @@ class CustomProvider:
 
 
 ThinkProvider = (
-    OpenAiThink | AnthropicThink | GoogleThink | GroqThink | AwsBedrockThink | CustomProvider
+    OpenAiThink
+    | AnthropicThink
+    | GoogleThink
+    | GroqThink
+    | AwsBedrockThink
+    | DeepgramThink
+    | CustomProvider
 )
 _THINK_PROVIDERS: tuple[type, ...] = get_args(ThinkProvider)
 
@@ -350,6 +385,10 @@ class FunctionEndpoint:
 
 
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_FILLER_INTERVAL_MS = (1000, 60000)
+_NEEDS_THINK_LIVE = "needs Think Live: set agent.think_live, or leave it out"
+FILLER_FIELDS = ("initial_agent_filler", "agent_filler_max_count", "agent_filler_interval_ms")
+"""The fields of a function that need Think Live (``agent.think_live``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -364,6 +403,16 @@ class Function:
     defer_until_eot: bool | None = _field(_flag)
     """Hold the call until the user's turn is confirmed instead of dispatching it
     speculatively (for actions that cannot be undone); the server's default is false."""
+    initial_agent_filler: bool | None = _field(_flag)
+    """Needs Think Live: say one short filler line once the call is dispatched and the
+    user's turn confirmed, if its result has not come yet."""
+    agent_filler_max_count: int | None = _field(_number(0, integer=True))
+    """Needs Think Live: how many more filler lines the agent may say while the call
+    is outstanding (0: none)."""
+    agent_filler_interval_ms: int | None = _field(_number(0, integer=True))
+    """Needs Think Live: silence before each further filler line, counted from when the
+    agent last stopped speaking: 1000 to 60000 ms, unless ``agent_filler_max_count``
+    is 0 (then it is ignored, and any value goes)."""
 
     @name.validator
     def _check_name(self, attribute: attrs.Attribute[str], value: Any) -> None:
@@ -376,6 +425,18 @@ class Function:
             return
         if not isinstance(value, Mapping) or value.get("type", "object") != "object":
             raise _problem(self, "parameters", 'must be a JSON schema of "type": "object"')
+
+    def __attrs_post_init__(self) -> None:
+        # Deepgram: out of range is accepted only when agent_filler_max_count is 0.
+        interval, (low, high) = self.agent_filler_interval_ms, _FILLER_INTERVAL_MS
+        ignored = self.agent_filler_max_count == 0
+        if interval is not None and not ignored and not low <= interval <= high:
+            raise _problem(
+                self,
+                "agent_filler_interval_ms",
+                f"must be between {low} and {high} unless agent_filler_max_count is 0, "
+                f"not {interval}",
+            )
 
 
 @attrs.frozen(kw_only=True)
@@ -409,24 +470,97 @@ class Think:
                 raise _problem(self, "context_length", "only applies with a custom endpoint")
 
 
+def _indexed(path: str, value: Any) -> list[tuple[str, Any]]:
+    """``value`` with its path: one item at ``path``, each of a list at ``path[i]``."""
+    if isinstance(value, list | tuple):
+        return [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    return [] if value is None else [(path, value)]
+
+
+def filler_field(think: Any, path: str = "think") -> str | None:
+    """The path of the first filler field (:data:`FILLER_FIELDS`) set in ``think``,
+    the JSON of one think object or a fallback list, e.g.
+    ``think[1].functions[0].agent_filler_max_count``; ``None`` if none is set."""
+    for at, item in _indexed(path, think):
+        functions = item.get("functions") if isinstance(item, Mapping) else None
+        for where, function in _indexed(f"{at}.functions", functions):
+            for name in FILLER_FIELDS:
+                if isinstance(function, Mapping) and function.get(name) is not None:
+                    return f"{where}.{name}"
+    return None
+
+
+# -- think live ------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class DeepgramThinkLive:
+    """Deepgram's Think Live model (``think_live.provider``, the only one), which runs
+    beside the LLM of ``agent.think``: it backchannels ("mhmm") while the user talks,
+    checks on a user gone silent, fills the wait for a function's result and sends
+    ``FrustrationDetected``. Unset fields take the server's defaults.
+    """
+
+    TYPE: ClassVar[str] = "deepgram"
+
+    version: Literal["v1"] = attrs.field(default="v1", validator=_one_of(Literal["v1"]))
+    agent_backchannel_sensitivity: float | None = _field(_number(0, 1))
+    """How likely the agent is to backchannel while the user speaks, a probability
+    (higher: more often); 0 turns backchannels off."""
+    presence_check_max_count: int | None = _field(_number(0, integer=True))
+    """How many times the agent prompts a silent user before it stays silent; 0
+    turns presence checks off."""
+    presence_check_interval_ms: int | None = _field(_number(0, integer=True))
+    """Milliseconds between presence checks. Deepgram floors the first at 3000: lower
+    values behave as 3000."""
+    frustration_max_count: int | None = _field(_number(0, integer=True))
+    """The ``FrustrationDetected`` count at which ``escalated`` turns true; 0 sends
+    none."""
+    restricted_terms: tuple[str, ...] | None = attrs.field(
+        default=None, converter=_tuple, validator=_texts
+    )
+    """Words the Think Live model will not say, a phrase per item (your LLM is not
+    bound by them)."""
+
+
+@attrs.frozen(kw_only=True)
+class ThinkLive:
+    """``agent.think_live``: Think Live is on with it, off without it (an Early Access
+    feature: projects not enrolled get ``UNPARSABLE_CLIENT_MESSAGE``)."""
+
+    provider: DeepgramThinkLive = attrs.field(validator=_instance_of(DeepgramThinkLive))
+
+
 # -- speak -----------------------------------------------------------------------------------
 
 
 @attrs.frozen(kw_only=True)
 class DeepgramSpeak:
-    """Deepgram text-to-speech: Aura (version v1, the default) or Flux TTS (v2)."""
+    """Deepgram text-to-speech: Aura (``aura-*`` voices, version v1, the default) or
+    Flux TTS (``flux-*`` voices, version v2)."""
 
     TYPE: ClassVar[str] = "deepgram"
 
     model: str = attrs.field(validator=_text)
     version: Literal["v1", "v2"] | None = _field(_one_of(Literal["v1", "v2"]))
     speed: float | None = _field(_number(0.5, 1.5))
+    """The pace: Aura takes 0.7 to 1.5, Flux TTS 0.5 to 1.5 in steps of 0.05."""
     expressivity: int | None = _field(_number(-2, 2, integer=True))
+    """Flux TTS only: -2 (calm) to 2 (animated); 0, the voice's own, is the only
+    value Deepgram validates for production."""
 
     def __attrs_post_init__(self) -> None:
         flux = self.version == "v2"
-        if self.speed is not None and not flux and self.speed < 0.7:
-            raise _problem(self, "speed", f"must be between 0.7 and 1.5 for Aura, not {self.speed}")
+        if self.model.startswith("aura-" if flux else "flux-"):
+            family, version = ("an Aura", "v1") if flux else ("a Flux TTS", "v2")
+            raise _problem(
+                self, "version", f"{self.model!r} is {family} voice: set version={version!r}"
+            )
+        speed = self.speed
+        if speed is not None and not flux and speed < 0.7:
+            raise _problem(self, "speed", f"must be between 0.7 and 1.5 for Aura, not {speed}")
+        if speed is not None and flux and abs(speed * 20 - round(speed * 20)) > 1e-9:
+            raise _problem(self, "speed", f"must be a multiple of 0.05 for Flux TTS, not {speed}")
         if self.expressivity is not None and not flux:
             raise _problem(self, "expressivity", 'only applies to Flux TTS (version="v2")')
 
@@ -535,14 +669,23 @@ class AgentConfig:
         default=None, converter=_tuple, validator=_instance_of(Think)
     )
     """One LLM, or several in fallback order."""
+    think_live: ThinkLive | None = _field(_instance_of(ThinkLive))
+    """Deepgram's Think Live model beside the LLM; off when unset."""
     speak: Speak | tuple[Speak, ...] | None = attrs.field(
         default=None, converter=_tuple, validator=_instance_of(Speak)
     )
-    """One voice, or several in fallback order."""
+    """One voice, or several in fallback order (unset: Flux TTS ``flux-kit-en``)."""
     greeting: str | None = _field(_text)
     context: Context | None = _field(_instance_of(Context))
     language: str | None = _field(_text)
     """Deprecated by Deepgram: set the listen and speak providers' language."""
+
+    def __attrs_post_init__(self) -> None:
+        # Deepgram answers a filler field without Think Live with INVALID_SETTINGS
+        # and closes the session.
+        field = None if self.think_live else filler_field(to_json(self.think))
+        if field is not None:
+            raise SettingsError(f"AgentConfig.{field}", _NEEDS_THINK_LIVE, field=field)
 
 
 @attrs.frozen(kw_only=True)
@@ -591,17 +734,31 @@ class AgentV1Settings:
                 self, "agent", f"must be an AgentConfig or a stored agent's id, not {value!r}"
             ) from None
 
+    def __attrs_post_init__(self) -> None:
+        if not self.mip_opt_out or not isinstance(self.agent, AgentConfig):
+            return
+        for at, think in _indexed("agent.think", self.agent.think):
+            provider = think.provider
+            if isinstance(provider, DeepgramThink) and provider.model == "think-fast":
+                field = f"{at}.provider.model"
+                problem = (
+                    "think-fast needs the Model Improvement Program, which mip_opt_out "
+                    "leaves: use phonellm-mini-alpha-2-fp8"
+                )
+                raise SettingsError(f"AgentV1Settings.{field}", problem, field=field)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AgentV1Settings:
         """Settings from their JSON form (as sent on the wire, ``type`` optional).
 
         Every object is checked for keys this version of dgtrio does not know, at
         every level, as Deepgram's parser does: the error names the nearest known key
-        (``agent.think.promt: unknown key; did you mean prompt?``). Keys of Deepgram
-        features that dgtrio does not model yet (``agent.think_live``) are refused
-        too, saying so: such settings can be given to :func:`~dgtrio.open_agent` as a
+        (``agent.think.promt: unknown key; did you mean prompt?``). Settings newer
+        than this version of dgtrio can be given to :func:`~dgtrio.open_agent` as a
         mapping, which is sent unchecked. A provider of a ``type`` dgtrio does not
         know becomes a :class:`CustomProvider`, its keys passed through unchecked.
+        Deprecated forms Deepgram's SDK still takes are taken as it takes them (Flux's
+        ``language_hint`` as ``language_hints``).
 
         Raises:
             SettingsError: naming the field by its path, e.g. ``agent.think.provider.model``.
@@ -665,8 +822,6 @@ def _by_type(providers: tuple[type, ...], converter: cattrs.Converter) -> Callab
 def _listen_provider(converter: cattrs.Converter) -> Callable[[Any], ListenProvider]:
     """v1 or v2 by ``version``; without one, v2-only fields mean v2 (as Deepgram's SDK
     infers it)."""
-    # language_hint (Flux's deprecated singular form) also means v2, so that it is
-    # refused with a pointer to language_hints rather than to v1's language.
     v2_only = {
         "eot_threshold",
         "eager_eot_threshold",
@@ -680,20 +835,34 @@ def _listen_provider(converter: cattrs.Converter) -> Callable[[Any], ListenProvi
             raise _not_an_object(value)
         version = value.get("version")
         if version == "v2" or (version is None and v2_only & value.keys()):
-            return converter.structure(value, DeepgramListenV2)
+            return converter.structure(_language_hints(value), DeepgramListenV2)
         return converter.structure(value, DeepgramListenV1)
 
     return structure
 
 
+def _language_hints(provider: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A Flux provider with its deprecated ``language_hint`` (one language or a list)
+    as ``language_hints``, as Deepgram's SDK sends it."""
+    if "language_hint" not in provider:
+        return provider
+    data = dict(provider)
+    hint = data.pop("language_hint")
+    if "language_hints" in data:
+        problem = "give language_hints only (language_hint is its deprecated form)"
+        raise SettingsError("language_hint", problem, field="language_hint")
+    if isinstance(hint, str):
+        data["language_hints"] = [hint]
+    elif isinstance(hint, list) and all(isinstance(item, str) for item in hint):
+        data["language_hints"] = hint
+    elif hint is not None:
+        problem = f"must be a language or a list of them, not {hint!r}"
+        raise SettingsError("language_hint", problem, field="language_hint")
+    return data
+
+
 # -- unknown keys ------------------------------------------------------------------------------
 
-_NOT_MODELLED = (
-    "which dgtrio does not model yet; to send it, give open_agent the settings as a "
-    "mapping (sent unchecked)"
-)
-_THINK_LIVE = f"Deepgram's Think Live setting, {_NOT_MODELLED}"
-_FILLER = f"needs Deepgram's Think Live (agent.think_live), {_NOT_MODELLED}"
 _ENDPOINT = (
     "did you mean endpoint.{key}? (url, method and headers go in endpoint; "
     "a function without one is called client-side)"
@@ -701,16 +870,11 @@ _ENDPOINT = (
 
 # Keys Deepgram knows (its SDK 7 models) or knew (older forms), each with what to do.
 _HINTS: dict[tuple[type, str], str] = {
-    (AgentConfig, "think_live"): _THINK_LIVE,
     (AgentConfig, "messages"): "did you mean context.messages? (agent.messages is the old place)",
     (Think, "instructions"): "did you mean prompt? (instructions is its old name)",
     (Function, "url"): _ENDPOINT.format(key="url"),
     (Function, "method"): _ENDPOINT.format(key="method"),
     (Function, "headers"): _ENDPOINT.format(key="headers"),
-    (Function, "initial_agent_filler"): _FILLER,
-    (Function, "agent_filler_max_count"): _FILLER,
-    (Function, "agent_filler_interval_ms"): _FILLER,
-    (DeepgramListenV2, "language_hint"): "did you mean language_hints? (a list of languages)",
 }
 
 
@@ -729,6 +893,7 @@ _NESTED: dict[type, tuple[tuple[str, frozenset[str]], ...]] = {
     AgentV1Settings: (("agent", _keys(AgentConfig)), ("audio", _keys(AudioConfig))),
     AudioConfig: (("input", _keys(AudioInput)), ("output", _keys(AudioOutput))),
     Listen: (("provider", _keys(DeepgramListenV1, DeepgramListenV2)),),
+    ThinkLive: (("provider", _keys(DeepgramThinkLive)),),
     Think: (("provider", _keys(*_modelled(_THINK_PROVIDERS))), ("endpoint", _keys(Endpoint))),
     Speak: (("provider", _keys(*_modelled(_SPEAK_PROVIDERS))), ("endpoint", _keys(Endpoint))),
 }
@@ -822,13 +987,22 @@ def _settings_converter() -> cattrs.Converter:
 _CONVERTER = _settings_converter()
 
 
-def _structure(data: Mapping[str, Any], cls: type[T]) -> T:
+def settings_part(data: Mapping[str, Any], cls: type[T], path: str) -> T:
+    """A part of the settings (``ThinkLive``...) from its JSON form, checked as
+    :meth:`AgentV1Settings.from_dict` checks settings; errors name the field under
+    ``path`` (``think_live.provider.version``)."""
+    if not isinstance(data, Mapping):
+        raise SettingsError(path, f"must be an object, not {type(data).__name__}")
+    return _structure(data, cls, path)
+
+
+def _structure(data: Mapping[str, Any], cls: type[T], root: str = "") -> T:
     if not isinstance(data, Mapping):
         raise SettingsError("$", f"settings must be an object, not {type(data).__name__}")
     try:
         return _CONVERTER.structure(data, cls)
     except Exception as exc:
-        path, problem = _locate(exc, "")
+        path, problem = _locate(exc, root)
         raise SettingsError(path or "$", problem) from exc
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-from typing import TextIO
+from typing import Literal, TextIO
 
 import trio
 
@@ -99,11 +99,16 @@ def _agent_settings(
         agent=AgentConfig(
             listen=Listen(provider=DeepgramListenV1(model="nova-3")),
             think=Think(provider=OpenAiThink(model=args.think_model), prompt=args.prompt),
-            speak=Speak(provider=DeepgramSpeak(model=args.voice)),
+            speak=Speak(provider=DeepgramSpeak(model=args.voice, version=_version(args.voice))),
             greeting=greeting,
         ),
         audio=AudioConfig(input=AudioInput(encoding="linear16", sample_rate=16000), output=output),
     )
+
+
+def _version(voice: str) -> Literal["v2"] | None:
+    """Flux TTS voices (``flux-*``) are version v2 of Deepgram's speak provider."""
+    return "v2" if voice.startswith("flux-") else None
 
 
 def _agent_tools() -> ToolRegistry:

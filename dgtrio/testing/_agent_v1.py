@@ -10,6 +10,12 @@ acknowledged; user turns, injected agent messages, barge-in and client- or serve
 function calls produce Deepgram's message sequences; the agent's audio follows
 ``audio.output`` and lasts as long as its words take to say; and a client that sends
 nothing for ``client_timeout`` seconds gets ``CLIENT_MESSAGE_TIMEOUT``.
+
+Think Live (``agent.think_live``, or ``UpdateThink_Live``) is simulated in part: the
+user's frustration (the script's cues) gives ``FrustrationDetected``, and a dynamic
+``InjectAgentMessage`` is spoken as a ``filler`` line. Backchannels, presence checks
+and the filler lines of outstanding function calls are not simulated, but their
+settings are checked as Deepgram documents them.
 """
 
 from __future__ import annotations
@@ -83,6 +89,13 @@ class AgentScript:
     ``words_per_second``, paced in real time when ``realtime`` (else as fast as the
     socket takes the audio). A client-side call unanswered for ``function_timeout``
     seconds gives a ``FUNCTION_CALL_FAILED`` warning and a reply without its result.
+
+    With Think Live on, a user turn containing one of ``frustration_cues`` (ignoring
+    case) is answered after a ``FrustrationDetected``: its ``count`` grows by one each
+    time, and ``escalated`` is true from ``frustration_max_count`` on (3 when the
+    settings leave it out; 0 sends none). A dynamic ``InjectAgentMessage`` makes the
+    agent say ``filler_line``. ``ForceEndTurn`` while the user speaks ends the turn
+    at once; otherwise there is no turn to end, and nothing happens.
     """
 
     user_lines: Sequence[str] = (
@@ -99,6 +112,8 @@ class AgentScript:
             "weather", "get_weather", {"city": "Paris"}, reply="Here is the weather: {content}"
         ),
     )
+    frustration_cues: Sequence[str] = ("ridiculous", "useless", "frustrat", "not what i asked")
+    filler_line: str = "One moment, please."
     words_per_second: float = 2.5
     speech_threshold: float = 0.02
     speech_onset: float = 0.2
@@ -117,6 +132,12 @@ class AgentScript:
             self.function_timeout,
         )
         _check_template(self.default_reply, "text")
+        if isinstance(self.frustration_cues, str) or not all(
+            isinstance(cue, str) and cue.strip() for cue in self.frustration_cues
+        ):
+            raise ValueError("frustration_cues is a list of non-empty strings")
+        if not self.filler_line.strip():
+            raise ValueError("filler_line is blank: the agent would have nothing to say")
 
 
 # --- Checking client messages against the API spec -------------------------------------
@@ -163,6 +184,14 @@ def _is_positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_probability(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+
+
 def _one_of(*choices: str) -> Check:
     return lambda value: value in choices
 
@@ -201,10 +230,22 @@ _LISTEN: Fields = (
     ("listen.provider.version", _one_of("v1", "v2"), OPTIONAL),
     ("listen.provider.model", _is_str, OPTIONAL),
 )
+_THINK_LIVE: Fields = (
+    ("think_live.provider", _is_object, REQUIRED),
+    ("think_live.provider.type", _one_of("deepgram"), REQUIRED),
+    ("think_live.provider.version", _one_of("v1"), REQUIRED),
+    ("think_live.provider.agent_backchannel_sensitivity", _is_probability, OPTIONAL),
+    ("think_live.provider.presence_check_max_count", _is_count, OPTIONAL),
+    ("think_live.provider.presence_check_interval_ms", _is_count, OPTIONAL),
+    ("think_live.provider.frustration_max_count", _is_count, OPTIONAL),
+    ("think_live.provider.restricted_terms", _is_str_list, OPTIONAL),
+)
 _AGENT: Fields = (
     ("language", _is_str, OPTIONAL),
     ("listen", _is_object, OPTIONAL),
     *_LISTEN,
+    ("think_live", _is_object, OPTIONAL),
+    *_THINK_LIVE,
     ("greeting", _is_str, OPTIONAL),
 )
 _THINK: Fields = (
@@ -222,7 +263,12 @@ _FUNCTION: Fields = (
     ("parameters", _is_object, OPTIONAL),
     ("endpoint", _is_object, OPTIONAL),
     ("endpoint.url", _is_str, REQUIRED),
+    ("defer_until_eot", _is_bool, OPTIONAL),
+    ("initial_agent_filler", _is_bool, OPTIONAL),
+    ("agent_filler_max_count", _is_count, OPTIONAL),
+    ("agent_filler_interval_ms", _is_count, OPTIONAL),
 )
+_FILLERS = ("initial_agent_filler", "agent_filler_max_count", "agent_filler_interval_ms")
 _SPEAK: Fields = (
     ("provider", _is_object, REQUIRED),
     ("provider.type", _is_str, REQUIRED),
@@ -251,6 +297,10 @@ _INJECT_AGENT: Fields = (
     ("message", _is_str, REQUIRED),
     ("behavior", _one_of("default", "queue", "interrupt"), OPTIONAL),
 )
+_INJECT_DYNAMIC: Fields = (
+    ("is_dynamic", lambda value: value is True, REQUIRED),
+    ("behavior", _one_of("default", "queue", "interrupt"), OPTIONAL),
+)
 _FUNCTION_RESPONSE: Fields = (
     ("id", _is_str, REQUIRED),
     ("name", _is_str, REQUIRED),
@@ -258,6 +308,7 @@ _FUNCTION_RESPONSE: Fields = (
 )
 _UPDATE_PROMPT: Fields = (("prompt", _is_str, REQUIRED),)
 _UPDATE_LISTEN: Fields = (("listen", _is_object, REQUIRED),)
+_UPDATE_THINK_LIVE: Fields = (("think_live", _is_object, REQUIRED), *_THINK_LIVE)
 
 
 def _join(path: str, key: str) -> str:
@@ -301,13 +352,25 @@ def _items(value: Any, path: str) -> list[tuple[str, Any]]:
     return [(path, value)]
 
 
-def _check_think(value: Any, path: str) -> dict[str, dict[str, Any]]:
-    """Check think settings; the functions they declare, by name."""
+def _check_think(value: Any, path: str, *, think_live: bool) -> dict[str, dict[str, Any]]:
+    """Check think settings; the functions they declare, by name.
+
+    Deepgram refuses a function's filler field without Think Live, and a filler
+    interval outside 1000-60000 ms unless ``agent_filler_max_count`` is 0.
+    """
     functions: dict[str, dict[str, Any]] = {}
     for item_path, item in _items(value, path):
         _check(item, item_path, _THINK)
         for index, function in enumerate(item.get("functions") or []):
-            _check(function, f"{item_path}.functions[{index}]", _FUNCTION)
+            where = f"{item_path}.functions[{index}]"
+            _check(function, where, _FUNCTION)
+            filler = next((name for name in _FILLERS if function.get(name) is not None), None)
+            if filler is not None and not think_live:
+                raise _Invalid(f"{where}.{filler}")
+            interval = function.get("agent_filler_interval_ms")
+            ignored = function.get("agent_filler_max_count") == 0
+            if interval is not None and not ignored and not 1000 <= interval <= 60000:
+                raise _Invalid(f"{where}.agent_filler_interval_ms")
             functions.setdefault(function["name"], function)
     return functions
 
@@ -333,7 +396,13 @@ def _check_settings(
     _check_listen(agent, "agent")
     functions = {}
     if agent.get("think") is not None:
-        functions = _check_think(agent["think"], "agent.think")
+        think_live = agent.get("think_live") is not None
+        functions = _check_think(agent["think"], "agent.think", think_live=think_live)
+        for path, item in _items(agent["think"], "agent.think"):
+            # Deepgram's think-fast needs the Model Improvement Program.
+            provider = (item["provider"]["type"], item["provider"]["model"])
+            if message.get("mip_opt_out") is True and provider == ("deepgram", "think-fast"):
+                raise _Invalid(f"{path}.provider.model")
     if agent.get("speak") is not None:
         _check_speak(agent["speak"], "agent.speak")
     return agent, functions
@@ -386,12 +455,15 @@ class _Output:
 
 # --- The session ----------------------------------------------------------------------
 
+_MISSING = object()
 _ACKS = {
     "UpdatePrompt": "PromptUpdated",
     "UpdateSpeak": "SpeakUpdated",
     "UpdateThink": "ThinkUpdated",
     "UpdateListen": "ListenUpdated",
+    "UpdateThink_Live": "ThinkLiveUpdated",
 }
+_FRUSTRATION_MAX_COUNT = 3  # the fake's server default (Deepgram's is not documented)
 
 
 class AgentV1Fake:
@@ -411,6 +483,8 @@ class AgentV1Fake:
         self._output = _Output()
         self._history = True
         self._functions: dict[str, dict[str, Any]] = {}
+        self._think_live: dict[str, Any] | None = None  # the provider, when on
+        self._frustrations = 0
         self._jobs: deque[Callable[[], Awaitable[None]]] = deque()
         self._job_added = trio.Event()
         self._job_scope: trio.CancelScope | None = None
@@ -516,6 +590,7 @@ class AgentV1Fake:
             container=output.get("container") or "none",
         )
         self._history = (message.get("flags") or {}).get("history") is not False
+        self._think_live = (agent.get("think_live") or {}).get("provider")
         self._settings_applied = True
         await self._send({"type": "SettingsApplied"})
         if agent.get("greeting"):
@@ -536,10 +611,24 @@ class AgentV1Fake:
             case "UpdateSpeak":
                 _check_speak(_required(message, "speak"), "speak")
             case "UpdateThink":
-                self._functions = _check_think(_required(message, "think"), "think")
+                think = _required(message, "think")
+                live = self._think_live is not None
+                self._functions = _check_think(think, "think", think_live=live)
             case "UpdateListen":
                 _check(message, "", _UPDATE_LISTEN)
                 _check_listen(message, "")
+            case "UpdateThink_Live":
+                _check(message, "", _UPDATE_THINK_LIVE)
+                self._think_live = message["think_live"]["provider"]
+            case "ForceEndTurn":
+                if self._user_speaking:
+                    self._end_turn()
+            case "__customToThinkProvider":
+                # The fake's think provider echoes what it is sent.
+                content = message.get("content", _MISSING)
+                if content is _MISSING:
+                    raise _Invalid("content")
+                await self._send({"type": "__customFromThinkProvider", "content": content})
             case "InjectUserMessage":
                 _check(message, "", _INJECT_USER)
                 self._interrupt()
@@ -565,7 +654,15 @@ class AgentV1Fake:
             await self._send({"type": _ACKS[kind]})
 
     async def _inject_agent_message(self, message: dict[str, Any]) -> None:
-        _check(message, "", _INJECT_AGENT)
+        """Say the message, or with ``is_dynamic`` a filler line of Think Live's, unless
+        refused."""
+        dynamic = message.get("is_dynamic") is not None
+        _check(message, "", _INJECT_DYNAMIC if dynamic else _INJECT_AGENT)
+        if dynamic and self._think_live is None:
+            await self._send(
+                {"type": "InjectionRefused", "message": "Think Live is off: set agent.think_live."}
+            )
+            return
         behavior = message.get("behavior") or "default"
         if behavior == "interrupt":
             self._interrupt()
@@ -577,7 +674,10 @@ class AgentV1Fake:
                 {"type": "InjectionRefused", "message": "The agent is speaking or thinking."}
             )
             return
-        self._enqueue(partial(self._speak, message["message"]))
+        if dynamic:
+            self._enqueue(partial(self._speak, self._script.filler_line, "filler"))
+        else:
+            self._enqueue(partial(self._speak, message["message"]))
 
     # --- Hearing the user ------------------------------------------------------------
 
@@ -601,10 +701,15 @@ class AgentV1Fake:
         if self._user_speaking:
             self._quiet_samples += samples
             if self._quiet_samples >= round(script.end_of_turn * rate):
-                self._user_speaking = False
-                self._quiet_samples = 0
-                self._interrupt()
-                self._enqueue(partial(self._respond, next(self._lines)))
+                self._end_turn()
+
+    def _end_turn(self) -> None:
+        """The user's turn ends (silence or ``ForceEndTurn``): the agent answers the
+        next of the script's lines."""
+        self._user_speaking = False
+        self._loud_samples = self._quiet_samples = 0
+        self._interrupt()
+        self._enqueue(partial(self._respond, next(self._lines)))
 
     # --- The agent's jobs ------------------------------------------------------------
 
@@ -630,16 +735,28 @@ class AgentV1Fake:
                 await job()
             self._job_scope = None
 
-    async def _say(self, role: str, text: str) -> None:
-        await self._send({"type": "ConversationText", "role": role, "content": text})
+    async def _say(self, role: str, text: str, behavior: str = "default") -> None:
+        await self._send(
+            {
+                "type": "ConversationText",
+                "role": role,
+                "content": text,
+                "conversational_behavior": behavior,
+            }
+        )
         if self._history:
             await self._send({"type": "History", "role": role, "content": text})
 
     async def _respond(self, text: str) -> None:
-        """A user turn: what was heard, the agent's thought, any call, the reply."""
+        """A user turn: what was heard, any frustration, the agent's thought, any
+        call, the reply."""
         await self._say("user", text)
-        await self._send({"type": "AgentThinking", "content": f"The user said: {text}"})
         lowered = text.lower()
+        if self._think_live is not None and any(
+            cue.lower() in lowered for cue in self._script.frustration_cues
+        ):
+            await self._frustrated()
+        await self._send({"type": "AgentThinking", "content": f"The user said: {text}"})
         call = next(
             (
                 c
@@ -718,9 +835,21 @@ class AgentV1Fake:
         finally:
             self._pending.pop(call_id, None)
 
-    async def _speak(self, text: str) -> None:
+    async def _frustrated(self) -> None:
+        """Think Live heard frustration: ``FrustrationDetected``, unless turned off."""
+        assert self._think_live is not None
+        most = self._think_live.get("frustration_max_count", _FRUSTRATION_MAX_COUNT)
+        if most == 0:
+            return
+        self._frustrations += 1
+        count = self._frustrations
+        await self._send(
+            {"type": "FrustrationDetected", "count": count, "escalated": count >= most}
+        )
+
+    async def _speak(self, text: str, behavior: str = "default") -> None:
         """The agent says ``text``: its transcript, latencies, audio and ``AgentAudioDone``."""
-        await self._say("assistant", text)
+        await self._say("assistant", text, behavior)
         self._speaking = True
         try:
             await self._send(

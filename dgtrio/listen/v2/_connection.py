@@ -149,14 +149,18 @@ class ListenV2Connection(Connection[E]):
         thresholds: ListenV2Thresholds | None = None,
         keyterms: Sequence[str] | None = None,
         language_hints: Sequence[str] | None = None,
+        numerals: bool | None = None,
         timeout: float = 10.0,
     ) -> ListenV2ConfigureSuccess:
-        """Change end-of-turn thresholds, keyterms or language hints mid-stream.
+        """Change end-of-turn thresholds, keyterms, language hints or numeral
+        formatting mid-stream (what is left ``None`` is kept).
 
         Args:
             thresholds: the thresholds to change (``None`` fields are kept).
             keyterms: replaces the keyterm list (``[]`` clears it).
             language_hints: replaces the language hints (``flux-general-multi``).
+            numerals: write numbers as digits ("nine" as "9") in the transcripts
+                that follow, or stop doing so.
             timeout: seconds to wait for the server's answer.
 
         Returns:
@@ -166,8 +170,11 @@ class ListenV2Connection(Connection[E]):
             ConfigureFailed: the server refused (``code`` says why); nothing changed.
             AcknowledgementTimeout: no answer within ``timeout``.
             ConfigurationError: a threshold out of its documented range.
+            TypeError: a list given as one string, or ``numerals`` not a bool.
         """
         check_timeout(timeout)
+        if numerals is not None and not isinstance(numerals, bool):
+            raise TypeError(f"numerals is True or False, not {numerals!r}")
         for name, value in (("keyterms", keyterms), ("language_hints", language_hints)):
             if isinstance(value, str):
                 raise TypeError(f"{name} takes a list of strings, not one string")
@@ -180,6 +187,7 @@ class ListenV2Connection(Connection[E]):
             thresholds,
             None if keyterms is None else tuple(keyterms),
             None if language_hints is None else tuple(language_hints),
+            numerals,
         )
         frame = encode_message(message)
         reply = await self._engine.requests.reply(

@@ -174,6 +174,7 @@ class Configure:
     thresholds: ListenV2Thresholds | None = None
     keyterms: tuple[str, ...] | None = None
     language_hints: tuple[str, ...] | None = None
+    numerals: bool | None = None
 
 
 CLOSE_STREAM_FRAME = encode_message(CloseStream())
