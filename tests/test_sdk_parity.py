@@ -331,18 +331,32 @@ def test_every_sdk_settings_field_is_expressible(variant: int, wire: dict[str, A
 
 
 def test_the_settings_samples_reach_every_provider() -> None:
-    """Each provider model of the SDK appears in one of the samples above."""
+    """Each provider model the SDK declares for listen, think and speak appears in
+    one of the samples above."""
     seen = {
         (path, provider["type"], provider.get("version"))
         for _, wire in _settings_samples()
         for path, provider in _providers(wire)
     }
-    think = {type_ for path, type_, _ in seen if path == "agent.think"}
-    speak = {type_ for path, type_, _ in seen if path == "agent.speak"}
-    listen = {version for path, _, version in seen if path == "agent.listen"}
-    assert think >= {"open_ai", "anthropic", "google", "groq", "aws_bedrock", "deepgram"}
-    assert speak >= {"deepgram", "eleven_labs", "cartesia", "open_ai", "aws_polly"}
-    assert listen == {"v1", "v2"}
+    agent = _models(_sdk("deepgram.agent.v1.types").AgentV1Settings.model_fields["agent"])
+    for part, tag in [("listen", "version"), ("think", "type"), ("speak", "type")]:
+        declared = {
+            typing.get_args(_options(provider.model_fields[tag].annotation)[0])[0]
+            for config in agent
+            for entry in _models(config.model_fields[part])
+            for provider in _models(entry.model_fields["provider"])
+        }
+        index = 2 if tag == "version" else 1
+        assert declared <= {found[index] for found in seen if found[0] == f"agent.{part}"}
+
+
+def _models(field: Any) -> list[Any]:
+    """The SDK models a field may hold (in a union, a list or on its own)."""
+    found: list[Any] = []
+    for option in _options(field.annotation):
+        for candidate in [option, *typing.get_args(option)]:
+            found.extend(o for o in _options(candidate) if _is_model(o))
+    return found
 
 
 def _providers(wire: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
