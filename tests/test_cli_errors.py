@@ -478,7 +478,7 @@ def test_the_fake_server_stops_cleanly_on_a_signal(signum: int) -> None:
 def test_ctrl_c_interrupts_a_transcription_with_130() -> None:
     # Real time: 9 s unless interrupted once the transcripts arrive.
     status, err = _interrupted(["transcribe", str(HELLO_WAV)], after="[")
-    assert status == 130
+    assert status == 130, err
     assert "Traceback" not in err and _error_lines(err) == []
 
 
