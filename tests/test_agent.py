@@ -748,6 +748,43 @@ async def test_filler_fields_need_think_live(nursery: trio.Nursery) -> None:
     assert sent["think"]["functions"] == [{"name": "now", "initial_agent_filler": True}]
 
 
+async def test_registered_tools_declare_deferral_and_fillers(nursery: trio.Nursery) -> None:
+    fake = await serve(nursery)
+    tools = dgtrio.ToolRegistry()
+
+    @tools.register(defer_until_eot=True, initial_agent_filler=True, agent_filler_max_count=2,
+                    agent_filler_interval_ms=4000)  # fmt: skip
+    async def refund(order: str) -> str:
+        return "refunded"
+
+    # Validated when registered, before any conversation.
+    with pytest.raises(dgtrio.SettingsError, match="agent_filler_interval_ms"):
+        tools.register(name="slow", agent_filler_interval_ms=500)(refund)
+    with pytest.raises(dgtrio.SettingsError, match="defer_until_eot"):
+        tools.register(name="late", defer_until_eot="yes")(refund)  # type: ignore[arg-type]
+    assert "slow" not in tools and "late" not in tools
+    # The fillers need Think Live: refused when open_agent is called, before I/O.
+    with pytest.raises(dgtrio.SettingsError) as caught:
+        dgtrio.open_agent(settings(), tools=tools, **connect(fake))
+    assert caught.value.path == "agent.think.functions[0].initial_agent_filler"
+    assert fake.sessions == []
+    async with dgtrio.open_agent(settings(think_live=LIVE), tools=tools, **connect(fake)):
+        pass
+    (sent,) = [m for m in fake.sessions[0].messages if m["type"] == "Settings"]
+    assert sent["agent"]["think"]["functions"][0] == {
+        "name": "refund",
+        "parameters": {
+            "type": "object",
+            "properties": {"order": {"type": "string"}},
+            "required": ["order"],
+        },
+        "defer_until_eot": True,
+        "initial_agent_filler": True,
+        "agent_filler_max_count": 2,
+        "agent_filler_interval_ms": 4000,
+    }
+
+
 async def test_settings_sent_unchecked_meet_the_servers_filler_rules(nursery: trio.Nursery) -> None:
     fake = await serve(nursery)
     think = {"provider": {"type": "open_ai", "model": "m"},

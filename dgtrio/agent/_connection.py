@@ -304,9 +304,8 @@ class AgentConnection(Connection[AgentMessage]):
         value = _think_json(
             to_json(tuple(think) if isinstance(think, Sequence) else think), self._tools
         )
-        field = filler_field(value) if self._without_think_live else None
-        if field is not None:
-            raise SettingsError(field, f"{_NO_THINK_LIVE} (agent.think_live)", field=field)
+        if self._without_think_live:
+            _refuse_fillers(value)
         return await self._acknowledged(
             encode_message(UpdateThink(value)), AgentV1ThinkUpdated, timeout
         )
@@ -571,7 +570,16 @@ def _settings_json(
         if agent.get("think") is None:
             raise ConfigurationError("tools are declared in agent.think: set it")
         data["agent"] = {**agent, "think": _think_json(agent["think"], tools)}
+        if _without_think_live(data):
+            _refuse_fillers(data["agent"]["think"], "agent.think")
     return data
+
+
+def _refuse_fillers(think: Any, path: str = "think") -> None:
+    """Refuse a filler field in ``think`` (JSON) of a conversation without Think Live."""
+    field = filler_field(think, path)
+    if field is not None:
+        raise SettingsError(field, f"{_NO_THINK_LIVE} (agent.think_live)", field=field)
 
 
 def _without_think_live(settings: Mapping[str, Any]) -> bool:

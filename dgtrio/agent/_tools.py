@@ -70,11 +70,23 @@ class Tool:
     parameters: Mapping[str, Any]
     handler: Handler = attrs.field(repr=False)
     timeout: float
+    defer_until_eot: bool | None = None
+    initial_agent_filler: bool | None = None
+    agent_filler_max_count: int | None = None
+    agent_filler_interval_ms: int | None = None
 
     @property
     def function(self) -> Function:
         """The ``think.functions`` entry that declares this tool (client-side)."""
-        return Function(name=self.name, description=self.description, parameters=self.parameters)
+        return Function(
+            name=self.name,
+            description=self.description,
+            parameters=self.parameters,
+            defer_until_eot=self.defer_until_eot,
+            initial_agent_filler=self.initial_agent_filler,
+            agent_filler_max_count=self.agent_filler_max_count,
+            agent_filler_interval_ms=self.agent_filler_interval_ms,
+        )
 
     async def __call__(self, call: FunctionCall) -> str:
         """Run the handler on a call's arguments; its result as response content.
@@ -196,6 +208,10 @@ class ToolRegistry:
         description: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        defer_until_eot: bool | None = None,
+        initial_agent_filler: bool | None = None,
+        agent_filler_max_count: int | None = None,
+        agent_filler_interval_ms: int | None = None,
     ) -> Callable[[H], H]: ...
 
     def register(
@@ -206,6 +222,10 @@ class ToolRegistry:
         description: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         timeout: float | None = None,
+        defer_until_eot: bool | None = None,
+        initial_agent_filler: bool | None = None,
+        agent_filler_max_count: int | None = None,
+        agent_filler_interval_ms: int | None = None,
     ) -> Any:
         """Register an async function, as ``@register`` or ``@register(name=...)``.
 
@@ -216,11 +236,16 @@ class ToolRegistry:
             parameters: the JSON schema of its keyword arguments (default: derived
                 from the type hints).
             timeout: seconds it may run (default: the registry's).
+            defer_until_eot: hold calls until the user's turn is confirmed (for
+                actions that cannot be undone); the other three are Think Live's
+                filler lines while a call runs, as :class:`Function` declares them
+                (a conversation without ``agent.think_live`` refuses them).
 
         Raises:
             TypeError: not an async function, hints that give no schema, or a
                 ``timeout`` that is not a number.
             ValueError: the name is taken, or ``timeout`` is not positive.
+            SettingsError: a declaration field of the wrong type or out of range.
         """
         if timeout is not None:
             check_timeout(timeout)
@@ -238,6 +263,10 @@ class ToolRegistry:
                 parameters=parameters or _schema(function, documented),
                 handler=function,
                 timeout=self.timeout if timeout is None else timeout,
+                defer_until_eot=defer_until_eot,
+                initial_agent_filler=initial_agent_filler,
+                agent_filler_max_count=agent_filler_max_count,
+                agent_filler_interval_ms=agent_filler_interval_ms,
             )
             tool.function  # noqa: B018 - validates the name and the schema now
             self._tools[tool_name] = tool
