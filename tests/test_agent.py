@@ -761,7 +761,7 @@ async def test_registered_tools_declare_deferral_and_fillers(nursery: trio.Nurse
     with pytest.raises(dgtrio.SettingsError, match="agent_filler_interval_ms"):
         tools.register(name="slow", agent_filler_interval_ms=500)(refund)
     with pytest.raises(dgtrio.SettingsError, match="defer_until_eot"):
-        tools.register(name="late", defer_until_eot="yes")(refund)  # type: ignore[arg-type]
+        tools.register(name="late", defer_until_eot="yes")(refund)  # type: ignore[call-overload]
     assert "slow" not in tools and "late" not in tools
     # The fillers need Think Live: refused when open_agent is called, before I/O.
     with pytest.raises(dgtrio.SettingsError) as caught:
