@@ -48,6 +48,8 @@ FIGURES = (
     Figure("density", "realtime", "streams", "streams", True, ("dgtrio", "sdk", "trio-websocket")),
     Figure("memory", "idle", "bytes_per_connection", "KiB/conn", False),
     Figure("connect", "idle", "median_seconds", "ms", False),
+    # Flux TTS audio received, in 4800-byte chunks: 10,000 chunks/s is 48 MB/s.
+    Figure("tts", "speak", "chunks_per_second", "chunks/s", True),
 )
 SCALES: dict[str, dict[str, Any]] = {
     "full": {
@@ -56,6 +58,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "upload": 15000,
         "memory": 100,
         "connect": 30,
+        "tts": 20000,
         "seconds": 2.0,
     },
     "smoke": {
@@ -64,6 +67,7 @@ SCALES: dict[str, dict[str, Any]] = {
         "upload": 300,
         "memory": 3,
         "connect": 3,
+        "tts": 30,
         "seconds": 0.5,
     },
 }

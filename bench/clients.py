@@ -4,7 +4,8 @@
 
 prints one JSON object: the workload's figure and what it is made of. Clients:
 
-- ``dgtrio``: ``open_listen``, messages decoded into typed attrs objects;
+- ``dgtrio``: ``open_listen`` (``open_flux_speak`` for tts), messages decoded into
+  typed attrs objects;
 - ``sdk``: the official deepgram-sdk's ``AsyncDeepgramClient`` (asyncio, websockets),
   messages decoded into its pydantic models;
 - ``trio-websocket``: raw trio-websocket, no decoding (the ceiling for dgtrio's transport);
@@ -19,7 +20,9 @@ Workloads (the peer, ``bench.peer``, runs the matching mode):
   for ``seconds`` and receiving 4 ``Results``/s; the p99 of server-send to
   user-receive latency;
 - ``memory`` (idle): resident memory per open, idle connection, over ``count`` of them;
-- ``connect`` (idle): the median time to open a connection, over ``count`` in a row.
+- ``connect`` (idle): the median time to open a connection, over ``count`` in a row;
+- ``tts`` (speak): Flux TTS audio chunks/s (4800 B each) from the first to the last
+  of one turn's ``count``, the text spoken and flushed at once, every message read.
 """
 
 from __future__ import annotations
@@ -34,14 +37,19 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Coroutine
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from typing import Any
 
 import trio
 
+from .peer import SPEAK_CHUNK
+
 FRAME = bytes(640)  # 20 ms of 16 kHz linear16
 FRAME_SECONDS = 0.02
 API_KEY = "bench-key"
+SPEAK_MODEL = "flux-haley-en"
+SPEAK_TEXT = "Four score and seven years ago our fathers brought forth a new nation."
+SPEAK_JSON = json.dumps({"type": "Speak", "text": SPEAK_TEXT})
 Result = dict[str, Any]
 
 
@@ -68,6 +76,16 @@ def _per_connection(before: int, count: int) -> Result:
 def _timed(count: int, started: float, unit: str) -> Result:
     seconds = time.perf_counter() - started
     return {f"{unit}_per_second": count / seconds, "seconds": seconds, "count": count}
+
+
+def _speech_timed(count: int, chunks: int, size: int, started: float, ended: float) -> Result:
+    """Audio chunks and bytes per second, from the first chunk to the last; the
+    ``chunks`` received, ``size`` bytes in all, must be the ``count`` the peer sent."""
+    if chunks != count or size != count * SPEAK_CHUNK or count < 2:
+        raise RuntimeError(f"{chunks} audio chunks of {size} bytes in all, not {count}")
+    seconds = ended - started
+    result = {"chunks_per_second": (chunks - 1) / seconds, "seconds": seconds, "count": chunks}
+    return result | {"bytes_per_second": (chunks - 1) * SPEAK_CHUNK / seconds}
 
 
 # -- dgtrio ---------------------------------------------------------------------------------
@@ -150,6 +168,37 @@ async def dgtrio_density(url: str, streams: int, seconds: float, **unused: Any) 
     return {"p99_seconds": _p99(latencies), "results": len(latencies), "streams": streams}
 
 
+async def dgtrio_tts(url: str, count: int, **unused: Any) -> Result:
+    """One turn: ``speak``, ``flush`` (it waits for the turn's end) and ``close`` in a
+    task, the connection's messages iterated until the peer closes."""
+    import dgtrio
+
+    options = dgtrio.SpeakV2Options(model=SPEAK_MODEL, encoding="linear16", sample_rate=24000)
+    async with (
+        dgtrio.open_flux_speak(options, base_url=url, api_key=API_KEY) as tts,
+        trio.open_nursery() as nursery,
+    ):
+
+        async def turn() -> None:
+            await tts.speak(SPEAK_TEXT)
+            await tts.flush()
+            await tts.close()
+
+        nursery.start_soon(turn)
+        chunks = size = 0
+        started = ended = 0.0
+        last: object = None
+        async for last in tts:
+            if isinstance(last, dgtrio.SpeakV2Audio):
+                ended = time.perf_counter()
+                if chunks == 0:
+                    started = ended
+                chunks += 1
+                size += len(last.data)
+    assert isinstance(last, dgtrio.SpeakV2SessionMetadata), last
+    return _speech_timed(count, chunks, size, started, ended)
+
+
 async def dgtrio_memory(url: str, count: int, **unused: Any) -> Result:
     return await _memory(count, lambda: _dgtrio_listen(url))
 
@@ -187,13 +236,18 @@ def _listen_url(url: str) -> str:
     return f"{url}/v1/listen?encoding=linear16&sample_rate=16000"
 
 
-def _trio_websocket(url: str) -> Any:
+def _speak_url(url: str) -> str:
+    return f"{url}/v2/speak?model={SPEAK_MODEL}&encoding=linear16&sample_rate=24000"
+
+
+def _trio_websocket(url: str, target: str | None = None) -> Any:
     """trio-websocket tuned as dgtrio tunes it (64 KiB reads, 16 messages parsed
-    ahead), so that the ceiling is the transport's, not its defaults'."""
+    ahead), so that the ceiling is the transport's, not its defaults'; ``target``
+    (default: Listen v1's) is the full URL."""
     import trio_websocket
 
     return trio_websocket.open_websocket_url(
-        _listen_url(url), receive_buffer_size=64 * 1024, message_queue_size=16
+        target or _listen_url(url), receive_buffer_size=64 * 1024, message_queue_size=16
     )
 
 
@@ -244,6 +298,30 @@ async def trio_websocket_density(url: str, streams: int, seconds: float, **unuse
         for index in range(streams):
             nursery.start_soon(stream, FRAME_SECONDS * index / streams)
     return {"p99_seconds": _p99(latencies), "results": len(latencies), "streams": streams}
+
+
+async def trio_websocket_tts(url: str, count: int, **unused: Any) -> Result:
+    """One turn, raw: ``Speak`` and ``Flush``, binary messages counted, ``Close``
+    after the ``SpeechMetadata``, then messages until the peer closes."""
+    import trio_websocket
+
+    async with _trio_websocket(url, _speak_url(url)) as ws:
+        await ws.send_message(SPEAK_JSON)
+        await ws.send_message('{"type":"Flush"}')
+        chunks = size = 0
+        started = ended = 0.0
+        with suppress(trio_websocket.ConnectionClosed):
+            while True:
+                message = await ws.get_message()
+                if isinstance(message, bytes):
+                    ended = time.perf_counter()
+                    if chunks == 0:
+                        started = ended
+                    chunks += 1
+                    size += len(message)
+                elif '"SpeechMetadata"' in message:
+                    await ws.send_message('{"type":"Close"}')
+    return _speech_timed(count, chunks, size, started, ended)
 
 
 async def trio_websocket_memory(url: str, count: int, **unused: Any) -> Result:
@@ -338,6 +416,37 @@ async def sdk_density(url: str, streams: int, seconds: float, **unused: Any) -> 
     return {"p99_seconds": _p99(latencies), "results": len(latencies), "streams": streams}
 
 
+async def sdk_tts(url: str, count: int, **unused: Any) -> Result:
+    """One turn: ``send_speak`` and ``send_flush``, the audio (bytes) read until the
+    turn's ``SpeechMetadata``; then ``send_close`` and the rest."""
+    from deepgram.speak.v2.types import (
+        SpeakV2SessionMetadata,
+        SpeakV2Speak,
+        SpeakV2SpeechMetadata,
+    )
+
+    client = _sdk(url)
+    async with client.speak.v2.connect(
+        model=SPEAK_MODEL, encoding="linear16", sample_rate=24000
+    ) as socket:
+        await socket.send_speak(SpeakV2Speak(text=SPEAK_TEXT))
+        await socket.send_flush()
+        chunks = size = 0
+        started = ended = 0.0
+        last: Any = None
+        async for last in socket:  # ends when the peer closes, after SessionMetadata
+            if isinstance(last, bytes):
+                ended = time.perf_counter()
+                if chunks == 0:
+                    started = ended
+                chunks += 1
+                size += len(last)
+            elif isinstance(last, SpeakV2SpeechMetadata):
+                await socket.send_close()
+        assert isinstance(last, SpeakV2SessionMetadata), last
+    return _speech_timed(count, chunks, size, started, ended)
+
+
 async def sdk_memory(url: str, count: int, **unused: Any) -> Result:
     client = _sdk(url)
     return await _memory(count, lambda: _sdk_connect(client))
@@ -375,6 +484,27 @@ async def websockets_upload(url: str, count: int, **unused: Any) -> Result:
         return _timed(count * len(FRAME), started, "bytes")
 
 
+async def websockets_tts(url: str, count: int, **unused: Any) -> Result:
+    """As ``trio_websocket_tts``; iteration ends when the peer closes."""
+    from websockets.asyncio.client import connect
+
+    async with connect(_speak_url(url), compression=None) as ws:
+        await ws.send(SPEAK_JSON)
+        await ws.send('{"type":"Flush"}')
+        chunks = size = 0
+        started = ended = 0.0
+        async for message in ws:
+            if isinstance(message, bytes):
+                ended = time.perf_counter()
+                if chunks == 0:
+                    started = ended
+                chunks += 1
+                size += len(message)
+            elif '"SpeechMetadata"' in message:
+                await ws.send('{"type":"Close"}')
+    return _speech_timed(count, chunks, size, started, ended)
+
+
 async def websockets_memory(url: str, count: int, **unused: Any) -> Result:
     from websockets.asyncio.client import connect
 
@@ -397,6 +527,7 @@ WORKLOADS: dict[str, dict[str, Callable[..., Coroutine[Any, Any, Result]]]] = {
         "density": dgtrio_density,
         "memory": dgtrio_memory,
         "connect": dgtrio_connect,
+        "tts": dgtrio_tts,
     },
     "sdk": {
         "receive": sdk_receive,
@@ -405,6 +536,7 @@ WORKLOADS: dict[str, dict[str, Callable[..., Coroutine[Any, Any, Result]]]] = {
         "density": sdk_density,
         "memory": sdk_memory,
         "connect": sdk_connect,
+        "tts": sdk_tts,
     },
     "trio-websocket": {
         "receive": trio_websocket_receive,
@@ -412,12 +544,14 @@ WORKLOADS: dict[str, dict[str, Callable[..., Coroutine[Any, Any, Result]]]] = {
         "density": trio_websocket_density,
         "memory": trio_websocket_memory,
         "connect": trio_websocket_connect,
+        "tts": trio_websocket_tts,
     },
     "websockets": {
         "receive": websockets_receive,
         "upload": websockets_upload,
         "memory": websockets_memory,
         "connect": websockets_connect,
+        "tts": websockets_tts,
     },
 }
 ASYNCIO = {"sdk", "websockets"}

@@ -1,14 +1,18 @@
-"""A fast loopback Listen v1 peer for the benchmarks: raw asyncio, no WebSocket library.
+"""A fast loopback Listen v1 and Flux TTS peer for the benchmarks: raw asyncio, no
+WebSocket library.
 
-    python -m bench.peer {flood,sink,realtime,idle} [--count N] [--port 0]
+    python -m bench.peer {flood,sink,realtime,idle,speak} [--count N] [--port 0]
 
 prints ``PORT <n>`` once it listens on 127.0.0.1, then serves until SIGTERM/SIGINT.
 Server frames are pre-encoded; binary client frames are counted, never unmasked. Modes:
 ``flood`` sends ``--count`` Results at once; ``sink`` counts the audio (``bench_bytes``,
 ``bench_frames`` in the Metadata); ``realtime`` sends a Results per 8000 audio bytes,
 its transcript ``t=<time.monotonic()>``; ``idle`` only answers pings and the close.
-Every mode but idle ends with Metadata and a close 1000 (sink and realtime on
-``CloseStream``).
+Every Listen mode but idle ends with Metadata and a close 1000 (sink and realtime on
+``CloseStream``). ``speak`` serves ``/v2/speak``: ``Connected``, then for a turn's
+first ``Speak`` a ``SpeechStarted`` and ``--count`` audio chunks of 4800 bytes, after
+its ``Flush`` ``Flushed`` and ``SpeechMetadata``, and on ``Close`` ``SessionMetadata``
+and a close 1000.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 
 import orjson
 
-MODES = ("flood", "sink", "realtime", "idle")
+MODES = ("flood", "sink", "realtime", "idle", "speak")
 REALTIME_STEP = 8000  # audio bytes per realtime Results: 250 ms of 16 kHz linear16
 BATCH = 64  # flood frames per write
 CLOSE_WAIT = 2.0  # seconds to wait for the client's close reply
@@ -48,6 +52,14 @@ _METADATA = {
     "models": [MODEL_UUID],
     "model_info": {MODEL_UUID: MODEL_INFO},
 }
+SPEAK_CHUNK = 4800  # bytes of speech per binary frame: 100 ms of 24 kHz linear16
+SPEAK_CHUNK_MS = 100
+VOICE = {
+    "model_name": "flux-haley-en",
+    "model_version": "2026-01-15.1",
+    "model_uuids": ["4f0b6c2e-8a51-4d3e-9c47-1b2a3d4e5f60"],
+}
+SPEECH_ID = "dg_sp_0123456789ab"
 _TRANSCRIPT = (
     "Our fathers brought forth on this continent a new nation, conceived in liberty, and dedicated"
 )
@@ -90,6 +102,41 @@ RESULTS_FRAME = _frame(_TEXT, RESULTS_FRAME_JSON)
 _HEAD, _, _TAIL = RESULTS_FRAME_JSON.partition(_TRANSCRIPT.encode())
 
 
+def connected(request_id: str) -> dict[str, Any]:
+    """Flux TTS's first message: the voice serving the connection."""
+    return {"type": "Connected", "request_id": request_id} | VOICE
+
+
+def speech_metadata(chunks: int, characters: int) -> dict[str, Any]:
+    """The end of a turn of ``chunks`` audio chunks for ``characters`` of text."""
+    controls = {"pronunciations_applied": 0, "breaks_applied": 0, "pronunciation_warnings": 0}
+    return {
+        "type": "SpeechMetadata",
+        "speech_id": SPEECH_ID,
+        "audio_duration_ms": chunks * SPEAK_CHUNK_MS,
+        "input_character_count": characters,
+        "billable_character_count": characters,
+        "controls_applied": controls,
+    }
+
+
+def session_metadata(chunks: int, characters: int) -> dict[str, Any]:
+    """The session's totals, sent before the close."""
+    return {
+        "type": "SessionMetadata",
+        "total_audio_duration_ms": chunks * SPEAK_CHUNK_MS,
+        "total_input_character_count": characters,
+        "total_billable_character_count": characters,
+    }
+
+
+SPEECH_STARTED_JSON = orjson.dumps({"type": "SpeechStarted", "speech_id": SPEECH_ID})
+FLUSHED_JSON = orjson.dumps({"type": "Flushed", "speech_id": SPEECH_ID})
+_SPEECH_STARTED_FRAME = _frame(_TEXT, SPEECH_STARTED_JSON)
+_FLUSHED_FRAME = _frame(_TEXT, FLUSHED_JSON)
+_CHUNK_FRAME = _frame(_BINARY, bytes(SPEAK_CHUNK))
+
+
 async def _handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rid: str) -> bool:
     """Answer the opening handshake: 101 and ``True``, or 400 and ``False``."""
     request = await reader.readuntil(b"\r\n\r\n")
@@ -123,21 +170,27 @@ class _Connection:
         self.next_mark = REALTIME_STEP if mode == "realtime" else _NEVER
         self.closing = False  # our close frame went out
         self.deadline: asyncio.Timeout | None = None
+        self.sender: asyncio.Task[None] | None = None  # flood's Results, speak's turn
+        # speak: the turn's Flush, its text, the session's totals, and a Close seen.
+        self.flushed = asyncio.Event()
+        self.turn_characters = self.chunks_sent = self.characters = 0
+        self.close_asked = False
 
     async def run(self, reader: asyncio.StreamReader) -> None:
         """Read until the close handshake is done, the client leaves or time runs out."""
-        sender = None
         try:
             async with asyncio.timeout(None) as self.deadline:
                 if self.mode == "flood":
-                    sender = asyncio.create_task(self._flood())
+                    self.sender = asyncio.create_task(self._flood())
+                elif self.mode == "speak":
+                    self.writer.write(_frame(_TEXT, orjson.dumps(connected(self.rid))))
                 while (data := await reader.read(1 << 18)) and not self._feed(data):
                     pass
         except TimeoutError:
             pass
         finally:
-            if sender is not None:
-                sender.cancel()
+            if self.sender is not None:
+                self.sender.cancel()
 
     async def _flood(self) -> None:
         batches, rest = divmod(self.count, BATCH)
@@ -149,13 +202,57 @@ class _Connection:
             self.writer.write(RESULTS_FRAME * rest)
             self._finish()
 
+    async def _turn(self) -> None:
+        """Speak a turn: ``SpeechStarted`` and ``count`` audio chunks as fast as the
+        socket takes them, then, once flushed, ``Flushed`` and ``SpeechMetadata``."""
+        batches, rest = divmod(self.count, BATCH)
+        batch = _CHUNK_FRAME * BATCH
+        with suppress(ConnectionError):
+            self.writer.write(_SPEECH_STARTED_FRAME)
+            for _ in range(batches):
+                self.writer.write(batch)
+                await self.writer.drain()
+            self.writer.write(_CHUNK_FRAME * rest)
+            await self.flushed.wait()
+            metadata = speech_metadata(self.count, self.turn_characters)
+            self.writer.write(_FLUSHED_FRAME + _frame(_TEXT, orjson.dumps(metadata)))
+            self.chunks_sent += self.count
+            self.characters += self.turn_characters
+            self.sender, self.turn_characters = None, 0
+            self.flushed.clear()
+            if self.close_asked:
+                self._end_session()
+
+    def _speak(self, message: dict[str, Any]) -> None:
+        """A client message of Flux TTS: ``Speak`` opens or adds to the turn, ``Flush``
+        ends it, ``Close`` ends it and the session."""
+        kind = message.get("type")
+        if kind == "Speak":
+            self.turn_characters += len(message["text"])
+            if self.sender is None:
+                self.sender = asyncio.create_task(self._turn())
+        elif kind == "Close" and self.sender is None:
+            self._end_session()
+        elif kind in ("Flush", "Close"):  # with no turn, a Flush is ignored
+            self.close_asked |= kind == "Close"
+            self.flushed.set()
+
+    def _end_session(self) -> None:
+        """``SessionMetadata`` and the close, once."""
+        if not self.closing:
+            self._close_with(session_metadata(self.chunks_sent, self.characters))
+
     def _finish(self) -> None:
-        """Send Metadata and close 1000; give the client ``CLOSE_WAIT`` s to answer."""
+        """Send Metadata and close 1000."""
         created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
         metadata = _METADATA | {"request_id": self.rid, "created": created}
         metadata |= {"duration": self.audio_bytes / 32000, "bench_bytes": self.audio_bytes}
         metadata["bench_frames"] = self.audio_frames
-        self.writer.write(_frame(_TEXT, orjson.dumps(metadata)) + _frame(_CLOSE, b"\x03\xe8"))
+        self._close_with(metadata)
+
+    def _close_with(self, message: dict[str, Any]) -> None:
+        """Send ``message`` and close 1000; give the client ``CLOSE_WAIT`` s to answer."""
+        self.writer.write(_frame(_TEXT, orjson.dumps(message)) + _frame(_CLOSE, b"\x03\xe8"))
         self.closing, self.next_mark = True, _NEVER
         assert self.deadline is not None
         self.deadline.reschedule(asyncio.get_running_loop().time() + CLOSE_WAIT)
@@ -220,6 +317,10 @@ class _Connection:
             self.text += payload
             if fin:
                 text, self.text = bytes(self.text), bytearray()
+                if self.mode == "speak":
+                    if not self.closing:
+                        self._speak(orjson.loads(text))
+                    return False
                 stream_end = b'"CloseStream"' in text and self.mode in ("sink", "realtime")
                 if stream_end and not self.closing:
                     self._finish()

@@ -127,6 +127,24 @@ def test_flood_with_the_official_sdk() -> None:
     assert messages[-1].request_id == "bench-1"
 
 
+async def test_speak_with_dgtrio_decodes_every_message() -> None:
+    with run_peer("speak", 5) as url:
+        async with dgtrio.open_flux_speak(base_url=url, api_key="x") as tts:
+            turn = tts.turn("Hello there.")
+            audio = [message async for message in turn]
+            await tts.close()
+            rest = [message async for message in tts]
+    assert [type(m) for m in audio] == [dgtrio.SpeakV2Audio] * 5
+    assert sum(len(m.data) for m in audio) == 5 * 4800
+    assert isinstance(turn.end_message, dgtrio.SpeakV2SpeechMetadata)
+    assert [type(m).__name__ for m in rest] == [
+        "SpeakV2Connected",
+        "SpeakV2SpeechStarted",
+        "SpeakV2Flushed",
+        "SpeakV2SessionMetadata",
+    ]
+
+
 async def test_sink_with_dgtrio_counts_the_audio() -> None:
     with run_peer("sink") as url:
         async with dgtrio.open_listen(OPTIONS, base_url=url, api_key="x") as conn:

@@ -189,11 +189,17 @@ async def test_a_turn_yields_its_audio_up_to_its_metadata(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_flux_speak(**connect) as tts:
-        chunks = [audio async for audio in tts.turn(THIRTY)]
+        turn = tts.turn(THIRTY)
+        assert turn.end_message is None
+        chunks = [audio async for audio in turn]
         assert all(isinstance(c, dgtrio.SpeakV2Audio) for c in chunks)
         assert [len(c.data) for c in chunks] == [CHUNK] * 20
         # What came around the audio was kept for the iteration; the turn's metadata
-        # was its end.
+        # was its end, and is the turn's.
+        metadata = turn.end_message
+        assert isinstance(metadata, dgtrio.SpeakV2SpeechMetadata)
+        assert metadata.audio_duration_ms == 2000
+        assert metadata.input_character_count == len(THIRTY)
         connected = await tts.receive()
         assert isinstance(connected, dgtrio.SpeakV2Connected)
         assert connected.request_id == tts.request_id
@@ -322,11 +328,28 @@ async def test_a_turn_left_early_drops_the_rest_of_its_audio(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_flux_speak(**connect) as tts:
-        async for _ in tts.turn(THIRTY):
+        first = tts.turn(THIRTY)
+        async for _ in first:
             break
         rest = [m async for m in tts.turn("Bye.")]
+        assert first.end_message is None
         assert sum(len(a.data) for a in rest) == speech_bytes("Bye.")
         assert tts.audio_frames_discarded == 19
+
+
+async def test_a_turn_an_interrupt_cuts_short_ends_with_the_interruption(
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with dgtrio.open_flux_speak(**connect) as tts:
+        turn = tts.turn(THIRTY)
+        heard = 0
+        async for _ in turn:
+            heard += 1
+            if heard == 3:
+                interrupted = await tts.interrupt(250)
+        assert heard == 3
+        assert turn.end_message is interrupted
+        assert isinstance(interrupted, dgtrio.SpeakV2SpeechInterrupted)
 
 
 # --- Interrupt -------------------------------------------------------------------------

@@ -32,7 +32,9 @@ async def test_utterance_yields_the_audio_up_to_its_flushed(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:
     async with dgtrio.open_speak(**connect) as tts:
-        chunks = [audio async for audio in tts.utterance(TEXT)]
+        utterance = tts.utterance(TEXT)
+        chunks = [audio async for audio in utterance]
+        assert utterance.end_message == dgtrio.SpeakV1Flushed(sequence_id=0)
         assert all(isinstance(c, dgtrio.SpeakV1Audio) for c in chunks)
         assert sum(len(c.data) for c in chunks) == speech_bytes(TEXT)
         assert [len(c.data) for c in chunks[:-1]] == [4800] * (len(chunks) - 1)  # 0.1 s each

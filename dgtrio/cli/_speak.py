@@ -14,8 +14,10 @@ from pathlib import Path
 
 from dgtrio import (
     SpeakV1Audio,
+    SpeakV1Message,
     SpeakV1Options,
     SpeakV2Audio,
+    SpeakV2Message,
     SpeakV2Options,
     UtteranceAudio,
     open_flux_speak,
@@ -178,7 +180,10 @@ async def _speak(args: argparse.Namespace, console: Console) -> None:
                     )
                 )
                 where.append(str(speaker.device))
-            audio: UtteranceAudio[SpeakV1Audio] | UtteranceAudio[SpeakV2Audio]
+            audio: (
+                UtteranceAudio[SpeakV1Message, SpeakV1Audio]
+                | UtteranceAudio[SpeakV2Message, SpeakV2Audio]
+            )
             if isinstance(options, SpeakV2Options):
                 flux = await stack.enter_async_context(
                     open_flux_speak(options, speaker=speaker, base_url=base_url)

@@ -203,10 +203,15 @@ class SpeechConnection(Connection[M], Generic[M, A]):
             self._silence(waiter)
 
 
-class UtteranceAudio(Generic[A]):
+class UtteranceAudio(Generic[M, A]):
     """The audio of one utterance (Aura's :meth:`~dgtrio.SpeakV1Connection.utterance`,
     Flux's :meth:`~dgtrio.SpeakV2Connection.turn`): an async iterator of audio
     messages that ends where the server says the utterance's audio is complete.
+
+    The message that ended it is then :attr:`end_message`: Aura's ``Flushed`` (or the
+    ``Cleared`` of a :meth:`~dgtrio.SpeakV1Connection.clear`), Flux's
+    ``SpeechMetadata`` with the turn's billing and timing (or the
+    ``SpeechInterrupted`` of an interrupt).
 
     An iterator, not an async generator, so that leaving it with ``break`` needs no
     ``aclosing()``: whatever is left of it is dropped as soon as the connection is
@@ -215,7 +220,7 @@ class UtteranceAudio(Generic[A]):
 
     def __init__(
         self,
-        connection: SpeechConnection[Any, A],
+        connection: SpeechConnection[M, A],
         start: Callable[[], Awaitable[Waiter[Any]]],
         timeout: float,
         end: str,
@@ -226,8 +231,11 @@ class UtteranceAudio(Generic[A]):
         self._end = end  # what ends it, for the timeout's message
         self._waiter: Waiter[Any] | None = None
         self._finished = False
+        self.end_message: M | None = None
+        """The message that ended the utterance; ``None`` until then, and for one
+        left early."""
 
-    def __aiter__(self) -> UtteranceAudio[A]:
+    def __aiter__(self) -> UtteranceAudio[M, A]:
         return self
 
     async def __anext__(self) -> A:
@@ -251,6 +259,8 @@ class UtteranceAudio(Generic[A]):
                 if message is waiter.ended or any(message is r for r in waiter.replies):
                     conn._utterance = None  # heard to its end
                     self._finished = True
+                    if not isinstance(message, UnknownMessage):  # always: a reply is known
+                        self.end_message = message
                     raise StopAsyncIteration
                 conn._held.append(message)
         except BaseException:

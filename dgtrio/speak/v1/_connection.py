@@ -190,7 +190,7 @@ class SpeakV1Connection(SpeechConnection[SpeakV1Message, SpeakV1Audio]):
 
     def utterance(
         self, text: str | None = None, *, timeout: float = 10.0
-    ) -> UtteranceAudio[SpeakV1Audio]:
+    ) -> UtteranceAudio[SpeakV1Message, SpeakV1Audio]:
         """Speak ``text`` (if given) and what is buffered; iterate the audio until its
         ``Flushed``.
 

@@ -516,7 +516,7 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
 
     def turn(
         self, text: str | None = None, *, timeout: float = 10.0
-    ) -> UtteranceAudio[SpeakV2Audio]:
+    ) -> UtteranceAudio[SpeakV2Message, SpeakV2Audio]:
         """Speak ``text`` (if given) and end the turn; iterate its audio until its
         ``SpeechMetadata``.
 
