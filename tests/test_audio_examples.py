@@ -53,8 +53,12 @@ def test_agent_voice() -> None:
 def test_flux_speak_tokens() -> None:
     done = _run("flux_speak_tokens.py", "--play")
     assert "DEEPGRAM_API_KEY is not set: using the fake server" in done.stderr
-    # The user barges in after a second: the speaker says how much was played.
+    # The user barges in after a second: the offset is what the speaker played, which
+    # is at most that second (a device may take a while to start: PulseAudio's null
+    # sink here, about two), not what it was given (the fake speaks ten times faster
+    # than real time); what was heard of the answer is its start (a second of speech at
+    # the fake's 15 characters a second).
     played = re.search(r"^interrupted at (\d+\.\d\d) s: heard '(.*)'$", done.stdout, re.M)
     assert played, done.stdout
-    assert 0.5 < float(played[1]) < 1.5
-    assert played[2].startswith("Sure")
+    assert 0 <= float(played[1]) <= 1.0
+    assert "Sure, I can help with that.".startswith(played[2])
