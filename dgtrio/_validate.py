@@ -108,6 +108,12 @@ def between(low: float, high: float, *, text: str | None = None) -> Mapping[str,
     return {_RULE: _Rule(low=low, high=high, text=text)}
 
 
+def on_grid(value: float, step: float) -> bool:
+    """Whether ``value`` is a whole number of ``step`` (up to rounding)."""
+    steps = value / step
+    return math.isclose(steps, round(steps), abs_tol=1e-6)
+
+
 def check_value(
     owner: str,
     name: str,

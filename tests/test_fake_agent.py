@@ -867,8 +867,12 @@ async def test_frustration_is_counted_and_escalated_at_the_max_count(
 
 @pytest.mark.parametrize(
     ("provider", "escalations"),
-    [({}, [False, False, True]), ({"frustration_max_count": 0}, [])],
-    ids=["the fake's default of 3", "0 sends none"],
+    [
+        ({}, [False, False, True]),
+        ({"frustration_max_count": None}, [False, False, True]),
+        ({"frustration_max_count": 0}, []),
+    ],
+    ids=["the fake's default of 3", "null is the default", "0 sends none"],
 )
 async def test_frustration_max_count(
     fake: FakeDeepgram,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -938,16 +938,20 @@ async def test_calls_time_out_without_an_answer(
     silent_peer: SilentPeer, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with dgtrio.open_flux_speak(base_url=silent_peer.url) as tts:
+        with pytest.raises(dgtrio.AcknowledgementTimeout, match="no audio or SpeechMetadata"):
+            async for _ in tts.turn("Hi", timeout=5):
+                pass
         await tts.speak("Hello.")
         with pytest.raises(dgtrio.AcknowledgementTimeout, match="no SpeechMetadata within 4 s"):
             await tts.flush(timeout=4)
+        # That turn may still end, and its audio come: no turn() until then.
+        with pytest.raises(trio.BusyResourceError, match="a turn flushed before"):
+            async for _ in tts.turn("Hi"):
+                pass
         with pytest.raises(
             dgtrio.AcknowledgementTimeout, match="no answer to Configure within 3 s"
         ):
             await tts.configure(speed=1, timeout=3)
-        with pytest.raises(dgtrio.AcknowledgementTimeout, match="no audio or SpeechMetadata"):
-            async for _ in tts.turn("Hi", timeout=5):
-                pass
         with pytest.raises(dgtrio.AcknowledgementTimeout, match="no SpeechInterrupted within 1 s"):
             await tts.interrupt(timeout=1)
         await tts.speak("More.")
@@ -1047,3 +1051,189 @@ async def test_a_cancelled_flush_does_not_take_the_next_ones_turn(
         second = await tts.flush()
         nursery.cancel_scope.cancel()
     assert second is not None and second.input_character_count == 4
+
+
+# --- Backpressure and cancellation in the middle ---------------------------------------
+#
+# The fake takes no client frame for STALL seconds: the socket's buffers fill, and with
+# max_queued_frames=1 the next send waits. The clock stands still (mock_clock) until
+# the test moves it, so that calls can be cancelled while their frames wait to go out.
+
+STALL = 100.0
+BIG = "word " * 399  # 1995 characters
+
+
+@attrs.define
+class Call:
+    """A call run in a task of its own: its cancel scope, and how it ended."""
+
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    done: trio.Event = attrs.Factory(trio.Event)
+    result: object = None
+    error: Exception | None = None
+
+
+async def _start(nursery: trio.Nursery, call: Callable[[], Awaitable[object]]) -> Call:
+    """Run ``call()`` in a task of its own until it (and everything else) waits."""
+    running = Call()
+
+    async def run() -> None:
+        with running.scope:
+            try:
+                running.result = await call()
+            except Exception as exc:
+                running.error = exc
+        running.done.set()
+
+    nursery.start_soon(run)
+    await trio.testing.wait_all_tasks_blocked()
+    return running
+
+
+async def _backed_up(
+    fake: FakeDeepgram, nursery: trio.Nursery, clock: trio.testing.MockClock
+) -> dgtrio.SpeakV2Connection:
+    """A connection iterated in a task, speaking a turn whose audio has begun, whose
+    sends then wait: one ``Speak`` is left waiting in a task."""
+    fake.fault_next(Fault("stall", at=0.5, seconds=STALL))
+    tts: dgtrio.SpeakV2Connection = await nursery.start(_open_backed_up, fake)
+    nursery.start_soon(_drain, tts)
+    await tts.speak(THIRTY)
+    for _ in range(5):  # the audio begins, then the stall
+        clock.jump(0.1)
+        await trio.testing.wait_all_tasks_blocked()
+    while (await _start(nursery, lambda: tts.speak(BIG))).done.is_set():
+        pass
+    return tts
+
+
+async def _open_backed_up(
+    fake: FakeDeepgram, *, task_status: trio.TaskStatus[dgtrio.SpeakV2Connection]
+) -> None:
+    connect: ConnectOptions = {
+        "base_url": fake.url,
+        "api_key": API_KEY,
+        "max_queued_frames": 1,
+        "send_timeout": STALL * 10,  # the stall is no dead socket
+    }
+    async with dgtrio.open_flux_speak(**connect) as tts:
+        task_status.started(tts)
+        await trio.sleep_forever()
+
+
+def _release(clock: trio.testing.MockClock) -> None:
+    """End the stall, and let time run."""
+    clock.jump(STALL)
+    clock.autojump_threshold = 0
+
+
+async def test_a_flush_cancelled_before_an_interrupt_went_out_leaves_no_turn_open(
+    fake: FakeDeepgram, mock_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        tts = await _backed_up(fake, nursery, mock_clock)
+        flush = await _start(nursery, tts.flush)  # waits behind the Speak
+        interrupt = await _start(nursery, tts.interrupt)
+        flush.scope.cancel()  # the Flush never goes out; the Interrupt does, and ends the turn
+        await trio.testing.wait_all_tasks_blocked()
+        _release(mock_clock)
+        await interrupt.done.wait()
+        assert isinstance(interrupt.result, dgtrio.SpeakV2SpeechInterrupted), interrupt.error
+        assert await tts.flush() is None  # no turn is open: nothing to flush
+        await tts.speak("Bye.")
+        metadata = await tts.flush()  # its own turn's end, not another's
+        assert metadata is not None and metadata.input_character_count == 4
+        nursery.cancel_scope.cancel()
+    kinds = [m["type"] for m in sent(fake.sessions[0])]
+    assert "Interrupt" in kinds and kinds.count("Flush") == 1  # only the last turn's
+
+
+async def test_a_flush_waiting_on_an_interrupt_that_never_went_out_goes_on(
+    fake: FakeDeepgram, mock_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        tts = await _backed_up(fake, nursery, mock_clock)
+        interrupt = await _start(nursery, tts.interrupt)  # its Interrupt waits
+        flush = await _start(nursery, lambda: tts.flush(timeout=STALL * 2))
+        interrupt.scope.cancel()  # never sent: the turn goes on, and the flush ends it
+        await trio.testing.wait_all_tasks_blocked()
+        _release(mock_clock)
+        with trio.fail_after(1):  # not its whole timeout
+            while "Flush" not in [m["type"] for m in sent(fake.sessions[0])]:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        assert not flush.done.is_set()  # the turn's end is a long way off
+        nursery.cancel_scope.cancel()
+    assert "Interrupt" not in [m["type"] for m in sent(fake.sessions[0])]
+
+
+async def test_a_flush_whose_frame_waited_past_its_timeout_times_out(
+    fake: FakeDeepgram, mock_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        tts = await _backed_up(fake, nursery, mock_clock)
+        flush = await _start(nursery, lambda: tts.flush(timeout=0.5))
+        mock_clock.jump(1)  # past its deadline, still waiting to go out
+        _release(mock_clock)
+        await flush.done.wait()
+        nursery.cancel_scope.cancel()
+    assert isinstance(flush.error, dgtrio.AcknowledgementTimeout), flush.error
+    assert "no SpeechMetadata within 0.5 s" in str(flush.error)
+
+
+async def test_an_interrupt_cancelled_before_it_starts_does_nothing(
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    sink = RecordingSink()
+    async with dgtrio.open_flux_speak(speaker=sink, **connect) as tts:
+        await tts.speak(THIRTY)
+        await audio_until(tts, 5)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await tts.interrupt()
+        assert sink.clears == 0 and tts.audio_frames_discarded == 0
+        rest = await audio_until(tts, 15)  # the rest of the turn, all of it
+        assert sum(isinstance(m, dgtrio.SpeakV2Audio) for m in rest) == 15
+    assert "Interrupt" not in [m["type"] for m in sent(fake.sessions[0])]
+
+
+async def test_close_stops_a_running_speak_stream(
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with dgtrio.open_flux_speak(**connect) as tts, trio.open_nursery() as nursery:
+        words = tokens(*[f"w{n} " for n in range(50)], every=0.1)
+        nursery.start_soon(_drain, tts)
+        failure: list[BaseException] = []
+
+        async def stream() -> None:
+            try:
+                await tts.speak_stream(words, batch_seconds=0)
+            except trio.ClosedResourceError as exc:
+                failure.append(exc)
+
+        nursery.start_soon(stream)
+        await trio.sleep(1.05)
+        await tts.close()
+        await trio.sleep(1)
+        assert failure, "speak_stream() went on after close()"
+        nursery.cancel_scope.cancel()
+    kinds = [m["type"] for m in sent(fake.sessions[0])]
+    assert kinds[-1] == "Close" and kinds.count("Speak") == 10
+
+
+async def test_two_speak_streams_at_once_are_refused(
+    fake: FakeDeepgram, connect: ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with dgtrio.open_flux_speak(**connect) as tts, trio.open_nursery() as nursery:
+        nursery.start_soon(_drain, tts)
+        nursery.start_soon(tts.speak_stream, tokens("One, ", "two.", every=1))
+        await trio.sleep(0.5)
+        with pytest.raises(trio.BusyResourceError, match="another task"):
+            await tts.speak_stream(tokens("Three."))
+        await trio.sleep(3)
+        nursery.cancel_scope.cancel()
+    assert "".join(m.get("text", "") for m in sent(fake.sessions[0])) == "One, two."
+
+
+async def _drain(tts: dgtrio.SpeakV2Connection) -> None:
+    async for _ in tts:
+        pass

@@ -415,6 +415,14 @@ async def test_agent_calls_refuse_wrong_types(nursery: trio.Nursery) -> None:
             await agent.update_listen({"provider": {"type": "deepgram", "keyterms": ["x"]}})
         with pytest.raises(TypeError, match="listen must be Listen"):
             await untyped_call(agent.update_listen, "nova-3")
+        with pytest.raises(TypeError, match="think must be Think, a list of them or a mapping"):
+            await untyped_call(agent.update_think, "gpt-4o-mini")
+        with pytest.raises(
+            TypeError, match="speak must be Speak, a list of them or a mapping, not str"
+        ):
+            await untyped_call(agent.update_speak, "aura-2-thalia-en")
+        with pytest.raises(TypeError, match="not int"):
+            await untyped_call(agent.update_speak, 3)
         with pytest.raises(ValueError, match="prompt is blank"):
             await agent.update_prompt("  ")
         with pytest.raises(ValueError, match="message is blank"):

@@ -59,8 +59,10 @@ class Waiters(Generic[M]):
         return waiter
 
     def withdraw(self, waiter: Waiter[M]) -> None:
-        """Forget ``waiter``: its request never went out."""
+        """Forget ``waiter``: its request never went out, so no reply will come (who
+        waits for it stops waiting)."""
         self._waiting.remove(waiter)
+        waiter.done.set()
 
     def notify(self, message: M) -> None:
         """Give ``message`` to the oldest waiter it answers (one whose caller left

@@ -220,7 +220,10 @@ class AgentConnection(Connection[AgentMessage]):
             timeout: seconds to wait for the agent to take it up.
 
         Returns:
-            The agent's next ``filler`` ``ConversationText``: this line.
+            The agent's next ``filler`` ``ConversationText``: this line. Deepgram does
+            not tie its answer to the request, and Think Live says filler lines of its
+            own while a function with filler settings runs: injected then, the line
+            returned may be the function's.
 
         Raises:
             ConfigurationError: the conversation has no Think Live (``agent.think_live``).
@@ -285,7 +288,12 @@ class AgentConnection(Connection[AgentMessage]):
         self, speak: Speak | Sequence[Speak] | Mapping[str, Any], *, timeout: float = 5.0
     ) -> AgentV1SpeakUpdated:
         """Change the agent's voice (one, or several in fallback order); waits for
-        ``SpeakUpdated``."""
+        ``SpeakUpdated``.
+
+        Raises:
+            TypeError: ``speak`` is none of these (a voice's name alone, say).
+        """
+        _check_part("speak", speak, Speak)
         value = tuple(speak) if isinstance(speak, Sequence) else speak
         return await self._acknowledged(
             encode_message(UpdateSpeak(value)), AgentV1SpeakUpdated, timeout
@@ -298,9 +306,11 @@ class AgentConnection(Connection[AgentMessage]):
         for ``ThinkUpdated``. The tool registry's functions are declared again.
 
         Raises:
+            TypeError: ``think`` is none of these (a model's name alone, say).
             SettingsError: a function's filler field in a conversation without Think
                 Live.
         """
+        _check_part("think", think, Think)
         value = _think_json(
             to_json(tuple(think) if isinstance(think, Sequence) else think), self._tools
         )
@@ -573,6 +583,15 @@ def _settings_json(
         if _without_think_live(data):
             _refuse_fillers(data["agent"]["think"], "agent.think")
     return data
+
+
+def _check_part(name: str, value: object, cls: type) -> None:
+    """Refuse what is neither a ``cls``, a sequence of them, nor a mapping (JSON)."""
+    if isinstance(value, str | bytes) or not isinstance(value, cls | Sequence | Mapping):
+        raise TypeError(
+            f"{name} must be {cls.__name__}, a list of them or a mapping, "
+            f"not {type(value).__name__}"
+        )
 
 
 def _refuse_fillers(think: Any, path: str = "think") -> None:

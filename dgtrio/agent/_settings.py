@@ -28,6 +28,8 @@ from cattrs.gen import make_dict_structure_fn
 
 from .._codec import AudioEncoding, to_json
 from .._errors import SettingsError
+from .._validate import on_grid
+from ..speak.v2._options import SPEED_STEP
 from ._messages import AgentV1FunctionCallHistory, AgentV1History
 
 __all__ = [
@@ -559,8 +561,9 @@ class DeepgramSpeak:
         speed = self.speed
         if speed is not None and not flux and speed < 0.7:
             raise _problem(self, "speed", f"must be between 0.7 and 1.5 for Aura, not {speed}")
-        if speed is not None and flux and abs(speed * 20 - round(speed * 20)) > 1e-9:
-            raise _problem(self, "speed", f"must be a multiple of 0.05 for Flux TTS, not {speed}")
+        if speed is not None and flux and not on_grid(speed, SPEED_STEP):
+            message = f"must be a multiple of {SPEED_STEP:g} for Flux TTS, not {speed}"
+            raise _problem(self, "speed", message)
         if self.expressivity is not None and not flux:
             raise _problem(self, "expressivity", 'only applies to Flux TTS (version="v2")')
 
@@ -843,7 +846,8 @@ def _listen_provider(converter: cattrs.Converter) -> Callable[[Any], ListenProvi
 
 def _language_hints(provider: Mapping[str, Any]) -> Mapping[str, Any]:
     """A Flux provider with its deprecated ``language_hint`` (one language or a list)
-    as ``language_hints``, as Deepgram's SDK sends it."""
+    as ``language_hints``, the SDK's own conversion. Both at once are refused (the SDK
+    would drop ``language_hint`` without a word)."""
     if "language_hint" not in provider:
         return provider
     data = dict(provider)

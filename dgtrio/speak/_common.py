@@ -259,8 +259,8 @@ class UtteranceAudio(Generic[M, A]):
                 if message is waiter.ended or any(message is r for r in waiter.replies):
                     conn._utterance = None  # heard to its end
                     self._finished = True
-                    if not isinstance(message, UnknownMessage):  # always: a reply is known
-                        self.end_message = message
+                    assert not isinstance(message, UnknownMessage)  # replies are known ones
+                    self.end_message = message
                     raise StopAsyncIteration
                 conn._held.append(message)
         except BaseException:

@@ -838,7 +838,9 @@ class AgentV1Fake:
     async def _frustrated(self) -> None:
         """Think Live heard frustration: ``FrustrationDetected``, unless turned off."""
         assert self._think_live is not None
-        most = self._think_live.get("frustration_max_count", _FRUSTRATION_MAX_COUNT)
+        most = self._think_live.get("frustration_max_count")
+        if most is None:  # left out, or null
+            most = _FRUSTRATION_MAX_COUNT
         if most == 0:
             return
         self._frustrations += 1

@@ -27,6 +27,7 @@ FaultKind = Literal[
     "close",
     "half_open",
     "slow_reader",
+    "stall",
     "delay",
     "duplicate",
     "reorder",
@@ -56,6 +57,8 @@ class Fault:
       writes back up once the socket buffers are full. The session is held until
       the fake stops; :meth:`FakeSession.wait_closed` returns at once.
     - ``slow_reader``: from then on, wait ``seconds`` before taking each client frame.
+    - ``stall``: take no client frame for ``seconds``, then go on as before: the
+      client's writes back up once the socket buffers are full (backpressure).
     - ``delay``: from then on, hold each server message ``seconds`` before it is
       written, in order (latency: the behaviour is not slowed; the close frame is
       held too).

@@ -9,6 +9,7 @@ they are applied here, where those live.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -87,6 +88,7 @@ class FakeSession:
         self.closed = trio.Event()
         self._wire = Wire(self._write)  # the send-side faults act there
         self._read_delay = 0.0  # slow_reader: seconds before taking each client frame
+        self._stalled_until = -math.inf  # stall: no client frame taken before then
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value of a query parameter."""
@@ -106,6 +108,8 @@ class FakeSession:
         """The next client frame (recorded), or ``None`` once the client closed."""
         if self._read_delay:
             await trio.sleep(self._read_delay)
+        if self._stalled_until > trio.current_time():
+            await trio.sleep_until(self._stalled_until)
         try:
             data = await self._ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
@@ -238,6 +242,8 @@ class _Injector:
                 await trio.sleep_forever()
         elif kind == "slow_reader":
             session._read_delay = fault.seconds
+        elif kind == "stall":
+            session._stalled_until = trio.current_time() + fault.seconds
         elif kind == "delay":
             session._wire.start_delay(self.nursery, fault.seconds)
         elif kind == "duplicate":

@@ -145,7 +145,7 @@ class _Interruption:
     """An ``Interrupt`` accepted, for the worker to answer: its offset, and the turn."""
 
     offset: int | None
-    turn: _Turn | None
+    turn: _Turn
 
 
 class SpeakV2Fake:
@@ -353,7 +353,9 @@ class SpeakV2Fake:
             code = "INVALID_INTERRUPT_OFFSET"
         else:
             active = self._turns[0] if self._turns and self._turns[0].speech_id else None
-            self._interruption = _Interruption(offset, active or self._last)
+            turn = active or self._last
+            assert turn is not None  # audio was generated: some turn spoke it
+            self._interruption = _Interruption(offset, turn)
             self._turns.clear()  # the active turn is cancelled, those waiting dropped
             if self._synthesis is not None:
                 self._synthesis.cancel()
@@ -475,18 +477,17 @@ class SpeakV2Fake:
         offset, turn = interruption.offset, interruption.turn
         played = total if offset is None else offset
         answer: dict[str, Any] = {"type": "SpeechInterrupted", "audio_played_ms": round(played)}
-        if turn is not None:
-            duration = turn.planned_seconds * 1000
-            heard = None
-            if offset is not None:
-                heard = min(max(offset - turn.start_ms, 0.0), duration)
-                cut = _cut(turn.text, heard / duration if duration else 1.0)
-                answer["text_spoken"] = turn.text[:cut]
-                answer["text_remaining"] = turn.text[cut:]
-            answer["metadata"] = self._turn_metadata(turn, heard)
+        duration = turn.planned_seconds * 1000
+        heard = None
+        if offset is not None:
+            heard = min(max(offset - turn.start_ms, 0.0), duration)
+            cut = _cut(turn.text, heard / duration if duration else 1.0)
+            answer["text_spoken"] = turn.text[:cut]
+            answer["text_remaining"] = turn.text[cut:]
+        answer["metadata"] = self._turn_metadata(turn, heard)
         # The session's audio is now what the client played; later audio follows it.
         self._rebase_ms, self._rebase_sample = played, self._voice.samples
-        self._last = turn or self._last
+        self._last = turn
         self._baseline = round(played)
         await self._send(answer)
 

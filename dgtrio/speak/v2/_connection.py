@@ -39,7 +39,7 @@ from ..._codec import UnknownMessage, encode_message, encode_query
 from ..._engine import ApiSpec, ConnectOptions, Engine, Waiter, check_options, open_connection
 from ..._errors import ConfigureFailed, InterruptIgnored
 from ..._tasks import open_tasks
-from ..._validate import between, check_timeout, check_value
+from ..._validate import check_timeout, check_value
 from ...audio._format import AudioSink, check_format
 from .._common import SpeechConnection, UtteranceAudio, check_text, split_text
 from ._messages import (
@@ -86,7 +86,6 @@ gets when no turn is active)."""
 # and the structured {pause:{duration_ms:500}}): batch-only; on the WebSocket one
 # fails the connection with DATA-0002.
 _PAUSE = re.compile(r"\\\{pause:[^{}\\]*\\\}|\{pause:\{duration_ms:[^{}]*\}\}")
-_SPEED = between(0.5, 1.5)
 _STREAM_BUFFER = 256  # tokens read ahead of the batch being sent (backpressure)
 
 
@@ -163,6 +162,7 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         self._turn_open = False
         self._turn_ends = 0
         self._interrupts: list[_Interrupt] = []  # sent, oldest first, until settled
+        self._flushed: list[Waiter[Message]] = []  # turns flush() ended, until they end
         self._streams: set[trio.CancelScope] = set()  # speak_stream() calls running
 
     # -- sending -----------------------------------------------------------------------------
@@ -181,10 +181,10 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
         _check_text(text, "speak()")
-        self._engine.check_streaming("text")
         await self._send_text(text)
 
     async def _send_text(self, text: str) -> None:
+        self._engine.check_streaming("text")  # speak_stream() too, once close() was called
         ends, was_open = self._turn_ends, self._turn_open
         self._turn_open = True  # before the send: an interrupt meanwhile goes after it
         try:
@@ -215,7 +215,9 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         waiter = await self._start_flush(deadline, timeout)
         if waiter is None:
             return None
-        replies = await self._engine.requests.collect(waiter, deadline - trio.current_time())
+        self._flushed.append(waiter)
+        left = max(0.0, deadline - trio.current_time())  # the Flush may have waited to go out
+        replies = await self._engine.requests.collect(waiter, left)
         if replies:
             reply = replies[0]
             assert isinstance(reply, SpeakV2SpeechMetadata)
@@ -230,16 +232,19 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         Interrupts still unanswered are waited for first: an ignored one leaves the
         turn open, an accepted one cancelled it."""
         await self._settle_interrupts(deadline, timeout)
+        self._engine.check_streaming("text")  # close() may have come meanwhile
         if not self._turn_open:
             await trio.lowlevel.checkpoint()
             return None
         self._turn_open = False
         self._turn_ends += 1
+        ends = self._turn_ends
         waiter = self._engine.requests.expect(_ends_turn, ended_by=is_interrupted)
         try:
             await self._engine.requests.send_for(waiter, FLUSH_FRAME)
         except BaseException:
-            self._turn_open = True  # not sent
+            if self._turn_ends == ends:  # not sent, and no interrupt ended the turn since
+                self._turn_open = True
             raise
         return waiter
 
@@ -253,6 +258,11 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         what the server sent before it stopped, so the next :class:`SpeakV2Audio`
         the iteration yields is new speech. Running :meth:`speak_stream` calls stop
         (and return ``None``). The next :meth:`speak` opens a new turn.
+
+        Cancelled before it starts, it does nothing. Cancelled while its
+        ``Interrupt`` waits behind other frames to go out, nothing is sent and the
+        turn goes on, but the speaker was cleared and the audio received until then
+        dropped all the same.
 
         Args:
             playback_offset_ms: how much of the session's audio the user heard, in
@@ -272,8 +282,9 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
 
         Raises:
             InterruptIgnored: the server ignored it (a ``Warning`` answered: no audio
-                generated yet, another interrupt in progress, or an offset that did
-                not advance); the turn goes on, and its audio is delivered again.
+                generated yet, an offset that did not advance, or another interrupt in
+                progress, which ends the turn itself); audio is delivered again from
+                the answer on (what came while it was pending was dropped).
             ValueError: ``playback_offset_ms`` negative, or not past the last one.
             TypeError: ``playback_offset_ms`` not an int.
             AcknowledgementTimeout: no answer within ``timeout`` seconds.
@@ -294,6 +305,7 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
                 "interrupt put playback: offsets count from the start of the session"
             )
         self._engine.check_streaming("Interrupt")
+        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled already: nothing happens
         for stream in self._streams:
             stream.cancel()  # their text belongs to the turn being cancelled
         if self._clock is not None:
@@ -387,13 +399,14 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
             ConfigureFailed: the server refused (``code``: ``SPEED_OUT_OF_RANGE``,
                 ``SPEED_NOT_SUPPORTED``, ``CONTROL_COMBINATION_INVALID``...; ``field``,
                 ``value``); the previous speed stays.
-            ConfigurationError: a speed outside 0.5 to 1.5, or off the 0.05 grid.
+            ConfigurationError: a speed that is no number, outside 0.5 to 1.5, or off
+                the 0.05 grid.
             AcknowledgementTimeout: no answer within ``timeout`` seconds.
             ConnectionClosed, ServerError: the connection ended first.
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
         check_timeout(timeout)
-        check_value("", "speed", speed, float, _SPEED)
+        check_value("", "speed", speed, float, attrs.fields(SpeakV2Options).speed.metadata)
         check_speed("", speed)
         self._engine.check_streaming("Configure")
         frame = encode_message(Configure(float(speed)))
@@ -457,7 +470,10 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
 
         Raises:
             TypeError: ``tokens`` is not an async iterable, or yielded a non-string.
-            ValueError: a batch holds an inline pause marker (not sent).
+            ConfigurationError: ``flush`` not a bool, ``batch_seconds`` not a number.
+            ValueError: a batch holds an inline pause marker (not sent), or a
+                negative ``batch_seconds``.
+            trio.BusyResourceError: another task is running ``speak_stream()``.
             AcknowledgementTimeout, ConnectionClosed, ServerError: as :meth:`flush`.
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
@@ -473,6 +489,10 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
             raise ValueError(f"batch_seconds must be 0 or more, not {batch_seconds!r}")
         check_timeout(timeout)
         self._engine.check_streaming("text")
+        if self._streams:
+            raise trio.BusyResourceError(
+                "speak_stream() is running in another task: one turn's text at a time"
+            )
         with trio.CancelScope() as stream:
             self._streams.add(stream)
             try:
@@ -535,6 +555,7 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
 
         Raises (from the iteration):
             ValueError: no text given, and none spoken since the last flush.
+            trio.BusyResourceError: a turn flushed before has not ended yet.
             AcknowledgementTimeout: no message for ``timeout`` seconds.
             ConnectionClosed, ServerError: the connection ended first.
         """
@@ -546,6 +567,12 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         )
 
     async def _start_turn(self, text: str | None, timeout: float) -> Waiter[Message]:
+        self._flushed = [waiter for waiter in self._flushed if not waiter.done.is_set()]
+        if self._flushed:
+            raise trio.BusyResourceError(
+                "turn(): a turn flushed before has not ended yet, and its audio would be "
+                "taken as this one's: await its flush(), or iterate until its SpeechMetadata"
+            )
         if text is not None:
             await self.speak(text)
         self._engine.check_streaming("text")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -12,7 +11,7 @@ import attrs
 
 from ..._codec import QueryValue
 from ..._errors import ConfigurationError
-from ..._validate import between, check_fields, positive
+from ..._validate import between, check_fields, on_grid, positive
 from ...audio._format import AudioFormat
 from ...listen._common import as_tuple
 from .._common import check_sample_rate
@@ -35,8 +34,7 @@ def check_speed(owner: str, speed: float) -> None:
 
     The server would refuse it too (``SPEED_INCREMENT_INVALID``), after a round trip.
     """
-    steps = speed / SPEED_STEP
-    if not math.isclose(steps, round(steps), abs_tol=1e-6):
+    if not on_grid(speed, SPEED_STEP):
         raise ConfigurationError(f"{owner}speed {speed!r} is not a multiple of {SPEED_STEP:g}")
 
 
