@@ -78,14 +78,34 @@ def _timed(count: int, started: float, unit: str) -> Result:
     return {f"{unit}_per_second": count / seconds, "seconds": seconds, "count": count}
 
 
-def _speech_timed(count: int, chunks: int, size: int, started: float, ended: float) -> Result:
-    """Audio chunks and bytes per second, from the first chunk to the last; the
-    ``chunks`` received, ``size`` bytes in all, must be the ``count`` the peer sent."""
-    if chunks != count or size != count * SPEAK_CHUNK or count < 2:
-        raise RuntimeError(f"{chunks} audio chunks of {size} bytes in all, not {count}")
-    seconds = ended - started
-    result = {"chunks_per_second": (chunks - 1) / seconds, "seconds": seconds, "count": chunks}
-    return result | {"bytes_per_second": (chunks - 1) * SPEAK_CHUNK / seconds}
+class _Chunks:
+    """The audio chunks of a tts run, timed from the first to the last (the same
+    bookkeeping for every client)."""
+
+    def __init__(self) -> None:
+        self.count = self.size = 0
+        self.started = self.ended = 0.0
+
+    def add(self, data: bytes) -> None:
+        self.ended = time.perf_counter()
+        if not self.count:
+            self.started = self.ended
+        self.count += 1
+        self.size += len(data)
+
+    def result(self, count: int) -> Result:
+        """Chunks and bytes per second; the chunks received, all their bytes, must be
+        the ``count`` the peer sent."""
+        if self.count != count or self.size != count * SPEAK_CHUNK or count < 2:
+            raise RuntimeError(f"{self.count} audio chunks of {self.size} bytes, not {count}")
+        seconds = self.ended - self.started
+        per_second = (count - 1) / seconds
+        return {
+            "chunks_per_second": per_second,
+            "seconds": seconds,
+            "count": count,
+            "bytes_per_second": per_second * SPEAK_CHUNK,
+        }
 
 
 # -- dgtrio ---------------------------------------------------------------------------------
@@ -185,18 +205,13 @@ async def dgtrio_tts(url: str, count: int, **unused: Any) -> Result:
             await tts.close()
 
         nursery.start_soon(turn)
-        chunks = size = 0
-        started = ended = 0.0
+        chunks = _Chunks()
         last: object = None
         async for last in tts:
             if isinstance(last, dgtrio.SpeakV2Audio):
-                ended = time.perf_counter()
-                if chunks == 0:
-                    started = ended
-                chunks += 1
-                size += len(last.data)
+                chunks.add(last.data)
     assert isinstance(last, dgtrio.SpeakV2SessionMetadata), last
-    return _speech_timed(count, chunks, size, started, ended)
+    return chunks.result(count)
 
 
 async def dgtrio_memory(url: str, count: int, **unused: Any) -> Result:
@@ -308,20 +323,15 @@ async def trio_websocket_tts(url: str, count: int, **unused: Any) -> Result:
     async with _trio_websocket(url, _speak_url(url)) as ws:
         await ws.send_message(SPEAK_JSON)
         await ws.send_message('{"type":"Flush"}')
-        chunks = size = 0
-        started = ended = 0.0
+        chunks = _Chunks()
         with suppress(trio_websocket.ConnectionClosed):
             while True:
                 message = await ws.get_message()
                 if isinstance(message, bytes):
-                    ended = time.perf_counter()
-                    if chunks == 0:
-                        started = ended
-                    chunks += 1
-                    size += len(message)
+                    chunks.add(message)
                 elif '"SpeechMetadata"' in message:
                     await ws.send_message('{"type":"Close"}')
-    return _speech_timed(count, chunks, size, started, ended)
+    return chunks.result(count)
 
 
 async def trio_websocket_memory(url: str, count: int, **unused: Any) -> Result:
@@ -431,20 +441,15 @@ async def sdk_tts(url: str, count: int, **unused: Any) -> Result:
     ) as socket:
         await socket.send_speak(SpeakV2Speak(text=SPEAK_TEXT))
         await socket.send_flush()
-        chunks = size = 0
-        started = ended = 0.0
+        chunks = _Chunks()
         last: Any = None
         async for last in socket:  # ends when the peer closes, after SessionMetadata
             if isinstance(last, bytes):
-                ended = time.perf_counter()
-                if chunks == 0:
-                    started = ended
-                chunks += 1
-                size += len(last)
+                chunks.add(last)
             elif isinstance(last, SpeakV2SpeechMetadata):
                 await socket.send_close()
         assert isinstance(last, SpeakV2SessionMetadata), last
-    return _speech_timed(count, chunks, size, started, ended)
+    return chunks.result(count)
 
 
 async def sdk_memory(url: str, count: int, **unused: Any) -> Result:
@@ -491,18 +496,13 @@ async def websockets_tts(url: str, count: int, **unused: Any) -> Result:
     async with connect(_speak_url(url), compression=None) as ws:
         await ws.send(SPEAK_JSON)
         await ws.send('{"type":"Flush"}')
-        chunks = size = 0
-        started = ended = 0.0
+        chunks = _Chunks()
         async for message in ws:
             if isinstance(message, bytes):
-                ended = time.perf_counter()
-                if chunks == 0:
-                    started = ended
-                chunks += 1
-                size += len(message)
+                chunks.add(message)
             elif '"SpeechMetadata"' in message:
                 await ws.send('{"type":"Close"}')
-    return _speech_timed(count, chunks, size, started, ended)
+    return chunks.result(count)
 
 
 async def websockets_memory(url: str, count: int, **unused: Any) -> Result:
