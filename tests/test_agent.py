@@ -261,8 +261,9 @@ async def test_an_unanswered_update_times_out(
         assert trio.current_time() - start == pytest.approx(2)
 
 
-async def welcome_only_peer(nursery: trio.Nursery) -> str:
-    """A server that applies any settings and then says nothing."""
+async def welcome_only_peer(nursery: trio.Nursery, refuse: tuple[str, str] | None = None) -> str:
+    """A server that applies any settings and then says nothing, but for an ``Error``
+    with ``refuse``'s code to each message of ``refuse``'s type."""
 
     async def handle(request: trio_websocket.WebSocketRequest) -> None:
         ws = await request.accept()
@@ -271,7 +272,11 @@ async def welcome_only_peer(nursery: trio.Nursery) -> str:
         await ws.send_message('{"type":"SettingsApplied"}')
         try:
             while True:
-                await ws.get_message()
+                message = await ws.get_message()
+                kind = json.loads(message).get("type") if isinstance(message, str) else None
+                if refuse is not None and kind == refuse[0]:
+                    error = {"type": "Error", "code": refuse[1], "description": "No."}
+                    await ws.send_message(json.dumps(error))
         except trio_websocket.ConnectionClosed:
             pass
 
@@ -698,32 +703,12 @@ async def test_concurrent_think_live_updates_each_get_an_acknowledgement(
 
 async def test_a_refused_think_live_update_raises_the_servers_error(nursery: trio.Nursery) -> None:
     # As a project outside Think Live's early access is answered.
-    url = await refusing_peer(nursery, "UpdateThink_Live", "UNPARSABLE_CLIENT_MESSAGE")
+    url = await welcome_only_peer(nursery, ("UpdateThink_Live", "UNPARSABLE_CLIENT_MESSAGE"))
     async with dgtrio.open_agent(settings(), base_url=url, api_key=API_KEY) as agent:
         with pytest.raises(dgtrio.ServerError) as caught:
             await agent.update_think_live(ag.DeepgramThinkLive())
     assert caught.value.code == "UNPARSABLE_CLIENT_MESSAGE"
     assert isinstance(caught.value.message, dgtrio.AgentV1Error)
-
-
-async def refusing_peer(nursery: trio.Nursery, kind: str, code: str) -> str:
-    """A server that applies any settings and answers ``kind`` with an ``Error``."""
-
-    async def handle(request: trio_websocket.WebSocketRequest) -> None:
-        ws = await request.accept()
-        await ws.send_message('{"type":"Welcome","request_id":"r"}')
-        await ws.get_message()
-        await ws.send_message('{"type":"SettingsApplied"}')
-        try:
-            while True:
-                if json.loads(await ws.get_message()).get("type") == kind:
-                    error = {"type": "Error", "code": code, "description": "No."}
-                    await ws.send_message(json.dumps(error))
-        except trio_websocket.ConnectionClosed:
-            pass
-
-    server = await nursery.start(trio_websocket.serve_websocket, handle, "127.0.0.1", 0, None)
-    return f"ws://127.0.0.1:{server.port}"
 
 
 async def test_filler_fields_need_think_live(nursery: trio.Nursery) -> None:
