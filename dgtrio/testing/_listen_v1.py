@@ -17,6 +17,7 @@ import json
 import re
 import struct
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -41,6 +42,7 @@ class _Word:
     end: float
     word: str
     punctuated: str
+    confidence: float | None = None  # None: the script's
 
 
 @attrs.frozen
@@ -404,7 +406,7 @@ class ListenV1Fake:
         channel: int,
         start: float,
         end: float,
-        words: list[_Word],
+        words: Sequence[_Word],
         is_final: bool,
         speech_final: bool,
         from_finalize: bool,
@@ -416,12 +418,15 @@ class ListenV1Fake:
                 "word": w.word,
                 "start": round(w.start, 3),
                 "end": round(w.end, 3),
-                "confidence": confidence,
+                "confidence": confidence if w.confidence is None else w.confidence,
             }
             if self._punctuate:
                 word["punctuated_word"] = w.punctuated
             word_objects.append(word)
         transcript = " ".join(w.punctuated if self._punctuate else w.word for w in words)
+        heard = [w.confidence for w in words if w.confidence is not None]
+        if len(heard) == len(words):  # recognised: the words' mean
+            confidence = round(sum(heard) / len(heard), 4)
         metadata: dict[str, Any] = {
             "request_id": session.request_id,
             "model_info": {

@@ -194,11 +194,10 @@ class FakeDeepgram:
             extra = [*response, (b"www-authenticate", b'Token realm="Deepgram"')]
             await _reject(request, 401, "Invalid credentials.", request_id, extra)
             return
-        build = _ROUTES.get(path)
-        if build is None:
+        behaviour = self._behaviour(path)
+        if behaviour is None:
             await _reject(request, 404, f"No such endpoint: {path}", request_id, response)
             return
-        behaviour = build(self)
         problem = behaviour.check(query)
         if problem is not None:
             code, text = problem
@@ -228,6 +227,11 @@ class FakeDeepgram:
             if not session.closed.is_set():  # set early by half_open: never read again
                 await session.receive_remaining()
             session.closed.set()
+
+    def _behaviour(self, path: str) -> _Behaviour | None:
+        """What serves a session on ``path`` (None: no such endpoint)."""
+        build = _ROUTES.get(path)
+        return None if build is None else build(self)
 
     def _authenticate(
         self, headers: Mapping[str, str], subprotocols: tuple[str, ...]
