@@ -31,6 +31,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_transcribe, add_mic, add_agent, add_speak, add_devices):
         add(commands)
+    # Listed here; `main` hands `dgtrio serve ...` to python -m dgtrio.testing's parser.
+    commands.add_parser(
+        "serve", help="serve the fake Deepgram, or the local engine, on loopback", add_help=False
+    )
     return parser, commands.choices
 
 
@@ -40,8 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     Raises:
         SystemExit: from argparse, for ``--help``, ``--version`` and bad arguments.
     """
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["serve"]:  # a server, not a client: python -m dgtrio.testing's
+        from dgtrio.testing.__main__ import main as serve  # loaded on this path only
+
+        return serve(given, prog="dgtrio")
     parser, command_parsers = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)
     command: Command = args.handler
     problem = command.check(args)
     if problem is not None:

