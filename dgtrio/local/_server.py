@@ -11,6 +11,8 @@ import trio
 from ..testing._server import FakeDeepgram, _Behaviour
 from ._listen_v1 import LocalListenV1
 from ._recognizer import Recognizer
+from ._speak_v1 import LocalSpeakV1
+from ._synthesizer import Synthesizer
 
 __all__ = ["LocalDeepgram"]
 
@@ -25,10 +27,11 @@ class LocalDeepgram(FakeDeepgram):
             await nursery.start(local.serve)
             async with dgtrio.open_listen(options, base_url=local.url, audio=mic) as conn: ...
 
-    ``/v1/listen`` transcribes the audio it receives with Whisper tiny.en (see
-    :class:`LocalListenV1`); the other sockets are :class:`~dgtrio.testing.FakeDeepgram`'s
-    for now. The model loads when the server is built (about half a second), and is
-    shared by every stream; decodes run one at a time in worker threads.
+    ``/v1/listen`` transcribes the audio it receives with Whisper tiny.en, and
+    ``/v1/speak`` speaks with hibari's default voice (whatever ``aura-*`` voice is
+    asked for); the other sockets are :class:`~dgtrio.testing.FakeDeepgram`'s for now.
+    The models load when the server is built (about a second) and are shared by every
+    stream; decodes, and syntheses, run one at a time in worker threads.
 
     Args:
         model_dir: another copy of a CTranslate2 Whisper model (default: the one in
@@ -46,9 +49,13 @@ class LocalDeepgram(FakeDeepgram):
     ) -> None:
         super().__init__(**fake)
         self.recognizer = Recognizer(model_dir, threads=threads)
+        self.synthesizer = Synthesizer()
         self._decodes = trio.CapacityLimiter(1)
+        self._syntheses = trio.CapacityLimiter(1)
 
     def _behaviour(self, path: str) -> _Behaviour | None:
         if path == "/v1/listen":
             return LocalListenV1(self.recognizer, self._decodes, self.idle_timeout)
+        if path == "/v1/speak":
+            return LocalSpeakV1(self.synthesizer, self._syntheses)
         return super()._behaviour(path)
