@@ -13,6 +13,7 @@ from ._agent_v1 import LocalAgentV1, Think
 from ._listen_v1 import LocalListenV1
 from ._recognizer import Recognizer
 from ._speak_v1 import LocalSpeakV1
+from ._speak_v2 import LocalSpeakV2
 from ._synthesizer import Synthesizer
 
 __all__ = ["LocalDeepgram"]
@@ -28,9 +29,9 @@ class LocalDeepgram(FakeDeepgram):
             await nursery.start(local.serve)
             async with dgtrio.open_listen(options, base_url=local.url, audio=mic) as conn: ...
 
-    ``/v1/listen`` transcribes the audio it receives with Whisper tiny.en, and
-    ``/v1/speak`` speaks with hibari's default voice (whatever ``aura-*`` voice is
-    asked for); the other sockets are :class:`~dgtrio.testing.FakeDeepgram`'s for now.
+    ``/v1/listen`` transcribes the audio it receives with Whisper tiny.en;
+    ``/v1/speak`` and ``/v2/speak`` speak with hibari's default voice (whatever voice
+    is asked for); the voice agent hears, thinks (``think``) and speaks with them.
     The models load when the server is built (about a second) and are shared by every
     stream; decodes, and syntheses, run one at a time in worker threads.
 
@@ -71,6 +72,8 @@ class LocalDeepgram(FakeDeepgram):
             return LocalListenV1(self.recognizer, self._decodes, self.idle_timeout)
         if path == "/v1/speak":
             return LocalSpeakV1(self.synthesizer, self._syntheses)
+        if path == "/v2/speak":
+            return LocalSpeakV2(self.synthesizer, self._syntheses)
         if path == "/v1/agent/converse":
             return LocalAgentV1(
                 self.recognizer,

@@ -436,12 +436,7 @@ class SpeakV2Fake:
         if turn.flushed and not turn.flushed_sent:
             turn.flushed_sent = True
             await self._send({"type": "Flushed", "speech_id": turn.speech_id})
-        target = round(turn.planned_seconds * voice.sample_rate)
-        count = target - (voice.samples - turn.start_sample)
-        if not ending:
-            count -= count % voice.step  # whole chunks until the text is complete
-        if count > 0:
-            await voice.say(count, self._send)
+        if await self._say(turn, ending):
             return True
         if not ending:
             return False
@@ -452,11 +447,39 @@ class SpeakV2Fake:
         self._last = turn
         return True
 
+    # The voice: what a server with another voice (the local engine's) overrides.
+
+    async def _say(self, turn: _Turn, ending: bool) -> bool:
+        """Send what can be said now of the active turn's audio (all that is left of
+        it once the turn is ``ending``), counting it in ``self._voice.samples``;
+        whether there was any. The fake's: the tone, for as long as planned, in whole
+        chunks until the turn is ending."""
+        voice = self._voice
+        target = round(turn.planned_seconds * voice.sample_rate)
+        count = target - (voice.samples - turn.start_sample)
+        if not ending:
+            count -= count % voice.step  # whole chunks until the text is complete
+        if count <= 0:
+            return False
+        await voice.say(count, self._send)
+        return True
+
+    def _turn_ms(self, turn: _Turn) -> float:
+        """The turn's audio, in ms, once another turn was spoken since, or to split
+        its text when it is interrupted: the fake's, all of it as planned."""
+        return turn.planned_seconds * 1000
+
+    def _heard(self, turn: _Turn, heard_ms: float) -> int:
+        """Where the turn's text heard in its first ``heard_ms`` ends (at a word
+        boundary): the fake's, in proportion to the turn's duration."""
+        duration = self._turn_ms(turn)
+        return _cut(turn.text, heard_ms / duration if duration else 1.0)
+
     def _turn_metadata(self, turn: _Turn, played_ms: float | None) -> dict[str, Any]:
         """A turn's billing and timing: its audio (``played_ms`` of it, if given)."""
         produced = (self._voice.samples - turn.start_sample) * 1000 / self._voice.sample_rate
         if turn is self._last:  # other turns were spoken since: its own audio only
-            produced = turn.planned_seconds * 1000
+            produced = self._turn_ms(turn)
         spoken = _billable(turn.text)[0]
         return {
             "speech_id": turn.speech_id,
@@ -477,11 +500,10 @@ class SpeakV2Fake:
         offset, turn = interruption.offset, interruption.turn
         played = total if offset is None else offset
         answer: dict[str, Any] = {"type": "SpeechInterrupted", "audio_played_ms": round(played)}
-        duration = turn.planned_seconds * 1000
         heard = None
         if offset is not None:
-            heard = min(max(offset - turn.start_ms, 0.0), duration)
-            cut = _cut(turn.text, heard / duration if duration else 1.0)
+            heard = min(max(offset - turn.start_ms, 0.0), self._turn_ms(turn))
+            cut = self._heard(turn, heard)
             answer["text_spoken"] = turn.text[:cut]
             answer["text_remaining"] = turn.text[cut:]
         answer["metadata"] = self._turn_metadata(turn, heard)
