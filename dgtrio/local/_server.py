@@ -11,6 +11,7 @@ import trio
 from ..testing._server import FakeDeepgram, _Behaviour
 from ._agent_v1 import LocalAgentV1, Think
 from ._listen_v1 import LocalListenV1
+from ._listen_v2 import FLUX_SCRIPT, LocalListenV2
 from ._recognizer import Recognizer
 from ._speak_v1 import LocalSpeakV1
 from ._speak_v2 import LocalSpeakV2
@@ -29,7 +30,8 @@ class LocalDeepgram(FakeDeepgram):
             await nursery.start(local.serve)
             async with dgtrio.open_listen(options, base_url=local.url, audio=mic) as conn: ...
 
-    ``/v1/listen`` transcribes the audio it receives with Whisper tiny.en;
+    ``/v1/listen`` transcribes the audio it receives with Whisper tiny.en, and
+    ``/v2/listen`` takes each turn's words from it;
     ``/v1/speak`` and ``/v2/speak`` speak with hibari's default voice (whatever voice
     is asked for); the voice agent hears, thinks (``think``) and speaks with them.
     The models load when the server is built (about a second) and are shared by every
@@ -60,6 +62,7 @@ class LocalDeepgram(FakeDeepgram):
         synthesizer: Synthesizer | None = None,
         **fake: Any,
     ) -> None:
+        fake.setdefault("flux_script", FLUX_SCRIPT)  # thresholds for real voices
         super().__init__(**fake)
         self.think = think
         self.recognizer = recognizer or Recognizer(model_dir, threads=threads)
@@ -70,6 +73,8 @@ class LocalDeepgram(FakeDeepgram):
     def _behaviour(self, path: str) -> _Behaviour | None:
         if path == "/v1/listen":
             return LocalListenV1(self.recognizer, self._decodes, self.idle_timeout)
+        if path == "/v2/listen":
+            return LocalListenV2(self.recognizer, self._decodes, self.flux_script)
         if path == "/v1/speak":
             return LocalSpeakV1(self.synthesizer, self._syntheses)
         if path == "/v2/speak":
