@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import trio
 
-from ..testing._common import Query, param
+from ..testing._common import Query, flag, param
 from ..testing._listen_v1 import ListenScript, ListenV1Fake, _Word
 from ..testing._session import FakeSession
 from ._audio import ENCODINGS, Decoder, to_16k
@@ -102,7 +102,7 @@ class LocalListenV1(ListenV1Fake):
                     await session.close(1008, "DATA-0000")
                     return False
                 encoding, rate, self._channels, skip = found
-                if self._result_channels > 1:
+                if flag(session.query, "multichannel"):
                     self._result_channels = self._channels
                 data = self._header
             self._header = b""
@@ -144,6 +144,8 @@ class LocalListenV1(ListenV1Fake):
             self._looked = self._received
             for channel in range(self._result_channels):
                 await self._look(session, channel)
+            # The client is not idle while the engine works through what it sent.
+            self._last_activity = trio.current_time()
             if self._again:
                 self._new_audio.set()
             elif self._looked >= self._wanted:
@@ -226,6 +228,7 @@ class LocalListenV1(ListenV1Fake):
             channels = range(channel, channel + 1) if channel in channels else range(0)
         for index in channels:
             await self._final(session, index, self._audio_time, from_finalize=from_finalize)
+            self._last_activity = trio.current_time()
 
     async def _maybe_utterance_end(self, session: FakeSession, now: float) -> None:
         if self._utterance_end is None or not self._utterance_end_pending:

@@ -83,7 +83,7 @@ class Recognizer:
         for segment in segments:
             for item in segment.words or ():
                 written = item.word.strip()
-                spoken = _NOT_A_LETTER.sub("", written).lower()
+                spoken = _NOT_A_LETTER.sub("", written).strip("-'").lower()
                 if not spoken:
                     continue
                 words.append(
