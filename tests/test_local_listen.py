@@ -417,3 +417,18 @@ async def test_the_engine_at_work_is_no_idle_client(
     assert isinstance(last, dgtrio.ListenV1Metadata)
     assert len([r for r in results if r.is_final]) == 6
     assert local.sessions[0].server_close == (1000, "")
+
+
+async def test_the_pytest_plugin_serves_the_local_engine(local_deepgram: LocalDeepgram) -> None:
+    """``local_deepgram``: what the local engine says, it hears."""
+    sentence = "The library opens at nine in the morning."
+    async with dgtrio.open_speak(
+        dgtrio.SpeakV1Options(encoding="linear16", sample_rate=16000), base_url=local_deepgram.url
+    ) as tts:
+        speech = b"".join([audio.data async for audio in tts.utterance(sentence)])
+    options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
+    async with dgtrio.open_listen(options, base_url=local_deepgram.url) as conn:
+        await _send(conn, speech, 3200)
+        await conn.close_stream()
+        results, _ = _split([m async for m in conn])
+    assert word_error_rate([sentence], [_transcript(results)]) <= 0.2
