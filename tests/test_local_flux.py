@@ -24,6 +24,7 @@ import pytest
 import trio
 
 import dgtrio
+from bench.local import word_error_rate
 from dgtrio.audio import WavSource
 from dgtrio.testing import FakeDeepgram
 from dgtrio.testing._server import _Behaviour
@@ -164,17 +165,6 @@ def spoken(text: str) -> list[str]:
     return re.sub(r"[^\w' ]+", " ", text.lower()).split()
 
 
-def wer(heard: str, said: str) -> float:
-    """Word error rate of ``heard`` against ``said``."""
-    ref, hyp = spoken(said), spoken(heard)
-    row = list(range(len(hyp) + 1))
-    for i, word in enumerate(ref, 1):
-        previous, row[0] = row[0], i
-        for j, other in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (word != other))
-    return row[-1] / len(ref)
-
-
 async def chunks(data: bytes, size: int = 640) -> AsyncIterator[bytes]:
     """``data`` in frames of 20 ms, unpaced."""
     for start in range(0, len(data), size):
@@ -199,7 +189,7 @@ async def test_two_sentences_are_two_turns_of_their_words(
         ("EndOfTurn", 1, "model"),
     ]
     for turn, said in zip(turns, (FIRST, SECOND), strict=True):
-        assert wer(turn.transcript, said) <= 0.15, turn.transcript
+        assert word_error_rate([said], [turn.transcript]) <= 0.15, turn.transcript
         assert turn.transcript == " ".join(word.word for word in turn.words)
         spans = times(turn)
         assert spans == sorted(spans)
@@ -237,7 +227,7 @@ async def test_eager_end_of_turn_has_the_final_transcript(
     ]
     eager, final = turns
     assert eager.transcript == final.transcript
-    assert wer(final.transcript, SECOND) <= 0.15, final.transcript
+    assert word_error_rate([SECOND], [final.transcript]) <= 0.15, final.transcript
     assert eager.end < final.end
     events = [m["event"] for m in turn_infos(server)]
     assert "TurnResumed" not in events
@@ -289,7 +279,7 @@ async def test_a_long_turn_is_heard_whole_with_its_audio_bounded(
         turns = [turn async for turn in flux.turns()]
     (turn,) = turns
     assert turn.trigger == "model"
-    assert wer(turn.transcript, " ".join(sentences)) <= 0.15, turn.transcript
+    assert word_error_rate([" ".join(sentences)], [turn.transcript]) <= 0.15, turn.transcript
     spans = times(turn)
     assert spans == sorted(spans)
     assert spans[-1][1] > 34.0
@@ -332,7 +322,7 @@ async def test_mulaw_at_8_khz_is_recognised(server: LocalFlux, speech: Speech) -
     ) as flux:
         turns = [turn async for turn in flux.turns()]
     (turn,) = turns
-    assert wer(turn.transcript, SECOND) <= 0.15, turn.transcript
+    assert word_error_rate([SECOND], [turn.transcript]) <= 0.15, turn.transcript
     assert 0.3 <= times(turn)[0][0] < 0.8
 
 
@@ -393,6 +383,6 @@ async def test_official_sdk_gets_turns_with_words(server: LocalFlux, speech: Spe
     assert type(messages[0]).__name__ == "ListenV2Connected"
     (end,) = [m for m in messages[1:] if m.event == "EndOfTurn"]
     assert type(end).__name__ == "ListenV2TurnInfo"
-    assert wer(end.transcript, SECOND) <= 0.15, end.transcript
+    assert word_error_rate([SECOND], [end.transcript]) <= 0.15, end.transcript
     assert [w.word for w in end.words] == end.transcript.split()
     assert [m.sequence_id for m in messages] == list(range(len(messages)))
