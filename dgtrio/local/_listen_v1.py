@@ -92,7 +92,6 @@ class LocalListenV1(ListenV1Fake):
             encoding = param(session.query, "encoding")
             if encoding is not None:
                 rate = int(param(session.query, "sample_rate", "16000") or 16000)
-                skip = 0
             else:  # a WAV file: its header says
                 self._header += data
                 found = _wav_format(self._header)
@@ -104,20 +103,15 @@ class LocalListenV1(ListenV1Fake):
                 encoding, rate, self._channels, skip = found
                 if flag(session.query, "multichannel"):
                     self._result_channels = self._channels
-                data = self._header
+                data = self._header[skip:]  # the header is no audio
             self._header = b""
             self._decoder, self._rate = Decoder(encoding, self._channels), rate
             self._bytes_per_second = self._decoder.width * rate * self._channels
             self._held = [[] for _ in range(self._result_channels)]
             self._heard = [[] for _ in range(self._result_channels)]
             self._seg_start = [0.0] * self._result_channels
-            self._audio_bytes -= skip  # the header is no audio
-            data_start = skip
-        else:
-            data_start = 0
         self._audio_bytes += len(data)
         self._sha256.update(data)
-        data = data[data_start:]
         channels = self._decoder.decode(data)
         if self._result_channels == 1 and len(channels) > 1:
             channels = [np.mean(channels, axis=0, dtype=np.float32)]  # a mix of them
