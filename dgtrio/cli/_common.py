@@ -181,7 +181,7 @@ async def run_with_fake(
             base_url = fake.url
             what = (
                 f"dgtrio's local engine at {base_url} (it recognises the audio, offline, "
-                "with Whisper tiny.en; the other APIs are the scripted fake)"
+                "with Whisper tiny.en)"
                 if local
                 else f"the built-in fake Deepgram server at {base_url} (it follows a "
                 "script; it does not understand you)"

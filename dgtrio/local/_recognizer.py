@@ -82,7 +82,7 @@ class Recognizer:
         words: list[RecognizedWord] = []
         for segment in segments:
             for item in segment.words or ():
-                written = item.word.strip()
+                written = item.word.strip().lstrip("-")  # "-foc": a piece of a word
                 spoken = _NOT_A_LETTER.sub("", written).strip("-'").lower()
                 if not spoken:
                     continue
