@@ -1,5 +1,5 @@
-# Sourced by scripts/demo and scripts/test: make .venv and install dgtrio with its
-# dev and local extras into it (and the audio extra where PortAudio is installed),
+# Sourced by scripts/demo, scripts/test and scripts/docs: make .venv and install dgtrio
+# with its dev, local and docs extras into it (and the audio extra where PortAudio is installed),
 # again only when pyproject.toml or PortAudio's presence has changed since.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -9,9 +9,9 @@ if [ ! -x .venv/bin/python ]; then
     exit 1
   fi
 fi
-extras=dev,local
+extras=dev,local,docs
 if pkg-config --exists portaudio-2.0 2>/dev/null || [ -f /usr/include/portaudio.h ]; then
-  extras=dev,local,audio
+  extras=dev,local,docs,audio
 fi
 stamp=.venv/.dgtrio-installed
 wanted="$(cksum < pyproject.toml) $extras"

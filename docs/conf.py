@@ -1,0 +1,134 @@
+"""Sphinx configuration for dgtrio's documentation (``./scripts/docs`` builds it).
+
+Intersphinx is optional: the inventories of Python, trio and attrs are used only when
+they can be fetched at build time (each is probed with a short timeout, in parallel),
+so an offline build passes with warnings as errors. References to their names then
+render as plain text: ``nitpicky`` stays off, so an unresolved external name is never
+a warning. ``DGTRIO_DOCS_OFFLINE=1`` skips the probe.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import dgtrio
+
+project = "dgtrio"
+author = "The dgtrio developers"
+copyright = "the dgtrio developers"
+release = dgtrio.__version__
+version = ".".join(release.split(".")[:2])
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
+]
+
+exclude_patterns = ["_build"]
+html_theme = "alabaster"
+html_theme_options = {
+    "description": "A trio-native client for Deepgram's realtime APIs",
+    "fixed_sidebar": True,
+}
+html_static_path: list[str] = []
+pygments_style = "sphinx"
+default_role = "code"
+
+# autodoc: the docstrings are Google style (napoleon); members in source order.
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_preserve_defaults = True
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+
+# intersphinx: only the inventories that answer now.
+_INVENTORIES = {
+    "python": "https://docs.python.org/3",
+    "trio": "https://trio.readthedocs.io/en/stable",
+    "attrs": "https://www.attrs.org/en/stable",
+}
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/objects.inv", timeout=3) as response:
+            return bool(response.status == 200)
+    except Exception:
+        return False
+
+
+if os.environ.get("DGTRIO_DOCS_OFFLINE"):
+    intersphinx_mapping: dict[str, tuple[str, None]] = {}
+else:
+    with ThreadPoolExecutor(len(_INVENTORIES)) as _pool:
+        _up = dict(zip(_INVENTORIES, _pool.map(_reachable, _INVENTORIES.values()), strict=True))
+    intersphinx_mapping = {name: (url, None) for name, url in _INVENTORIES.items() if _up[name]}
+    _missing = sorted(set(_INVENTORIES) - set(intersphinx_mapping))
+    if _missing:
+        print(f"intersphinx: offline for {', '.join(_missing)}; their names stay plain text")
+intersphinx_timeout = 10
+
+
+# Type aliases (``ListenV1Message``, ``FaultKind``, ...) are module data that autodoc
+# does not take from a package's re-exports: ``.. dgtrio-aliases:: MODULE`` in a page
+# is replaced with one ``py:data`` entry per public alias of MODULE, its value read
+# from the code, so that the list cannot fall behind.
+_ALIASES_MARKER = ".. dgtrio-aliases:: "
+
+
+def _alias_entries(module_name: str) -> list[str]:
+    import importlib
+    import inspect
+
+    module = importlib.import_module(module_name)
+    lines: list[str] = []
+    for name, value in vars(module).items():
+        if name.startswith("_") or inspect.ismodule(value) or inspect.isclass(value):
+            continue
+        if inspect.isfunction(value) or isinstance(value, str | int | float):
+            continue
+        shown = re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", repr(value))
+        shown = shown.replace("NoneType", "None")
+        lines += [f".. py:data:: {name}", f"   :module: {module_name}", ""]
+        lines += ["   A type alias::", ""]
+        lines += [f"      {name} = {shown}", ""]
+    return lines
+
+
+def _expand_aliases(app: object, docname: str, source: list[str]) -> None:
+    out: list[str] = []
+    for line in source[0].split("\n"):
+        if line.startswith(_ALIASES_MARKER):
+            out += _alias_entries(line[len(_ALIASES_MARKER) :].strip())
+        else:
+            out.append(line)
+    source[0] = "\n".join(out)
+
+
+# Some docstrings qualify a section, ``Raises (on entering the block):``, which napoleon
+# does not take for a section header: the qualifier becomes a sentence before it.
+_QUALIFIED = re.compile(r"^(\s*)(Raises|Returns|Yields) \(([^)]+)\):\s*$")
+
+
+def _qualified_sections(
+    app: object, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
+    for i, line in reversed(list(enumerate(lines))):
+        match = _QUALIFIED.match(line)
+        if match:
+            indent, section, when = match.groups()
+            lines[i : i + 1] = [f"{indent}{section} {when}:", "", f"{indent}{section}:"]
+
+
+def setup(app: object) -> None:
+    app.connect("source-read", _expand_aliases)  # type: ignore[attr-defined]
+    # Before napoleon's own handler (priority 500).
+    app.connect("autodoc-process-docstring", _qualified_sections, priority=400)  # type: ignore[attr-defined]
