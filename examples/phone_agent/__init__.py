@@ -1,0 +1,1 @@
+"""A phone-call voice agent service behind Twilio Media Streams (see ``service.py``)."""
