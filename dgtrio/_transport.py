@@ -17,6 +17,7 @@ from typing import cast
 import attrs
 import trio
 import trio_websocket
+from wsproto.utilities import LocalProtocolError
 
 from ._auth import BaseURL, Credentials
 from ._errors import ConnectError, ConnectTimeout, HandshakeRejected, handshake_error
@@ -188,6 +189,12 @@ class _Reader:
         try:
             with self.lifetime:
                 await reader()
+        except LocalProtocolError:
+            # trio-websocket answering a frame (a 1009 for one too large, a pong) after
+            # our own close frame went out: the socket is closing anyway, and its
+            # receive() says how it ended.
+            if not self._open:
+                raise
         except Exception as exc:
             if self._open:
                 raise  # the socket is open: a failure of its own, for the nursery
