@@ -42,9 +42,6 @@ async def converse_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
         AgentV1SettingsAgent,
         AgentV1SettingsAgentContextListen,
         AgentV1SettingsAgentContextListenProvider_V1,
-        AgentV1SettingsAudio,
-        AgentV1SettingsAudioInput,
-        AgentV1SettingsAudioOutput,
     )
     from deepgram.types import (
         SpeakSettingsV1,
@@ -61,10 +58,7 @@ async def converse_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
         parameters={"type": "object", "properties": {"city": {"type": "string"}}},
     )
     settings = AgentV1Settings(
-        audio=AgentV1SettingsAudio(
-            input=AgentV1SettingsAudioInput(encoding="linear16", sample_rate=16000),
-            output=AgentV1SettingsAudioOutput(encoding="linear16", sample_rate=16000),
-        ),
+        audio=_linear16_audio(),
         agent=AgentV1SettingsAgent(
             listen=AgentV1SettingsAgentContextListen(
                 provider=AgentV1SettingsAgentContextListenProvider_V1(model="nova-3")
@@ -112,9 +106,6 @@ async def think_live_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
         AgentV1InjectUserMessage,
         AgentV1Settings,
         AgentV1SettingsAgent,
-        AgentV1SettingsAudio,
-        AgentV1SettingsAudioInput,
-        AgentV1SettingsAudioOutput,
         AgentV1UpdateThinkLive,
     )
     from deepgram.types import (
@@ -135,10 +126,7 @@ async def think_live_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
         agent_filler_interval_ms=4000,
     )
     settings = AgentV1Settings(
-        audio=AgentV1SettingsAudio(
-            input=AgentV1SettingsAudioInput(encoding="linear16", sample_rate=16000),
-            output=AgentV1SettingsAudioOutput(encoding="linear16", sample_rate=16000),
-        ),
+        audio=_linear16_audio(),
         agent=AgentV1SettingsAgent(
             think=ThinkSettingsV1(
                 provider=ThinkSettingsV1Provider_OpenAi(model="gpt-4o-mini"), functions=[refund]
@@ -184,6 +172,20 @@ async def think_live_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
             elif kind == "Error" or (kind == "AgentAudioDone" and _filler_said(received)):
                 break
     return received
+
+
+def _linear16_audio() -> Any:
+    """``audio`` of the settings: linear16 at 16 kHz both ways."""
+    from deepgram.agent.v1.types import (
+        AgentV1SettingsAudio,
+        AgentV1SettingsAudioInput,
+        AgentV1SettingsAudioOutput,
+    )
+
+    return AgentV1SettingsAudio(
+        input=AgentV1SettingsAudioInput(encoding="linear16", sample_rate=16000),
+        output=AgentV1SettingsAudioOutput(encoding="linear16", sample_rate=16000),
+    )
 
 
 def _filler_said(messages: list[Any]) -> bool:

@@ -44,8 +44,9 @@ def speech(seconds: float) -> bytes:
 AUDIO = silence(0.5) + speech(2.0) + silence(1.0)
 
 
-async def flux_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
-    """One turn through ``AsyncDeepgramClient``'s Flux socket; what it parsed."""
+async def flux_with_sdk(url: str, api_key: str = "sdk-key", audio: bytes = AUDIO) -> list[Any]:
+    """``audio`` (16 kHz linear16, unpaced) through ``AsyncDeepgramClient``'s Flux
+    socket; what it parsed."""
 
     client = sdk_client(url, api_key)
     received: list[Any] = []
@@ -54,8 +55,8 @@ async def flux_with_sdk(url: str, api_key: str = "sdk-key") -> list[Any]:
     ) as socket:
 
         async def send() -> None:
-            for start in range(0, len(AUDIO), CHUNK):
-                await socket.send_media(AUDIO[start : start + CHUNK])
+            for start in range(0, len(audio), CHUNK):
+                await socket.send_media(audio[start : start + CHUNK])
             await socket.send_close_stream()
 
         # Sending runs beside receiving, as a live client would, so that neither side

@@ -25,6 +25,7 @@ import trio
 
 import dgtrio
 from bench.local import word_error_rate
+from bench.sdk_flux import flux_with_sdk
 from dgtrio.audio import WavSource
 from dgtrio.testing import FakeDeepgram
 from dgtrio.testing._server import _Behaviour
@@ -353,33 +354,13 @@ def test_resampling_a_stream_in_chunks_has_no_seams() -> None:
 # --- The official SDK -------------------------------------------------------------------
 
 
-async def sdk_messages(url: str, audio: bytes) -> list[Any]:
-    """What ``AsyncDeepgramClient``'s Flux socket parses for ``audio`` (unpaced)."""
-    from bench.sdk_client import sdk_client
-
-    client = sdk_client(url, "sdk-key")
-    received: list[Any] = []
-    async with client.listen.v2.connect(
-        model="flux-general-en", encoding="linear16", sample_rate=RATE
-    ) as socket:
-
-        async def send() -> None:
-            for start in range(0, len(audio), 3200):
-                await socket.send_media(audio[start : start + 3200])
-            await socket.send_close_stream()
-
-        sender = asyncio.create_task(send())
-        async for message in socket:
-            received.append(message)
-        await sender
-    return received
-
-
 # The SDK imports names that its own websockets dependency deprecates.
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 async def test_official_sdk_gets_turns_with_words(server: LocalFlux, speech: Speech) -> None:
     audio = speech.pcm(0.3, SECOND, 1.5)
-    messages = await trio.to_thread.run_sync(lambda: asyncio.run(sdk_messages(server.url, audio)))
+    messages = await trio.to_thread.run_sync(
+        lambda: asyncio.run(flux_with_sdk(server.url, audio=audio))
+    )
     assert type(messages[0]).__name__ == "ListenV2Connected"
     (end,) = [m for m in messages[1:] if m.event == "EndOfTurn"]
     assert type(end).__name__ == "ListenV2TurnInfo"
