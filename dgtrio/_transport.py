@@ -110,6 +110,14 @@ class Transport:
         except trio_websocket.ConnectionClosed as exc:
             raise self._closed(exc) from None
 
+    async def ping(self) -> None:
+        """Send a WebSocket ping and return when its pong arrives: bound the wait, a
+        dead peer never answers. Raises :class:`TransportClosed`."""
+        try:
+            await self._ws.ping()
+        except trio_websocket.ConnectionClosed as exc:
+            raise self._closed(exc) from None
+
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """Close with a close frame and wait for the server's answer (idempotent)."""
         self._closing = True

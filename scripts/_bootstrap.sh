@@ -9,9 +9,9 @@ if [ ! -x .venv/bin/python ]; then
     exit 1
   fi
 fi
-extras=dev,local,docs
+extras=dev,local,docs,phone
 if pkg-config --exists portaudio-2.0 2>/dev/null || [ -f /usr/include/portaudio.h ]; then
-  extras=dev,local,docs,audio
+  extras=dev,local,docs,phone,audio
 fi
 stamp=.venv/.dgtrio-installed
 wanted="$(cksum < pyproject.toml) $extras"

@@ -10,9 +10,9 @@ import trio.testing
 import trio_websocket
 
 import dgtrio
-from dgtrio.testing import FakeDeepgram
+from dgtrio.testing import FakeDeepgram, Fault
 
-from .conftest import SilentPeer, frames, pcm16
+from .conftest import SilentPeer, agent_settings, frames, pcm16
 
 LINEAR16 = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
 
@@ -84,3 +84,39 @@ async def test_answers_keep_a_stream_alive(
             await trio.sleep(0.02)
         await conn.close_stream()
     assert isinstance(received[-1], dgtrio.ListenV1Metadata)
+
+
+SILENCE_16K = bytes(640)  # 20 ms of linear16 silence at 16 kHz
+
+
+async def _stream_silence(agent: dgtrio.AgentConnection, seconds: float) -> None:
+    for _ in range(round(seconds / 0.02)):
+        await agent.send_audio(SILENCE_16K)
+        await trio.sleep(0.02)
+
+
+async def test_a_quiet_agent_that_answers_pings_is_no_stall(
+    fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Nobody speaks: the agent rightly says nothing for 30 s while silence flows, and
+    # the pongs to the watchdog's pings keep the conversation.
+    connect["stall_timeout"] = 4
+    async with dgtrio.open_agent(agent_settings(), **connect) as agent:
+        received = agent.statistics().messages_received
+        await _stream_silence(agent, 30)
+        assert agent.statistics().messages_received == received
+        assert agent.statistics().state == "open"
+
+
+async def test_a_half_open_agent_stalls_at_exactly_stall_timeout(
+    fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake.fault_next(Fault("half_open", at=1.0))
+    connect["stall_timeout"] = 4
+    async with dgtrio.open_agent(agent_settings(), **connect) as agent:
+        start = trio.current_time()
+        with pytest.raises(dgtrio.ServerStalled):
+            await _stream_silence(agent, 30)
+        # The ping at 2 s went unanswered: the first frame went out at once, and 4 s
+        # later the socket was dropped.
+        assert trio.current_time() - start == pytest.approx(4, abs=0.021)

@@ -19,6 +19,7 @@ import trio
 from trio.lowlevel import RunVar
 
 from .._errors import ConnectionLost, DeepgramError, ServerStalled
+from .._transport import TransportClosed
 from ._core import StreamCore
 
 __all__ = ["KeepAlive", "Liveness", "feed", "watch_for_stall"]
@@ -154,21 +155,46 @@ async def watch_for_stall(
     liveness: Liveness,
     timeout: float,
     drop: Callable[[ConnectionLost], Awaitable[None]],
+    ping: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Drop the socket when audio has flowed for ``timeout`` seconds with no frame
-    from the server: a half-open connection reads as healthy forever otherwise."""
+    from the server: a half-open connection reads as healthy forever otherwise.
+
+    With ``ping`` (a server that may rightly be quiet), the server is asked halfway
+    through, and its answer restarts the clock as a frame does."""
     while core.ended is None:
         since = liveness.audio_since
         if since is None:
             await liveness.wait_for_audio()
         elif trio.current_time() < since + timeout:
-            await trio.sleep_until(since + timeout)
+            if ping is None:
+                await trio.sleep_until(since + timeout)
+            else:
+                await _probe(liveness, since, timeout, ping)
         else:
             log.info("%s: no answer for %g s of audio", core.spec.name, timeout)
             liveness.audio_since = None  # the next socket's audio starts the clock anew
             await drop(ServerStalled(1006, request_id=core.request_id))
             if core.policy is None:
                 return
+
+
+async def _probe(
+    liveness: Liveness, since: float, timeout: float, ping: Callable[[], Awaitable[None]]
+) -> None:
+    """Ping halfway to the stall; a pong before it restarts the clock. Returns by the
+    stall's time at the latest."""
+    with trio.move_on_at(since + timeout):
+        await trio.sleep_until(since + timeout / 2)
+        if liveness.audio_since != since:
+            return  # a frame came meanwhile
+        try:
+            await ping()
+        except TransportClosed:
+            # The reader reports the close; until then, the clock runs.
+            await trio.sleep_forever()
+        if liveness.audio_since == since:
+            liveness.audio_since = None
 
 
 async def feed(

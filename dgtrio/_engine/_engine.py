@@ -10,6 +10,7 @@
     keepalive timer ──KeepAlive when nothing went out for a while──▶ writer queue
     audio feeder (audio=...) ──▶ send_audio()
     stall watchdog: audio went out, nothing came back for stall_timeout ──▶ drop
+                    (a quiet API's server is pinged halfway; a pong is an answer)
 
 The reader and the writer start first; then the API's opening exchange runs (the
 agent's ``Settings``); only then do the timers and the feeder start, and the
@@ -355,7 +356,10 @@ class Engine(Generic[M]):
             )
             self._keepalive.start()
         if stall_timeout is not None:
-            nursery.start_soon(watch_for_stall, core, self._liveness, stall_timeout, self._drop)
+            ping = self._ping if core.spec.quiet else None
+            nursery.start_soon(
+                watch_for_stall, core, self._liveness, stall_timeout, self._drop, ping
+            )
         if audio is not None:
             ends = close_stream_on_end and self._core.spec.end_of_audio_frame is not None
             nursery.start_soon(
@@ -384,6 +388,10 @@ class Engine(Generic[M]):
         self._core.close_by_user(even_if_ended=True)
         self._backlog = None
         self._inbox.close_receiving()
+
+    async def _ping(self) -> None:
+        """Ping the socket in use now (for the stall watchdog)."""
+        await self._transport.ping()
 
     async def _drop(self, error: ConnectionLost) -> None:
         """Drop a socket this side gave up on (``error`` says why). The reader sees the

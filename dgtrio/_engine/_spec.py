@@ -46,6 +46,8 @@ class ConnectOptions(TypedDict, total=False):
         stall_timeout: seconds audio may flow without a single frame from the
             server before the socket is dropped with :class:`~dgtrio.ServerStalled`
             (``None``, the default: never; Deepgram may be silent through silence).
+            The agent, which rightly says nothing while nobody speaks, is sent a
+            WebSocket ping halfway through, and its pong counts as a frame.
         max_buffered_messages: decoded messages held for ``receive()`` before the
             connection stops reading the socket (64).
         max_queued_frames: outgoing frames queued before sends block (32).
@@ -91,6 +93,10 @@ class ApiSpec(Generic[S]):
     # of the stream but before the summary is replaced even when all audio was
     # acknowledged, so that the stream still ends with one.
     ends_with_summary: bool = False
+    # Whether the server may rightly say nothing while audio flows (the agent, while
+    # nobody speaks). The stall watchdog then sends a WebSocket ping halfway to
+    # ``stall_timeout``, and the pong counts as a frame: only a dead peer stalls.
+    quiet: bool = False
 
 
 @attrs.frozen

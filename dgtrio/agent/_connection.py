@@ -79,6 +79,7 @@ AGENT_V1: ApiSpec[AgentMessage] = ApiSpec(
     fatal_error=AgentV1Error,
     speech=AgentV1Audio,
     barge_in=AgentV1UserStartedSpeaking,
+    quiet=True,
 )
 
 A = TypeVar("A", bound=AgentMessage)  # an acknowledgement
