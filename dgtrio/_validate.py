@@ -48,7 +48,7 @@ __all__ = [
     "refuse_unknown",
 ]
 
-SECRET_NAMES = frozenset({"api_key", "access_token"})
+SECRET_NAMES = frozenset({"api_key", "access_token", "auth_token"})
 """Names whose values no error message shows."""
 
 _RULE = "dgtrio.rule"  # the key of a field's range in its attrs metadata

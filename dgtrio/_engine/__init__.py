@@ -12,6 +12,7 @@ connecting, running around the caller's block).
 from ._adapter import Adapter as Adapter
 from ._engine import Engine as Engine
 from ._open import open_connection as open_connection
+from ._spec import CONNECT_RULES as CONNECT_RULES
 from ._spec import ApiSpec as ApiSpec
 from ._spec import ConnectionStatistics as ConnectionStatistics
 from ._spec import ConnectOptions as ConnectOptions

@@ -1,6 +1,12 @@
-"""A simulated Twilio Media Streams call, for tests and the benchmark.
+"""A simulated Twilio Media Streams caller, to test a phone service without Twilio.
 
-``SimulatedCall`` connects to the service as Twilio would: ``connected``, ``start``,
+::
+
+    caller = SimulatedCall(auth_token=TOKEN, public_url="wss://calls.example.com/phone")
+    await caller.run("ws://127.0.0.1:8080/phone", behaviour)  # behaviour(caller)
+
+``SimulatedCall`` connects to the service as Twilio would (the upgrade signed with
+``X-Twilio-Signature`` for ``public_url`` when given an ``auth_token``): ``connected``, ``start``,
 then one ``media`` event of 20 ms of mu-law (160 bytes at 8 kHz) every 20 ms of
 real time, the caller's speech (a tone) or silence, for as long as the call lasts,
 and ``stop`` at the end. It "plays" the media it gets at real-time speed (or
@@ -16,7 +22,7 @@ import json
 import math
 import struct
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +32,8 @@ import trio
 import trio_websocket
 
 from dgtrio.audio import from_linear16
+
+from ._twilio import twilio_signature
 
 __all__ = ["FRAME_BYTES", "SimulatedCall", "connect", "speech"]
 
@@ -46,7 +54,9 @@ def speech(seconds: float, frequency: float = 300.0) -> list[bytes]:
 
 
 @asynccontextmanager
-async def connect(url: str) -> AsyncIterator[trio_websocket.WebSocketConnection]:
+async def connect(
+    url: str, *, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> AsyncIterator[trio_websocket.WebSocketConnection]:
     """A WebSocket to ``url``, as Twilio opens one; a refused upgrade raises
     ``trio_websocket.ConnectionRejected`` (its status and body)."""
     target = urlsplit(url)
@@ -56,7 +66,7 @@ async def connect(url: str) -> AsyncIterator[trio_websocket.WebSocketConnection]
         try:
             async with trio.open_nursery() as connection:
                 ws = await trio_websocket.wrap_client_stream(
-                    connection, stream, host, target.path or "/"
+                    connection, stream, host, target.path or "/", extra_headers=list(headers)
                 )
                 try:
                     yield ws
@@ -78,12 +88,19 @@ async def connect(url: str) -> AsyncIterator[trio_websocket.WebSocketConnection]
 
 @attrs.define(eq=False)
 class SimulatedCall:
-    """One caller. ``async with call.connect(url): ...`` runs the call; the block is
-    the caller's behaviour (``say``, ``wait_for_marks``...); leaving it sends ``stop``
-    and closes, as Twilio does at hang-up."""
+    """One caller: :meth:`run` makes the call, ``behaviour(caller)`` is what the
+    caller does (``say``, ``wait_for_marks``...); when it returns the caller sends
+    ``stop`` and closes, as Twilio does at hang-up.
+
+    ``auth_token`` signs the upgrade for ``public_url`` (default: the URL called), as
+    Twilio does; ``go_silent()`` stops the caller's media, as a Twilio socket gone
+    half-open would."""
 
     stream_sid: str = "MZ00000000000000000000000000000001"
     call_sid: str = "CA00000000000000000000000000000001"
+    account_sid: str = "AC00000000000000000000000000000000"
+    auth_token: str | None = None
+    public_url: str | None = None
     custom_parameters: dict[str, str] = attrs.Factory(dict)
     playback_speed: float = 1.0
     events: list[dict[str, Any]] = attrs.Factory(list)  # everything received
@@ -98,6 +115,7 @@ class SimulatedCall:
     _changed: trio.Event = attrs.Factory(trio.Event)
     _ws: trio_websocket.WebSocketConnection | None = None
     _sequence: int = 0
+    _silent: bool = False
 
     @property
     def media_bytes(self) -> int:
@@ -107,10 +125,26 @@ class SimulatedCall:
     def hung_up(self) -> bool:
         return self.close_code is not None
 
+    def go_silent(self) -> None:
+        """Send nothing more (no media, no mark echoes), as over a socket gone
+        half-open; what the server sends is still read, to see it hang up."""
+        self._silent = True
+        self._notify()
+
     def say(self, frames: list[bytes]) -> None:
         """Speak these frames next (then silence again)."""
         self._speech.extend(frames)
         self._notify()
+
+    async def press(self, digit: str) -> None:
+        """Press a key: a ``dtmf`` event."""
+        await self._send(
+            {
+                "event": "dtmf",
+                "streamSid": self.stream_sid,
+                "dtmf": {"track": "inbound_track", "digit": digit},
+            }
+        )
 
     async def until(self, condition: Callable[[], bool]) -> None:
         """Wait until ``condition()`` holds (checked whenever something happens)."""
@@ -129,6 +163,8 @@ class SimulatedCall:
 
     async def _send(self, event: dict[str, Any]) -> None:
         assert self._ws is not None
+        if self._silent:
+            return
         self._sequence += 1
         if event["event"] != "connected":
             event = {"sequenceNumber": str(self._sequence), **event}
@@ -143,7 +179,11 @@ class SimulatedCall:
         behaviour: Callable[[SimulatedCall], Awaitable[None]],
     ) -> None:
         """The whole call: connect, start, stream, ``behaviour(self)``, stop, close."""
-        async with connect(url) as ws:
+        headers = []
+        if self.auth_token is not None:
+            signature = twilio_signature(self.auth_token, self.public_url or url)
+            headers.append((b"x-twilio-signature", signature.encode()))
+        async with connect(url, headers=headers) as ws:
             self._ws = ws
             await self._call(behaviour)
 
@@ -155,7 +195,7 @@ class SimulatedCall:
                 "streamSid": self.stream_sid,
                 "start": {
                     "streamSid": self.stream_sid,
-                    "accountSid": "AC00000000000000000000000000000000",
+                    "accountSid": self.account_sid,
                     "callSid": self.call_sid,
                     "tracks": ["inbound"],
                     "customParameters": self.custom_parameters,
@@ -172,12 +212,14 @@ class SimulatedCall:
             nursery.start_soon(self._microphone)
             nursery.start_soon(self._player)
             await behaviour(self)
-            if not self.hung_up:
+            if self._silent:
+                await self.until(lambda: self.hung_up)  # the server must notice
+            elif not self.hung_up:
                 await self._send(
                     {
                         "event": "stop",
                         "streamSid": self.stream_sid,
-                        "stop": {"accountSid": "AC0", "callSid": self.call_sid},
+                        "stop": {"accountSid": self.account_sid, "callSid": self.call_sid},
                     }
                 )
                 # The server closes once the call is over; give it a moment.
@@ -251,6 +293,8 @@ class SimulatedCall:
             self._playing = None
 
     async def _echo(self, name: str) -> None:
+        if self.hung_up or self._silent:
+            return  # a mark played after the server hung up is never echoed
         self.marks_echoed.append(name)
         await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
         self._notify()
