@@ -1,17 +1,20 @@
-"""``python -m bench.phone [--smoke]``: the phone agent service's calls per core and
-memory per call, against the fake agent.
+"""``python -m bench.phone [--smoke] [--churn SECONDS]``: ``dgtrio phone``'s real-time
+calls per worker and with ``--workers 2``, its memory per call, and its memory over a
+churn of short calls.
 
-N simulated Twilio callers (``examples/phone_agent/twilio_sim.py``) call the service
-(``examples/phone_agent/service.py``) at once; the fake agent greets each of them with
-~4 s of speech, produced in real time (0.1 s chunks every 0.1 s, as Deepgram streams
-it). A call keeps up when every chunk reaches its caller within ``LATE`` of its
+The service runs as it is deployed: ``dgtrio phone --engine fake`` in a process of
+its own (each worker with its fake agent in-process), and simulated Twilio callers
+(:mod:`dgtrio.phone.testing`) in this one. The fake agent greets each caller with
+~3 s of speech produced in real time (0.1 s chunks every 0.1 s, as Deepgram streams
+it); a call keeps up when every chunk reaches its caller within ``LATE`` of its
 real-time schedule. N doubles until a level where a call falls behind; the last level
-where all kept up is the calls-per-core figure. Memory per call is the growth of the
-process's RSS between no calls and N calls in progress, divided by N.
+where all kept up is the figure. The callers share the machine's cores with the
+workers, so on a small machine the ``--workers 2`` figure is a lower bound.
 
-The fake agent, the service and the callers share one process (one core): the
-figures are a lower bound for the service alone on a core, and the memory an upper
-bound (each call also holds a fake agent session and a caller).
+Memory per call is the growth of the workers' RSS between no calls and N calls in
+progress, divided by N (a call's fake agent session included). The churn keeps
+``--churn-calls`` short calls (about 1.5 s each) going for ``--churn`` seconds and
+samples the worker's RSS: flat means the history and every call's state are bounded.
 """
 
 from __future__ import annotations
@@ -20,27 +23,66 @@ import argparse
 import json
 import os
 import platform
+import re
+import signal
+import subprocess
 import sys
-from pathlib import Path
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
 
-from dgtrio.testing import AgentScript, FakeDeepgram
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from phone_agent.service import PhoneAgentServer, default_settings
-from phone_agent.twilio_sim import SimulatedCall
+from dgtrio.phone.testing import SimulatedCall
 
 LATE = 0.1  # seconds behind real time a chunk may arrive (one chunk)
-GREETING = "Thanks for calling the shop. How can I help you with your order today?"
+TOKEN = "bench-token"
+PUBLIC = "wss://calls.example.com/phone"
+_LISTENING = re.compile(rb"Twilio Media Streams on ws://127\.0\.0\.1:(\d+) .*\(pid (\d+)\)")
 
 
-def rss_kib() -> int:
-    """The process's resident memory now, in KiB."""
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") // 1024
+def rss_kib(pid: int) -> int:
+    """A process's resident memory now, in KiB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise LookupError(f"no VmRSS for {pid}")
+
+
+@asynccontextmanager
+async def service(workers: int) -> AsyncIterator[tuple[str, list[int]]]:
+    """``dgtrio phone`` with ``workers`` processes: its URL and the workers' pids."""
+    command = [sys.executable, "-m", "dgtrio.cli", "phone", "--engine", "fake", "--port", "0"]
+    command += ["--public-url", PUBLIC, "--max-calls", "100000", "--workers", str(workers)]
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN}
+    process = await trio.lowlevel.open_process(command, stderr=subprocess.PIPE, env=env)
+    assert process.stderr is not None
+    found: list[tuple[int, int]] = []
+    up = trio.Event()
+
+    async def read() -> None:  # every line, for as long as it runs: a full pipe blocks it
+        assert process.stderr is not None
+        seen = b""
+        async for chunk in process.stderr:
+            if not up.is_set():
+                seen += chunk
+                found[:] = [(int(p), int(pid)) for p, pid in _LISTENING.findall(seen)]
+                if len(found) == workers:
+                    up.set()
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            with trio.fail_after(30):
+                await up.wait()
+            yield f"ws://127.0.0.1:{found[0][0]}/phone", [pid for _, pid in found]
+            process.send_signal(signal.SIGTERM)
+            with trio.fail_after(60):
+                await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
 
 
 def lateness(call: SimulatedCall) -> float:
@@ -55,12 +97,18 @@ def lateness(call: SimulatedCall) -> float:
     return worst
 
 
-async def level(calls: int, url: str) -> dict[str, Any]:
-    callers = [
-        SimulatedCall(stream_sid=f"MZ{n:032d}", call_sid=f"CA{n:032d}", playback_speed=50)
-        for n in range(calls)
-    ]
-    connected = trio.Event()
+def caller(number: int) -> SimulatedCall:
+    return SimulatedCall(
+        stream_sid=f"MZ{number:032d}",
+        call_sid=f"CA{number:032d}",
+        auth_token=TOKEN,
+        public_url=PUBLIC,
+        playback_speed=50,
+    )
+
+
+async def level(calls: int, url: str, pids: list[int]) -> dict[str, Any]:
+    callers = [caller(n) for n in range(calls)]
     heard = 0
     peak = 0
 
@@ -69,15 +117,14 @@ async def level(calls: int, url: str) -> dict[str, Any]:
         await call.wait_for_media()
         heard += 1
         if heard == calls:
-            peak = rss_kib()
-            connected.set()
+            peak = sum(rss_kib(pid) for pid in pids)
         await call.wait_for_marks(1)
 
-    base = rss_kib()
+    base = sum(rss_kib(pid) for pid in pids)
     started = trio.current_time()
     async with trio.open_nursery() as nursery:
-        for caller in callers:
-            nursery.start_soon(caller.run, url, greeting)
+        for sim in callers:
+            nursery.start_soon(sim.run, url, greeting)
     late = sorted(lateness(c) for c in callers)
     return {
         "calls": calls,
@@ -89,56 +136,108 @@ async def level(calls: int, url: str) -> dict[str, Any]:
     }
 
 
-async def run(levels: list[int]) -> dict[str, Any]:
-    script = AgentScript(realtime=True)
-    fake = FakeDeepgram(agent_script=script, agent_client_timeout=60)
+async def capacity(workers: int, levels: list[int]) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
-    async with trio.open_nursery() as nursery:
-        await nursery.start(fake.serve)
-        server = PhoneAgentServer(
-            default_settings(greeting=GREETING),
-            max_calls=max(levels),
-            connect={"base_url": fake.url},
-        )
-        port = await nursery.start(server.serve)
-        url = f"ws://127.0.0.1:{port}/"
+    async with service(workers) as (url, pids):
         for calls in levels:
-            result = await level(calls, url)
+            result = await level(calls, url, pids)
             results.append(result)
-            print(json.dumps(result), file=sys.stderr)
+            print(json.dumps({"workers": workers, **result}), file=sys.stderr)
             if result["kept_up"] < calls:
                 break
-        nursery.cancel_scope.cancel()
     kept = [r["calls"] for r in results if r["kept_up"] == r["calls"]]
     per_call = [r["rss_per_call_kib"] for r in results if r["rss_per_call_kib"] is not None]
     return {
-        "benchmark": "phone_agent",
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "late_threshold_ms": LATE * 1000,
-        "calls_per_core": max(kept, default=0),
+        "workers": workers,
+        "realtime_calls": max(kept, default=0),
         "rss_per_call_kib": per_call[-1] if per_call else None,
         "levels": results,
+    }
+
+
+async def churn(seconds: float, concurrent: int) -> dict[str, Any]:
+    """Short calls, ``concurrent`` at a time, for ``seconds``; the worker's RSS."""
+    samples: list[tuple[float, int]] = []
+    made = 0
+
+    async def short(call: SimulatedCall) -> None:
+        await call.wait_for_media()
+        await trio.sleep(1.0)
+
+    async with service(1) as (url, (pid,)):
+        began = trio.current_time()
+
+        async def slot(first: int) -> None:
+            nonlocal made
+            number = first
+            while trio.current_time() - began < seconds:
+                await caller(number).run(url, short)
+                made += 1
+                number += concurrent
+
+        async def sample() -> None:
+            while True:
+                samples.append((round(trio.current_time() - began, 1), rss_kib(pid)))
+                await trio.sleep(max(1.0, seconds / 20))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sample)
+            async with trio.open_nursery() as slots:
+                for first in range(concurrent):
+                    slots.start_soon(slot, first)
+            samples.append((round(trio.current_time() - began, 1), rss_kib(pid)))
+            nursery.cancel_scope.cancel()
+    warm = [rss for at, rss in samples if at >= seconds / 5] or [samples[-1][1]]
+    return {
+        "seconds": seconds,
+        "concurrent": concurrent,
+        "calls": made,
+        "rss_kib": samples,
+        "rss_after_warmup_min_kib": min(warm),
+        "rss_after_warmup_max_kib": max(warm),
+        "rss_end_kib": samples[-1][1],
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.phone", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny levels, seconds long")
+    parser.add_argument("--churn", type=float, default=600.0, help="seconds of churn (0: none)")
+    parser.add_argument("--churn-calls", type=int, default=20, help="short calls at a time")
     args = parser.parse_args(argv)
     levels = [2, 4] if args.smoke else [25, 50, 100, 200, 400, 800]
-    summary = trio.run(run, levels)
+    churn_seconds = min(args.churn, 5.0) if args.smoke else args.churn
+    one = trio.run(capacity, 1, levels)
+    two = trio.run(capacity, 2, levels)
+    summary: dict[str, Any] = {
+        "benchmark": "phone",
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "late_threshold_ms": LATE * 1000,
+        "one_worker": one,
+        "two_workers": two,
+        "second_worker_adds": (
+            round((two["realtime_calls"] - one["realtime_calls"]) / one["realtime_calls"], 2)
+            if one["realtime_calls"]
+            else None
+        ),
+    }
+    if churn_seconds > 0:
+        summary["churn"] = trio.run(churn, churn_seconds, args.churn_calls)
     print(json.dumps(summary, indent=2))
-    print(f"{'calls':>6} {'kept up':>8} {'p50 late ms':>12} {'max late ms':>12} {'KiB/call':>9}")
-    for r in summary["levels"]:
+    for result in (one, two):
         print(
-            f"{r['calls']:>6} {r['kept_up']:>8} {r['lateness_p50_ms']:>12} "
-            f"{r['lateness_max_ms']:>12} {r['rss_per_call_kib']!s:>9}"
+            f"{result['workers']} worker(s): {result['realtime_calls']} real-time calls, "
+            f"{result['rss_per_call_kib']} KiB per call"
         )
-    print(
-        f"calls per core: {summary['calls_per_core']}, "
-        f"memory per call: {summary['rss_per_call_kib']} KiB"
-    )
+    print(f"the second worker adds {summary['second_worker_adds']}x the first")
+    if "churn" in summary:
+        c = summary["churn"]
+        print(
+            f"churn: {c['calls']} calls in {c['seconds']:g} s; worker RSS after warm-up "
+            f"{c['rss_after_warmup_min_kib']}-{c['rss_after_warmup_max_kib']} KiB, "
+            f"at the end {c['rss_end_kib']} KiB"
+        )
 
 
 if __name__ == "__main__":

@@ -64,3 +64,18 @@ def test_a_short_soak_balances_every_byte(capsys: pytest.CaptureFixture[str]) ->
     assert status == 0, summary["problems"]
     assert sum(summary["streams_finished"].values()) >= 4
     assert summary["audio_seconds"] > 0 and summary["audio_lost_seconds"] == 0
+
+
+def test_the_phone_benchmark_smoke_run_measures_each_figure() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.phone", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    assert summary["one_worker"]["realtime_calls"] == 4
+    assert summary["two_workers"]["realtime_calls"] == 4
+    assert summary["churn"]["calls"] > 0 and summary["churn"]["rss_end_kib"] > 0

@@ -475,7 +475,7 @@ async def test_phone_a_protocol_error_fails_that_call_only(nursery: trio.Nursery
         await ws.send_message('{"event": "media", "media": {"payload": ""}}')
         with pytest.raises(trio_websocket.ConnectionClosed) as closed:
             await ws.get_message()
-    assert closed.value.reason.code == 1008
+    assert closed.value.reason is not None and closed.value.reason.code == 1008
     await wait_finished(server)
     (call,) = server.finished
     assert call.cause == EndCause.PROTOCOL_ERROR

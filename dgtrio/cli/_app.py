@@ -21,6 +21,8 @@ from ._speak import add_speak
 
 __all__ = ["main"]
 
+_PHONE_EXTRA = "pip install 'dgtrio[phone]'"
+
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The top-level parser, and each command's (for errors in its own usage)."""
@@ -34,6 +36,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     # Listed here; `main` hands `dgtrio serve ...` to python -m dgtrio.testing's parser.
     commands.add_parser(
         "serve", help="serve the fake Deepgram, or the local engine, on loopback", add_help=False
+    )
+    commands.add_parser(
+        "phone", help="serve a voice agent to phone calls (Twilio Media Streams)", add_help=False
     )
     return parser, commands.choices
 
@@ -49,6 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from dgtrio.testing.__main__ import main as serve  # loaded on this path only
 
         return serve(given, prog="dgtrio")
+    if given[:1] == ["phone"]:  # a service, with the phone extra's dependencies
+        try:
+            from ._phone import main as phone
+        except ImportError as exc:
+            sys.stderr.write(f"dgtrio phone: error: {exc.name} is missing: {_PHONE_EXTRA}\n")
+            return 1
+        return phone(given[1:])
     parser, command_parsers = _parser()
     args = parser.parse_args(given)
     command: Command = args.handler

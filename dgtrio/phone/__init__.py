@@ -22,6 +22,8 @@ each call ends with an :class:`EndCause`, logged in one line and counted in
 ``/metrics``.
 """
 
+from ._bridge import DtmfHook as DtmfHook
+from ._bridge import SettingsHook as SettingsHook
 from ._call import Call as Call
 from ._call import EndCause as EndCause
 from ._call import current_call as current_call
@@ -38,9 +40,11 @@ from ._twilio import twilio_signature as twilio_signature
 __all__ = [
     "DEFAULT_GRACE",
     "Call",
+    "DtmfHook",
     "EndCause",
     "PhoneAgentServer",
     "ServerStatistics",
+    "SettingsHook",
     "TwilioProtocolError",
     "apology_clip",
     "current_call",

@@ -15,16 +15,24 @@ __all__ = ["apology_clip", "default_settings", "end_call_tool", "inject_digit"]
 
 def default_settings(
     *,
-    prompt: str = "You answer the phone. Be brief: the caller hears you.",
+    prompt: str | None = None,
     greeting: str | None = "Thanks for calling. How can I help?",
 ) -> ag.AgentV1Settings:
     """Agent settings for a phone line: Nova-3, gpt-4o-mini, an Aura-2 voice, and
     mu-law at 8 kHz both ways with no container (what Twilio sends and plays, so
-    nothing is transcoded anywhere)."""
+    nothing is transcoded anywhere).
+
+    Args:
+        prompt: the agent's prompt (default: brief answers for a phone line).
+        greeting: what the agent says first (``None``: nothing; it waits).
+    """
     return ag.AgentV1Settings(
         agent=ag.AgentConfig(
             listen=ag.Listen(provider=ag.DeepgramListenV1(model="nova-3")),
-            think=ag.Think(provider=ag.OpenAiThink(model="gpt-4o-mini"), prompt=prompt),
+            think=ag.Think(
+                provider=ag.OpenAiThink(model="gpt-4o-mini"),
+                prompt=prompt or "You answer the phone. Be brief: the caller hears you.",
+            ),
             speak=ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en")),
             greeting=greeting,
         ),

@@ -142,7 +142,6 @@ class PhoneAgentServer:
         }
         for name, seconds in {"grace": grace, **timeouts}.items():
             check_value(owner, name, seconds, float, at_least(0))
-        check_keywords("open_agent", connect or {}, ConnectOptions, CONNECT_RULES)
         if not auth_token and not insecure_no_signature:
             raise ConfigurationError(
                 "an auth_token is needed to check Twilio's signatures "
@@ -155,11 +154,12 @@ class PhoneAgentServer:
             settings_for=settings_for or (lambda call: default_settings()),
             tools=tools,
             on_dtmf=on_dtmf,
-            connect=ConnectOptions(**(connect or {})),
+            connect=ConnectOptions(),
             apology=apology_clip() if apology is None else apology,
             account_sid=account_sid,
             **timeouts,
         )
+        self.connect = connect or ConnectOptions()
         self.statistics = ServerStatistics()
         self.metrics = Metrics()
         self.active: dict[Call, trio.CancelScope] = {}
@@ -180,6 +180,21 @@ class PhoneAgentServer:
             f"<PhoneAgentServer {self.public_url} {state} port={self.port} "
             f"active={len(self.active)}/{self.max_calls}>"
         )
+
+    @property
+    def connect(self) -> ConnectOptions:
+        """``open_agent``'s connection keywords; set them to change them for the
+        calls that start from then on (a rotated key, another region).
+
+        Raises (on setting):
+            TypeError: an unknown keyword. ConfigurationError: a bad value.
+        """
+        return self.policy.connect
+
+    @connect.setter
+    def connect(self, connect: ConnectOptions) -> None:
+        check_keywords("open_agent", connect, ConnectOptions, CONNECT_RULES)
+        self.policy = attrs.evolve(self.policy, connect=ConnectOptions(**connect))
 
     @property
     def draining(self) -> bool:

@@ -1,0 +1,275 @@
+"""``dgtrio phone``: the phone agent service (:mod:`dgtrio.phone`) as a command.
+
+One process serves calls until SIGTERM (or Ctrl-C): the first drains (no new calls,
+``--grace`` for those in progress), a second ends the calls at once, each still
+closed cleanly (1001); the statistics are printed either way. ``--workers N`` runs N
+such processes on one port (``SO_REUSEPORT``) and passes the signals on to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from types import FrameType
+
+import attrs
+import trio
+
+from dgtrio import ConfigurationError, ConnectOptions, ToolRegistry, credentials_configured
+from dgtrio.phone import (
+    DEFAULT_GRACE,
+    PhoneAgentServer,
+    SettingsHook,
+    default_settings,
+    end_call_tool,
+)
+
+_PROG = "dgtrio phone"
+_ENGINE_NOTICE = {
+    "fake": "callers talk to dgtrio's scripted fake agent (it does not understand them)",
+    "local": "callers talk to dgtrio's local engine (offline recognition and speech)",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Serve a voice agent to phone calls: Twilio Media Streams "
+        "(<Connect><Stream>), one Deepgram agent per call.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
+    parser.add_argument(
+        "--public-url",
+        required=True,
+        metavar="wss://HOST/PATH",
+        help="the URL Twilio is given as <Stream url> (it signs the upgrade with it)",
+    )
+    parser.add_argument(
+        "--twilio-auth-token",
+        default=os.environ.get("TWILIO_AUTH_TOKEN"),
+        metavar="TOKEN",
+        help="the auth token that signs Twilio's requests (default: $TWILIO_AUTH_TOKEN; "
+        "the variable keeps it out of the process list)",
+    )
+    parser.add_argument("--account-sid", metavar="AC...", help="serve this account's calls only")
+    parser.add_argument(
+        "--insecure-no-signature",
+        action="store_true",
+        help="serve without checking X-Twilio-Signature: anyone who reaches the port "
+        "opens billed agent sessions",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("deepgram", "fake", "local"),
+        default="deepgram",
+        help="the agent: Deepgram's (needs DEEPGRAM_API_KEY), dgtrio's scripted fake, "
+        "or the local engine (dgtrio[local])",
+    )
+    parser.add_argument("--base-url", help="Deepgram's URL: regional or self-hosted")
+    parser.add_argument("--prompt", help="the agent's prompt")
+    parser.add_argument("--greeting", help="what the agent says first ('' for nothing)")
+    parser.add_argument("--max-calls", type=int, default=100, help="calls at once (per worker)")
+    parser.add_argument(
+        "--grace", type=float, help="seconds calls get to finish on SIGTERM (default: 15)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the port")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run ``dgtrio phone``; the exit status (2: a bad argument or configuration)."""
+    args = _parser().parse_args(argv)
+    problem = _problem(args)
+    if problem is not None:
+        print(f"{_PROG}: error: {problem}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return _supervise(args, list(argv))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        server = PhoneAgentServer(
+            public_url=args.public_url,
+            auth_token=args.twilio_auth_token or None,
+            insecure_no_signature=args.insecure_no_signature,
+            account_sid=args.account_sid,
+            settings_for=_settings(args),
+            tools=end_call_tool(ToolRegistry(timeout=10, redact_errors=True)),
+            max_calls=args.max_calls,
+            grace=DEFAULT_GRACE if args.grace is None else args.grace,
+        )
+    except (ConfigurationError, ValueError) as exc:
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    cannot_listen: list[OSError] = []
+    try:
+        trio.run(_serve, server, args)
+    except* OSError as group:  # the port is taken, or the address is not this host's
+        cannot_listen += [exc for exc in group.exceptions if isinstance(exc, OSError)]
+    if cannot_listen:
+        where = f"{args.host}:{args.port}"
+        print(f"{_PROG}: error: cannot listen on {where}: {cannot_listen[0]}", file=sys.stderr)
+        return 1
+    done = server.statistics
+    summary = {**attrs.asdict(done), "causes": dict(done.causes)}
+    # One write: the workers of --workers share the stream, and lines must not mix.
+    sys.stderr.write(f"{_PROG}: done: {json.dumps(summary)}\n")
+    sys.stderr.flush()
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> SettingsHook:
+    """Every call's settings: the defaults, with ``--prompt`` and ``--greeting``."""
+    settings = (
+        default_settings(prompt=args.prompt)
+        if args.greeting is None
+        else default_settings(prompt=args.prompt, greeting=args.greeting or None)
+    )
+    return lambda call: settings
+
+
+def _problem(args: argparse.Namespace) -> str | None:
+    """What makes the command unable to run as asked, in one line."""
+    if args.workers < 1 or args.max_calls < 1:
+        return "--workers and --max-calls must be at least 1"
+    if args.grace is not None and not 0 <= args.grace < float("inf"):
+        return "--grace must be a finite number of seconds >= 0"
+    if args.engine == "deepgram" and not credentials_configured():
+        return (
+            "--engine deepgram needs DEEPGRAM_API_KEY (or DEEPGRAM_ACCESS_TOKEN); "
+            "--engine fake or --engine local run without Deepgram"
+        )
+    if args.engine != "deepgram" and args.base_url is not None:
+        return f"--base-url is for --engine deepgram, not {args.engine}"
+    if not args.twilio_auth_token and not args.insecure_no_signature:
+        return (
+            "Twilio's signatures cannot be checked without its auth token: set "
+            "TWILIO_AUTH_TOKEN (or --twilio-auth-token), or pass --insecure-no-signature"
+        )
+    return None
+
+
+async def _serve(server: PhoneAgentServer, args: argparse.Namespace) -> None:
+    async with _agent(args) as connect, trio.open_nursery() as nursery:
+        server.connect = connect
+        nursery.start_soon(_on_signals, server)
+        async with trio.open_nursery() as serving:
+            port = await serving.start(
+                partial(server.serve, args.host, args.port, reuse_port=args.reuse_port)
+            )
+            print(
+                f"{_PROG}: Twilio Media Streams on ws://{args.host}:{port} for "
+                f"{args.public_url}; /healthz /readyz /metrics (pid {os.getpid()})",
+                file=sys.stderr,
+                flush=True,
+            )
+        nursery.cancel_scope.cancel()  # drained: the signal receiver goes too
+
+
+async def _on_signals(server: PhoneAgentServer) -> None:
+    log = logging.getLogger("dgtrio.phone")
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if server.draining:
+                log.warning("%s again: ending %d calls now", name, len(server.active))
+                server.shutdown(at_once=True)
+                return
+            log.warning(
+                "%s: no new calls; %d in progress get %g s (again to end them now)",
+                name,
+                len(server.active),
+                server.grace,
+            )
+            server.shutdown()
+
+
+@asynccontextmanager
+async def _agent(args: argparse.Namespace) -> AsyncIterator[ConnectOptions]:
+    """The agent's connection keywords; for ``fake`` and ``local``, its server, in
+    this process, for as long as the block runs."""
+    if args.engine == "deepgram":
+        yield ConnectOptions(base_url=args.base_url) if args.base_url else ConnectOptions()
+        return
+    from dgtrio.testing import FakeDeepgram
+
+    if args.engine == "local":
+        from dgtrio.local import LocalDeepgram
+
+        agent: FakeDeepgram = LocalDeepgram()
+    else:
+        agent = FakeDeepgram()
+    print(f"{_PROG}: --engine {args.engine}: {_ENGINE_NOTICE[args.engine]}", file=sys.stderr)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(agent.serve)
+        yield ConnectOptions(base_url=agent.url, api_key="fake")
+        nursery.cancel_scope.cancel()
+
+
+# -- workers --------------------------------------------------------------------------------
+
+
+def _supervise(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run ``args.workers`` processes on one port; pass SIGTERM and SIGINT on."""
+    reserved = _reserve(args.host, args.port)  # held until the workers are done
+    port = reserved.getsockname()[1]
+    metrics = tempfile.mkdtemp(prefix="dgtrio-phone-metrics-")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics}
+    command = [sys.executable, "-m", "dgtrio.cli", "phone", *_without(argv, "--workers", "--port")]
+    command += ["--workers", "1", "--port", str(port), "--reuse-port"]
+    children: list[subprocess.Popen[bytes]] = []
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for child in children:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        # Sessions of their own: a terminal's Ctrl-C reaches them once, through here.
+        children += [
+            subprocess.Popen(command, env=env, start_new_session=True) for _ in range(args.workers)
+        ]
+        print(f"{_PROG}: {args.workers} workers on {args.host}:{port}", file=sys.stderr, flush=True)
+        codes = [child.wait() for child in children]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        reserved.close()
+        shutil.rmtree(metrics, ignore_errors=True)
+    return max(codes)
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """A socket bound (not listening) with SO_REUSEPORT: the port, for the workers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _without(argv: list[str], *options: str) -> list[str]:
+    """``argv`` less ``options`` and their values (``--opt V`` or ``--opt=V``)."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in options:
+            skip = True
+        elif not any(arg.startswith(f"{option}=") for option in options):
+            kept.append(arg)
+    return kept
