@@ -7,9 +7,11 @@ its own (each worker with its fake agent in-process), and simulated Twilio calle
 (:mod:`dgtrio.phone.testing`) in this one. The fake agent greets each caller with
 ~3 s of speech produced in real time (0.1 s chunks every 0.1 s, as Deepgram streams
 it); a call keeps up when every chunk reaches its caller within ``LATE`` of its
-real-time schedule. N doubles until a level where a call falls behind; the last level
-where all kept up is the figure. The callers share the machine's cores with the
-workers, so on a small machine the ``--workers 2`` figure is a lower bound.
+real-time schedule. N doubles from 25 until a level where a call falls behind, then
+bisects to within an eighth: the most calls that all kept up is the figure. The
+callers share the machine's cores with the workers, so on a small machine the
+``--workers 2`` figure is a lower bound; the CPU the workers used at that level
+(``worker_cpu``, in cores) says how much of the machine they had.
 
 Memory per call is the growth of the workers' RSS between no calls and N calls in
 progress, divided by N (a call's fake agent session included). The churn keeps
@@ -48,6 +50,16 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise LookupError(f"no VmRSS for {pid}")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user and system) the processes have used."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @asynccontextmanager
@@ -121,14 +133,16 @@ async def level(calls: int, url: str, pids: list[int]) -> dict[str, Any]:
         await call.wait_for_marks(1)
 
     base = sum(rss_kib(pid) for pid in pids)
-    started = trio.current_time()
+    started, cpu = trio.current_time(), cpu_seconds(pids)
     async with trio.open_nursery() as nursery:
         for sim in callers:
             nursery.start_soon(sim.run, url, greeting)
+    seconds = trio.current_time() - started
     late = sorted(lateness(c) for c in callers)
     return {
         "calls": calls,
-        "seconds": round(trio.current_time() - started, 2),
+        "seconds": round(seconds, 2),
+        "worker_cpu": round((cpu_seconds(pids) - cpu) / seconds, 2),  # cores busy
         "kept_up": sum(1 for x in late if x <= LATE),
         "lateness_p50_ms": round(late[len(late) // 2] * 1000, 1),
         "lateness_max_ms": round(late[-1] * 1000, 1),
@@ -136,21 +150,31 @@ async def level(calls: int, url: str, pids: list[int]) -> dict[str, Any]:
     }
 
 
-async def capacity(workers: int, levels: list[int]) -> dict[str, Any]:
+async def capacity(workers: int, smoke: bool) -> dict[str, Any]:
+    """Double the calls from 25 until one falls behind, then bisect to within 1/8."""
     results: list[dict[str, Any]] = []
     async with service(workers) as (url, pids):
-        for calls in levels:
+
+        async def fits(calls: int) -> bool:
             result = await level(calls, url, pids)
             results.append(result)
             print(json.dumps({"workers": workers, **result}), file=sys.stderr)
-            if result["kept_up"] < calls:
+            return bool(result["kept_up"] == calls)
+
+        low, high = 0, 2 if smoke else 25
+        while await fits(high):
+            low, high = high, high * 2
+            if high > (4 if smoke else 3200):
                 break
-    kept = [r["calls"] for r in results if r["kept_up"] == r["calls"]]
-    per_call = [r["rss_per_call_kib"] for r in results if r["rss_per_call_kib"] is not None]
+        while not smoke and high - low > max(1, low // 8):
+            middle = (low + high) // 2
+            low, high = (middle, high) if await fits(middle) else (low, middle)
+    best = max((r for r in results if r["calls"] == low), key=lambda r: r["calls"], default=None)
     return {
         "workers": workers,
-        "realtime_calls": max(kept, default=0),
-        "rss_per_call_kib": per_call[-1] if per_call else None,
+        "realtime_calls": low,
+        "rss_per_call_kib": best["rss_per_call_kib"] if best else None,
+        "worker_cpu_at_best": best["worker_cpu"] if best else None,
         "levels": results,
     }
 
@@ -205,10 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--churn", type=float, default=600.0, help="seconds of churn (0: none)")
     parser.add_argument("--churn-calls", type=int, default=20, help="short calls at a time")
     args = parser.parse_args(argv)
-    levels = [2, 4] if args.smoke else [25, 50, 100, 200, 400, 800]
     churn_seconds = min(args.churn, 5.0) if args.smoke else args.churn
-    one = trio.run(capacity, 1, levels)
-    two = trio.run(capacity, 2, levels)
+    one = trio.run(capacity, 1, args.smoke)
+    two = trio.run(capacity, 2, args.smoke)
     summary: dict[str, Any] = {
         "benchmark": "phone",
         "python": platform.python_version(),
@@ -227,7 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(summary, indent=2))
     for result in (one, two):
         print(
-            f"{result['workers']} worker(s): {result['realtime_calls']} real-time calls, "
+            f"{result['workers']} worker(s): {result['realtime_calls']} real-time calls "
+            f"(workers busy {result['worker_cpu_at_best']} cores), "
             f"{result['rss_per_call_kib']} KiB per call"
         )
     print(f"the second worker adds {summary['second_worker_adds']}x the first")

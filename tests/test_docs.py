@@ -33,13 +33,23 @@ import dgtrio
 import dgtrio.agent
 import dgtrio.audio
 import dgtrio.local
+import dgtrio.phone
+import dgtrio.phone.testing
 import dgtrio.testing
 from dgtrio.testing import FakeDeepgram, FakePyAudio
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HELLO = ROOT / "examples" / "audio" / "hello.wav"
-DOCUMENTED = [dgtrio, dgtrio.audio, dgtrio.agent, dgtrio.testing, dgtrio.local]
+DOCUMENTED = [
+    dgtrio,
+    dgtrio.audio,
+    dgtrio.agent,
+    dgtrio.testing,
+    dgtrio.local,
+    dgtrio.phone,
+    dgtrio.phone.testing,
+]
 
 _BLOCK = re.compile(r"^(\s*)\.\. code-block:: (\S+)\s*$")
 

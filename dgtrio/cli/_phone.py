@@ -28,7 +28,6 @@ import trio
 
 from dgtrio import ConfigurationError, ConnectOptions, ToolRegistry, credentials_configured
 from dgtrio.phone import (
-    DEFAULT_GRACE,
     PhoneAgentServer,
     SettingsHook,
     default_settings,
@@ -108,7 +107,7 @@ def main(argv: Sequence[str]) -> int:
             settings_for=_settings(args),
             tools=end_call_tool(ToolRegistry(timeout=10, redact_errors=True)),
             max_calls=args.max_calls,
-            grace=DEFAULT_GRACE if args.grace is None else args.grace,
+            **({} if args.grace is None else {"grace": args.grace}),
         )
     except (ConfigurationError, ValueError) as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
@@ -164,36 +163,15 @@ def _problem(args: argparse.Namespace) -> str | None:
 async def _serve(server: PhoneAgentServer, args: argparse.Namespace) -> None:
     async with _agent(args) as connect, trio.open_nursery() as nursery:
         server.connect = connect
-        nursery.start_soon(_on_signals, server)
-        async with trio.open_nursery() as serving:
-            port = await serving.start(
-                partial(server.serve, args.host, args.port, reuse_port=args.reuse_port)
-            )
-            print(
-                f"{_PROG}: Twilio Media Streams on ws://{args.host}:{port} for "
-                f"{args.public_url}; /healthz /readyz /metrics (pid {os.getpid()})",
-                file=sys.stderr,
-                flush=True,
-            )
-        nursery.cancel_scope.cancel()  # drained: the signal receiver goes too
-
-
-async def _on_signals(server: PhoneAgentServer) -> None:
-    log = logging.getLogger("dgtrio.phone")
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            if server.draining:
-                log.warning("%s again: ending %d calls now", name, len(server.active))
-                server.shutdown(at_once=True)
-                return
-            log.warning(
-                "%s: no new calls; %d in progress get %g s (again to end them now)",
-                name,
-                len(server.active),
-                server.grace,
-            )
-            server.shutdown()
+        port = await nursery.start(
+            partial(server.run, args.host, args.port, reuse_port=args.reuse_port)
+        )
+        print(
+            f"{_PROG}: Twilio Media Streams on ws://{args.host}:{port} for "
+            f"{args.public_url}; /healthz /readyz /metrics (pid {os.getpid()})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 @asynccontextmanager

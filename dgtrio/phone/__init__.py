@@ -31,14 +31,12 @@ from ._defaults import apology_clip as apology_clip
 from ._defaults import default_settings as default_settings
 from ._defaults import end_call_tool as end_call_tool
 from ._defaults import inject_digit as inject_digit
-from ._server import DEFAULT_GRACE as DEFAULT_GRACE
 from ._server import PhoneAgentServer as PhoneAgentServer
 from ._server import ServerStatistics as ServerStatistics
 from ._twilio import TwilioProtocolError as TwilioProtocolError
 from ._twilio import twilio_signature as twilio_signature
 
 __all__ = [
-    "DEFAULT_GRACE",
     "Call",
     "DtmfHook",
     "EndCause",

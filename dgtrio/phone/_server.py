@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import signal
 import socket
 from collections import Counter, deque
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import attrs
@@ -246,6 +248,38 @@ class PhoneAgentServer:
                 while self.active:
                     await self._idle.wait()
             connections.cancel_scope.cancel()  # the listener, and health checks
+
+    async def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        reuse_port: bool = False,
+        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """:meth:`serve`, until SIGTERM or SIGINT (Ctrl-C): the first drains (as
+        :meth:`shutdown`), a second ends the calls at once. For a program's main
+        task; signals can only be received in the main thread."""
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._on_signals, signals)
+                await self.serve(host, port, reuse_port=reuse_port, task_status=task_status)
+                nursery.cancel_scope.cancel()  # drained: no more signals to take
+
+    async def _on_signals(self, signals: AsyncIterator[int]) -> None:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if self._draining:
+                log.warning("%s again: ending %d calls now", name, len(self.active))
+                self.shutdown(at_once=True)
+            else:
+                log.warning(
+                    "%s: no new calls; %d in progress get %g s (again to end them now)",
+                    name,
+                    len(self.active),
+                    self.grace,
+                )
+                self.shutdown()
 
     def shutdown(self, *, at_once: bool = False) -> None:
         """Take no more calls; :meth:`serve` returns once the calls are done, at most
