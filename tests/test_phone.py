@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio_websocket
@@ -41,6 +42,13 @@ SCRIPT = AgentScript(
     ],
 )
 UTTERANCE = 0.3  # seconds of speech
+
+
+def hearing(*user_lines: str, words_per_second: float = 5) -> AgentScript:
+    """SCRIPT, hearing ``user_lines``, speaking at ``words_per_second``."""
+    return attrs.evolve(SCRIPT, user_lines=user_lines, words_per_second=words_per_second)
+
+
 GREETING = "Thanks for calling. How can I help?"
 
 
@@ -177,15 +185,9 @@ async def test_phone_barge_in_clears_twilios_buffer(nursery: trio.Nursery) -> No
 
 
 async def test_phone_a_tool_runs_during_the_call(nursery: trio.Nursery) -> None:
-    script = AgentScript(
-        realtime=False,
-        speech_onset=0.1,
-        end_of_turn=0.3,
-        words_per_second=10,
-        user_lines=["Where is my order A123?"],
-        calls=SCRIPT.calls,
+    server, _, url = await start(
+        nursery, hearing("Where is my order A123?", words_per_second=10), greeting=None
     )
-    server, _, url = await start(nursery, script, greeting=None)
 
     async def ask(call: SimulatedCall) -> None:
         call.say(speech(UTTERANCE))
@@ -511,15 +513,7 @@ async def test_phone_the_agent_ending_waits_for_the_goodbye_to_be_heard(
 
 
 async def test_phone_the_end_call_tool_hangs_up_after_the_goodbye(nursery: trio.Nursery) -> None:
-    script = AgentScript(
-        realtime=False,
-        speech_onset=0.1,
-        end_of_turn=0.3,
-        words_per_second=5,
-        user_lines=["Thanks, goodbye."],
-        calls=SCRIPT.calls,
-    )
-    server, _, url = await start(nursery, script, greeting=None)
+    server, _, url = await start(nursery, hearing("Thanks, goodbye."), greeting=None)
 
     async def say_goodbye(call: SimulatedCall) -> None:
         call.say(speech(UTTERANCE))
@@ -564,6 +558,8 @@ async def test_phone_health_readiness_and_metrics(nursery: trio.Nursery) -> None
     assert "dgtrio_phone_outbound_lateness_seconds_count" in text
     assert (await get(server.port, "/nowhere"))[0] == 404
     assert (await get(server.port, "/healthz", "POST"))[0] == 405
+    status, _, body = await get(server.port, "/readyz", "HEAD")
+    assert (status, body) == (200, b"")
     assert (await get(server.port, "/phone"))[0] == 404  # no upgrade: not a stream
 
 

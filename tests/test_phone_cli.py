@@ -81,12 +81,18 @@ async def stay_on_the_line(call: SimulatedCall) -> None:
     await call.until(lambda: call.hung_up)
 
 
+async def call_in_progress(nursery: trio.Nursery, running: Service) -> SimulatedCall:
+    """A caller who stays on the line, once the greeting plays."""
+    sim = caller()
+    nursery.start_soon(sim.run, f"ws://127.0.0.1:{running.port}/phone", stay_on_the_line)
+    with trio.fail_after(10):
+        await sim.wait_for_media()
+    return sim
+
+
 async def test_phone_sigterm_drains_the_calls_in_progress(nursery: trio.Nursery) -> None:
     async with service("--grace", "1") as running:
-        sim = caller()
-        nursery.start_soon(sim.run, f"ws://127.0.0.1:{running.port}/phone", stay_on_the_line)
-        with trio.fail_after(10):
-            await sim.wait_for_media()  # the call is up: the greeting plays
+        sim = await call_in_progress(nursery, running)
         began = trio.current_time()
         running.signal()
         with trio.fail_after(10):
@@ -103,10 +109,7 @@ async def test_phone_sigterm_drains_the_calls_in_progress(nursery: trio.Nursery)
 
 async def test_phone_a_second_sigterm_ends_the_calls_at_once(nursery: trio.Nursery) -> None:
     async with service("--grace", "30") as running:
-        sim = caller()
-        nursery.start_soon(sim.run, f"ws://127.0.0.1:{running.port}/phone", stay_on_the_line)
-        with trio.fail_after(10):
-            await sim.wait_for_media()
+        sim = await call_in_progress(nursery, running)
         running.signal()
         with trio.fail_after(5):
             while (await get(running.port, "/readyz"))[0] != 503:  # noqa: ASYNC110 (draining)

@@ -12,10 +12,10 @@ import trio
 
 from dgtrio.phone import EndCause, PhoneAgentServer
 from dgtrio.phone.testing import SimulatedCall, speech
-from dgtrio.testing import AgentScript, FakeDeepgram, ScriptedCall
+from dgtrio.testing import FakeDeepgram
 
 from .conftest import ROOT
-from .test_phone import PUBLIC, TOKEN, wait_finished
+from .test_phone import PUBLIC, TOKEN, hearing, wait_finished
 
 sys.path.insert(0, str(ROOT / "examples"))
 from phone_agent import service
@@ -24,15 +24,7 @@ pytestmark = pytest.mark.timeout(30)
 
 
 async def test_the_shop_looks_up_the_callers_order(nursery: trio.Nursery) -> None:
-    script = AgentScript(
-        realtime=False,
-        speech_onset=0.1,
-        end_of_turn=0.3,
-        words_per_second=10,
-        user_lines=["Where is my order A123?"],
-        calls=[ScriptedCall("order", "lookup_order", {"order_id": "A123"}, "Order: {content}")],
-    )
-    fake = FakeDeepgram(agent_script=script)
+    fake = FakeDeepgram(agent_script=hearing("Where is my order A123?", words_per_second=10))
     await nursery.start(fake.serve)
     server = PhoneAgentServer(
         public_url=PUBLIC,

@@ -326,20 +326,25 @@ class PhoneAgentServer:
         return signature_matches(self._auth_token, self.public_url, signature)
 
     async def _answer(self, stream: trio.SocketStream, request: http.Request) -> None:
-        """Health, readiness, metrics."""
+        """Health, readiness, metrics (GET, or HEAD: the same without the body)."""
         if request.method not in ("GET", "HEAD"):
             await http.respond(stream, 405, b"GET only\n", headers=(("allow", "GET, HEAD"),))
-        elif request.path == "/healthz":
-            await http.respond(stream, 200, b"ok\n")
+            return
+        content_type = "text/plain; charset=utf-8"
+        if request.path == "/healthz":
+            status, body = 200, b"ok\n"
         elif request.path == "/readyz":
-            ready = self.ready
-            reason = b"ready\n" if ready else b"draining\n" if self._draining else b"at capacity\n"
-            await http.respond(stream, 200 if ready else 503, reason)
+            status = 200 if self.ready else 503
+            body = (
+                b"ready\n" if self.ready else b"draining\n" if self._draining else b"at capacity\n"
+            )
         elif request.path == "/metrics":
-            body, content_type = self.metrics.exposition()
-            await http.respond(stream, 200, body, content_type=content_type)
+            status, (body, content_type) = 200, self.metrics.exposition()
         else:
-            await http.respond(stream, 404, b"not found\n")
+            status, body = 404, b"not found\n"
+        if request.method == "HEAD":
+            body = b""
+        await http.respond(stream, status, body, content_type=content_type)
 
     async def _refuse(self, stream: trio.SocketStream, reason: str, status: int, why: str) -> None:
         self.statistics.refused += 1
@@ -365,10 +370,10 @@ class PhoneAgentServer:
                     ws, call, self.policy, self.metrics, scope, at_once=lambda: self._at_once
                 )
                 connection.cancel_scope.cancel()  # the socket's reader, if still reading
-        except (OSError, trio.BrokenResourceError, trio_websocket.ConnectionClosed) as exc:
-            # the handshake failed: the peer left before the call began
+        except* (OSError, trio.BrokenResourceError, trio_websocket.ConnectionClosed) as group:
+            # the socket failed (the peer left during the handshake, or a read failed)
             call.cause = call.cause or EndCause.CALLER_GONE
-            call.error = call.error or exc
+            call.error = call.error or group.exceptions[0]
         finally:
             await trio.aclose_forcefully(stream)
             self._ended(call)
