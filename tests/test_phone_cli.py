@@ -197,3 +197,17 @@ async def test_phone_insecure_mode_runs_and_says_so(nursery: trio.Nursery) -> No
         running.signal()
     assert b"X-Twilio-Signature is NOT checked" in running.stderr
     assert running.statistics()[0]["accepted"] == 1
+
+
+async def test_phone_a_worker_that_dies_stops_the_others() -> None:
+    # Serving on with fewer cores would hide the loss: the whole ends, and the
+    # orchestrator replaces it.
+    async with service("--workers", "2") as running:
+        with trio.fail_after(20):
+            while len(pids := re.findall(rb"\(pid (\d+)\)", running.stderr)) < 2:
+                await running.wait_for(LISTENING)
+                await trio.sleep(0.05)
+        os.kill(int(pids[0]), signal.SIGKILL)
+    assert running.process.returncode == 1
+    assert b"ended on its own (-9): stopping the others" in running.stderr
+    assert len(running.statistics()) == 1  # the other drained and said so

@@ -200,33 +200,53 @@ async def _agent(args: argparse.Namespace) -> AsyncIterator[ConnectOptions]:
 
 
 def _supervise(args: argparse.Namespace, argv: list[str]) -> int:
-    """Run ``args.workers`` processes on one port; pass SIGTERM and SIGINT on."""
-    reserved = _reserve(args.host, args.port)  # held until the workers are done
+    """Run ``args.workers`` processes on one port; pass SIGTERM and SIGINT on. A
+    worker that ends on its own stops the others (exit status 1), so that the
+    orchestrator replaces the whole, rather than serving on with fewer cores."""
+    try:
+        reserved = _reserve(args.host, args.port)  # held until the workers are done
+    except OSError as exc:
+        print(f"{_PROG}: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
     port = reserved.getsockname()[1]
     metrics = tempfile.mkdtemp(prefix="dgtrio-phone-metrics-")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics}
     command = [sys.executable, "-m", "dgtrio.cli", "phone", *_without(argv, "--workers", "--port")]
     command += ["--workers", "1", "--port", str(port), "--reuse-port"]
-    children: list[subprocess.Popen[bytes]] = []
+    children: dict[int, subprocess.Popen[bytes]] = {}
+    signalled = False
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        for child in children:
+        nonlocal signalled
+        signalled = True
+        for child in children.values():
             child.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    codes: list[int] = []
     try:
-        # Sessions of their own: a terminal's Ctrl-C reaches them once, through here.
-        children += [
-            subprocess.Popen(command, env=env, start_new_session=True) for _ in range(args.workers)
-        ]
+        for _ in range(args.workers):
+            # Sessions of their own: a terminal's Ctrl-C reaches them once, through here.
+            child = subprocess.Popen(command, env=env, start_new_session=True)
+            children[child.pid] = child
         print(f"{_PROG}: {args.workers} workers on {args.host}:{port}", file=sys.stderr, flush=True)
-        codes = [child.wait() for child in children]
+        while len(codes) < len(children):
+            pid, status = os.wait()
+            codes.append(os.waitstatus_to_exitcode(status))
+            if not signalled and len(codes) == 1:
+                print(
+                    f"{_PROG}: worker {pid} ended on its own ({codes[0]}): stopping the others",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                forward(signal.SIGTERM, None)
+                codes[0] = codes[0] or 1
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         reserved.close()
         shutil.rmtree(metrics, ignore_errors=True)
-    return max(codes)
+    return 0 if not any(codes) else 1
 
 
 def _reserve(host: str, port: int) -> socket.socket:
