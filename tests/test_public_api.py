@@ -8,10 +8,21 @@ import dgtrio
 import dgtrio.agent
 import dgtrio.audio
 import dgtrio.listen
+import dgtrio.phone
+import dgtrio.phone.testing
 import dgtrio.speak
 import dgtrio.testing
 
-PUBLIC = [dgtrio, dgtrio.listen, dgtrio.speak, dgtrio.agent, dgtrio.audio, dgtrio.testing]
+PUBLIC = [
+    dgtrio,
+    dgtrio.listen,
+    dgtrio.speak,
+    dgtrio.agent,
+    dgtrio.audio,
+    dgtrio.testing,
+    dgtrio.phone,
+    dgtrio.phone.testing,
+]
 
 
 def _public_names(module: object) -> list[str]:
@@ -81,6 +92,17 @@ def test_importing_dgtrio_needs_no_audio_backend() -> None:
 
     # In a fresh interpreter: other tests here open devices, which imports PyAudio.
     code = "import sys, dgtrio, dgtrio.audio, dgtrio.testing; print('pyaudio' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "False\n"
+
+
+def test_only_the_phone_service_needs_the_phone_extra() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dgtrio, dgtrio.cli, dgtrio.testing; print('prometheus_client' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "False\n"
 

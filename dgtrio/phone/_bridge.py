@@ -137,7 +137,7 @@ async def _converse(
                 _from_agent(ws, agent, call, metrics),
             ):
                 nursery.start_soon(_ends_call, nursery, pipe)
-            nursery.start_soon(_ends_call, nursery, _hang_up(call))
+            nursery.start_soon(_ends_call, nursery, _hang_up(call, policy.heard_timeout))
     except DeepgramError as exc:  # opening the conversation failed, or its close did
         _end(call, _agent_cause(exc), exc)
 
@@ -263,16 +263,17 @@ async def _from_agent(
         _end(call, EndCause.AGENT_CLOSED)
 
 
-async def _hang_up(call: Call) -> None:
+async def _hang_up(call: Call, limit: float) -> None:
     """After :meth:`Call.hang_up`: once the agent has been quiet for ``QUIET`` and
-    the caller heard it all, the call ends (the server bounds the wait)."""
+    the caller heard it all, or ``limit`` seconds later, the call ends."""
     await call._hang_up.wait()
-    while True:
-        await call._until_heard()
-        said = call.agent_bytes
-        await trio.sleep(QUIET)
-        if call.agent_bytes == said and not call.pending_playback:
-            break
+    with trio.move_on_after(limit):
+        while True:
+            await call._until_heard()
+            said = call.agent_bytes
+            await trio.sleep(QUIET)
+            if call.agent_bytes == said and not call.pending_playback:
+                break
     _end(call, EndCause.AGENT_HUNG_UP)
 
 
