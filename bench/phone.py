@@ -2,19 +2,22 @@
 calls per worker and with ``--workers 2``, its memory per call, and its memory over a
 churn of short calls.
 
-The service runs as it is deployed: ``dgtrio phone --engine fake`` in a process of
-its own (each worker with its fake agent in-process), and simulated Twilio callers
-(:mod:`dgtrio.phone.testing`) in this one. The fake agent greets each caller with
+The service runs as it is deployed: ``dgtrio phone`` in a process of its own (or N,
+``--workers``), the agent elsewhere (the fake Deepgram, ``python -m dgtrio.testing
+serve``, in another process), and simulated Twilio callers (:mod:`dgtrio.phone.testing`)
+in this one. The fake agent greets each caller with
 ~3 s of speech produced in real time (0.1 s chunks every 0.1 s, as Deepgram streams
 it); a call keeps up when every chunk reaches its caller within ``LATE`` of its
 real-time schedule. N doubles from 25 until a level where a call falls behind, then
 bisects to within an eighth: the most calls that all kept up is the figure. The
-callers share the machine's cores with the workers, so on a small machine the
-``--workers 2`` figure is a lower bound; the CPU the workers used at that level
-(``worker_cpu``, in cores) says how much of the machine they had.
+callers and the fake agent share the machine's cores with the workers, so on a small
+machine the ``--workers 2`` figure is bound by the machine, not by the service: the
+CPU the workers used at that level (``worker_cpu``, in cores) gives the calls per core
+a worker serves, with one worker and with two (``per_core_with_two_vs_one``: what a
+second worker adds, given a core of its own).
 
-Memory per call is the growth of the workers' RSS between no calls and N calls in
-progress, divided by N (a call's fake agent session included). The churn keeps
+Memory per call is the growth of a fresh worker's RSS between no calls and 50 calls
+in progress (after 5 calls, to load what loads on first use), divided by 50. The churn keeps
 ``--churn-calls`` short calls (about 1.5 s each) going for ``--churn`` seconds and
 samples the worker's RSS: flat means the history and every call's state are bounded.
 """
@@ -63,13 +66,45 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 @asynccontextmanager
+async def fake_agent() -> AsyncIterator[str]:
+    """The fake Deepgram (``python -m dgtrio.testing serve``) in a process of its own,
+    as Deepgram is elsewhere: the workers' figures are the service's alone."""
+    command = [sys.executable, "-m", "dgtrio.testing", "serve", "--port", "0"]
+    process = await trio.lowlevel.open_process(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    try:
+        with trio.fail_after(30):
+            line = b""
+            async for chunk in process.stdout:
+                line += chunk
+                if b"\n" in line:
+                    break
+        yield line.decode().strip()
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+@asynccontextmanager
 async def service(workers: int) -> AsyncIterator[tuple[str, list[int]]]:
-    """``dgtrio phone`` with ``workers`` processes: its URL and the workers' pids."""
-    command = [sys.executable, "-m", "dgtrio.cli", "phone", "--engine", "fake", "--port", "0"]
-    command += ["--public-url", PUBLIC, "--max-calls", "100000", "--workers", str(workers)]
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN}
+    """``dgtrio phone`` with ``workers`` processes against the fake agent: its URL and
+    the workers' pids."""
+    async with fake_agent() as agent:
+        command = [sys.executable, "-m", "dgtrio.cli", "phone", "--port", "0"]
+        command += ["--engine", "deepgram", "--base-url", agent, "--public-url", PUBLIC]
+        command += ["--max-calls", "100000", "--workers", str(workers)]
+        env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "DEEPGRAM_API_KEY": "bench"}
+        async with _running(command, env, workers) as found:
+            yield found
+
+
+@asynccontextmanager
+async def _running(
+    command: list[str], env: dict[str, str], workers: int
+) -> AsyncIterator[tuple[str, list[int]]]:
     process = await trio.lowlevel.open_process(command, stderr=subprocess.PIPE, env=env)
-    assert process.stderr is not None
     found: list[tuple[int, int]] = []
     up = trio.Event()
 
@@ -169,14 +204,24 @@ async def capacity(workers: int, smoke: bool) -> dict[str, Any]:
         while not smoke and high - low > max(1, low // 8):
             middle = (low + high) // 2
             low, high = (middle, high) if await fits(middle) else (low, middle)
-    best = max((r for r in results if r["calls"] == low), key=lambda r: r["calls"], default=None)
+    best = next((r for r in results if r["calls"] == low), None)
+    cpu = best["worker_cpu"] if best else None
     return {
         "workers": workers,
         "realtime_calls": low,
-        "rss_per_call_kib": best["rss_per_call_kib"] if best else None,
-        "worker_cpu_at_best": best["worker_cpu"] if best else None,
+        "worker_cpu_at_best": cpu,
+        "calls_per_worker_core": round(low / cpu) if cpu else None,
         "levels": results,
     }
+
+
+async def memory(calls: int) -> dict[str, Any]:
+    """A fresh worker's RSS with ``calls`` calls in progress, less its RSS before,
+    per call (after a few calls first: code loaded on first use is not a call's)."""
+    async with service(1) as (url, pids):
+        await level(5, url, pids)
+        result = await level(calls, url, pids)
+    return {"calls": calls, "rss_per_call_kib": result["rss_per_call_kib"]}
 
 
 async def churn(seconds: float, concurrent: int) -> dict[str, Any]:
@@ -232,16 +277,25 @@ def main(argv: list[str] | None = None) -> None:
     churn_seconds = min(args.churn, 5.0) if args.smoke else args.churn
     one = trio.run(capacity, 1, args.smoke)
     two = trio.run(capacity, 2, args.smoke)
+    per_call = trio.run(memory, 4 if args.smoke else 50)
     summary: dict[str, Any] = {
         "benchmark": "phone",
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "late_threshold_ms": LATE * 1000,
+        "memory": per_call,
         "one_worker": one,
         "two_workers": two,
         "second_worker_adds": (
             round((two["realtime_calls"] - one["realtime_calls"]) / one["realtime_calls"], 2)
             if one["realtime_calls"]
+            else None
+        ),
+        # Each worker's calls per core it used: the second worker's share of the
+        # machine is what the callers and the fake agent leave it on a small machine.
+        "per_core_with_two_vs_one": (
+            round(two["calls_per_worker_core"] / one["calls_per_worker_core"], 2)
+            if one["calls_per_worker_core"] and two["calls_per_worker_core"]
             else None
         ),
     }
@@ -251,10 +305,14 @@ def main(argv: list[str] | None = None) -> None:
     for result in (one, two):
         print(
             f"{result['workers']} worker(s): {result['realtime_calls']} real-time calls "
-            f"(workers busy {result['worker_cpu_at_best']} cores), "
-            f"{result['rss_per_call_kib']} KiB per call"
+            f"(workers busy {result['worker_cpu_at_best']} cores: "
+            f"{result['calls_per_worker_core']} calls per core)"
         )
-    print(f"the second worker adds {summary['second_worker_adds']}x the first")
+    print(f"memory: {per_call['rss_per_call_kib']} KiB per call ({per_call['calls']} calls)")
+    print(
+        f"the second worker adds {summary['second_worker_adds']}x the first; per core it "
+        f"uses, two workers serve {summary['per_core_with_two_vs_one']}x what one does"
+    )
     if "churn" in summary:
         c = summary["churn"]
         print(

@@ -78,4 +78,5 @@ def test_the_phone_benchmark_smoke_run_measures_each_figure() -> None:
     summary = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
     assert summary["one_worker"]["realtime_calls"] == 4
     assert summary["two_workers"]["realtime_calls"] == 4
+    assert summary["memory"]["rss_per_call_kib"] is not None
     assert summary["churn"]["calls"] > 0 and summary["churn"]["rss_end_kib"] > 0
