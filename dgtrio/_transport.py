@@ -1,23 +1,32 @@
-"""The WebSocket transport: the only module that knows trio-websocket.
+"""The WebSocket transport: the only module that knows the WebSocket protocol library.
 
-It opens the socket (mapping every handshake failure to a dgtrio error), sends and
-receives frames, and reports the end of the connection as :class:`TransportClosed`
-carrying the close code and reason, which the engine turns into typed errors.
+The engine's reader drives websockets' sans-io ``ClientProtocol`` itself: the task
+that waits for a message reads the socket and feeds the protocol, with no hidden
+reader task and no channel between them; sends serialise frames and write them at
+once. It opens the socket (mapping every handshake failure to a dgtrio error),
+carries frames both ways, and reports the end of the connection as
+:class:`TransportClosed` with the close code and reason, which the engine turns into
+typed errors. Only public names of websockets are used.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import cast
 
 import attrs
 import trio
-import trio_websocket
-from wsproto.utilities import LocalProtocolError
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidStatus, PayloadTooBig
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from ._auth import BaseURL, Credentials
 from ._errors import ConnectError, ConnectTimeout, HandshakeRejected, handshake_error
@@ -27,13 +36,23 @@ __all__ = ["Target", "Transport", "TransportClosed", "connect"]
 
 log = logging.getLogger("dgtrio")
 
-# Reading in large slices matters: a Results frame is ~2 KB and trio-websocket's
-# default of 4 KiB would cost a receive call for nearly every message.
+# Reading in large slices matters: a Results frame is ~2 KB, and each read is a pass
+# through the protocol's parser.
 _RECEIVE_BUFFER = 64 * 1024
-# Messages trio-websocket's reader may parse ahead of the engine's reader: with its
-# default of one, the reader and the loop take turns for every message.
-_MESSAGE_QUEUE = 16
-_USER_AGENT = f"dgtrio/{__version__}".encode()
+_USER_AGENT = f"dgtrio/{__version__}"
+# Seconds a sender whose write failed reads on, to learn how the peer closed.
+_LEARN_TIMEOUT = 1.0
+
+
+class _NoDebug(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The protocol's logger, never at DEBUG: websockets logs every header of the
+    upgrade there, ``Authorization`` included, and the key must never reach a log."""
+
+    def isEnabledFor(self, level: int) -> bool:
+        return level > logging.DEBUG and self.logger.isEnabledFor(level)
+
+
+_PROTOCOL_LOG = _NoDebug(logging.getLogger("dgtrio.websocket"), {})
 
 
 class TransportClosed(Exception):
@@ -64,158 +83,223 @@ class Target:
         return self.base.url(self.path, self.query)
 
 
+Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
+
+
 class Transport:
-    """An open WebSocket: frames in and out, and the handshake's response headers."""
+    """An open WebSocket: frames in and out, and the handshake's response headers.
 
-    def __init__(
-        self,
-        ws: trio_websocket.WebSocketConnection,
-        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-        lifetime: trio.CancelScope,
-    ) -> None:
-        self._ws = ws
+    One task receives (the engine's reader, or :meth:`aclose` when none does); any
+    task may send: writes are whole, one at a time, in the order they were made.
+    """
+
+    def __init__(self, stream: Stream, protocol: ClientProtocol, response: Response) -> None:
         self._stream = stream
-        self._lifetime = lifetime
-        self._closing = False
-        self.headers = _header_dict(ws.handshake_headers)
+        self._protocol = protocol
+        self.headers = _header_dict(response.headers.raw_items())
         self.request_id: str | None = self.headers.get("dg-request-id")
-        # trio-websocket's queue of messages its reader has parsed (a private name,
-        # looked up once; without it every receive waits in get_message).
-        self._parsed: trio.MemoryReceiveChannel[str | bytes] | None = getattr(
-            ws, "_recv_channel", None
-        )
+        self._messages: deque[str | bytes] = deque()  # parsed, not taken yet
+        self._fragments: list[bytes] = []  # of a message in several frames
+        self._text = False  # ... whose first frame was text
+        self._closed: TransportClosed | None = None  # why, once no frame can come
+        self._reading = False
+        self._read_done: trio.Event | None = None  # for aclose, while receive() reads
+        self._writing = False
+        self._written: trio.Event | None = None  # for a send waiting on another's
+        self._pongs: dict[bytes, trio.Event] = {}
+        self._closing = False  # this side sent a close frame (aclose)
 
-    async def send(self, frame: str | bytes) -> None:
-        """Send one text or binary frame. Raises :class:`TransportClosed`."""
-        try:
-            await self._ws.send_message(frame)
-        except trio_websocket.ConnectionClosed as exc:
-            raise self._closed(exc) from None
+    # -- receiving ---------------------------------------------------------------------------
 
     async def receive(self) -> str | bytes:
-        """The next frame; after the close, :class:`TransportClosed`. Frames that
+        """The next message; after the close, :class:`TransportClosed`. Messages that
         arrived before a close are all delivered first.
 
-        A frame parsed already is taken without a pass through the scheduler
-        (``get_message`` always makes one): the engine's reader drains a burst in one
-        go. It still yields when it waits, so it cannot starve other tasks.
+        A message parsed already is taken without a pass through the scheduler: the
+        engine's reader drains a burst in one go. It still yields when it waits for
+        the socket, so it cannot starve other tasks.
         """
-        if self._parsed is not None:
-            try:
-                return self._parsed.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                pass  # wait for one, or let get_message report the close
+        messages = self._messages
+        if messages:
+            return messages.popleft()
+        while not messages:
+            if self._closed is not None:
+                raise self._closed
+            await self._read_turn()
+        return messages.popleft()
+
+    async def _read_turn(self) -> None:
+        """Read once; or, while another task reads (the reader, or ``aclose``), wait
+        until its read is done."""
+        if self._reading:
+            done = self._read_done = self._read_done or trio.Event()
+            await done.wait()
+            return
+        self._reading = True
         try:
-            return await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            raise self._closed(exc) from None
+            await self._read()
+        finally:
+            self._reading = False
+            if self._read_done is not None:
+                self._read_done.set()
+                self._read_done = None
+
+    async def _read(self) -> None:
+        """Read once from the socket, feed the protocol, take what it parsed."""
+        protocol = self._protocol
+        try:
+            data = await self._stream.receive_some(_RECEIVE_BUFFER)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if data:
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        self._frames(protocol.events_received())
+        ended = protocol.close_rcvd is not None or protocol.parser_exc is not None
+        if self._closed is None and (ended or protocol.state is State.CLOSED):
+            self._closed = self._ended()
+        await self._flush()  # pongs, the answer to a close, or our 1009; a peer gone
+        # already ends the stream at the next read
+
+    def _frames(self, events: Iterable[object]) -> None:
+        for event in events:
+            if isinstance(event, Frame) and self._closed is None:
+                self._frame(event)
+
+    def _frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+            if frame.fin:
+                self._message(bytes(frame.data), opcode is Opcode.TEXT)
+            else:
+                self._fragments, self._text = [bytes(frame.data)], opcode is Opcode.TEXT
+        elif opcode is Opcode.CONT:
+            self._fragments.append(bytes(frame.data))
+            if frame.fin:
+                data, self._fragments = b"".join(self._fragments), []
+                self._message(data, self._text)
+        elif opcode is Opcode.PONG:
+            waiting = self._pongs.pop(bytes(frame.data), None)
+            if waiting is not None:
+                waiting.set()
+
+    def _message(self, data: bytes, text: bool) -> None:
+        if not text:
+            self._messages.append(data)
+            return
+        try:
+            self._messages.append(data.decode())
+        except UnicodeDecodeError as exc:
+            reason = f"invalid UTF-8 at position {exc.start}"
+            self._protocol.fail(1007, reason)
+            self._closed = TransportClosed(1007, reason)
+
+    def _ended(self) -> TransportClosed:
+        """Why the socket closed, once the protocol knows."""
+        protocol = self._protocol
+        sent, received = protocol.close_sent, protocol.close_rcvd
+        if isinstance(protocol.parser_exc, PayloadTooBig) and not self._closing:
+            return TransportClosed(1009, sent.reason if sent else "", too_large=True)
+        if received is not None:
+            return TransportClosed(received.code, received.reason)
+        if sent is not None and protocol.parser_exc is not None:
+            return TransportClosed(sent.code, sent.reason)  # this side failed it (1002)
+        return TransportClosed(1006, "")
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def send(self, frame: str | bytes) -> None:
+        """Send one text or binary message. Raises :class:`TransportClosed`."""
+        protocol = self._protocol
+        if protocol.state is not State.OPEN:
+            raise self._closed or TransportClosed(1006, "")
+        if isinstance(frame, str):
+            protocol.send_text(frame.encode())
+        else:
+            protocol.send_binary(frame)
+        await self._write()
 
     async def ping(self) -> None:
         """Send a WebSocket ping and return when its pong arrives: bound the wait, a
         dead peer never answers. Raises :class:`TransportClosed`."""
+        if self._protocol.state is not State.OPEN:
+            raise self._closed or TransportClosed(1006, "")
+        payload = os.urandom(4)
+        answered = self._pongs[payload] = trio.Event()
         try:
-            await self._ws.ping()
-        except trio_websocket.ConnectionClosed as exc:
-            raise self._closed(exc) from None
+            self._protocol.send_ping(payload)
+            await self._write()
+            await answered.wait()
+        finally:
+            self._pongs.pop(payload, None)
+
+    async def _flush(self) -> bool:
+        """Write what the protocol has to send, whole and in order; whether the
+        stream took it. A write already under way (another task's) carries it, or
+        this one waits and writes after."""
+        while self._writing:
+            if self._written is None:
+                self._written = trio.Event()
+            await self._written.wait()
+        data = self._protocol.data_to_send()
+        if not data:
+            return True
+        self._writing = True
+        try:
+            await self._stream.send_all(b"".join(data))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        finally:
+            self._writing = False
+            if self._written is not None:
+                self._written.set()
+                self._written = None
+        return True
+
+    async def _write(self) -> None:
+        """:meth:`_flush` for a sender. When the stream refuses the write, the peer
+        has gone; how (its close frame may be waiting unread) is learnt by reading
+        to the end, briefly, so that a sender reports what the reader will."""
+        if await self._flush():
+            return
+        with trio.move_on_after(_LEARN_TIMEOUT):
+            while self._closed is None:
+                await self._read_turn()
+        if self._closed is None:
+            self._closed = TransportClosed(1006, "")
+        raise self._closed
+
+    # -- closing -------------------------------------------------------------------------------
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """Close with a close frame and wait for the server's answer (idempotent)."""
-        self._closing = True
-        await self._ws.aclose(code, reason)
+        protocol = self._protocol
+        if protocol.state is State.OPEN:
+            self._closing = True
+            protocol.send_close(code, reason or "")
+            if not await self._flush():
+                return  # the peer is gone
+        # The server's close frame, then the end of its stream, are read by the
+        # reader if one reads, else here: a client waits for the server to close the
+        # TCP connection (after a failure, discarding what still comes).
+        while protocol.state is not State.CLOSED:
+            await self._read_turn()
 
-    def stop(self) -> None:
-        """End the socket's task (its reader) and close the stream; after ``aclose``."""
-        self._lifetime.cancel()
+    async def stop(self) -> None:
+        """Close the stream; after ``aclose``, or instead of it."""
+        if self._closed is None:
+            self._closed = TransportClosed(1006, "")
+        await trio.aclose_forcefully(self._stream)
 
     async def abort(self) -> None:
         """Drop the TCP connection without a closing handshake: for a socket whose
         stream can no longer carry a close frame (a write was cut short)."""
         await trio.aclose_forcefully(self._stream)
 
-    def _closed(self, exc: trio_websocket.ConnectionClosed) -> TransportClosed:
-        reason = exc.reason
-        if reason is None:
-            return TransportClosed(1006, "")
-        # Who closed, not the reason's text, tells our 1009 from a server's: get_message
-        # raises ConnectionClosed from its message queue's error, kept as the context.
-        # The queue ends (EndOfChannel) when the server closed or the socket was lost;
-        # it is closed here (ClosedResourceError) by aclose(), or by trio-websocket
-        # itself, which closes on its own only for a frame over max_message_size.
-        here = isinstance(exc.__context__, trio.ClosedResourceError)
-        too_large = reason.code == 1009 and here and not self._closing
-        return TransportClosed(reason.code, reason.reason or "", too_large=too_large)
 
-
-def _header_dict(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """HTTP headers as a dict with lower-case names."""
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in pairs}
-
-
-class _Reader:
-    """Runs trio-websocket's reader task in the caller's nursery, and owns the stream.
-
-    ``wrap_client_stream`` takes a nursery only to call ``start_soon`` on it once, for
-    its reader; this object is passed instead (``trio.Nursery`` is final, hence the
-    ``cast`` at the call). It makes the reader the socket's only task, with no nursery
-    of its own, and:
-
-    * closes the stream when the reader ends: trio-websocket leaves a client's stream
-      open when the server finishes the closing handshake first;
-    * runs the reader in ``lifetime``, a scope shielded once the socket is open: a
-      caller's cancellation must not stop the reader before the closing handshake.
-      ``Transport.stop()`` cancels it;
-    * ends ``handshake`` when the reader ends, and keeps its failure for ``connect``
-      rather than failing the caller's nursery: trio-websocket waits for the opening
-      handshake until something cancels it, even when its reader has stopped because
-      the socket died.
-    """
-
-    __slots__ = ("_nursery", "_open", "_stream", "failure", "handshake", "lifetime")
-
-    def __init__(
-        self,
-        nursery: trio.Nursery,
-        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-    ) -> None:
-        self._nursery = nursery
-        self._stream = stream
-        self.lifetime = trio.CancelScope()
-        self.handshake = trio.CancelScope()
-        self.failure: Exception | None = None
-        self._open = False
-
-    def open(self) -> None:
-        """The handshake is done: from now on the reader's failures are the socket's."""
-        self._open = True
-        self.lifetime.shield = True
-
-    def start_soon(self, reader: Callable[[], Awaitable[object]], name: object = None) -> None:
-        """What ``wrap_client_stream`` calls to start its reader."""
-        self._nursery.start_soon(self._run, reader, name=name)
-
-    async def _run(self, reader: Callable[[], Awaitable[object]]) -> None:
-        try:
-            with self.lifetime:
-                await reader()
-        except LocalProtocolError:
-            # trio-websocket answering a frame (a 1009 for one too large, a pong) after
-            # our own close frame went out: the socket is closing anyway, and its
-            # receive() says how it ended.
-            if not self._open:
-                raise
-        except Exception as exc:
-            if self._open:
-                raise  # the socket is open: a failure of its own, for the nursery
-            self.failure = exc  # connect() raises it, as a dgtrio error
-        finally:
-            self.handshake.cancel()
-            await trio.aclose_forcefully(self._stream)
-
-
-async def connect(
-    nursery: trio.Nursery, target: Target, credentials: Credentials | None
-) -> Transport:
-    """Open the socket; its reader task lives in ``nursery`` until the socket closes.
+async def connect(target: Target, credentials: Credentials | None) -> Transport:
+    """Open the socket.
 
     Raises:
         ConnectTimeout: no completed handshake within ``target.connect_timeout``.
@@ -226,7 +310,11 @@ async def connect(
     try:
         with trio.fail_after(target.connect_timeout):
             stream = await _open_stream(target)
-            transport = await _open_socket(nursery, target, credentials, stream)
+            try:
+                transport = await _handshake(target, credentials, stream)
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
     except trio.TooSlowError:
         raise ConnectTimeout(
             f"no WebSocket handshake with {target.url} within {target.connect_timeout:g} s"
@@ -235,7 +323,7 @@ async def connect(
     return transport
 
 
-async def _open_stream(target: Target) -> trio.SocketStream | trio.SSLStream[trio.SocketStream]:
+async def _open_stream(target: Target) -> Stream:
     """The TCP (and TLS) connection, its handshakes done."""
     base = target.base
     try:
@@ -248,8 +336,8 @@ async def _open_stream(target: Target) -> trio.SocketStream | trio.SSLStream[tri
             https_compatible=True,
         )
         try:
-            # Handshake now: done lazily inside trio-websocket, a certificate error
-            # would only show as "connection closed".
+            # Handshake now: a certificate error shows as itself, not as a closed
+            # connection in the middle of the upgrade.
             await stream.do_handshake()
         except BaseException:
             await trio.aclose_forcefully(stream)
@@ -259,50 +347,49 @@ async def _open_stream(target: Target) -> trio.SocketStream | trio.SSLStream[tri
         raise _cannot_connect(exc, target.url) from exc
 
 
-async def _open_socket(
-    nursery: trio.Nursery,
-    target: Target,
-    credentials: Credentials | None,
-    stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
-) -> Transport:
-    """The WebSocket handshake over ``stream``, which is closed if it fails."""
+async def _handshake(target: Target, credentials: Credentials | None, stream: Stream) -> Transport:
+    """The WebSocket upgrade over ``stream``."""
     base = target.base
-    headers = [(b"user-agent", _USER_AGENT)]
-    if credentials is not None:
-        headers.append((b"authorization", credentials.authorization()))
+    scheme = "wss" if base.secure else "ws"
     host = f"[{base.host}]" if ":" in base.host else base.host
-    reader = _Reader(nursery, stream)
+    uri = parse_uri(f"{scheme}://{host}:{base.port}{base.resource(target.path, target.query)}")
+    protocol = ClientProtocol(uri, max_size=target.max_message_size, logger=_PROTOCOL_LOG)
+    _send_request(protocol, credentials)
+    events: list[object] = []
     try:
-        with reader.handshake:
-            ws = await trio_websocket.wrap_client_stream(
-                cast(trio.Nursery, reader),
-                stream,
-                host if base.port in (80, 443) else f"{host}:{base.port}",
-                base.resource(target.path, target.query),
-                extra_headers=headers,
-                max_message_size=target.max_message_size,
-                receive_buffer_size=_RECEIVE_BUFFER,
-                message_queue_size=_MESSAGE_QUEUE,
-            )
-        if reader.failure is not None:
-            raise _handshake_failure(reader.failure, target.url)
-        if reader.handshake.cancelled_caught:
-            raise ConnectError(f"{target.url} closed the connection during the handshake")
-    except BaseException:
-        reader.lifetime.cancel()
-        await trio.aclose_forcefully(stream)
-        raise
-    reader.open()
-    return Transport(ws, stream, reader.lifetime)
+        await stream.send_all(b"".join(protocol.data_to_send()))
+        while not any(isinstance(event, Response) for event in events):
+            data = await stream.receive_some(_RECEIVE_BUFFER)
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            events += protocol.events_received()
+            if protocol.handshake_exc is not None or not data:
+                break
+    except (OSError, trio.BrokenResourceError) as exc:
+        raise _cannot_connect(exc, target.url) from exc
+    failure = protocol.handshake_exc
+    if isinstance(failure, InvalidStatus):
+        raise _rejected(failure.response, target.url)
+    responses = [event for event in events if isinstance(event, Response)]
+    if failure is not None or not responses:
+        error = ConnectError(f"{target.url} closed the connection during the handshake")
+        error.__cause__ = failure
+        raise error
+    transport = Transport(stream, protocol, responses[0])
+    transport._frames(events)  # frames the server sent right behind its response
+    return transport
 
 
-def _handshake_failure(exc: Exception, url: str) -> Exception:
-    """The one error to raise for a reader that failed during the handshake."""
-    if isinstance(exc, trio_websocket.ConnectionRejected):
-        return _rejected(exc, url)
-    if isinstance(exc, OSError | trio.BrokenResourceError | trio_websocket.HandshakeError):
-        return _cannot_connect(exc, url)
-    return exc
+def _send_request(protocol: ClientProtocol, credentials: Credentials | None) -> None:
+    """Queue the upgrade request. A function of its own: the request holds the key, and
+    no frame of a traceback may show it among its locals."""
+    request = protocol.connect()
+    request.headers["User-Agent"] = _USER_AGENT
+    if credentials is not None:
+        request.headers["Authorization"] = credentials.authorization().decode("latin-1")
+    protocol.send_request(request)
 
 
 def _cannot_connect(exc: BaseException, url: str) -> ConnectError:
@@ -318,11 +405,16 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _rejected(exc: trio_websocket.ConnectionRejected, url: str) -> HandshakeRejected:
-    headers = _header_dict(exc.headers)
-    body = (exc.body or b"")[:1000].decode("utf-8", errors="replace").strip()
+def _header_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """HTTP headers as a dict with lower-case names."""
+    return {name.lower(): value for name, value in pairs}
+
+
+def _rejected(response: Response, url: str) -> HandshakeRejected:
+    headers = _header_dict(response.headers.raw_items())
+    body = bytes(response.body or b"")[:1000].decode("utf-8", errors="replace").strip()
     return handshake_error(
-        exc.status_code,
+        response.status_code,
         url=url,
         dg_error=headers.get("dg-error"),
         request_id=headers.get("dg-request-id"),

@@ -337,7 +337,7 @@ async def test_half_open_sends_back_up_until_the_writer_gives_up(
     chunk = bytes(32000)  # 1 s of audio, or a Speak of 994 characters
     # The write deadline is send_timeout in newer dgtrio, close_timeout before it.
     async with api.open(connect, close_timeout=2.0, send_timeout=2.0) as conn:
-        (session,) = fake.sessions
+        (session,) = await fake.wait_for_sessions(1)
         await trio.sleep_until(session.connected_at + 1.0)
         with pytest.raises(dgtrio.ConnectionLost), trio.fail_after(10):
             while True:
@@ -495,7 +495,7 @@ async def test_huge_message_over_max_message_size_closes_with_1009(
         await session.wait_closed()
     assert _names(seen) == [cls.__name__ for cls in api.first]
     # dgtrio closed (1009): FrameTooLarge, not MessageTooLarge (Deepgram's BIG-xxxx).
-    reason = "Exceeded maximum message size: 1048576 bytes"
+    reason = "frame with 2097152 bytes exceeds limit of 1048576 bytes"
     assert "max_message_size" in str(caught.value)
     assert caught.value.code == 1009
     assert session.client_close == (1009, reason) and session.server_close is None

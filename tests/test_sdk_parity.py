@@ -530,8 +530,9 @@ async def test_every_sdk_client_message_has_a_typed_call(
             opening = dgtrio.open_agent(ag.AgentV1Settings.from_dict(m), **connect)
         else:
             opening = OPENERS[socket](connect)
+        opened = len(fake.sessions)
         async with opening as conn:
-            session = fake.sessions[-1]
+            session = (await fake.wait_for_sessions(opened + 1))[-1]
             await CALLS[socket, method](conn, m, session)
             got = await _received(session, m["type"])
         _same_wire(_pruned(m), _pruned(got), model.__name__)

@@ -416,7 +416,7 @@ class Engine(Generic[M]):
         began = trio.current_time()
         core.socket_lost(began)
         self._writer.socket_lost()  # stop using the old socket
-        self._transport.stop()
+        await self._transport.stop()
         log.info("%s: %s; reconnecting", self._core.spec.name, lost)
         transport, core.failures, error = await dial_with_backoff(
             dial,

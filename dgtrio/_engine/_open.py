@@ -139,7 +139,7 @@ async def _run_connection(
         # reader are shielded and end when told (the writer's queue closes, the
         # transport stops); the others are cancelled once the socket is closed.
         async with trio.open_nursery() as nursery:
-            dial = partial(connect, nursery, settings.target, credentials)
+            dial = partial(connect, settings.target, credentials)
             if reconnect is None:
                 transport = await dial()
             else:
@@ -187,7 +187,8 @@ async def _run_connection(
                     transport = engine._transport
                 with trio.move_on_after(close_timeout, shield=True):
                     await transport.aclose()
-                transport.stop()
+                with trio.CancelScope(shield=True):
+                    await transport.stop()
                 nursery.cancel_scope.cancel()  # the reader, the timers, the feeder
                 if engine is not None:
                     engine._detach()

@@ -207,9 +207,9 @@ class FakeDeepgram:
         if any(fault.kind == "handshake_timeout" for fault in faults):
             await trio.sleep_forever()  # the upgrade goes unanswered until the fake stops
         subprotocol = "token" if auth == "subprotocol" else None
-        ws = await request.accept(subprotocol=subprotocol, extra_headers=response)
+        # Listed before the upgrade is answered: a client whose handshake is done
+        # always finds its session here.
         session = FakeSession(
-            ws,
             path=path,
             query=query,
             headers=_redacted(headers),
@@ -219,6 +219,11 @@ class FakeDeepgram:
         self.sessions.append(session)
         self._session_added.set()
         self._session_added = trio.Event()
+        try:
+            session.attach(await request.accept(subprotocol=subprotocol, extra_headers=response))
+        except BaseException:
+            session.closed.set()
+            raise
         try:
             await run_with_faults(session, behaviour.run, faults)
         except* trio_websocket.ConnectionClosed:

@@ -59,7 +59,7 @@ class FakeSession:
 
     def __init__(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: trio_websocket.WebSocketConnection | None = None,
         *,
         path: str,
         query: Mapping[str, list[str]],
@@ -67,7 +67,12 @@ class FakeSession:
         request_id: str,
         auth: str | None,
     ) -> None:
-        self._ws = ws
+        # The session is listed before the upgrade is answered (so that a client
+        # whose handshake is done always finds it); the socket comes with attach().
+        self._attached = trio.Event()
+        self._socket: trio_websocket.WebSocketConnection | None = None
+        if ws is not None:
+            self.attach(ws)
         self.path = path
         self.query = dict(query)
         self.headers = dict(headers)
@@ -90,6 +95,22 @@ class FakeSession:
         self._read_delay = 0.0  # slow_reader: seconds before taking each client frame
         self._stalled_until = -math.inf  # stall: no client frame taken before then
 
+    def attach(self, ws: trio_websocket.WebSocketConnection) -> None:
+        """The accepted socket (the server's call, once the upgrade is answered)."""
+        self._socket = ws
+        self._attached.set()
+
+    async def _ws_ready(self) -> trio_websocket.WebSocketConnection:
+        if self._socket is None:
+            await self._attached.wait()
+        assert self._socket is not None
+        return self._socket
+
+    @property
+    def _ws(self) -> trio_websocket.WebSocketConnection:
+        assert self._socket is not None, "the upgrade is not answered yet"
+        return self._socket
+
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value of a query parameter."""
         return param(self.query, name, default)
@@ -110,8 +131,9 @@ class FakeSession:
             await trio.sleep(self._read_delay)
         if self._stalled_until > trio.current_time():
             await trio.sleep_until(self._stalled_until)
+        ws = await self._ws_ready()
         try:
-            data = await self._ws.get_message()
+            data = await ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
             if self.server_close is None and exc.reason is not None:
                 self.client_close = (exc.reason.code, exc.reason.reason or "")
@@ -148,8 +170,9 @@ class FakeSession:
         await self._wire.send(data)
 
     async def _write(self, data: str | bytes) -> None:
+        ws = await self._ws_ready()
         now = trio.current_time()
-        await self._ws.send_message(data)
+        await ws.send_message(data)
         self.sent.append(RecordedFrame(now, data))  # only once written whole
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -159,14 +182,14 @@ class FakeSession:
             self.server_close = (code, reason)
         await self._wire.flush()  # messages the faults hold back go before the close
         wire_code: int | CloseReason = CloseReason.NO_STATUS_RCVD if code == 1005 else code
-        await self._ws.aclose(wire_code, reason or None)
+        await (await self._ws_ready()).aclose(wire_code, reason or None)
 
     async def abort(self) -> None:
         """Drop the TCP connection without a close frame, as a network failure would."""
         if self.server_close is None and self.client_close is None:
             self.server_close = (1006, "")
         # trio-websocket has no public way to skip the closing handshake.
-        await self._ws._stream.aclose()
+        await (await self._ws_ready())._stream.aclose()
 
     async def receive_remaining(self) -> None:
         """Record what the client still sends until its close completes (bounded)."""

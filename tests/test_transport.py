@@ -1,0 +1,371 @@
+"""``dgtrio._transport``: websockets' sans-io protocol driven by the task that reads.
+
+Over loopback against a trio-websocket server (its public API) or a raw TCP peer
+that writes frames byte by byte: messages then the server's close, fragmented
+messages with control frames between the fragments, frames cut at every byte, the
+size limit (this side's 1009), a server's 1009, this side's own close, pings, a
+peer that vanishes, invalid UTF-8, and the handshake's bytes and headers.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import struct
+import sys
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+import trio_websocket
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dgtrio._auth import BaseURL
+from dgtrio._transport import Target, Transport, TransportClosed, connect
+
+Handler = Callable[[trio_websocket.WebSocketConnection], Awaitable[None]]
+
+LIMIT = 2**20
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Server:
+    """A bare trio-websocket server running one scripted handler per connection."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.close: tuple[int, str | None] | None = None  # as the client's close said
+        self.done = trio.Event()
+
+    async def handle(self, request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        try:
+            await self._handler(ws)
+            await ws.get_message()  # until the client closes
+        except trio_websocket.ConnectionClosed as exc:
+            self.close = None if exc.reason is None else (exc.reason.code, exc.reason.reason)
+        finally:
+            self.done.set()
+
+
+@pytest.fixture
+async def serve(nursery: trio.Nursery) -> Callable[[Handler], Awaitable[tuple[Server, Target]]]:
+    async def start(handler: Handler) -> tuple[Server, Target]:
+        server = Server(handler)
+        listening = await nursery.start(
+            trio_websocket.serve_websocket, server.handle, "127.0.0.1", 0, None
+        )
+        base = BaseURL(secure=False, host="127.0.0.1", port=listening.port)
+        return server, Target(base, "/v1/listen", max_message_size=LIMIT)
+
+    return start
+
+
+async def _receive_all(transport: Transport) -> tuple[list[str | bytes], TransportClosed]:
+    frames: list[str | bytes] = []
+    with trio.fail_after(5):
+        while True:
+            try:
+                frames.append(await transport.receive())
+            except TransportClosed as closed:
+                return frames, closed
+
+
+async def test_messages_then_the_servers_close(
+    serve: Callable[[Handler], Awaitable[tuple[Server, Target]]],
+) -> None:
+    sent: list[str | bytes] = [f"text {i}" if i % 2 else bytes([i]) * 100 for i in range(40)]
+
+    async def send_then_close(ws: trio_websocket.WebSocketConnection) -> None:
+        for frame in sent:
+            await ws.send_message(frame)
+        await ws.aclose(4000, "bye")
+
+    _, target = await serve(send_then_close)
+    transport = await connect(target, None)
+    frames, closed = await _receive_all(transport)
+    assert frames == sent
+    assert (closed.code, closed.reason, closed.too_large) == (4000, "bye", False)
+    await transport.stop()
+
+
+async def test_the_socket_has_no_task_of_its_own(
+    serve: Callable[[Handler], Awaitable[tuple[Server, Target]]], nursery: trio.Nursery
+) -> None:
+    async def nothing(ws: trio_websocket.WebSocketConnection) -> None:
+        pass
+
+    server, target = await serve(nothing)
+    before = len(nursery.child_tasks)
+    transport = await connect(target, None)
+    assert len(nursery.child_tasks) == before
+    with trio.fail_after(5):
+        await transport.aclose()  # nobody reads: aclose reads the answer itself
+        await transport.stop()
+        await server.done.wait()
+    assert server.close == (1000, None)
+
+
+async def test_a_frame_over_the_limit_is_closed_here_with_1009(
+    serve: Callable[[Handler], Awaitable[tuple[Server, Target]]],
+) -> None:
+    async def send_huge(ws: trio_websocket.WebSocketConnection) -> None:
+        await ws.send_message("before")
+        await ws.send_message(b"x" * (LIMIT + 1))
+
+    server, target = await serve(send_huge)
+    transport = await connect(target, None)
+    frames, closed = await _receive_all(transport)
+    assert frames == ["before"]  # what came before the frame is delivered
+    reason = f"frame with {LIMIT + 1} bytes exceeds limit of {LIMIT} bytes"
+    assert (closed.code, closed.reason, closed.too_large) == (1009, reason, True)
+    with trio.fail_after(5):
+        await transport.aclose()  # discards the rest of the frame until the server closes
+        await server.done.wait()
+    assert server.close == (1009, reason)
+    await transport.stop()
+
+
+async def test_a_server_closing_with_1009_is_not_over_our_limit(
+    serve: Callable[[Handler], Awaitable[tuple[Server, Target]]],
+) -> None:
+    # Even with this side's very words: who closed decides, not the text.
+    reason = f"frame with {LIMIT + 1} bytes exceeds limit of {LIMIT} bytes"
+
+    async def close_1009(ws: trio_websocket.WebSocketConnection) -> None:
+        await ws.aclose(1009, reason)
+
+    _, target = await serve(close_1009)
+    transport = await connect(target, None)
+    frames, closed = await _receive_all(transport)
+    assert frames == []
+    assert (closed.code, closed.reason, closed.too_large) == (1009, reason, False)
+    await transport.stop()
+
+
+async def test_our_own_close_with_1009_is_not_over_the_limit(
+    serve: Callable[[Handler], Awaitable[tuple[Server, Target]]],
+) -> None:
+    async def nothing(ws: trio_websocket.WebSocketConnection) -> None:
+        pass
+
+    server, target = await serve(nothing)
+    transport = await connect(target, None)
+    with trio.fail_after(5):
+        await transport.aclose(1009, "ours")
+        await server.done.wait()
+    _, closed = await _receive_all(transport)
+    assert (closed.code, closed.too_large) == (1009, False)
+    assert server.close == (1009, "ours")
+    with pytest.raises(TransportClosed):
+        await transport.send("after the close")
+    await transport.stop()
+
+
+async def test_a_ping_returns_at_its_pong(
+    serve: Callable[[Handler], Awaitable[tuple[Server, Target]]],
+) -> None:
+    async def read(ws: trio_websocket.WebSocketConnection) -> None:
+        pass  # the server's reader answers pings
+
+    _, target = await serve(read)
+    transport = await connect(target, None)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_receive_all, transport)  # the reader feeds the pongs in
+        with trio.fail_after(5):
+            for _ in range(3):
+                await transport.ping()
+        await transport.aclose()
+    await transport.stop()
+
+
+# -- a raw peer: frames as bytes, cut anywhere ----------------------------------------------
+
+
+def _frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """A server frame (unmasked)."""
+    head = bytes([(0x80 if fin else 0) | opcode])
+    size = len(payload)
+    if size < 126:
+        head += bytes([size])
+    elif size < 2**16:
+        head += bytes([126]) + struct.pack("!H", size)
+    else:
+        head += bytes([127]) + struct.pack("!Q", size)
+    return head + payload
+
+
+def _close(code: int, reason: str = "") -> bytes:
+    return _frame(0x8, struct.pack("!H", code) + reason.encode())
+
+
+async def start_raw_peer(
+    nursery: trio.Nursery, wire: bytes, step: int, *, hang_up: bool = False
+) -> Target:
+    """A peer that answers the upgrade, then writes ``wire`` in pieces of ``step``
+    bytes, and reads until the client goes (or, ``hang_up``, closes the TCP
+    connection at once)."""
+
+    async def handle(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive_some()
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+        await stream.send_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        for i in range(0, len(wire), step):
+            await stream.send_all(wire[i : i + step])
+            await trio.lowlevel.checkpoint()
+        if hang_up:
+            await stream.aclose()
+            return
+        try:
+            while await stream.receive_some():
+                pass
+        except trio.BrokenResourceError:
+            pass
+
+    listeners = await nursery.start(trio.serve_tcp, handle, 0)
+    port = listeners[0].socket.getsockname()[1]
+    return Target(BaseURL(secure=False, host="127.0.0.1", port=port), "/x", max_message_size=1000)
+
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+@pytest.fixture
+def raw_peer(nursery: trio.Nursery) -> Callable[..., Awaitable[Target]]:
+    return partial(start_raw_peer, nursery)
+
+
+async def test_fragments_with_control_frames_between_them(
+    raw_peer: Callable[..., Awaitable[Target]],
+) -> None:
+    wire = (
+        _frame(0x1, b"hel", fin=False)
+        + _frame(0x9, b"ping")  # a ping between fragments: answered, not delivered
+        + _frame(0x0, "lo, wörld".encode(), fin=False)
+        + _frame(0xA, b"unsolicited pong")
+        + _frame(0x0, b"!")
+        + _frame(0x2, b"\x00\x01")
+        + _close(4001, "done")
+    )
+    target = await raw_peer(wire, 7)
+    transport = await connect(target, None)
+    frames, closed = await _receive_all(transport)
+    assert frames == ["hello, wörld!", b"\x00\x01"]
+    assert (closed.code, closed.reason) == (4001, "done")
+    await transport.stop()
+
+
+async def test_invalid_utf8_ends_the_socket_with_1007(
+    raw_peer: Callable[..., Awaitable[Target]],
+) -> None:
+    target = await raw_peer(_frame(0x1, b"ok") + _frame(0x1, b"\xff\xfe"), 1000)
+    transport = await connect(target, None)
+    frames, closed = await _receive_all(transport)
+    assert frames == ["ok"]
+    assert closed.code == 1007 and "UTF-8" in closed.reason
+    await transport.stop()
+
+
+async def test_a_peer_that_vanishes_mid_frame_is_1006(
+    raw_peer: Callable[..., Awaitable[Target]],
+) -> None:
+    target = await raw_peer(
+        _frame(0x1, b"last") + _frame(0x1, b"cut short")[:-3], 1000, hang_up=True
+    )
+    transport = await connect(target, None)
+    frames, closed = await _receive_all(transport)
+    assert frames == ["last"]
+    assert (closed.code, closed.too_large) == (1006, False)
+    await transport.stop()
+
+
+MESSAGES = st.lists(st.one_of(st.text(max_size=60), st.binary(max_size=60)), min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    messages=MESSAGES,
+    split=st.integers(min_value=1, max_value=20),
+    step=st.integers(min_value=1, max_value=64),
+    code=st.sampled_from([1000, 1001, 1011, 4000]),
+)
+def test_any_message_fragmented_and_cut_anywhere_arrives_whole(
+    messages: list[str | bytes], split: int, step: int, code: int
+) -> None:
+    """Fragmented every ``split`` bytes, with pings between fragments, and written
+    ``step`` bytes at a time: every message arrives whole, in order, then the close."""
+    wire = b""
+    for message in messages:
+        data = message.encode() if isinstance(message, str) else message
+        pieces = [data[i : i + split] for i in range(0, len(data), split)] or [b""]
+        for n, piece in enumerate(pieces):
+            opcode = (0x1 if isinstance(message, str) else 0x2) if n == 0 else 0x0
+            wire += _frame(opcode, piece, fin=n == len(pieces) - 1)
+            if n < len(pieces) - 1:
+                wire += _frame(0x9, b"p")
+    wire += _close(code, "end")
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            target = await start_raw_peer(nursery, wire, step)
+            transport = await connect(target, None)
+            frames, closed = await _receive_all(transport)
+            await transport.stop()
+            nursery.cancel_scope.cancel()
+        assert frames == messages
+        assert (closed.code, closed.reason) == (code, "end")
+
+    trio.run(main)
+
+
+def test_no_private_name_of_a_dependency_in_dgtrio() -> None:
+    """``dgtrio/`` takes no private name from the modules of a third-party package
+    (``from websockets._x import y``, ``websockets._y``)."""
+    found = []
+    for path in sorted((ROOT / "dgtrio").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        third_party = {
+            alias.asname or alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+            if _third_party(alias.name)
+        }
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [*node.module.split(".")[1:], *(alias.name for alias in node.names)]
+                if _third_party(node.module) and any(_private(name) for name in names):
+                    found.append(f"{where}: from {node.module} import ...")
+            elif (
+                isinstance(node, ast.Attribute)
+                and _private(node.attr)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in third_party
+            ):
+                found.append(f"{where}: {node.value.id}.{node.attr}")
+    assert not found, found
+
+
+def _third_party(module: str) -> bool:
+    root = module.split(".")[0]
+    return root != "dgtrio" and root not in sys.stdlib_module_names
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
