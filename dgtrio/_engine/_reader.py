@@ -123,7 +123,7 @@ class Reader(Generic[M]):
                     speaker.clear()
             try:
                 # No yield while the inbox has room: the loop takes every frame
-                # trio-websocket has parsed already before the user's task runs.
+                # the transport has parsed already before the user's task runs.
                 inbox.put_nowait(item)
             except trio.WouldBlock:
                 await inbox.put(item)
