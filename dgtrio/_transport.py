@@ -124,7 +124,7 @@ class Transport:
             return messages.popleft()
         while not messages:
             if self._closed is not None:
-                raise self._closed
+                raise self._why()
             await self._read_turn()
         return messages.popleft()
 
@@ -207,13 +207,19 @@ class Transport:
             return TransportClosed(sent.code, sent.reason)  # this side failed it (1002)
         return TransportClosed(1006, "")
 
+    def _why(self) -> TransportClosed:
+        """A fresh error saying how the socket closed (1006 when it is not known):
+        one per raise, so that no traceback grows on a shared instance."""
+        closed = self._closed or TransportClosed(1006, "")
+        return TransportClosed(closed.code, closed.reason, too_large=closed.too_large)
+
     # -- sending -------------------------------------------------------------------------------
 
     async def send(self, frame: str | bytes) -> None:
         """Send one text or binary message. Raises :class:`TransportClosed`."""
         protocol = self._protocol
         if protocol.state is not State.OPEN:
-            raise self._closed or TransportClosed(1006, "")
+            raise self._why()
         if isinstance(frame, str):
             protocol.send_text(frame.encode())
         else:
@@ -224,7 +230,7 @@ class Transport:
         """Send a WebSocket ping and return when its pong arrives: bound the wait, a
         dead peer never answers. Raises :class:`TransportClosed`."""
         if self._protocol.state is not State.OPEN:
-            raise self._closed or TransportClosed(1006, "")
+            raise self._why()
         payload = os.urandom(4)
         answered = self._pongs[payload] = trio.Event()
         try:
@@ -266,9 +272,7 @@ class Transport:
         with trio.move_on_after(_LEARN_TIMEOUT):
             while self._closed is None:
                 await self._read_turn()
-        if self._closed is None:
-            self._closed = TransportClosed(1006, "")
-        raise self._closed
+        raise self._why()
 
     # -- closing -------------------------------------------------------------------------------
 
