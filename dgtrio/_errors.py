@@ -34,7 +34,7 @@
     ├── MessageDecodeError                     a frame from the server could not be decoded
     ├── AcknowledgementTimeout (TimeoutError)  an awaited acknowledgement did not arrive
     ├── ConfigureFailed                        the server refused a ``Configure``
-    └── InternalError                          a bug: several failures at once
+    └── InternalError                          a bug: a driver failed, or several at once
 
 No exception carries a credential: they are built from what the server said and from
 URLs, which never hold the API key.
@@ -449,7 +449,8 @@ class ConfigureFailed(DeepgramError):
 
 
 class InternalError(DeepgramError):
-    """Several failures happened at once inside a connection; see ``__cause__``."""
+    """A connection's own machinery failed (a bug: one of its drivers raised, or
+    several failures happened at once); see ``__cause__``. Only that connection ends."""
 
 
 def leaves(exc: BaseException) -> Iterator[BaseException]:

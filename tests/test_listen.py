@@ -218,29 +218,49 @@ async def test_keepalive_at_exact_times_when_nothing_is_sent(
     assert len(silent_peer.received) == 3
 
 
-async def test_connections_share_one_keepalive_task_and_leave_it_at_exit(
+def _keepalive_running(conn: dgtrio.ListenV1Connection) -> bool:
+    nursery = conn._engine._nursery
+    assert nursery is not None
+    return any(task.name.endswith("KeepAlive.run") for task in nursery.child_tasks)
+
+
+async def test_each_keepalive_is_a_task_of_its_connection_and_leaves_with_it(
     silent_peer: SilentPeer, autojump_clock: trio.testing.MockClock
 ) -> None:
-    from dgtrio._engine._drivers import _KeepAlives
-
-    def tasks() -> int:
-        root = trio.lowlevel.current_root_task()
-        assert root is not None
-        return len(root.child_nurseries[0].child_tasks)
-
-    async with dgtrio.open_listen(base_url=silent_peer.url, keepalive_interval=3):
-        system_tasks = tasks()  # the keepalive task has started
-        timers = _KeepAlives._current.get()
+    async with dgtrio.open_listen(base_url=silent_peer.url, keepalive_interval=3) as first:
+        assert _keepalive_running(first)
         async with dgtrio.open_listen(base_url=silent_peer.url, keepalive_interval=2) as second:
-            assert tasks() == system_tasks  # no task of its own
+            assert _keepalive_running(second)
             opened = trio.current_time()
             await trio.sleep(6.5)
             assert second.statistics().keepalives_sent == 3  # at 2, 4 and 6
-            assert len(timers._heap) == 2
-        assert len(timers._heap) == 1  # the second one's timer is gone at once
-    assert timers._heap == []
     times = sorted(t - opened for t, data in silent_peer.received if "KeepAlive" in str(data))
     assert times == [2.0, 3.0, 4.0, 6.0, 6.0]
+
+
+async def test_a_failing_keepalive_ends_its_own_connection_only(
+    silent_peer: SilentPeer, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dgtrio._engine._drivers import KeepAlive
+
+    fire = KeepAlive.fire
+
+    def broken(self: KeepAlive, now: float) -> bool:
+        if self._interval == 2:  # the second connection's only
+            raise RuntimeError("a bug in the timer")
+        return fire(self, now)
+
+    monkeypatch.setattr(KeepAlive, "fire", broken)
+    async with dgtrio.open_listen(base_url=silent_peer.url, keepalive_interval=3) as healthy:
+        opened = trio.current_time()
+        with pytest.raises(dgtrio.InternalError, match="keepalive") as failed:
+            async with dgtrio.open_listen(base_url=silent_peer.url, keepalive_interval=2):
+                await trio.sleep(10)
+        assert trio.current_time() == opened + 2  # ended at its first keepalive
+        assert isinstance(failed.value.__cause__, RuntimeError)
+        await trio.sleep(5)  # the other goes on: keepalives at 3 and 6
+        assert healthy.statistics().keepalives_sent == 2
+        assert healthy.statistics().state == "open"
 
 
 def _writer_running(conn: dgtrio.ListenV1Connection) -> bool:

@@ -1,24 +1,19 @@
 """The small drivers: the keepalive timer, the stall watchdog, and the audio feeder.
 
 Each is started only when configured, applies the core's state, and steers nothing
-but through the calls it is given. The keepalive timers of every connection share
-one task.
+but through the calls it is given. Each is a child task of its connection's nursery.
 """
 
 from __future__ import annotations
 
-import heapq
 import inspect
-import itertools
 import logging
-import math
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Any
 
 import trio
-from trio.lowlevel import RunVar
 
-from .._errors import ConnectionLost, DeepgramError, ServerStalled
+from .._errors import ConnectionLost, DeepgramError, InternalError, ServerStalled
 from .._transport import TransportClosed
 from ._core import StreamCore
 
@@ -57,9 +52,13 @@ class Liveness:
 class KeepAlive:
     """One connection's keepalive: queued (``put``) whenever nothing went out for
     ``interval``, until the stream is ended (the server then closes it soon) or the
-    connection's queue closes. Timed by the run's :class:`_KeepAlives` task."""
+    connection's queue closes.
 
-    __slots__ = ("_core", "_interval", "_last_send", "_put", "_timers", "due")
+    A child task of the connection's nursery (:meth:`run`): it sleeps until the
+    interval since the last send is over, so it wakes once per interval at most,
+    and a failure in it ends its own connection (``InternalError``), no other."""
+
+    __slots__ = ("_core", "_interval", "_last_send", "_put", "_stopped", "due")
 
     def __init__(
         self,
@@ -72,18 +71,22 @@ class KeepAlive:
         self._interval = interval
         self._last_send = last_send
         self._put = put
-        self._timers: _KeepAlives | None = None
+        self._stopped = False
         self.due = last_send() + interval
 
-    def start(self) -> None:
-        self._timers = _KeepAlives.of_this_run()
-        self._timers.add(self)
+    async def run(self) -> None:
+        """Fire at each due time until the stream ends or :meth:`stop`."""
+        try:
+            while True:
+                await trio.sleep_until(self.due)
+                if self._stopped or not self.fire(trio.current_time()):
+                    return
+        except Exception as exc:
+            raise InternalError(f"{self._core.spec.name}: the keepalive timer failed") from exc
 
     def stop(self) -> None:
-        """Stop at once: the run's timers hold this connection no longer."""
-        if self._timers is not None:
-            self._timers.remove(self)
-            self._timers = None
+        """Fire no more (the connection's nursery ends the task soon after)."""
+        self._stopped = True
 
     def fire(self, now: float) -> bool:
         """Called at ``due``: queue a keepalive if nothing went out meanwhile; whether
@@ -101,53 +104,6 @@ class KeepAlive:
             return False
         self.due = now + self._interval
         return True
-
-
-class _KeepAlives:
-    """Every connection's keepalive timer in one task per trio run, instead of a
-    task per connection (tasks cost memory, and idle connections are the many).
-
-    A trio system task: it belongs to no connection's nursery, so it runs no code of
-    theirs that could fail (``fire`` catches what a closed connection raises), and
-    it is cancelled with the run."""
-
-    _current: RunVar[_KeepAlives] = RunVar("dgtrio keepalives")
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int, KeepAlive]] = []
-        self._count = itertools.count()  # ties: first added, first fired
-        self._sleep = trio.CancelScope()
-
-    @classmethod
-    def of_this_run(cls) -> _KeepAlives:
-        try:
-            return cls._current.get()
-        except LookupError:
-            timers = cls()
-            cls._current.set(timers)
-            trio.lowlevel.spawn_system_task(timers._run, name="dgtrio keepalives")
-            return timers
-
-    def add(self, timer: KeepAlive) -> None:
-        heapq.heappush(self._heap, (timer.due, next(self._count), timer))
-        self._sleep.deadline = min(self._sleep.deadline, timer.due)
-
-    def remove(self, timer: KeepAlive) -> None:
-        heap = self._heap  # the same list: _run holds it
-        heap[:] = [entry for entry in heap if entry[2] is not timer]
-        heapq.heapify(heap)
-
-    async def _run(self) -> None:
-        heap = self._heap
-        while True:
-            self._sleep = trio.CancelScope(deadline=heap[0][0] if heap else math.inf)
-            with self._sleep:
-                await trio.sleep_forever()
-            now = trio.current_time()
-            while heap and heap[0][0] <= now:
-                _, _, timer = heapq.heappop(heap)
-                if timer.fire(now):
-                    heapq.heappush(heap, (timer.due, next(self._count), timer))
 
 
 async def watch_for_stall(

@@ -354,7 +354,7 @@ class Engine(Generic[M]):
                 lambda: writer.last_send,
                 lambda: writer.put_keepalive(frame),
             )
-            self._keepalive.start()
+            nursery.start_soon(self._keepalive.run)
         if stall_timeout is not None:
             ping = self._ping if core.spec.quiet else None
             nursery.start_soon(

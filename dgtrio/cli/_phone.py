@@ -41,6 +41,13 @@ _ENGINE_NOTICE = {
 }
 
 
+def _say(line: str) -> None:
+    """One line on stderr, in one write: the workers of ``--workers`` share the
+    stream, and their lines must not mix."""
+    sys.stderr.write(f"{_PROG}: {line}\n")
+    sys.stderr.flush()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
@@ -93,7 +100,7 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     problem = _problem(args)
     if problem is not None:
-        print(f"{_PROG}: error: {problem}", file=sys.stderr)
+        _say(f"error: {problem}")
         return 2
     if args.workers > 1:
         return _supervise(args, list(argv))
@@ -110,7 +117,7 @@ def main(argv: Sequence[str]) -> int:
             **({} if args.grace is None else {"grace": args.grace}),
         )
     except (ConfigurationError, ValueError) as exc:
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
         return 2
     cannot_listen: list[OSError] = []
     try:
@@ -119,13 +126,11 @@ def main(argv: Sequence[str]) -> int:
         cannot_listen += [exc for exc in group.exceptions if isinstance(exc, OSError)]
     if cannot_listen:
         where = f"{args.host}:{args.port}"
-        print(f"{_PROG}: error: cannot listen on {where}: {cannot_listen[0]}", file=sys.stderr)
+        _say(f"error: cannot listen on {where}: {cannot_listen[0]}")
         return 1
     done = server.statistics
     summary = {**attrs.asdict(done), "causes": dict(done.causes)}
-    # One write: the workers of --workers share the stream, and lines must not mix.
-    sys.stderr.write(f"{_PROG}: done: {json.dumps(summary)}\n")
-    sys.stderr.flush()
+    _say(f"done: {json.dumps(summary)}")
     return 0
 
 
@@ -166,11 +171,9 @@ async def _serve(server: PhoneAgentServer, args: argparse.Namespace) -> None:
         port = await nursery.start(
             partial(server.run, args.host, args.port, reuse_port=args.reuse_port)
         )
-        print(
-            f"{_PROG}: Twilio Media Streams on ws://{args.host}:{port} for "
-            f"{args.public_url}; /healthz /readyz /metrics (pid {os.getpid()})",
-            file=sys.stderr,
-            flush=True,
+        _say(
+            f"Twilio Media Streams on ws://{args.host}:{port} for "
+            f"{args.public_url}; /healthz /readyz /metrics (pid {os.getpid()})"
         )
 
 
@@ -189,7 +192,7 @@ async def _agent(args: argparse.Namespace) -> AsyncIterator[ConnectOptions]:
         agent: FakeDeepgram = LocalDeepgram()
     else:
         agent = FakeDeepgram()
-    print(f"{_PROG}: --engine {args.engine}: {_ENGINE_NOTICE[args.engine]}", file=sys.stderr)
+    _say(f"--engine {args.engine}: {_ENGINE_NOTICE[args.engine]}")
     async with trio.open_nursery() as nursery:
         await nursery.start(agent.serve)
         yield ConnectOptions(base_url=agent.url, api_key="fake")
@@ -206,7 +209,7 @@ def _supervise(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         reserved = _reserve(args.host, args.port)  # held until the workers are done
     except OSError as exc:
-        print(f"{_PROG}: error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        _say(f"error: cannot listen on {args.host}:{args.port}: {exc}")
         return 1
     port = reserved.getsockname()[1]
     metrics = tempfile.mkdtemp(prefix="dgtrio-phone-metrics-")
@@ -229,16 +232,12 @@ def _supervise(args: argparse.Namespace, argv: list[str]) -> int:
             # Sessions of their own: a terminal's Ctrl-C reaches them once, through here.
             child = subprocess.Popen(command, env=env, start_new_session=True)
             children[child.pid] = child
-        print(f"{_PROG}: {args.workers} workers on {args.host}:{port}", file=sys.stderr, flush=True)
+        _say(f"{args.workers} workers on {args.host}:{port}")
         while len(codes) < len(children):
             pid, status = os.wait()
             codes.append(os.waitstatus_to_exitcode(status))
             if not signalled and len(codes) == 1:
-                print(
-                    f"{_PROG}: worker {pid} ended on its own ({codes[0]}): stopping the others",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                _say(f"worker {pid} ended on its own ({codes[0]}): stopping the others")
                 forward(signal.SIGTERM, None)
                 codes[0] = codes[0] or 1
     finally:

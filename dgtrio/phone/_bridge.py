@@ -208,9 +208,8 @@ async def _from_caller(
                     call.caller_bytes += len(event.audio)
                     try:
                         await agent.send_audio(event.audio)
-                    except DeepgramError as exc:
-                        _end(call, _agent_cause(exc), exc)
-                        return
+                    except DeepgramError:
+                        await _agent_gone()
             elif isinstance(event, twilio.Mark):
                 call._mark_echoed(event.name)
             elif isinstance(event, twilio.Dtmf):
@@ -222,14 +221,20 @@ async def _from_caller(
     _end(call, EndCause.CALLER_SILENT)
 
 
+async def _agent_gone() -> None:
+    """A send to the agent failed: the conversation is over. How (a clean close, or
+    which error) is the agent's side to say, and that ends the call; wait for it."""
+    await trio.sleep_forever()
+
+
 async def _keypad(hook: DtmfHook, call: Call, digit: str, agent: AgentConnection) -> None:
     """A key goes to the hook; its failure is logged, and the call goes on."""
     log.info("call %s: key %s", call.number, digit)
     try:
         await hook(call, digit, agent)
-    except DeepgramError:
-        raise
-    except Exception:
+    except Exception as exc:
+        if isinstance(exc, DeepgramError) and agent.statistics().state == "closed":
+            await _agent_gone()
         log.exception("call %s: the keypad hook failed on %r", call.number, digit)
 
 
