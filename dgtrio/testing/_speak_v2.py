@@ -328,7 +328,13 @@ class SpeakV2Fake:
                 "NO_ACTIVE_SPEECH", "There is no active turn. The request will be ignored."
             )
             return
-        self._turns[-1].flushed = True
+        turn = self._turns[-1]
+        turn.flushed = True
+        if turn.speech_id is not None and not turn.flushed_sent:
+            # The active turn is speaking: Flushed goes out now, between its audio
+            # chunks, not once the audio under way is done.
+            turn.flushed_sent = True
+            await self._send({"type": "Flushed", "speech_id": turn.speech_id})
         self._wake()
 
     async def _interrupt(self, message: Mapping[str, Any]) -> None:
