@@ -93,6 +93,11 @@ def caller(**options: Any) -> SimulatedCall:
 Behaviour = Callable[[SimulatedCall], Awaitable[None]]
 
 
+async def stay_on_the_line(call: SimulatedCall) -> None:
+    """Until the server hangs up."""
+    await call.until(lambda: call.hung_up)
+
+
 async def hear_greeting_then_speak(call: SimulatedCall) -> None:
     await call.wait_for_marks(1)  # the greeting played to its end
     call.say(speech(UTTERANCE))
@@ -339,12 +344,9 @@ async def test_phone_the_signature_may_name_the_default_port(nursery: trio.Nurse
 async def test_phone_another_account_is_refused_before_the_agent(nursery: trio.Nursery) -> None:
     server, fake, url = await start(nursery, account_sid="AC" + "1" * 32)
 
-    async def wait(call: SimulatedCall) -> None:
-        await call.until(lambda: call.hung_up)
-
     sim = caller(account_sid="AC" + "2" * 32)
     with trio.fail_after(10):
-        await sim.run(url, wait)
+        await sim.run(url, stay_on_the_line)
     assert sim.close_code == 1008
     assert fake.sessions == []
     await wait_finished(server)
@@ -387,13 +389,10 @@ async def test_phone_a_half_open_agent_ends_the_call_with_an_apology(
     server, fake, url = await start(nursery, greeting=None)
     fake.fault_next(Fault("half_open", at=1.0))
 
-    async def wait(call: SimulatedCall) -> None:
-        await call.until(lambda: call.hung_up)
-
     sim = caller()
     began = trio.current_time()
     with trio.fail_after(15):
-        await sim.run(url, wait)
+        await sim.run(url, stay_on_the_line)
     await wait_finished(server)
     (call,) = server.finished
     assert call.cause == EndCause.AGENT_STALLED
@@ -414,12 +413,9 @@ async def test_phone_an_agent_failure_is_apologised_for_and_logged(
     server, fake, url = await start(nursery, greeting=None, apology=bytes(800))
     fake.fault_next(Fault("close", at=0.5, code=1011, reason="NET-0000"))
 
-    async def wait(call: SimulatedCall) -> None:
-        await call.until(lambda: call.hung_up)
-
     sim = caller()
     with trio.fail_after(10), caplog.at_level(logging.INFO, "dgtrio.phone"):
-        await sim.run(url, wait)
+        await sim.run(url, stay_on_the_line)
     await wait_finished(server)
     (call,) = server.finished
     assert call.cause == EndCause.AGENT_FAILED
@@ -498,12 +494,9 @@ async def test_phone_the_agent_ending_waits_for_the_goodbye_to_be_heard(
     server, fake, url = await start(nursery)
     fake.fault_next(Fault("close", at=0.3, code=1000, reason=""))
 
-    async def wait(call: SimulatedCall) -> None:
-        await call.until(lambda: call.hung_up)
-
     sim = caller()
     with trio.fail_after(10):
-        await sim.run(url, wait)
+        await sim.run(url, stay_on_the_line)
     await wait_finished(server)
     (call,) = server.finished
     assert call.cause == EndCause.AGENT_CLOSED
@@ -590,9 +583,6 @@ async def test_phone_shutdown_drains_within_the_grace_period(nursery: trio.Nurse
     stubborn, polite = caller(), caller()
     shutting_down = trio.Event()
 
-    async def stay_on_the_line(call: SimulatedCall) -> None:
-        await call.until(lambda: call.hung_up)
-
     async def hang_up_soon(call: SimulatedCall) -> None:
         await shutting_down.wait()
         await trio.sleep(0.1)
@@ -633,9 +623,6 @@ async def test_phone_a_second_shutdown_ends_the_calls_at_once(nursery: trio.Nurs
         public_url=PUBLIC, auth_token=TOKEN, grace=60, connect={"base_url": fake.url}
     )
     sim = caller()
-
-    async def stay_on_the_line(call: SimulatedCall) -> None:
-        await call.until(lambda: call.hung_up)
 
     with trio.fail_after(10):
         async with trio.open_nursery() as serving:
@@ -683,6 +670,28 @@ def test_phone_server_refuses_bad_arguments(
     with pytest.raises(error, match=match) as raised:
         PhoneAgentServer(**given)
     assert "123" not in str(raised.value)  # a token's value is never shown
+
+
+async def test_phone_server_connect_refuses_bad_keywords_and_keeps_the_last_good(
+    nursery: trio.Nursery,
+) -> None:
+    server = PhoneAgentServer(public_url=PUBLIC, auth_token=TOKEN, connect={"base_url": "ws://a"})
+    with pytest.raises(TypeError, match="base_uri"):
+        server.connect = {"base_uri": "ws://b"}  # type: ignore[typeddict-unknown-key]
+    with pytest.raises(dgtrio.ConfigurationError, match="stall_timeout"):
+        server.connect = {"stall_timeout": -1}
+    assert server.connect == {"base_url": "ws://a"}
+    server.connect = {"base_url": "ws://c", "api_key": "secret-key"}
+    assert server.connect == {"base_url": "ws://c", "api_key": "secret-key"}
+    assert "secret-key" not in repr(server)
+
+
+async def test_phone_server_serves_once(nursery: trio.Nursery) -> None:
+    server = PhoneAgentServer(public_url=PUBLIC, auth_token=TOKEN)
+    await nursery.start(server.serve)
+    with pytest.raises(RuntimeError, match="serves once"):
+        await server.serve()
+    server.shutdown()
 
 
 def test_phone_server_keeps_the_token_out_of_its_repr() -> None:

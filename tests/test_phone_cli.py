@@ -17,7 +17,7 @@ import trio
 
 from dgtrio.phone.testing import SimulatedCall
 
-from .test_phone import PUBLIC, TOKEN, get
+from .test_phone import PUBLIC, TOKEN, get, stay_on_the_line
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,10 +75,6 @@ async def service(*args: str, token: str = TOKEN) -> AsyncIterator[Service]:
 
 def caller(**options: object) -> SimulatedCall:
     return SimulatedCall(auth_token=TOKEN, public_url=PUBLIC, **options)  # type: ignore[arg-type]
-
-
-async def stay_on_the_line(call: SimulatedCall) -> None:
-    await call.until(lambda: call.hung_up)
 
 
 async def call_in_progress(nursery: trio.Nursery, running: Service) -> SimulatedCall:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -330,14 +330,3 @@ async def _read_until_heard(ws: trio_websocket.WebSocketConnection, call: Call) 
             call._mark_echoed(event.name)
         elif isinstance(event, twilio.Stop):
             return
-
-
-def describe(call: Call) -> Mapping[str, object]:
-    """The call's end, as the fields of its log line."""
-    return {
-        "call": call.number,
-        "callSid": call.call_sid or "-",
-        "streamSid": call.stream_sid or "-",
-        "duration": f"{call.duration:.2f}s",
-        "cause": call.cause,
-    }

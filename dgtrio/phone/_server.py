@@ -175,6 +175,7 @@ class PhoneAgentServer:
         self._stop = trio.CancelScope()
         self._idle = trio.Event()
         self._idle.set()
+        self._served = False
 
     def __repr__(self) -> str:
         state = "draining" if self._draining else "serving"
@@ -217,12 +218,16 @@ class PhoneAgentServer:
         task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve until :meth:`shutdown` and the calls are done (or the grace is
-        over), then return. For ``nursery.start``: started with the port.
+        over), then return. For ``nursery.start``: started with the port. A server
+        serves once (``RuntimeError`` the second time).
 
         Args:
             reuse_port: bind with ``SO_REUSEPORT``, so that several processes share
                 the port (``dgtrio phone --workers``).
         """
+        if self._served:
+            raise RuntimeError("a PhoneAgentServer serves once: make another")
+        self._served = True
         if self._auth_token is None:
             log.warning(
                 "X-Twilio-Signature is NOT checked (insecure_no_signature): anyone who "
