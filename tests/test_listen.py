@@ -274,16 +274,18 @@ async def test_the_writer_task_runs_only_while_there_is_something_to_write(
 ) -> None:
     async with dgtrio.open_listen(LINEAR16, base_url=silent_peer.url) as conn:
         opened = trio.current_time()
-        await trio.testing.wait_all_tasks_blocked()
+        await trio.sleep(1)
         assert not _writer_running(conn)  # nothing was ever queued
-        for _ in range(3):  # a frame each second: the writer stays up between them
+        for _ in range(3):  # a frame each second: the idle socket takes it at once
             await conn.send_audio(b"\x01\x00" * 160)
+            assert not _writer_running(conn)  # written from this task
             await trio.sleep(1)
-            assert _writer_running(conn)
-        await trio.sleep(5.5)  # one KeepAlive at 7 s, and nothing else to write
-        assert not _writer_running(conn)
-        await conn.send_audio(b"\x02\x00" * 160)  # it starts again, in order
-        await conn.close_stream()
+        await trio.sleep(5.5)  # the KeepAlive at 8 s was queued, the writer ran it ...
+        assert conn.statistics().keepalives_sent == 1
+        assert not _writer_running(conn)  # ... and ended, with nothing else to write
+        await conn.send_audio(b"\x02\x00" * 160)
+        await conn.close_stream()  # right behind a frame: queued, for the writer
+        assert _writer_running(conn)
         await trio.sleep(1)
     sent = [(t - opened, data) for t, data in silent_peer.received]
     assert [data for _, data in sent] == [
@@ -294,7 +296,7 @@ async def test_the_writer_task_runs_only_while_there_is_something_to_write(
         b"\x02\x00" * 160,
         '{"type":"CloseStream"}',
     ]
-    assert [t for t, _ in sent] == [0.0, 1.0, 2.0, 7.0, 8.5, 8.5]
+    assert [t for t, _ in sent] == [1.0, 2.0, 3.0, 8.0, 9.5, 9.5]
 
 
 async def test_no_keepalive_while_audio_flows(

@@ -4,6 +4,8 @@ exact virtual times."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import trio
 import trio.testing
@@ -44,6 +46,63 @@ async def test_a_socket_that_takes_nothing_is_dropped_after_send_timeout(
             await conn.receive()
     stats = conn.statistics()
     assert stats.frames_unsent > 0 and stats.state == "closed"
+
+
+async def test_a_frame_a_full_socket_took_part_of_is_bounded_by_send_timeout(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Frames 20 ms apart go out at once from the sender's task; once the socket is
+    # full, the one it took part of is finished there, or the socket dropped.
+    url = await _deaf_peer(nursery)
+    async with dgtrio.open_listen(LINEAR16, base_url=url, send_timeout=3) as conn:
+        took = []
+        with pytest.raises(dgtrio.SendTimeout):
+            while True:
+                await trio.sleep(0.02)
+                start = trio.current_time()
+                await conn.send_audio(bytes(64000))
+                took.append(trio.current_time() - start)
+        assert took[:-1] == [0] * (len(took) - 1)  # each taken whole, at once
+        assert took[-1] == pytest.approx(3)  # the last waited its send_timeout
+    stats = conn.statistics()
+    assert stats.frames_unsent == 1
+    assert stats.audio_frames_sent == stats.audio_messages_sent == len(took) - 1
+
+
+async def test_a_sender_cancelled_in_the_middle_of_a_frame_leaves_it_to_the_writer(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """What a cancelled sender began goes out whole: the peer reads frames intact."""
+    frames_read: list[bytes] = []
+    reading = trio.Event()
+
+    async def slow_reader(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        await reading.wait()
+        with contextlib.suppress(trio_websocket.ConnectionClosed):
+            while True:
+                message = await ws.get_message()
+                assert isinstance(message, bytes)
+                frames_read.append(message)
+
+    server = await nursery.start(trio_websocket.serve_websocket, slow_reader, "127.0.0.1", 0, None)
+    url = f"ws://127.0.0.1:{server.port}"
+    async with dgtrio.open_listen(LINEAR16, base_url=url) as conn:
+        index, cancelled = 0, False
+        while not cancelled:  # until a frame blocks the sender, which is cancelled
+            await trio.sleep(0.02)
+            index += 1
+            with trio.move_on_after(1) as scope:
+                await conn.send_audio(bytes([index % 256]) * 64000)
+            cancelled = scope.cancelled_caught
+        reading.set()  # nothing else is sent: the writer's task finishes that frame
+        with trio.fail_after(5):
+            while len(frames_read) < index:  # noqa: ASYNC110
+                await trio.sleep(0.1)
+    # Every frame arrived intact and in order, the cancelled one included.
+    assert [frame[0] for frame in frames_read] == [i % 256 for i in range(1, index + 1)]
+    assert all(len(frame) == 64000 and len(set(frame)) == 1 for frame in frames_read)
+    assert conn.statistics().frames_unsent == 0
 
 
 async def test_audio_without_an_answer_is_a_stall(

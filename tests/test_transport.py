@@ -14,7 +14,7 @@ import base64
 import hashlib
 import struct
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -360,6 +360,69 @@ def test_no_private_name_of_a_dependency_in_dgtrio() -> None:
             ):
                 found.append(f"{where}: {node.value.id}.{node.attr}")
     assert not found, found
+
+
+# Namedtuple methods: public, with an underscore only so that no field name clashes.
+_NAMEDTUPLE_API = {"_asdict", "_field_defaults", "_fields", "_make", "_replace"}
+
+
+def test_every_private_attribute_dgtrio_reads_is_its_own() -> None:
+    """Each ``obj._name`` in ``dgtrio/`` is a name that ``dgtrio/`` itself defines.
+
+    The test above sees a dependency's private names only where its module is
+    named; this one sees them on the dependency's objects too
+    (``ws._stream_lock``). It goes by name: ``_name`` counts as defined when
+    ``dgtrio/`` binds it anywhere (an assignment, ``self._name = ...``, a ``def``
+    or ``class``, an annotation such as an attrs field, a parameter, an import, a
+    ``__slots__`` string), so a dependency's private name that happens to be
+    spelled like one of dgtrio's own goes unnoticed. The standard library's
+    private names (``argparse._SubParsersAction``) are no dependency's.
+    """
+    trees = {
+        path: ast.parse(path.read_text(encoding="utf-8"))
+        for path in sorted((ROOT / "dgtrio").rglob("*.py"))
+    }
+    defined = {name for tree in trees.values() for name in _bound_names(tree)}
+    found = []
+    for path, tree in trees.items():
+        stdlib = {
+            alias.asname or alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+            if alias.name.split(".")[0] in sys.stdlib_module_names
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and _private(node.attr)
+                and node.attr not in defined
+                and node.attr not in _NAMEDTUPLE_API
+                and not (isinstance(node.value, ast.Name) and node.value.id in stdlib)
+            ):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, found
+
+
+def _bound_names(tree: ast.AST) -> Iterator[str]:
+    """Every name ``tree`` defines, as a variable, an attribute or an import."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            yield node.name
+        elif isinstance(node, ast.arg):
+            yield node.arg
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            yield node.id  # also a class-level or annotated name: an attrs field
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            yield node.attr
+        elif isinstance(node, ast.alias):
+            yield node.asname or node.name.split(".")[0]
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__slots__" for target in node.targets
+        ):
+            for leaf in ast.walk(node.value):
+                if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
+                    yield leaf.value
 
 
 def _third_party(module: str) -> bool:

@@ -32,6 +32,8 @@ class Queue(Generic[T]):
     __slots__ = ("_getter", "_items", "_max", "_putters", "_receiving_closed", "_sending_closed")
 
     def __init__(self, max_size: int) -> None:
+        if max_size < 1:  # a rendezvous (a memory channel of size 0) is not supported
+            raise ValueError(f"max_size must be at least 1, not {max_size}")
         self._max = max_size
         self._items: deque[T] | None = None
         self._getter: trio.lowlevel.Task | None = None

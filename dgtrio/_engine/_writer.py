@@ -38,6 +38,10 @@ __all__ = ["Writer"]
 
 # Audio frames queued behind each other go out as one message of up to this size.
 _COALESCE_BYTES = 64 * 1024
+# A frame sent sooner than this after the last write is part of a burst: it is
+# queued, where frames join (see Writer._write_now). Real-time audio comes in frames
+# of 20 ms or more, and each goes out at once.
+_BURST_GAP = 0.005
 log = logging.getLogger("dgtrio")
 
 Send = Callable[[str | bytes], Awaitable[None]]
@@ -64,6 +68,7 @@ class Writer:
         "_pacing",
         "_queue",
         "_replayed_to",
+        "_rest",
         "_running",
         "_send_timeout",
         "_sending",
@@ -107,6 +112,7 @@ class Writer:
         self._due: str | bytes | None = None  # a frame due next (see _write_queued)
         self._exit_deadline = math.inf  # once the block is left
         self._end_frame_taken = False  # the end-of-stream frame went to a socket
+        self._rest = False  # a sender writes the rest of a frame (_write_rest)
         self.last_send = trio.current_time()  # when the last frame went out
 
     @property
@@ -123,6 +129,8 @@ class Writer:
         if not core.can_send:
             core.raise_closed()
         await trio.lowlevel.checkpoint_if_cancelled()
+        if self._idle() and await self._write_now(frame):
+            return
         try:
             try:
                 # With room in the queue this returns without yielding to other tasks,
@@ -143,6 +151,62 @@ class Writer:
                 self._run_when_needed()
             return
         core.raise_closed()
+
+    def _idle(self) -> bool:
+        """Whether a frame may go out at once, from the sender's task: nothing is
+        queued, due, being written or replayed, a socket is up, and the last write
+        was not just now (frames in a burst are queued, to go out joined)."""
+        core = self._core
+        return (
+            not self._running
+            and not self._rest
+            and self._due is None
+            and not self._queue
+            and not self._finished
+            and not core.reconnecting
+            and not (core.replaced and self._socket() is not self._replayed_to)
+            and trio.current_time() - self.last_send >= _BURST_GAP
+        )
+
+    async def _write_now(self, frame: str | bytes) -> bool:
+        """Write ``frame`` from the sender's task, if the socket takes it without
+        waiting (see :meth:`Transport.write_now`): no hop to the writer's task, which
+        is what a real-time stream's frames cost most. Whether it was taken.
+
+        A full socket takes part of it: the rest goes out here, whole."""
+        transport = self._socket()
+        if not transport.write_now(frame):
+            return False
+        self._taken(frame)
+        if transport.backlogged and not await self._write_rest(transport):
+            self._core.counters.frames_unsent += 1
+            return True
+        self._sent(frame, 1, trio.current_time())
+        return True
+
+    async def _write_rest(self, transport: Transport) -> bool:
+        """Write the rest of a frame the socket took only part of, within
+        ``send_timeout`` (the socket is full: a peer that reads nothing is dropped).
+        Whether it went out. A cancelled sender leaves the rest to the writer's task:
+        a frame cut short would corrupt the stream."""
+        self._rest = True  # meanwhile, frames queue behind it
+        deadline = min(trio.current_time() + self._send_timeout, self._exit_deadline)
+        try:
+            with trio.move_on_at(deadline) as scope:
+                await transport.flush()
+        except TransportClosed as closed:
+            await self._write_failed(transport, closed)
+            return False
+        except trio.Cancelled:
+            # The sender is cancelled: the writer's task finishes the frame.
+            self._run_when_needed()
+            raise
+        finally:
+            self._rest = False
+        if scope.cancelled_caught:
+            await self._write_stalled()
+            return False
+        return True
 
     def put_keepalive(self, frame: str) -> bool:
         """Queue a keepalive unless frames are queued already (they reset the server's
@@ -218,10 +282,8 @@ class Writer:
                 with writing:
                     outcome = await self._write_socket(transport)
                 self._lose_in_flight()
-                if writing.cancelled_caught and not core.reconnecting:
-                    log.info("%s: a write stalled; the socket is dropped", core.spec.name)
-                    stalled = SendTimeout if self._exit_deadline == math.inf else ConnectionLost
-                    await self._drop(stalled(1006, request_id=core.request_id))
+                if writing.cancelled_caught:
+                    await self._write_stalled()
                 elif outcome == "idle":
                     ended = False
                     return
@@ -240,37 +302,50 @@ class Writer:
             self._done.set()
 
     async def _write_socket(self, transport: Transport) -> Outcome:
-        """Replay (on a socket after the first, once), then write what is queued."""
+        """Replay (on a socket after the first, once), then write what is queued; the
+        rest of a frame whose sender was cancelled while writing it goes first."""
         send = transport.send
         try:
+            if transport.backlogged:
+                self._arm_send_timeout()
+                await transport.flush()
             if self._core.replaced and transport is not self._replayed_to:
                 await self._replay_unacknowledged(send)
                 self._replayed_to = transport
             return await self._write_queued(send)
         except TransportClosed as closed:
-            if self._core.policy is None:
-                self._core.end(closed.code, closed.reason)
-            else:
-                await transport.abort()  # so that the reader sees it too
+            await self._write_failed(transport, closed)
             return "lost"
 
+    async def _write_failed(self, transport: Transport, closed: TransportClosed) -> None:
+        """A write found ``transport`` closed: the connection ends, or (reconnecting)
+        the socket is dropped, so that the reader sees it too."""
+        if self._core.policy is None:
+            self._core.end(closed.code, closed.reason)
+        else:
+            await transport.abort()
+
+    async def _write_stalled(self) -> None:
+        """A write took longer than it was given: drop the socket (unless a new one is
+        being dialled already)."""
+        core = self._core
+        if core.reconnecting:
+            return
+        log.info("%s: a write stalled; the socket is dropped", core.spec.name)
+        stalled = SendTimeout if self._exit_deadline == math.inf else ConnectionLost
+        await self._drop(stalled(1006, request_id=core.request_id))
+
     async def _write_queued(self, send: Send) -> Outcome:
-        """Write what is queued, in order, until the queue ends, or a keepalive was
-        the last thing to write."""
-        queue, core = self._queue, self._core
-        counters, replay = core.counters, core.replay
-        end_frame = core.spec.end_of_audio_frame or ""
-        keepalive = core.spec.keepalive_frame
+        """Write what is queued, in order, until nothing is (the task ends: the next
+        frame goes out at once, or starts it again) or the queue ends."""
+        queue = self._queue
         while True:
-            # A frame that was waiting (the one due, or one queued already) means a
-            # backlog: this write is bounded by send_timeout. One waited for is not.
-            message, backlog = self._due, True
+            message = self._due
             if message is None:
                 try:
-                    if queue:
-                        message = queue.get_nowait()
-                    else:
-                        message, backlog = await queue.get(), False
+                    message = queue.get_nowait()
+                except trio.WouldBlock:
+                    return "idle"
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     return "finished"
             else:
@@ -278,22 +353,35 @@ class Writer:
             frames = 1
             if isinstance(message, bytes):
                 message, frames, self._due = self._coalesce(message)
-                if replay is not None:
-                    replay.append(message)
-            elif message == end_frame:
-                self._end_frame_taken = True
+            self._taken(message)
             self._sending, self._in_flight = message, frames
+            # A frame waiting behind this write bounds it by send_timeout.
+            backlog = bool(queue) or self._due is not None
             now = await self._write(send, message, bounded=backlog)
             self._sending = None
-            if isinstance(message, bytes):
-                self._liveness.audio_sent(now)
-                counters.audio_frames_sent += frames
-                counters.audio_bytes_sent += len(message)
-                counters.audio_messages_sent += 1
-            else:
-                counters.control_messages_sent += 1
-                if message == keepalive and not queue and self._due is None:
-                    return "idle"  # nothing else went out for a while: rest
+            self._sent(message, frames, now)
+
+    def _taken(self, message: str | bytes) -> None:
+        """``message`` is going to the socket: its audio is kept for a replay (before
+        the write: a socket lost in the middle of it replays it), its end of the
+        stream noted."""
+        if isinstance(message, bytes):
+            if self._core.replay is not None:
+                self._core.replay.append(message)
+        elif message == self._core.spec.end_of_audio_frame:
+            self._end_frame_taken = True
+
+    def _sent(self, message: str | bytes, frames: int, now: float) -> None:
+        """``message`` (``frames`` queued frames) went out at ``now``."""
+        counters = self._core.counters
+        self.last_send = now
+        if isinstance(message, bytes):
+            self._liveness.audio_sent(now)
+            counters.audio_frames_sent += frames
+            counters.audio_bytes_sent += len(message)
+            counters.audio_messages_sent += 1
+        else:
+            counters.control_messages_sent += 1
 
     async def _write(self, send: Send, frame: str | bytes, *, bounded: bool = False) -> float:
         """Write one frame; the time it was done. A ``bounded`` write (frames wait

@@ -32,10 +32,16 @@ from ._session import FakeSession, run_with_faults
 from ._speak_v1 import SpeakV1Fake
 from ._speak_v2 import SpeakV2Fake
 from ._speech import SpeakScript
+from ._tap import Tap
 
 __all__ = ["FakeDeepgram", "Rejection"]
 
 log = logging.getLogger("dgtrio.testing")
+
+# trio-websocket's serve_websocket defaults: how long a client may take to send its
+# upgrade request, and how long the closing handshake may take once a session ends.
+_CONNECT_TIMEOUT = 60.0
+_DISCONNECT_TIMEOUT = 60.0
 
 
 @attrs.frozen
@@ -158,21 +164,39 @@ class FakeDeepgram:
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
         """Serve until cancelled; for ``nursery.start``."""
+        # As trio-websocket's serve_websocket listens, but each connection is accepted
+        # here, so that its websocket runs on a Tap the faults can reach.
+        listeners: list[trio.SocketListener] | list[trio.SSLListener[trio.SocketStream]]
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                trio_websocket.serve_websocket,
-                self._handle,
-                self.host,
-                self.port,
-                self.ssl_context,
-            )
-            self.port = server.port
+            if self.ssl_context is None:
+                listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+            else:
+                listeners = await trio.open_ssl_over_tcp_listeners(
+                    self.port, self.ssl_context, host=self.host, https_compatible=True
+                )
+            await nursery.start(trio.serve_listeners, self._connection, listeners)
+            self.port = _port(listeners)
             log.info("fake Deepgram serving on %s", self.url)
             task_status.started()
             await trio.sleep_forever()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _handle(self, request: trio_websocket.WebSocketRequest) -> None:
+    async def _connection(self, stream: trio.abc.Stream) -> None:
+        """Serve one TCP connection as trio-websocket's own server does: the same
+        message queue and size limit (wrap_server_stream's defaults are
+        serve_websocket's), a bounded wait for the upgrade request. trio's
+        serve_listeners closes ``stream`` once this returns."""
+        tap = Tap(stream)
+        async with trio.open_nursery() as nursery:  # trio-websocket's reader task
+            request = None
+            with trio.move_on_after(_CONNECT_TIMEOUT):
+                request = await trio_websocket.wrap_server_stream(nursery, tap)
+            if request is None:  # the client never finished its upgrade request
+                nursery.cancel_scope.cancel()
+                return
+            await self._handle(request, tap)
+
+    async def _handle(self, request: trio_websocket.WebSocketRequest, tap: Tap) -> None:
         path, _, query_string = request.path.partition("?")
         query = parse_qs(query_string, keep_blank_values=True)
         headers = {
@@ -220,10 +244,22 @@ class FakeDeepgram:
         self._session_added.set()
         self._session_added = trio.Event()
         try:
-            session.attach(await request.accept(subprotocol=subprotocol, extra_headers=response))
+            ws = await request.accept(subprotocol=subprotocol, extra_headers=response)
         except BaseException:
             session.closed.set()
             raise
+        session.attach(ws, tap)
+        try:
+            await self._run(session, behaviour, faults)
+        finally:
+            # The closing handshake, bounded as trio-websocket's own server bounds it.
+            with trio.move_on_after(_DISCONNECT_TIMEOUT):
+                await ws.aclose()
+
+    async def _run(
+        self, session: FakeSession, behaviour: _Behaviour, faults: Sequence[Fault]
+    ) -> None:
+        """Run ``behaviour`` on the accepted ``session``, then record what is left."""
         try:
             await run_with_faults(session, behaviour.run, faults)
         except* trio_websocket.ConnectionClosed:
@@ -314,6 +350,18 @@ async def _reject(
         ],
         body=body.encode(),
     )
+
+
+def _port(listeners: Sequence[trio.SocketListener | trio.SSLListener[trio.SocketStream]]) -> int:
+    """The port the listener is bound to (the one picked, for port 0); like
+    trio-websocket's server, which this replaces, it takes exactly one listener."""
+    if len(listeners) != 1:
+        raise RuntimeError(f"the fake needs one listener, not {len(listeners)}: pick one host")
+    listener = listeners[0]
+    tcp = listener.transport_listener if isinstance(listener, trio.SSLListener) else listener
+    assert isinstance(tcp, trio.SocketListener)
+    port: int = tcp.socket.getsockname()[1]
+    return port
 
 
 def _redacted(headers: Mapping[str, str]) -> dict[str, str]:

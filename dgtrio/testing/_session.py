@@ -20,6 +20,7 @@ from wsproto.frame_protocol import CloseReason
 
 from ._common import param
 from ._faults import Fault, Wire, injected_frame
+from ._tap import Tap
 
 __all__ = ["FakeSession", "RecordedFrame"]
 
@@ -60,6 +61,7 @@ class FakeSession:
     def __init__(
         self,
         ws: trio_websocket.WebSocketConnection | None = None,
+        tap: Tap | None = None,
         *,
         path: str,
         query: Mapping[str, list[str]],
@@ -71,8 +73,11 @@ class FakeSession:
         # whose handshake is done always finds it); the socket comes with attach().
         self._attached = trio.Event()
         self._socket: trio_websocket.WebSocketConnection | None = None
+        self._attached_tap: Tap | None = None
         if ws is not None:
-            self.attach(ws)
+            if tap is None:
+                raise TypeError("a socket comes with the Tap it runs on")
+            self.attach(ws, tap)
         self.path = path
         self.query = dict(query)
         self.headers = dict(headers)
@@ -95,9 +100,11 @@ class FakeSession:
         self._read_delay = 0.0  # slow_reader: seconds before taking each client frame
         self._stalled_until = -math.inf  # stall: no client frame taken before then
 
-    def attach(self, ws: trio_websocket.WebSocketConnection) -> None:
-        """The accepted socket (the server's call, once the upgrade is answered)."""
+    def attach(self, ws: trio_websocket.WebSocketConnection, tap: Tap) -> None:
+        """The accepted socket and the stream it runs on (the server's call, once the
+        upgrade is answered): the faults that act below the socket use ``tap``."""
         self._socket = ws
+        self._attached_tap = tap
         self._attached.set()
 
     async def _ws_ready(self) -> trio_websocket.WebSocketConnection:
@@ -107,9 +114,9 @@ class FakeSession:
         return self._socket
 
     @property
-    def _ws(self) -> trio_websocket.WebSocketConnection:
-        assert self._socket is not None, "the upgrade is not answered yet"
-        return self._socket
+    def _tap(self) -> Tap:
+        assert self._attached_tap is not None, "the upgrade is not answered yet"
+        return self._attached_tap
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The last value of a query parameter."""
@@ -188,8 +195,10 @@ class FakeSession:
         """Drop the TCP connection without a close frame, as a network failure would."""
         if self.server_close is None and self.client_close is None:
             self.server_close = (1006, "")
-        # trio-websocket has no public way to skip the closing handshake.
-        await (await self._ws_ready())._stream.aclose()
+        # Below trio-websocket, which has no public way to skip the closing handshake;
+        # forcefully, so that a TLS connection ends without a close_notify either.
+        await self._ws_ready()
+        await trio.aclose_forcefully(self._tap)
 
     async def receive_remaining(self) -> None:
         """Record what the client still sends until its close completes (bounded)."""
@@ -256,13 +265,18 @@ class _Injector:
         elif kind == "close":
             await session.close(fault.code, fault.reason)
         elif kind == "half_open":
-            # Holding trio-websocket's write lock stops its reader task at its next
-            # reply (a pong, or the answer to the client's close frame), or once its
-            # message queue is full: it stops reading the socket, and the client's
-            # writes back up. Acquiring it waits for a frame being written.
-            async with session._ws._stream_lock:
-                session.closed.set()  # nothing more is recorded
+            # The stream under the socket stops: trio-websocket's reader takes no more
+            # bytes (the client's writes back up) and nothing it writes goes out (no
+            # pong, no answer to the client's close frame). A frame being written
+            # goes out whole.
+            session._tap.freeze()
+            session.closed.set()  # nothing more is recorded
+            try:
                 await trio.sleep_forever()
+            finally:
+                # The fake is stopping: closing ends the writes the freeze holds,
+                # shielded ones too (a frame the behaviour or a delay was sending).
+                await trio.aclose_forcefully(session._tap)
         elif kind == "slow_reader":
             session._read_delay = fault.seconds
         elif kind == "stall":
