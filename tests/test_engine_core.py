@@ -5,6 +5,7 @@ invariants; the requests' waiters; and each API's adapter."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -50,7 +51,12 @@ class DoneAdapter(Adapter[Any]):
 
 
 SPEC: ApiSpec[Any] = ApiSpec(
-    "test", "/test", LISTEN_V1, end_of_audio_frame="END", fatal_error=ServerError
+    "test",
+    "/test",
+    LISTEN_V1,
+    end_of_audio_frame="END",
+    keepalive_frame="KEEPALIVE",
+    fatal_error=ServerError,
 )
 
 
@@ -75,7 +81,9 @@ class CoreMachine(RuleBasedStateMachine):
 
     @rule(frames=st.integers(1, 60))
     def take_audio(self, frames: int) -> None:
-        self.core.audio_taken(bytes(FRAME * frames), frames)
+        audio = bytes(FRAME * frames)
+        self.core.taken(audio)
+        self.core.sent(audio, frames)
         self.taken += FRAME * frames
 
     @precondition(lambda self: self.core.state in (State.OPEN, State.CLOSING))
@@ -100,8 +108,11 @@ class CoreMachine(RuleBasedStateMachine):
 
     @rule()
     def user_ends_the_stream(self) -> None:
-        first = not self.core.stream_ended
-        assert self.core.end_stream() is first
+        first = not self.core.stream_closed
+        assert self.core.close_stream() is first
+        if first:
+            self.core.taken("END")
+        assert self.core.end_of_audio_taken
         with pytest.raises(Exception, match="the stream was ended"):
             self.core.check_streaming("audio")
 
@@ -130,8 +141,29 @@ class CoreMachine(RuleBasedStateMachine):
         assert dropped or close[0] != 1000
         with pytest.raises(StateError):
             core.socket_up("early", began=self.now, now=self.now)
+        with pytest.raises(StateError):
+            core.redial_failed(lost, dgtrio.ConnectError("early"), 1)
         core.socket_lost(self.now)
         assert core.state is State.RECONNECTING
+        # While no socket is up, no socket can close or send a message, and there is
+        # nothing to replay onto.
+        refused: list[Callable[[], object]] = [
+            lambda: core.socket_closed(1006, ""),
+            lambda: core.message(Done(0.0)),
+            core.replay_plan,
+        ]
+        for call in refused:
+            with pytest.raises(StateError):
+                call()
+        # What the writer takes meanwhile: a keepalive is dropped, another control
+        # message must wait, audio is kept while there is room.
+        assert core.take_while_down("KEEPALIVE")
+        assert not core.take_while_down("OTHER")
+        frame = bytes(FRAME)
+        room = core.replay.room if core.replay is not None else 0
+        assert core.take_while_down(frame) is (room >= FRAME)
+        if room >= FRAME:
+            self.taken += FRAME
         if outcome == "failed":
             core.redial_failed(lost, dgtrio.ConnectError("no"), 3)
             assert isinstance(core.error, dgtrio.ReconnectFailed)
@@ -139,7 +171,10 @@ class CoreMachine(RuleBasedStateMachine):
             assert core.replay.pending == 0  # what was pending is lost
             return
         event = core.socket_up("next", began=self.now, now=self.now + 0.5)
-        assert core.state is (State.CLOSING if core.stream_ended else State.OPEN)
+        assert core.state is (State.CLOSING if core.stream_closed else State.OPEN)
+        plan = core.replay_plan()
+        assert plan.start == core.socket_start
+        assert core.replay_end == ("END" if core.end_of_audio_taken else None)
         assert (event.request_id, event.outage) == ("next", 0.5)
         assert core.offset == FORMAT.duration(core.socket_start)
         assert event.replay == FORMAT.duration(self.replay.end - core.socket_start)
@@ -181,7 +216,7 @@ class CoreMachine(RuleBasedStateMachine):
         else:
             assert core.state is not State.CLOSED and core.can_send
         if core.state is State.CLOSING:
-            assert core.stream_ended
+            assert core.stream_closed
         if core.error is not None:
             assert core.ended is core.error
         stats = core.statistics(queued_frames=0, buffered_messages=0)
@@ -196,8 +231,8 @@ TestCore.settings = settings(max_examples=300, stateful_step_count=30, deadline=
 def test_a_clean_close_after_the_end_acknowledges_everything() -> None:
     core: StreamCore[Any] = StreamCore(SPEC, policy=dgtrio.ReconnectPolicy())
     core.attach(DoneAdapter(), FORMAT)
-    core.audio_taken(bytes(FRAME * 10), 10)
-    core.end_stream()
+    core.taken(bytes(FRAME * 10))
+    core.close_stream()
     assert core.socket_closed(1000, "") is None
     assert core.replay is not None and core.replay.acknowledged == FRAME * 10
     assert core.error is None and isinstance(core.ended, dgtrio.ConnectionClosed)
@@ -207,8 +242,8 @@ def test_a_lost_socket_with_everything_acknowledged_still_waits_for_the_summary(
     spec: ApiSpec[Any] = attrs.evolve(SPEC, ends_with_summary=True)
     core: StreamCore[Any] = StreamCore(spec, policy=dgtrio.ReconnectPolicy())
     core.attach(DoneAdapter(), FORMAT)
-    core.audio_taken(bytes(FRAME * 10), 10)
-    core.end_stream()
+    core.taken(bytes(FRAME * 10))
+    core.close_stream()
     core.message(Done(0.2))  # every byte is acknowledged ...
     assert core.socket_closed(1006, "") is not None  # ... but the summary is missing
     core.socket_lost(0.0)

@@ -9,9 +9,9 @@ driver shows at once, not as a stream that quietly goes wrong.
 
 States::
 
-    OPEN ──end_stream()──▶ CLOSING
+    OPEN ──close_stream()──▶ CLOSING
       │  ▲                   │
-      │  └──socket_up()──┐   │          (back to CLOSING if the stream was ended)
+      │  └──socket_up()──┐   │          (back to CLOSING if the stream was closed)
       └──socket_lost()──▶ RECONNECTING ◀┘
     any ──end() / close_by_user()──▶ CLOSED
 """
@@ -41,7 +41,7 @@ from ..audio._format import AudioFormat
 from ._adapter import Adapter
 from ._spec import ApiSpec, ConnectionStatistics, server_error
 
-__all__ = ["Counters", "State", "StateError", "StreamCore"]
+__all__ = ["Counters", "ReplayPlan", "State", "StateError", "StreamCore"]
 
 log = logging.getLogger("dgtrio")
 
@@ -64,6 +64,16 @@ class State(enum.Enum):
 
 class StateError(RuntimeError):
     """An event the core cannot take in its state: a bug in the engine's drivers."""
+
+
+@attrs.frozen
+class ReplayPlan:
+    """What a new socket is written before anything else: the control frames that
+    configured the lost one, then its audio from ``start`` (the first byte not
+    acknowledged); then :attr:`StreamCore.replay_end`."""
+
+    reapply: tuple[str, ...]
+    start: int
 
 
 @attrs.define
@@ -100,7 +110,8 @@ class StreamCore(Generic[M]):
         "adapter",
         "closed_by_user",
         "counters",
-        "dropped",
+        "drop_cause",
+        "end_of_audio_taken",
         "ended",
         "error",
         "failures",
@@ -116,7 +127,7 @@ class StreamCore(Generic[M]):
         "socket_start",
         "spec",
         "state",
-        "stream_ended",
+        "stream_closed",
         "summarised",
     )
 
@@ -138,7 +149,8 @@ class StreamCore(Generic[M]):
         self.counters = Counters()
         # The stream was ended (its end-of-stream message queued): a fact about the
         # stream, kept across sockets, where the state is about the socket.
-        self.stream_ended = False
+        self.stream_closed = False
+        self.end_of_audio_taken = False  # the end-of-stream message went to a socket
         self.closed_by_user = False
         self.ended: DeepgramError | None = None  # how the connection ended, clean or not
         self.error: DeepgramError | None = None  # ... if receive() is to raise it
@@ -147,7 +159,7 @@ class StreamCore(Generic[M]):
         self.fatal: DeepgramError | None = None
         # Why this side dropped the socket (a stalled write, a silent server): the
         # reader sees the drop as a close, and this says what it means.
-        self.dropped: ConnectionLost | None = None
+        self.drop_cause: ConnectionLost | None = None
         # Reconnection (policy): the audio not yet acknowledged, where this socket's
         # audio begins in the stream (and in seconds: what its timestamps are
         # shifted by), control frames a new socket needs first, and the attempts
@@ -196,28 +208,101 @@ class StreamCore(Generic[M]):
 
     def check_streaming(self, what: str) -> None:
         """Raise if the stream was ended: the server takes no more ``what``."""
-        if self.stream_ended:
+        if self.stream_closed:
             raise trio.ClosedResourceError(f"the stream was ended: no more {what}")
 
-    def end_stream(self) -> bool:
+    def close_stream(self) -> bool:
         """The user ends the stream: True the first time (send the end-of-stream
         message), False after."""
-        if self.stream_ended:
+        if self.stream_closed:
             return False
-        self.stream_ended = True
+        self.stream_closed = True
         if self.state is State.OPEN:
             self.state = State.CLOSING
         return True
 
-    def audio_taken(self, audio: bytes, frames: int) -> None:
-        """``frames`` of audio were taken for a socket (written, or kept while none is
-        up): counted once, and kept for a replay."""
-        self.counters.audio_frames_sent += frames
-        self.counters.audio_bytes_sent += len(audio)
-        if self.replay is not None:
-            self.replay.append(audio)
+    def taken(self, message: str | bytes) -> None:
+        """``message`` is being written: its audio is kept for a replay (before the
+        write: a socket lost in the middle of it replays it), the end of the stream
+        noted (a new socket gets it again after its replay)."""
+        if isinstance(message, bytes):
+            if self.replay is not None:
+                self.replay.append(message)
+        elif message == self.spec.end_of_audio_frame:
+            self.end_of_audio_taken = True
+
+    def sent(self, message: str | bytes, frames: int = 1) -> None:
+        """``message`` (``frames`` frames the user sent, joined) was written."""
+        counters = self.counters
+        if isinstance(message, bytes):
+            counters.audio_frames_sent += frames
+            counters.audio_bytes_sent += len(message)
+            counters.audio_messages_sent += 1
+        else:
+            counters.control_messages_sent += 1
+
+    def unsent(self, frames: int) -> None:
+        """``frames`` never surely went out (the connection ended first)."""
+        self.counters.frames_unsent += frames
+
+    def lost_in_flight(self, message: str | bytes, frames: int) -> bool:
+        """The socket went (or the writer stopped) while ``message`` was written, so it
+        did not surely go out whole. Whether to write it again, first, on the next
+        socket: without a policy it is unsent; its audio is in the replay buffer,
+        which sends it again; a keepalive or the end of the stream is not needed
+        again (the replay ends with the latter)."""
+        if self.replay is None:
+            self.unsent(frames)
+            return False
+        if isinstance(message, bytes):
+            self.counters.audio_frames_sent += frames
+            self.counters.audio_bytes_sent += len(message)
+            return False
+        return message not in (self.spec.keepalive_frame, self.spec.end_of_audio_frame)
+
+    def take_while_down(self, message: str | bytes) -> bool:
+        """A frame taken off the queue while it cannot be written (no socket, or a
+        replay under way): whether it was dealt with here. Audio goes into the replay
+        buffer if it has room, the end of the stream is noted (it follows the
+        replay), a keepalive is dropped (not needed). Anything else, or audio with no
+        room, must wait as the next frame: later frames may not pass it."""
+        replay = self.replay
+        if replay is None:
+            raise StateError("take_while_down() without a policy")
+        if isinstance(message, bytes):
+            if len(message) > replay.room:
+                return False
+            self.counters.audio_frames_sent += 1
+            self.counters.audio_bytes_sent += len(message)
+            replay.append(message)
+            return True
+        if message == self.spec.end_of_audio_frame:
+            self.end_of_audio_taken = True
+            return True
+        return message == self.spec.keepalive_frame
+
+    def keepalive_sent(self) -> None:
+        self.counters.keepalives_sent += 1
 
     # -- what a message means ---------------------------------------------------------------
+
+    def received(self, size: int) -> None:
+        """A frame of ``size`` bytes (or characters) came from the server."""
+        counters = self.counters
+        counters.messages_received += 1
+        counters.bytes_received += size
+
+    def undecodable(self) -> None:
+        """The frame just received could not be decoded."""
+        self.counters.decode_errors += 1
+
+    def speech(self, *, audible: bool) -> None:
+        """A speech message came: queued for ``receive()`` if ``audible``, else dropped
+        (a clear is on its way)."""
+        if audible:
+            self.counters.speech_queued += 1
+        else:
+            self.counters.speech_muted += 1
 
     @property
     def reads_messages(self) -> bool:
@@ -233,6 +318,8 @@ class StreamCore(Generic[M]):
         """A decoded message, before it is delivered: from a socket that replaced a
         lost one, rebased onto the stream's timeline; noted if it is the spec's fatal
         error; shown to the adapter; its acknowledgement of audio applied."""
+        if self.state is State.RECONNECTING:
+            raise StateError("message() while reconnecting: no socket is up")
         if self._rebases and self.replaced:
             item = self.adapter.rebase(item, self.offset)
         fatal = self.spec.fatal_error
@@ -261,7 +348,7 @@ class StreamCore(Generic[M]):
 
     def is_clean(self, code: int) -> bool:
         return code in self.spec.clean_close_codes or (
-            self.stream_ended and code in self.spec.end_of_stream_close_codes
+            self.stream_closed and code in self.spec.end_of_stream_close_codes
         )
 
     def socket_closed(
@@ -269,8 +356,10 @@ class StreamCore(Generic[M]):
     ) -> ConnectionClosed | None:
         """The socket closed with ``code``/``reason``: the failure to recover from by
         dialling again, or ``None`` once the connection has ended (recorded)."""
-        error: ConnectionClosed | None = self.dropped
-        self.dropped = None
+        if self.state is State.RECONNECTING:
+            raise StateError("socket_closed() while reconnecting: no socket is up")
+        error: ConnectionClosed | None = self.drop_cause
+        self.drop_cause = None
         if error is None and too_large:  # this side closed: over the limit
             error = FrameTooLarge(1009, request_id=self.request_id)
         failure = error or close_error(code, reason, request_id=self.request_id)
@@ -279,7 +368,7 @@ class StreamCore(Generic[M]):
             return None
         replay = self.replay
         assert replay is not None
-        if self.stream_ended and not replay.pending and self.summarised:
+        if self.stream_closed and not replay.pending and self.summarised:
             # The server acknowledged everything and the stream was ended: nothing is
             # lost with the socket, the stream is simply over.
             log.info("%s: %s after the end of the stream", self.spec.name, failure)
@@ -304,7 +393,7 @@ class StreamCore(Generic[M]):
         clean = self.is_clean(code) and self.fatal is None
         if self.closed_by_user or clean:
             log.debug("%s closed: %s %s", self.spec.name, code, reason)
-            if clean and self.stream_ended and self.replay and not self.closed_by_user:
+            if clean and self.stream_closed and self.replay and not self.closed_by_user:
                 self.replay.acknowledge(self.replay.end)  # the server finished it all
             return
         if self.fatal is not None:  # the server said why before it closed
@@ -321,7 +410,7 @@ class StreamCore(Generic[M]):
         if self.policy is None:
             self.end(1006, "", error)
         else:
-            self.dropped = error
+            self.drop_cause = error
 
     def close_by_user(self, *, even_if_ended: bool = False) -> None:
         """The user closed the connection (the block's end; ``even_if_ended`` for
@@ -347,6 +436,8 @@ class StreamCore(Generic[M]):
 
     def redial_failed(self, lost: ConnectionClosed, error: DeepgramError, attempts: int) -> None:
         """Every attempt to replace the socket ``lost`` failed, the last with ``error``."""
+        if self.state is not State.RECONNECTING:
+            raise StateError(f"redial_failed() while {self.state.value}")
         failed = ReconnectFailed(
             lost.code, lost.reason, request_id=self.request_id, attempts=attempts, last_error=error
         )
@@ -368,7 +459,7 @@ class StreamCore(Generic[M]):
         self.socket_start = replay.rewind()
         self.offset = fmt.duration(self.socket_start)
         self.adapter.socket_changed()
-        self.state = State.CLOSING if self.stream_ended else State.OPEN
+        self.state = State.CLOSING if self.stream_closed else State.OPEN
         return Reconnected(
             attempt=self.failures,
             request_id=request_id,
@@ -376,6 +467,23 @@ class StreamCore(Generic[M]):
             replay=fmt.duration(replay.end - self.socket_start),
             lost=fmt.duration(replay.lost - lost_before),
         )
+
+    def replay_plan(self) -> ReplayPlan:
+        """What a socket that replaced a lost one is written first."""
+        if not self.replaced or self.state not in (State.OPEN, State.CLOSING):
+            raise StateError(f"replay_plan() while {self.state.value}, with no socket replaced")
+        return ReplayPlan(tuple(self.reapply), self.socket_start)
+
+    @property
+    def replay_end(self) -> str | None:
+        """What follows the replayed audio: the end of the stream, if it was taken by
+        then (audio queued during the replay joins it, and so may the end)."""
+        return self.spec.end_of_audio_frame if self.end_of_audio_taken else None
+
+    def replayed(self, position: int, size: int) -> None:
+        """``size`` bytes of audio from ``position`` were written again: what an earlier
+        socket was given counts as replayed (the rest was never sent)."""
+        self.counters.audio_bytes_replayed += max(0, min(size, self.given - position))
 
     @property
     def replaced(self) -> bool:

@@ -91,7 +91,7 @@ class KeepAlive:
     def fire(self, now: float) -> bool:
         """Called at ``due``: queue a keepalive if nothing went out meanwhile; whether
         to be called again (at the new ``due``)."""
-        if self._core.stream_ended:
+        if self._core.stream_closed:
             return False
         due = self._last_send() + self._interval
         if now < due:
@@ -99,7 +99,7 @@ class KeepAlive:
             return True
         try:
             if self._put():
-                self._core.counters.keepalives_sent += 1
+                self._core.keepalive_sent()
         except trio.ClosedResourceError:
             return False
         self.due = now + self._interval
@@ -163,7 +163,7 @@ async def feed(
     chunks = aiter(source)
     try:
         async for chunk in chunks:
-            if core.stream_ended:
+            if core.stream_closed:
                 break  # close_stream() ended the stream: a live source never ends itself
             await send_audio(chunk)
         if close_stream is not None:
@@ -171,7 +171,7 @@ async def feed(
     except (DeepgramError, trio.ClosedResourceError):
         # A bad frame from the source is raised; a closed connection is reported by
         # receive(), not by this task.
-        if core.can_send and not core.stream_ended:
+        if core.can_send and not core.stream_closed:
             raise
         # The stream or the connection ended first; receive() reports how.
     finally:

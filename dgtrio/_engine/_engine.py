@@ -290,7 +290,7 @@ class Engine(Generic[M]):
         frame = self._core.spec.end_of_audio_frame
         assert frame is not None, f"{self._core.spec.name} has no end-of-stream message"
         # Ended before queueing, so that no audio can be queued behind the frame.
-        if not self._core.end_stream():
+        if not self._core.close_stream():
             await trio.lowlevel.checkpoint()
             return
         await self._writer.put(frame)

@@ -83,7 +83,7 @@ class Reader(Generic[M]):
         """Decode and deliver the socket's frames, in order, until it closes."""
         core, waiters, inbox, liveness = self._core, self._waiters, self._inbox, self._liveness
         receive, decode = transport.receive, core.spec.codec.decode
-        counters, speaker = core.counters, self._speaker
+        received, speaker = core.received, self._speaker
         speech, barge_in = core.spec.speech, core.spec.barge_in
         meaning = core.message if core.reads_messages else None
         audible = core.adapter.audible
@@ -93,13 +93,12 @@ class Reader(Generic[M]):
                 frame = await receive()
             except TransportClosed as closed:
                 return closed
-            counters.messages_received += 1
-            counters.bytes_received += len(frame)
+            received(len(frame))
             liveness.audio_since = None  # the server answers
             try:
                 item = decode(frame)
             except MessageDecodeError as exc:
-                counters.decode_errors += 1
+                core.undecodable()
                 log.warning("%s", exc)  # the text names the API
                 item = exc
             else:
@@ -111,10 +110,10 @@ class Reader(Generic[M]):
                     # Speech meant to be silenced (a clear on its way) is dropped
                     # here, not queued: the inbox never fills with what nobody will
                     # hear, so the reply that ends the silence always gets through.
-                    if not audible():
-                        counters.speech_muted += 1
+                    heard = audible()
+                    core.speech(audible=heard)
+                    if not heard:
                         continue
-                    counters.speech_queued += 1
                     # Played here, not in the user's loop: playback neither waits
                     # for it nor lags behind it.
                     if speaker is not None:

@@ -59,7 +59,6 @@ class Writer:
         "_done",
         "_drop",
         "_due",
-        "_end_frame_taken",
         "_exit_deadline",
         "_finished",
         "_in_flight",
@@ -111,7 +110,6 @@ class Writer:
         self._in_flight = 0  # ... and the frames in it
         self._due: str | bytes | None = None  # a frame due next (see _write_queued)
         self._exit_deadline = math.inf  # once the block is left
-        self._end_frame_taken = False  # the end-of-stream frame went to a socket
         self._rest = False  # a sender writes the rest of a frame (_write_rest)
         self.last_send = trio.current_time()  # when the last frame went out
 
@@ -177,9 +175,9 @@ class Writer:
         transport = self._socket()
         if not transport.write_now(frame):
             return False
-        self._taken(frame)
+        self._core.taken(frame)
         if transport.backlogged and not await self._write_rest(transport):
-            self._core.counters.frames_unsent += 1
+            self._core.unsent(1)
             return True
         self._sent(frame, 1, trio.current_time())
         return True
@@ -353,7 +351,7 @@ class Writer:
             frames = 1
             if isinstance(message, bytes):
                 message, frames, self._due = self._coalesce(message)
-            self._taken(message)
+            self._core.taken(message)
             self._sending, self._in_flight = message, frames
             # A frame waiting behind this write bounds it by send_timeout.
             backlog = bool(queue) or self._due is not None
@@ -361,27 +359,12 @@ class Writer:
             self._sending = None
             self._sent(message, frames, now)
 
-    def _taken(self, message: str | bytes) -> None:
-        """``message`` is going to the socket: its audio is kept for a replay (before
-        the write: a socket lost in the middle of it replays it), its end of the
-        stream noted."""
-        if isinstance(message, bytes):
-            if self._core.replay is not None:
-                self._core.replay.append(message)
-        elif message == self._core.spec.end_of_audio_frame:
-            self._end_frame_taken = True
-
     def _sent(self, message: str | bytes, frames: int, now: float) -> None:
         """``message`` (``frames`` queued frames) went out at ``now``."""
-        counters = self._core.counters
         self.last_send = now
         if isinstance(message, bytes):
             self._liveness.audio_sent(now)
-            counters.audio_frames_sent += frames
-            counters.audio_bytes_sent += len(message)
-            counters.audio_messages_sent += 1
-        else:
-            counters.control_messages_sent += 1
+        self._core.sent(message, frames)
 
     async def _write(self, send: Send, frame: str | bytes, *, bounded: bool = False) -> float:
         """Write one frame; the time it was done. A ``bounded`` write (frames wait
@@ -408,25 +391,16 @@ class Writer:
             writing.deadline = trio.current_time() + self._send_timeout
 
     def _lose_in_flight(self) -> None:
-        """The message being written when the socket went (or the writer stopped) did
-        not surely go out whole: unsent, or (reconnecting) to be sent again. Its audio
-        is in the replay buffer already."""
+        """The message being written when the socket went (or the writer stopped) is
+        the core's to account for (see :meth:`StreamCore.lost_in_flight`)."""
         message, self._sending = self._sending, None
-        if message is None:
-            return
-        core = self._core
-        if core.replay is None:
-            core.counters.frames_unsent += self._in_flight
-        elif isinstance(message, bytes):  # in the replay buffer: it goes out again
-            core.counters.audio_frames_sent += self._in_flight
-            core.counters.audio_bytes_sent += len(message)
-        elif message not in (core.spec.keepalive_frame, core.spec.end_of_audio_frame):
+        if message is not None and self._core.lost_in_flight(message, self._in_flight):
             self._due = message
 
     def _discard_queued(self) -> None:
         """At the writer's end (or the block's): what was queued but never taken is
         unsent."""
-        self._core.counters.frames_unsent += self.queued + (self._due is not None)
+        self._core.unsent(self.queued + (self._due is not None))
         self._due = None
         self._queue.close_receiving()
 
@@ -439,16 +413,16 @@ class Writer:
         Audio queued meanwhile joins the replay, so live audio is not held up behind
         it: the replay runs until it has caught up with the queue."""
         core = self._core
-        replay, fmt, policy, counters = core.replay, core.input_format, core.policy, core.counters
+        plan, replay, fmt, policy = core.replay_plan(), core.replay, core.input_format, core.policy
         assert replay is not None
         assert fmt is not None
         assert policy is not None
         # The replay takes the queue as it goes, so nothing waits behind its writes:
         # each is bounded itself.
-        for frame in core.reapply:
+        for frame in plan.reapply:
             await self._write(send, frame, bounded=True)
-            counters.control_messages_sent += 1
-        position, written = core.socket_start, 0
+            core.sent(frame)
+        position, written = plan.start, 0
         began = trio.current_time()
         piece = fmt.frame_bytes(100)
         with trio.CancelScope() as self._pacing:
@@ -460,14 +434,13 @@ class Writer:
                 if policy.replay_speed is not None:
                     await trio.sleep_until(began + fmt.duration(written) / policy.replay_speed)
                 self._liveness.audio_sent(await self._write(send, data, bounded=True))
-                # Only what an earlier socket was given is written again.
-                counters.audio_bytes_replayed += max(0, min(len(data), core.given - position))
+                core.replayed(position, len(data))
                 position += len(data)
                 written += len(data)
-        end_frame = core.spec.end_of_audio_frame
-        if end_frame and self._end_frame_taken and not self._pacing.cancelled_caught:
-            await self._write(send, end_frame, bounded=True)
-            counters.control_messages_sent += 1
+        end = core.replay_end
+        if end is not None and not self._pacing.cancelled_caught:
+            await self._write(send, end, bounded=True)
+            core.sent(end)
 
     async def _wait_for_socket(self, lost: Transport) -> None:
         """While ``lost`` is the socket, take audio off the queue into the replay buffer
@@ -491,18 +464,9 @@ class Writer:
 
     def _take(self, message: str | bytes) -> None:
         """Take one queued frame while the writer cannot write it now (no socket, or a
-        replay under way): audio goes into the replay buffer if it has room, the end
-        of the stream is noted (it follows the replay), a keepalive is dropped (not
-        needed). Anything else, or audio with no room, waits as the next frame due:
-        later frames must not pass it."""
-        core = self._core
-        replay = core.replay
-        assert replay is not None
-        if isinstance(message, bytes) and len(message) <= replay.room:
-            core.audio_taken(message, 1)
-        elif message == core.spec.end_of_audio_frame:
-            self._end_frame_taken = True
-        elif message != core.spec.keepalive_frame:
+        replay under way): the core keeps what it can (see
+        :meth:`StreamCore.take_while_down`); the rest waits as the next frame due."""
+        if not self._core.take_while_down(message):
             self._due = message
 
     def _coalesce(self, audio: bytes) -> tuple[bytes, int, str | bytes | None]:
