@@ -85,7 +85,62 @@ class Target:
         return self.base.url(self.path, self.query)
 
 
-Stream = trio.SocketStream | trio.SSLStream[trio.SocketStream]
+class _Tls:
+    """TLS over the socket, sans-io (an ``ssl.SSLObject`` over memory buffers): what
+    is written is encrypted here and goes to the socket as any bytes do, so that a
+    frame can be written without waiting over TLS too; what is read is decrypted
+    here. The context verifies the server as ``ssl.create_default_context()`` does."""
+
+    __slots__ = ("_incoming", "_outgoing", "tls")
+
+    def __init__(self, context: ssl.SSLContext, host: str) -> None:
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=host)
+
+    def encrypt(self, data: bytes) -> bytes:
+        """``data`` as TLS records, after whatever TLS itself has to send."""
+        if data:
+            self.tls.write(data)
+        return self._outgoing.read()
+
+    def decrypt(self, data: bytes) -> tuple[bytes, bool]:
+        """What ``data`` (``b""``: the end of the TCP stream) holds for the layer
+        above, and whether the stream has ended. Records that are TLS's own (a
+        session ticket) give nothing; their answer, if any, goes with the next
+        :meth:`encrypt`."""
+        if data:
+            self._incoming.write(data)
+        else:
+            self._incoming.write_eof()
+        parts: list[bytes] = []
+        try:
+            while chunk := self.tls.read(_RECEIVE_BUFFER):
+                parts.append(chunk)
+            ended = True  # a close_notify
+        except ssl.SSLWantReadError:
+            ended = False
+        except ssl.SSLError:
+            ended = True  # truncated or corrupt: the stream is over
+        return b"".join(parts), ended
+
+    async def handshake(self, stream: trio.SocketStream) -> None:
+        """Run the TLS handshake over ``stream``. Raises ``ssl.SSLError`` (a
+        certificate that does not verify, a peer that does not speak TLS)."""
+        while True:
+            try:
+                self.tls.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            else:
+                break
+            await stream.send_all(self._outgoing.read())
+            data = await stream.receive_some(_RECEIVE_BUFFER)
+            if not data:
+                raise ssl.SSLEOFError("the server closed the connection in the TLS handshake")
+            self._incoming.write(data)
+        if pending := self._outgoing.read():
+            await stream.send_all(pending)
 
 
 class Transport:
@@ -95,8 +150,15 @@ class Transport:
     task may send: writes are whole, one at a time, in the order they were made.
     """
 
-    def __init__(self, stream: Stream, protocol: ClientProtocol, response: Response) -> None:
+    def __init__(
+        self,
+        stream: trio.SocketStream,
+        tls: _Tls | None,
+        protocol: ClientProtocol,
+        response: Response,
+    ) -> None:
         self._stream = stream
+        self._tls = tls
         self._protocol = protocol
         self.headers = _header_dict(response.headers.raw_items())
         self.request_id: str | None = self.headers.get("dg-request-id")
@@ -110,9 +172,9 @@ class Transport:
         self._written: trio.Event | None = None  # for a send waiting on another's
         self._pongs: dict[bytes, trio.Event] = {}
         self._closing = False  # this side sent a close frame (aclose)
-        # A plain TCP socket can be written without waiting (write_now); what it did
-        # not take then goes out first at the next write.
-        self._direct = stream.socket if _DIRECT and isinstance(stream, trio.SocketStream) else None
+        # The socket can be written without waiting (write_now); what it did not take
+        # then goes out first at the next write (bytes as sent: encrypted, over TLS).
+        self._direct = stream.socket if _DIRECT else None
         self._unsent = b""
 
     # -- receiving ---------------------------------------------------------------------------
@@ -153,13 +215,10 @@ class Transport:
     async def _read(self) -> None:
         """Read once from the socket, feed the protocol, take what it parsed."""
         protocol = self._protocol
-        try:
-            data = await self._stream.receive_some(_RECEIVE_BUFFER)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
+        data, ended = await _receive(self._stream, self._tls)
         if data:
             protocol.receive_data(data)
-        else:
+        if ended:
             protocol.receive_eof()
         self._frames(protocol.events_received())
         ended = protocol.close_rcvd is not None or protocol.parser_exc is not None
@@ -253,7 +312,14 @@ class Transport:
             protocol.send_text(frame.encode())
         else:
             protocol.send_binary(frame)
-        data = b"".join(protocol.data_to_send())
+        try:
+            data = self._wire(protocol.data_to_send())
+        except ssl.SSLError:
+            # TLS failed (it wants a renegotiation, or is broken): so has the
+            # connection. Closing the socket ends the reader's read, which reports it.
+            self._direct = None
+            self._stream.socket.close()
+            return True
         try:
             written = os.write(fd, data)
         except OSError:
@@ -313,15 +379,17 @@ class Transport:
             if self._written is None:
                 self._written = trio.Event()
             await self._written.wait()
-        data = self._protocol.data_to_send()
+        try:
+            data = self._wire(self._protocol.data_to_send())
+        except ssl.SSLError:
+            return False  # TLS is broken: so is the connection
         if self._unsent:
-            data.insert(0, self._unsent)
-            self._unsent = b""
+            data, self._unsent = self._unsent + data, b""
         if not data:
             return True
         self._writing = True
         try:
-            await self._stream.send_all(b"".join(data))
+            await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         finally:
@@ -330,6 +398,9 @@ class Transport:
                 self._written.set()
                 self._written = None
         return True
+
+    def _wire(self, data: list[bytes]) -> bytes:
+        return _on_the_wire(data, self._tls)
 
     async def _write(self) -> None:
         """:meth:`_flush` for a sender. When the stream refuses the write, the peer
@@ -382,9 +453,9 @@ async def connect(target: Target, credentials: Credentials | None) -> Transport:
     log.debug("connecting to %s", target.url)
     try:
         with trio.fail_after(target.connect_timeout):
-            stream = await _open_stream(target)
+            stream, tls = await _open_stream(target)
             try:
-                transport = await _handshake(target, credentials, stream)
+                transport = await _handshake(target, credentials, stream, tls)
             except BaseException:
                 await trio.aclose_forcefully(stream)
                 raise
@@ -396,31 +467,49 @@ async def connect(target: Target, credentials: Credentials | None) -> Transport:
     return transport
 
 
-async def _open_stream(target: Target) -> Stream:
-    """The TCP (and TLS) connection, its handshakes done."""
+async def _open_stream(target: Target) -> tuple[trio.SocketStream, _Tls | None]:
+    """The TCP connection, and over ``wss://`` its TLS, handshaken before the upgrade:
+    a certificate error shows as itself, not as a connection closed in the middle of
+    the upgrade."""
     base = target.base
     try:
-        if not base.secure:
-            return await trio.open_tcp_stream(base.host, base.port)
-        stream = await trio.open_ssl_over_tcp_stream(
-            base.host,
-            base.port,
-            ssl_context=target.ssl_context or ssl.create_default_context(),
-            https_compatible=True,
-        )
-        try:
-            # Handshake now: a certificate error shows as itself, not as a closed
-            # connection in the middle of the upgrade.
-            await stream.do_handshake()
-        except BaseException:
-            await trio.aclose_forcefully(stream)
-            raise
-        return stream
+        stream = await trio.open_tcp_stream(base.host, base.port)
     except (OSError, trio.BrokenResourceError) as exc:
         raise _cannot_connect(exc, target.url) from exc
+    if not base.secure:
+        return stream, None
+    try:
+        tls = _Tls(target.ssl_context or ssl.create_default_context(), base.host)
+        await tls.handshake(stream)
+    except BaseException as exc:
+        await trio.aclose_forcefully(stream)
+        if isinstance(exc, OSError | trio.BrokenResourceError):
+            raise _cannot_connect(exc, target.url) from exc
+        raise
+    return stream, tls
 
 
-async def _handshake(target: Target, credentials: Credentials | None, stream: Stream) -> Transport:
+def _on_the_wire(data: list[bytes], tls: _Tls | None) -> bytes:
+    """The protocol's bytes as they go on the wire (with TLS's own, over TLS)."""
+    joined = b"".join(data)
+    return joined if tls is None else tls.encrypt(joined)
+
+
+async def _receive(stream: trio.SocketStream, tls: _Tls | None) -> tuple[bytes, bool]:
+    """What one read of ``stream`` brings (decrypted, over TLS), and whether the
+    stream has ended (read, or broken)."""
+    try:
+        data = await stream.receive_some(_RECEIVE_BUFFER)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        data = b""
+    if tls is None:
+        return data, not data
+    return tls.decrypt(data)
+
+
+async def _handshake(
+    target: Target, credentials: Credentials | None, stream: trio.SocketStream, tls: _Tls | None
+) -> Transport:
     """The WebSocket upgrade over ``stream``."""
     base = target.base
     scheme = "wss" if base.secure else "ws"
@@ -430,15 +519,16 @@ async def _handshake(target: Target, credentials: Credentials | None, stream: St
     _send_request(protocol, credentials)
     events: list[object] = []
     try:
-        await stream.send_all(b"".join(protocol.data_to_send()))
+        # No local holds the request: it carries the key (see _send_request).
+        await stream.send_all(_on_the_wire(protocol.data_to_send(), tls))
         while not any(isinstance(event, Response) for event in events):
-            data = await stream.receive_some(_RECEIVE_BUFFER)
+            data, ended = await _receive(stream, tls)
             if data:
                 protocol.receive_data(data)
-            else:
+            if ended:
                 protocol.receive_eof()
             events += protocol.events_received()
-            if protocol.handshake_exc is not None or not data:
+            if protocol.handshake_exc is not None or ended:
                 break
     except (OSError, trio.BrokenResourceError) as exc:
         raise _cannot_connect(exc, target.url) from exc
@@ -450,7 +540,7 @@ async def _handshake(target: Target, credentials: Credentials | None, stream: St
         error = ConnectError(f"{target.url} closed the connection during the handshake")
         error.__cause__ = failure
         raise error
-    transport = Transport(stream, protocol, responses[0])
+    transport = Transport(stream, tls, protocol, responses[0])
     transport._frames(events)  # frames the server sent right behind its response
     return transport
 

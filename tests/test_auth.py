@@ -21,7 +21,7 @@ from dgtrio._auth import (
 from dgtrio._transport import _retry_after
 from dgtrio.testing import FakeDeepgram
 
-from .conftest import API_KEY, tcp_listener, tls_pair
+from .conftest import API_KEY, frames, pcm16, tcp_listener, tls_pair
 
 
 def test_credentials_precedence() -> None:
@@ -381,6 +381,35 @@ async def test_wss_verifies_certificates_and_takes_a_custom_context(
         await conn.close_stream()
         assert [type(m) async for m in conn] == [dgtrio.ListenV1Metadata]
     assert len(fake.sessions) == 1
+
+
+@pytest.mark.parametrize("pace", [0.02, 0.0], ids=["real-time", "burst"])
+async def test_a_wss_stream_carries_audio_and_results_both_ways(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock, pace: float
+) -> None:
+    """dgtrio's own TLS (sans-io, under the WebSocket protocol): frames written at
+    once (real time) and queued and joined (a burst) arrive intact, and the server's
+    results (after its session tickets) come back."""
+    server_context, client_context = tls_pair()
+    fake = FakeDeepgram(ssl_context=server_context)
+    await nursery.start(fake.serve)
+    audio = pcm16(3.0)
+    options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
+    async with dgtrio.open_listen(
+        options, base_url=fake.url, api_key="k", ssl_context=client_context
+    ) as conn:
+        for frame in frames(audio):
+            await conn.send_audio(frame)
+            await trio.sleep(pace)
+        await conn.close_stream()
+        received = [message async for message in conn]
+    assert fake.sessions[0].audio == audio
+    assert any(isinstance(m, dgtrio.ListenV1Results) for m in received)
+    assert isinstance(received[-1], dgtrio.ListenV1Metadata)
+    stats = conn.statistics()
+    assert stats.audio_frames_sent == 150 and stats.frames_unsent == 0
+    # Real time: each frame its own message; a burst: joined.
+    assert (stats.audio_messages_sent == 150) is (pace > 0)
 
 
 async def test_the_key_never_leaks(fake: FakeDeepgram, caplog: pytest.LogCaptureFixture) -> None:
