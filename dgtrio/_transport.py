@@ -3,7 +3,10 @@
 The engine's reader drives websockets' sans-io ``ClientProtocol`` itself: the task
 that waits for a message reads the socket and feeds the protocol, with no hidden
 reader task and no channel between them; sends serialise frames and write them at
-once. It opens the socket (mapping every handshake failure to a dgtrio error),
+once, without waiting when the socket takes them (:meth:`Transport.write_now`). Over
+``wss://`` it drives TLS sans-io too (``ssl.SSLObject`` over memory buffers), so the
+bytes on the socket are its own down to TCP. It opens the socket (mapping every
+handshake failure to a dgtrio error),
 carries frames both ways, and reports the end of the connection as
 :class:`TransportClosed` with the close code and reason, which the engine turns into
 typed errors. Only public names of websockets are used.
@@ -295,8 +298,8 @@ class Transport:
         """Write one message without waiting, as asyncio's transports do: whether it
         was taken. The socket takes what it can at once; any rest goes out first at
         the next write (see :attr:`backlogged`). Not taken (False, nothing done): a
-        write is under way or waiting, the socket is TLS, or it is not open; use
-        :meth:`send`.
+        write is under way or waiting, the socket is not open, or the platform has
+        no such write (Windows); use :meth:`send`.
 
         Sending a small frame through trio's stream costs a pass through the
         scheduler and several context managers; a real-time stream sends 50 a

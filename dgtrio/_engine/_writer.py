@@ -1,19 +1,21 @@
-"""The writer: the one task that writes frames to the socket.
+"""The writer: how frames get to the socket, whole and in order.
 
-Audio and control frames keep their order, and a keepalive never races a send,
-because every frame goes through one bounded queue to this task. Audio frames
-queued behind each other go out joined (Deepgram reads audio as a byte stream). A
-frame cut short by cancellation would corrupt the stream, so the writer is shielded
-for a socket's whole life and ends when its queue closes; a write stuck while others
-wait behind it is given ``send_timeout`` (at exit, what is left of
-``close_timeout``), then the socket is dropped. With ``reconnect=``, the writer
-keeps taking audio into the replay buffer while no socket is up, and replays it on
-the next one.
+A frame sent while the socket is idle (nothing queued, being written or replayed,
+and the last write not just now) is written at once from the sender's task, as
+asyncio's transports write: a real-time stream's frames never wake another task.
+Otherwise it joins one bounded queue, and the writer's task writes what is queued,
+in order (a keepalive never races a send); audio frames queued behind each other go
+out joined (Deepgram reads audio as a byte stream). A frame cut short by
+cancellation would corrupt the stream, so the task is shielded for a socket's whole
+life, and what a cancelled sender began is finished by the task; a write stuck while
+others wait behind it is given ``send_timeout`` (at exit, what is left of
+``close_timeout``), then the socket is dropped. With ``reconnect=``, the task keeps
+taking audio into the replay buffer while no socket is up, and replays it on the
+next one.
 
-The task runs only while it has work: it starts with the first frame queued (or
-a replay due), and ends when a keepalive was all there was to write (the connection
-is idle: idle connections are the many, and a task costs memory). A real-time
-stream never idles that long, so its writer is started once.
+The task runs only while it has work: it starts with the first frame queued (or a
+replay due) and ends when nothing is queued (idle connections are the many, and a
+task costs memory).
 
 Other parts steer it through its methods (:meth:`socket_lost`,
 :meth:`socket_changed`, :meth:`stop`), never through its scopes.
@@ -46,7 +48,7 @@ log = logging.getLogger("dgtrio")
 
 Send = Callable[[str | bytes], Awaitable[None]]
 # How writing to a socket stopped: the queue ended, the socket did, or nothing is
-# left to write after a keepalive (the writer's task ends until the next frame).
+# queued (the writer's task ends until the next frame queued).
 Outcome = Literal["finished", "lost", "idle"]
 
 
