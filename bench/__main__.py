@@ -3,7 +3,8 @@
 Each figure is measured with every client in turn, each run in a fresh process of
 its own, against a loopback peer in another process (``bench.peer``), ``--runs``
 times; the table shows medians with their spread, and ratios against the official
-SDK and against raw trio-websocket (the ceiling for dgtrio's transport). The whole
+SDK and against the raw sans-io client (websockets' ``ClientProtocol`` driven by one
+trio task, as dgtrio's transport drives it: its ceiling). The whole
 result is written as JSON. ``--smoke`` is a seconds-long run with tiny counts, to
 keep the benchmark from rotting (the test suite runs it).
 """
@@ -17,6 +18,8 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,9 +28,14 @@ from typing import Any
 
 import attrs
 
+from .clients import LATENCY_BUDGET
+
 ROOT = Path(__file__).resolve().parent.parent
-CLIENTS = ("dgtrio", "sdk", "trio-websocket", "websockets")
-LATENCY_BUDGET = 0.050  # p99 server-send to user-receive, for realtime density
+CLIENTS = ("dgtrio", "sdk", "sans-io", "trio-websocket", "websockets")
+CEILING = "sans-io"  # what dgtrio's transport is built on, with nothing of dgtrio's
+CLIENT_TIMEOUT = 300.0  # seconds a client's workload may take
+FIRST_STREAMS = 64  # where the first density search starts doubling
+DENSITY_RUNS = 3  # at most, for each density figure: each run is a search of trials
 
 
 @attrs.frozen
@@ -38,6 +46,7 @@ class Figure:
     unit: str
     higher_is_better: bool
     clients: tuple[str, ...] = CLIENTS
+    cadence: int = 0  # realtime: the peer's Results per second of audio
 
 
 FIGURES = (
@@ -45,7 +54,10 @@ FIGURES = (
     # The same, the consumer reading every word of every result (raw clients read none).
     Figure("words", "flood", "messages_per_second", "msg/s", True, ("dgtrio", "sdk")),
     Figure("upload", "sink", "bytes_per_second", "MB/s", True),
-    Figure("density", "realtime", "streams", "streams", True, ("dgtrio", "sdk", "trio-websocket")),
+    # Realtime streams within the latency budget: finals (4 Results a second), and
+    # interim results (10 a second, one per 100 ms of audio).
+    Figure("density", "realtime", "streams", "streams", True, cadence=4),
+    Figure("density10", "realtime", "streams", "streams", True, cadence=10),
     Figure("memory", "idle", "bytes_per_connection", "KiB/conn", False),
     Figure("connect", "idle", "median_seconds", "ms", False),
     # Flux TTS audio received, in 4800-byte chunks: 10,000 chunks/s is 48 MB/s.
@@ -59,57 +71,74 @@ SCALES: dict[str, dict[str, Any]] = {
         "memory": 100,
         "connect": 30,
         "tts": 20000,
-        "seconds": 2.0,
+        "warmup": 1.0,
+        "seconds": 3.0,
     },
     "smoke": {
         "receive": 300,
         "words": 300,
         "upload": 300,
-        "memory": 3,
+        "memory": 20,  # a few pages: the raw sans-io connection takes under 2 KiB
         "connect": 3,
         "tts": 30,
+        "warmup": 0.3,
         "seconds": 0.5,
     },
 }
 
 
 @contextmanager
-def peer(mode: str, count: int = 0) -> Iterator[str]:
+def peer(mode: str, count: int = 0, cadence: int = 0) -> Iterator[str]:
     """A ``bench.peer`` process in ``mode``; yields its ``ws://`` URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.peer", mode, "--count", str(count)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"bench.peer {mode} did not start: {line!r}")
-        yield f"ws://127.0.0.1:{int(line.split()[1])}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    command = [sys.executable, "-m", "bench.peer", mode, "--count", str(count)]
+    if cadence:
+        command += ["--cadence", str(cadence)]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line.startswith("PORT "):
+                raise RuntimeError(f"bench.peer {mode} did not start: {line!r}")
+            yield f"ws://127.0.0.1:{int(line.split()[1])}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def measure(client: str, workload: str, url: str, **params: Any) -> dict[str, Any]:
-    """One workload of one client, in a process of its own."""
+    """One workload of one client, in a process of its own: its line of JSON. A
+    density trial that gives its answer early (``ended_early``) is ended then."""
     command = [sys.executable, "-m", "bench.clients", client, workload, url]
     for name, value in params.items():
         command += [f"--{name}", str(value)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    if done.returncode:
-        raise RuntimeError(f"{client} {workload} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout)
+    with (
+        tempfile.TemporaryFile("w+") as errors,
+        subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True
+        ) as process,
+    ):
+        watchdog = threading.Timer(CLIENT_TIMEOUT, process.kill)
+        watchdog.start()
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            result: dict[str, Any] = json.loads(line) if line else {}
+            if result.get("ended_early"):
+                process.kill()
+            process.wait()
+        finally:
+            watchdog.cancel()
+        if not result or (process.returncode and not result.get("ended_early")):
+            errors.seek(0)
+            raise RuntimeError(f"{client} {workload} failed:\n{errors.read()}")
     return result
 
 
 def max_streams(fits: Callable[[int], bool], start: int | None) -> int:
     """The most realtime streams for which ``fits`` (p99 latency within budget).
 
-    Without a ``start``, doubles from 16, then bisects to within about 12 %; with
-    one (the previous run's answer), steps from there by 12 % either way.
+    Without a ``start``, doubles from ``FIRST_STREAMS``, then bisects to within about
+    12 %; with one (the previous run's answer), steps from there by 12 % either way.
     """
     if start is not None:
         streams = start
@@ -120,7 +149,7 @@ def max_streams(fits: Callable[[int], bool], start: int | None) -> int:
         while streams > 1 and not fits(streams := max(1, min(streams - 1, round(streams / 1.12)))):
             pass
         return streams
-    low, high = 0, 16
+    low, high = 0, FIRST_STREAMS
     while fits(high):
         low, high = high, high * 2
         if high > 4096:
@@ -131,28 +160,63 @@ def max_streams(fits: Callable[[int], bool], start: int | None) -> int:
     return low
 
 
-def _density_fits(client: str, url: str, seconds: float) -> Callable[[int], bool]:
+def _density_fits(
+    client: str, url: str, scale: dict[str, Any], cadence: int, trials: list[dict[str, Any]]
+) -> Callable[[int], bool]:
+    """Whether a trial of so many streams keeps both p99s within the budget; each
+    trial's result goes to ``trials``, for the JSON."""
+
     def fits(streams: int) -> bool:
-        result = measure(client, "density", url, streams=streams, seconds=seconds)
-        return bool(result["p99_seconds"] < LATENCY_BUDGET)
+        timing = {"seconds": scale["seconds"], "warmup": scale["warmup"], "cadence": cadence}
+        started = time.monotonic()
+        result = measure(client, "density", url, streams=streams, **timing)
+        late = max(result["p99_seconds"], result["send_lag_p99_seconds"])
+        fit = not result["ended_early"] and bool(late < LATENCY_BUDGET)
+        trials.append(
+            {
+                "streams": streams,
+                "fits": fit,
+                "ended_early": result["ended_early"],
+                "p99_ms": _ms(result["p99_seconds"]),
+                "send_lag_p99_ms": _ms(result["send_lag_p99_seconds"]),
+                "seconds": round(time.monotonic() - started, 2),
+            }
+        )
+        return fit
 
     return fits
 
 
-def run_figure(figure: Figure, scale: dict[str, Any], runs: int, smoke: bool) -> dict[str, Any]:
+def _ms(seconds: float) -> float | None:
+    """Milliseconds for the JSON; ``None`` for a p99 of too few values (infinite)."""
+    return round(seconds * 1000, 1) if seconds != float("inf") else None
+
+
+def run_figure(
+    figure: Figure,
+    scale: dict[str, Any],
+    runs: int,
+    smoke: bool,
+    starts: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """``runs`` runs of ``figure`` for each of its clients. A density search starts
+    from the client's previous run, or else from ``starts`` (another cadence's answer,
+    so that the search takes a few steps rather than doubling from the start)."""
     values: dict[str, list[float]] = {client: [] for client in figure.clients}
+    trials: dict[str, list[dict[str, Any]]] = {client: [] for client in figure.clients}
     count = scale.get(figure.name, 0)
-    with peer(figure.peer_mode, count) as url:
+    with peer(figure.peer_mode, count, figure.cadence) as url:
         for _ in range(runs):
             for client in figure.clients:
-                if figure.name == "density":
+                if figure.peer_mode == "realtime":
+                    fits = _density_fits(client, url, scale, figure.cadence, trials[client])
                     if smoke:
-                        measure(client, "density", url, streams=2, seconds=scale["seconds"])
+                        fits(2)  # it runs, whatever its latency
                         value: float = 2
                     else:
                         previous = values[client][-1] if values[client] else None
+                        previous = previous or (starts or {}).get(client)
                         start = None if previous is None else int(previous)
-                        fits = _density_fits(client, url, scale["seconds"])
                         value = max_streams(fits, start)
                 else:
                     value = measure(client, figure.name, url, count=count)[figure.key]
@@ -164,6 +228,7 @@ def run_figure(figure: Figure, scale: dict[str, Any], runs: int, smoke: bool) ->
             "min": min(found),
             "max": max(found),
         }
+        | ({"trials": trials[client]} if trials[client] else {})
         for client, found in values.items()
     }
 
@@ -205,8 +270,8 @@ def table(figures: dict[str, dict[str, Any]]) -> str:
         ours = found["dgtrio"]["median"]
         versus = f"{_advantage(figure, ours, found['sdk']['median']):.2f}x"
         ceiling = "—"
-        if "trio-websocket" in found:
-            ceiling = f"{_advantage(figure, ours, found['trio-websocket']['median']):.0%}"
+        if CEILING in found:
+            ceiling = f"{_advantage(figure, ours, found[CEILING]['median']):.0%}"
         lines.append(
             f"| {figure.name} ({figure.unit}) | " + " | ".join(cells) + f" | {versus} | {ceiling} |"
         )
@@ -215,33 +280,45 @@ def table(figures: dict[str, dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--runs", type=int, default=5, help="runs of each figure (5)")
+    most = f"runs of each figure (5; density: {DENSITY_RUNS} at most)"
+    parser.add_argument("--runs", type=int, default=5, help=most)
     parser.add_argument("--smoke", action="store_true", help="tiny counts, one pass: a check")
-    parser.add_argument("--only", help="comma-separated figures: receive,upload,density,...")
+    parser.add_argument("--only", help="comma-separated figures: receive,upload,density10,...")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")
     args = parser.parse_args()
     scale = SCALES["smoke" if args.smoke else "full"]
     runs = 1 if args.smoke else args.runs
-    chosen = set(args.only.split(",")) if args.only else {figure.name for figure in FIGURES}
+    names = {figure.name for figure in FIGURES}
+    chosen = set(args.only.split(",")) if args.only else names
+    if unknown := chosen - names:
+        parser.error(f"no figure {', '.join(sorted(unknown))}: one of {', '.join(sorted(names))}")
     started = time.monotonic()
     figures: dict[str, dict[str, Any]] = {}
     for figure in FIGURES:
         if figure.name in chosen:
             print(f"measuring {figure.name} ...", file=sys.stderr, flush=True)
-            figures[figure.name] = run_figure(figure, scale, runs, args.smoke)
+            times, starts = runs, None
+            if figure.peer_mode == "realtime":
+                times = min(runs, DENSITY_RUNS)
+                found = figures.get("density", {})
+                starts = {client: stats["median"] for client, stats in found.items()}
+            figures[figure.name] = run_figure(figure, scale, times, args.smoke, starts)
     elapsed = time.monotonic() - started
     report = {
         "python": platform.python_version(),
         "machine": platform.machine(),
         "processor_count": os.cpu_count(),
         "runs": runs,
+        "density_runs": min(runs, DENSITY_RUNS),
         "scale": scale,
         "seconds": elapsed,
         "figures": figures,
     }
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(table(figures))
-    print(f"\n{runs} run(s) of each, {elapsed:.0f} s; JSON in {args.json}", file=sys.stderr)
+    density = f" (density: {DENSITY_RUNS})" if runs > DENSITY_RUNS else ""
+    done = f"{runs} run(s) of each{density}, {elapsed:.0f} s; JSON in {args.json}"
+    print(f"\n{done}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,21 @@
 """The clients under test, one workload at a time, each in a process of its own.
 
     python -m bench.clients CLIENT WORKLOAD URL [--count N] [--streams N] [--seconds S]
+                                                [--warmup S] [--cadence N]
 
-prints one JSON object: the workload's figure and what it is made of. Clients:
+prints one line of JSON: the workload's figure and what it is made of (a density
+trial prints it as soon as it has failed for certain, ``ended_early``, and runs on:
+``python -m bench`` ends it then). Clients:
 
 - ``dgtrio``: ``open_listen`` (``open_flux_speak`` for tts), messages decoded into
   typed attrs objects;
 - ``sdk``: the official deepgram-sdk's ``AsyncDeepgramClient`` (asyncio, websockets),
   messages decoded into its pydantic models;
-- ``trio-websocket``: raw trio-websocket, no decoding (the ceiling for dgtrio's transport);
+- ``sans-io``: raw, no decoding: one trio task drives websockets' sans-io
+  ``ClientProtocol`` over ``trio.open_tcp_stream``, as dgtrio's transport does (its
+  ceiling);
+- ``trio-websocket``: raw trio-websocket, no decoding, for context (dgtrio's
+  transport before it drove the protocol itself);
 - ``websockets``: raw ``websockets`` (asyncio), no decoding, for context.
 
 Workloads (the peer, ``bench.peer``, runs the matching mode):
@@ -16,9 +23,10 @@ Workloads (the peer, ``bench.peer``, runs the matching mode):
 - ``receive`` (flood): messages/s from the first to the last of ``count`` ``Results``;
 - ``upload`` (sink): bytes/s sending ``count`` 20 ms linear16 frames (640 B) as fast
   as the API allows, until the peer's ``Metadata`` confirms it has them all;
-- ``density`` (realtime): ``streams`` streams each sending a 20 ms frame every 20 ms
-  for ``seconds`` and receiving 4 ``Results``/s; the p99 of server-send to
-  user-receive latency;
+- ``density`` (realtime): ``streams`` streams, once all are connected, each sending a
+  20 ms frame every 20 ms for ``warmup`` + ``seconds`` and receiving the peer's
+  ``Results`` (``cadence`` a second, as the peer was told); after the warm-up, the
+  p99 of server-send to user-receive latency, and of how late each send returned;
 - ``memory`` (idle): resident memory per open, idle connection, over ``count`` of them;
 - ``connect`` (idle): the median time to open a connection, over ``count`` in a row;
 - ``tts`` (speak): Flux TTS audio chunks/s (4800 B each) from the first to the last
@@ -36,11 +44,17 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack, suppress
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import trio
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.typing import BytesLike
+from websockets.uri import parse_uri
 
 from .peer import SPEAK_CHUNK
 
@@ -50,6 +64,9 @@ API_KEY = "bench-key"
 SPEAK_MODEL = "flux-haley-en"
 SPEAK_TEXT = "Four score and seven years ago our fathers brought forth a new nation."
 SPEAK_JSON = json.dumps({"type": "Speak", "text": SPEAK_TEXT})
+CLOSE_STREAM = '{"type":"CloseStream"}'
+LATENCY_BUDGET = 0.050  # density: seconds, for both p99s (results' latency, sends' lag)
+RECEIVE_BUFFER = 64 * 1024  # bytes per read, as dgtrio's transport reads
 Result = dict[str, Any]
 
 
@@ -57,11 +74,6 @@ def _rss() -> int:
     """Resident memory of this process, in bytes."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _latency(transcript: str) -> float:
-    """Seconds since the peer stamped ``t=<monotonic>`` on a result."""
-    return time.monotonic() - float(transcript[2:])
 
 
 def _p99(values: list[float]) -> float:
@@ -86,7 +98,7 @@ class _Chunks:
         self.count = self.size = 0
         self.started = self.ended = 0.0
 
-    def add(self, data: bytes) -> None:
+    def add(self, data: BytesLike) -> None:
         self.ended = time.perf_counter()
         if not self.count:
             self.started = self.ended
@@ -106,6 +118,130 @@ class _Chunks:
             "count": count,
             "bytes_per_second": per_second * SPEAK_CHUNK,
         }
+
+
+class _Density:
+    """What every client's density workload shares, so that all measure alike: the
+    streams start sending together once the last has connected (opening hundreds of
+    connections at once is not what is measured), and only the results the peer sent
+    after the warm-up count (the first frames of a stream cost more than the rest).
+
+    A trial fails when either p99 is over the budget: the results' latency, or how
+    late the frames' sends returned (the peer stamps a result when the audio arrives,
+    so a client too busy to send on time would pass unseen). Once that is certain it
+    says so at once (``ended_early``, on stdout), before its end: a search spends most
+    of its failed trials far over the budget, and waiting them out would double the
+    time it takes.
+    """
+
+    def __init__(self, streams: int, seconds: float, warmup: float, cadence: int) -> None:
+        self.streams, self.warmup = streams, warmup
+        self.frames = round((warmup + seconds) / FRAME_SECONDS)  # each stream sends
+        self.warmup_frames = round(warmup / FRAME_SECONDS)
+        self.connected = 0
+        self.measured_from = float("inf")  # time.monotonic(), set at the start
+        self.latencies: list[float] = []
+        self.lags: list[float] = []  # of the measured frames' sends
+        # More than 1 % of the measured results or frames over the budget, and the p99
+        # is over it. The results: at most the peer's ``cadence`` a second, and one
+        # more at either end.
+        self.over_allowed = streams * (cadence * seconds + 2) // 100
+        self.late_allowed = streams * (self.frames - self.warmup_frames) // 100
+        self.over = self.late = 0
+        self.failed = False
+
+    def joined(self) -> bool:
+        """One more stream connected; ``True`` for the last: the streams start now."""
+        self.connected += 1
+        if self.connected < self.streams:
+            return False
+        self.measured_from = time.monotonic() + self.warmup
+        return True
+
+    def offset(self, index: int) -> float:
+        """Seconds from the start to stream ``index``'s first frame: the streams'
+        frames are spread over the 20 ms, not sent in one burst."""
+        return FRAME_SECONDS * index / self.streams
+
+    def add(self, transcript: str) -> None:
+        """A result received: its latency from the peer's ``t=<monotonic>`` stamp, if
+        the peer sent it after the warm-up."""
+        received = time.monotonic()
+        sent = float(transcript[2:])
+        if sent < self.measured_from:
+            return
+        self.latencies.append(received - sent)
+        if received - sent >= LATENCY_BUDGET:
+            self.over += 1
+            if self.over > self.over_allowed:
+                self._fail()
+
+    def sent(self, lag: float) -> None:
+        """A measured frame's send returned ``lag`` seconds after the frame's time."""
+        self.lags.append(lag)
+        if lag >= LATENCY_BUDGET:
+            self.late += 1
+            if self.late > self.late_allowed:
+                self._fail()
+
+    def _fail(self) -> None:
+        if not self.failed:
+            self.failed = True
+            _report(self.result())
+
+    def result(self) -> Result:
+        latencies = self.latencies
+        return {
+            "p99_seconds": _p99(latencies),
+            "results": len(latencies),
+            "send_lag_p99_seconds": _p99(self.lags),
+            "streams": self.streams,
+            "ended_early": self.failed,  # and reported when it did
+        }
+
+
+def _report(result: Result) -> None:
+    """Print ``result`` as the line of JSON ``python -m bench`` reads."""
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+async def _trio_audio(
+    density: _Density,
+    index: int,
+    send: Callable[[bytes], Awaitable[object]],
+    end: Callable[[], Awaitable[object]],
+) -> None:
+    """Stream ``index``'s audio in real time from now: a frame every 20 ms, then
+    ``end``; after the warm-up, how late each send returned."""
+    start = trio.current_time() + density.offset(index)
+    measured = density.warmup_frames
+    for frame in range(density.frames):
+        due = start + frame * FRAME_SECONDS
+        await trio.sleep_until(due)
+        await send(FRAME)
+        if frame >= measured:
+            density.sent(trio.current_time() - due)
+    await end()
+
+
+async def _asyncio_audio(
+    density: _Density,
+    index: int,
+    send: Callable[[bytes], Awaitable[object]],
+    end: Callable[[], Awaitable[object]],
+) -> None:
+    """:func:`_trio_audio` for asyncio."""
+    loop = asyncio.get_running_loop()
+    start = loop.time() + density.offset(index)
+    measured = density.warmup_frames
+    for frame in range(density.frames):
+        due = start + frame * FRAME_SECONDS
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        await send(FRAME)
+        if frame >= measured:
+            density.sent(loop.time() - due)
+    await end()
 
 
 # -- dgtrio ---------------------------------------------------------------------------------
@@ -158,34 +294,28 @@ async def dgtrio_upload(url: str, count: int, **unused: Any) -> Result:
     raise RuntimeError("no Metadata")
 
 
-async def dgtrio_density(url: str, streams: int, seconds: float, **unused: Any) -> Result:
+async def dgtrio_density(
+    url: str, streams: int, seconds: float, warmup: float, cadence: int, **unused: Any
+) -> Result:
     import dgtrio
 
-    latencies: list[float] = []
-    frames = round(seconds / FRAME_SECONDS)
+    density = _Density(streams, seconds, warmup, cadence)
+    started = trio.Event()
 
-    async def stream(offset: float) -> None:
-        async with (
-            _dgtrio_listen(url) as conn,
-            trio.open_nursery() as nursery,
-        ):
-
-            async def send() -> None:
-                start = trio.current_time() + offset
-                for index in range(frames):
-                    await trio.sleep_until(start + index * FRAME_SECONDS)
-                    await conn.send_audio(FRAME)
-                await conn.close_stream()
-
-            nursery.start_soon(send)
+    async def stream(index: int) -> None:
+        async with _dgtrio_listen(url) as conn, trio.open_nursery() as nursery:
+            if density.joined():
+                started.set()
+            await started.wait()
+            nursery.start_soon(_trio_audio, density, index, conn.send_audio, conn.close_stream)
             async for message in conn:
                 if isinstance(message, dgtrio.ListenV1Results):
-                    latencies.append(_latency(message.transcript))
+                    density.add(message.transcript)
 
     async with trio.open_nursery() as nursery:
         for index in range(streams):
-            nursery.start_soon(stream, FRAME_SECONDS * index / streams)
-    return {"p99_seconds": _p99(latencies), "results": len(latencies), "streams": streams}
+            nursery.start_soon(stream, index)
+    return density.result()
 
 
 async def dgtrio_tts(url: str, count: int, **unused: Any) -> Result:
@@ -280,39 +410,37 @@ async def trio_websocket_upload(url: str, count: int, **unused: Any) -> Result:
         started = time.perf_counter()
         for _ in range(count):
             await ws.send_message(FRAME)
-        await ws.send_message('{"type":"CloseStream"}')
+        await ws.send_message(CLOSE_STREAM)
         while '"Metadata"' not in (await ws.get_message()):
             pass
         return _timed(count * len(FRAME), started, "bytes")
 
 
-async def trio_websocket_density(url: str, streams: int, seconds: float, **unused: Any) -> Result:
+async def trio_websocket_density(
+    url: str, streams: int, seconds: float, warmup: float, cadence: int, **unused: Any
+) -> Result:
     import orjson
 
-    latencies: list[float] = []
-    frames = round(seconds / FRAME_SECONDS)
+    density = _Density(streams, seconds, warmup, cadence)
+    started = trio.Event()
 
-    async def stream(offset: float) -> None:
+    async def stream(index: int) -> None:
         async with _trio_websocket(url) as ws, trio.open_nursery() as nursery:
-
-            async def send() -> None:
-                start = trio.current_time() + offset
-                for index in range(frames):
-                    await trio.sleep_until(start + index * FRAME_SECONDS)
-                    await ws.send_message(FRAME)
-                await ws.send_message('{"type":"CloseStream"}')
-
-            nursery.start_soon(send)
+            if density.joined():
+                started.set()
+            await started.wait()
+            end = partial(ws.send_message, CLOSE_STREAM)
+            nursery.start_soon(_trio_audio, density, index, ws.send_message, end)
             while True:
                 data = orjson.loads(await ws.get_message())
                 if data["type"] == "Metadata":
                     return
-                latencies.append(_latency(data["channel"]["alternatives"][0]["transcript"]))
+                density.add(data["channel"]["alternatives"][0]["transcript"])
 
     async with trio.open_nursery() as nursery:
         for index in range(streams):
-            nursery.start_soon(stream, FRAME_SECONDS * index / streams)
-    return {"p99_seconds": _p99(latencies), "results": len(latencies), "streams": streams}
+            nursery.start_soon(stream, index)
+    return density.result()
 
 
 async def trio_websocket_tts(url: str, count: int, **unused: Any) -> Result:
@@ -340,6 +468,186 @@ async def trio_websocket_memory(url: str, count: int, **unused: Any) -> Result:
 
 async def trio_websocket_connect(url: str, count: int, **unused: Any) -> Result:
     return await _connects(count, lambda: _trio_websocket(url))
+
+
+# -- raw sans-io: websockets' ClientProtocol driven by one trio task --------------------------
+
+
+class _SansIO:
+    """websockets' sans-io ``ClientProtocol`` over ``trio.open_tcp_stream``, driven by
+    the task that reads: no reader task, no channel, nothing decoded. dgtrio's
+    transport is built the same way, so this is its ceiling.
+
+    A send writes at once, whole, unless another task is writing (trio refuses two
+    ``send_all`` at once): that write then carries it, in order, right after its own.
+    The protocol's own answers (to the peer's close) are written so by the reading task.
+    """
+
+    __slots__ = ("_early", "_target", "_writing", "protocol", "stream")
+
+    def __init__(self, target: str) -> None:
+        self._target = target
+        self._writing = False
+
+    async def __aenter__(self) -> _SansIO:
+        uri = parse_uri(self._target)
+        self.stream = await trio.open_tcp_stream(uri.host, uri.port)
+        try:
+            await self._handshake(ClientProtocol(uri, max_size=None))
+        except BaseException:
+            await trio.aclose_forcefully(self.stream)
+            raise
+        return self
+
+    async def _handshake(self, protocol: ClientProtocol) -> None:
+        """The upgrade; the frames that came right behind the response are kept for
+        the first :meth:`frames`."""
+        self.protocol = protocol
+        protocol.send_request(protocol.connect())
+        await self._flush()
+        events = []
+        while protocol.state is State.CONNECTING and protocol.handshake_exc is None:
+            data = await self.stream.receive_some(RECEIVE_BUFFER)
+            if not data:
+                raise ConnectionError("the peer closed the connection during the handshake")
+            protocol.receive_data(data)
+            events += protocol.events_received()
+        if protocol.handshake_exc is not None:
+            raise protocol.handshake_exc
+        self._early = [event for event in events if isinstance(event, Frame)]
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """The closing handshake: a close 1000 unless the peer's came first, then read
+        until the peer ends the TCP connection."""
+        try:
+            if self.protocol.state is State.OPEN:
+                self.protocol.send_close(1000)
+                await self._flush()
+            while self.open:
+                await self.frames()
+        finally:
+            await trio.aclose_forcefully(self.stream)
+
+    @property
+    def open(self) -> bool:
+        """Whether frames may still come: the peer has not ended the connection."""
+        return self.protocol.state is not State.CLOSED
+
+    async def send(self, message: str | bytes) -> None:
+        if isinstance(message, str):
+            self.protocol.send_text(message.encode())
+        else:
+            self.protocol.send_binary(message)
+        await self._flush()
+
+    async def frames(self) -> list[Frame]:
+        """The frames one read of the socket completes (none, at times), data and
+        control alike; the protocol's answers are written at once."""
+        if self._early:
+            early, self._early = self._early, []
+            return early
+        protocol = self.protocol
+        data = await self.stream.receive_some(RECEIVE_BUFFER)
+        if data:
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        await self._flush()
+        # Past the handshake, a client's protocol parses nothing but frames.
+        return cast(list[Frame], protocol.events_received())
+
+    async def _flush(self) -> None:
+        """Write what the protocol has to send, unless a write is under way already."""
+        if self._writing:
+            return
+        self._writing = True
+        try:
+            # An empty write is the protocol's end of stream: closing the stream does it.
+            while data := b"".join(self.protocol.data_to_send()):
+                await self.stream.send_all(data)
+        finally:
+            self._writing = False
+
+
+async def _sans_io_text(ws: _SansIO) -> list[BytesLike]:
+    """The text messages of the next read that brings any; ``RuntimeError`` if the
+    peer closed first. The peer sends each message in one frame."""
+    while ws.open:
+        texts = [frame.data for frame in await ws.frames() if frame.opcode is Opcode.TEXT]
+        if texts:
+            return texts
+    raise RuntimeError("the peer closed the connection")
+
+
+async def sans_io_receive(url: str, count: int, **unused: Any) -> Result:
+    async with _SansIO(_listen_url(url)) as ws:
+        first = received = len(await _sans_io_text(ws))  # timed from the end of this read
+        started = time.perf_counter()
+        while received < count:
+            received += len(await _sans_io_text(ws))
+        return _timed(count - first, started, "messages")
+
+
+async def sans_io_upload(url: str, count: int, **unused: Any) -> Result:
+    async with _SansIO(_listen_url(url)) as ws:
+        started = time.perf_counter()
+        for _ in range(count):
+            await ws.send(FRAME)
+        await ws.send(CLOSE_STREAM)
+        while not any(b'"Metadata"' in text for text in await _sans_io_text(ws)):
+            pass
+        return _timed(count * len(FRAME), started, "bytes")
+
+
+async def sans_io_density(
+    url: str, streams: int, seconds: float, warmup: float, cadence: int, **unused: Any
+) -> Result:
+    import orjson
+
+    density = _Density(streams, seconds, warmup, cadence)
+    started = trio.Event()
+
+    async def stream(index: int) -> None:
+        async with _SansIO(_listen_url(url)) as ws, trio.open_nursery() as nursery:
+            if density.joined():
+                started.set()
+            await started.wait()
+            end = partial(ws.send, CLOSE_STREAM)
+            nursery.start_soon(_trio_audio, density, index, ws.send, end)
+            while True:
+                for text in await _sans_io_text(ws):
+                    data = orjson.loads(text)
+                    if data["type"] == "Metadata":
+                        return
+                    density.add(data["channel"]["alternatives"][0]["transcript"])
+
+    async with trio.open_nursery() as nursery:
+        for index in range(streams):
+            nursery.start_soon(stream, index)
+    return density.result()
+
+
+async def sans_io_tts(url: str, count: int, **unused: Any) -> Result:
+    """As ``trio_websocket_tts``: frames read until the peer ends the connection."""
+    async with _SansIO(_speak_url(url)) as ws:
+        await ws.send(SPEAK_JSON)
+        await ws.send('{"type":"Flush"}')
+        chunks = _Chunks()
+        while ws.open:
+            for frame in await ws.frames():
+                if frame.opcode is Opcode.BINARY:
+                    chunks.add(frame.data)
+                elif frame.opcode is Opcode.TEXT and b'"SpeechMetadata"' in frame.data:
+                    await ws.send('{"type":"Close"}')
+    return chunks.result(count)
+
+
+async def sans_io_memory(url: str, count: int, **unused: Any) -> Result:
+    return await _memory(count, lambda: _SansIO(_listen_url(url)))
+
+
+async def sans_io_connect(url: str, count: int, **unused: Any) -> Result:
+    return await _connects(count, lambda: _SansIO(_listen_url(url)))
 
 
 # -- the official SDK (asyncio) -------------------------------------------------------------
@@ -398,32 +706,29 @@ async def sdk_upload(url: str, count: int, **unused: Any) -> Result:
     raise RuntimeError("no Metadata")
 
 
-async def sdk_density(url: str, streams: int, seconds: float, **unused: Any) -> Result:
+async def sdk_density(
+    url: str, streams: int, seconds: float, warmup: float, cadence: int, **unused: Any
+) -> Result:
     from deepgram.listen.v1.types import ListenV1Results
 
     client = _sdk(url)
-    latencies: list[float] = []
-    frames = round(seconds / FRAME_SECONDS)
-    loop = asyncio.get_running_loop()
+    density = _Density(streams, seconds, warmup, cadence)
+    started = asyncio.Event()
 
-    async def stream(offset: float) -> None:
+    async def stream(index: int) -> None:
         async with _sdk_connect(client) as socket:
-
-            async def send() -> None:
-                start = loop.time() + offset
-                for index in range(frames):
-                    await asyncio.sleep(max(0.0, start + index * FRAME_SECONDS - loop.time()))
-                    await socket.send_media(FRAME)
-                await socket.send_close_stream()
-
-            sender = asyncio.create_task(send())
+            if density.joined():
+                started.set()
+            await started.wait()
+            audio = _asyncio_audio(density, index, socket.send_media, socket.send_close_stream)
+            sender = asyncio.create_task(audio)
             async for message in socket:
                 if isinstance(message, ListenV1Results):
-                    latencies.append(_latency(message.channel.alternatives[0].transcript))
+                    density.add(message.channel.alternatives[0].transcript)
             await sender
 
-    await asyncio.gather(*(stream(FRAME_SECONDS * i / streams) for i in range(streams)))
-    return {"p99_seconds": _p99(latencies), "results": len(latencies), "streams": streams}
+    await asyncio.gather(*(stream(index) for index in range(streams)))
+    return density.result()
 
 
 async def sdk_tts(url: str, count: int, **unused: Any) -> Result:
@@ -483,10 +788,37 @@ async def websockets_upload(url: str, count: int, **unused: Any) -> Result:
         started = time.perf_counter()
         for _ in range(count):
             await ws.send(FRAME)
-        await ws.send('{"type":"CloseStream"}')
+        await ws.send(CLOSE_STREAM)
         while '"Metadata"' not in str(await ws.recv()):
             pass
         return _timed(count * len(FRAME), started, "bytes")
+
+
+async def websockets_density(
+    url: str, streams: int, seconds: float, warmup: float, cadence: int, **unused: Any
+) -> Result:
+    import orjson
+    from websockets.asyncio.client import connect
+
+    density = _Density(streams, seconds, warmup, cadence)
+    started = asyncio.Event()
+
+    async def stream(index: int) -> None:
+        async with connect(_listen_url(url), compression=None) as ws:
+            if density.joined():
+                started.set()
+            await started.wait()
+            end = partial(ws.send, CLOSE_STREAM)
+            sender = asyncio.create_task(_asyncio_audio(density, index, ws.send, end))
+            async for message in ws:
+                data = orjson.loads(message)
+                if data["type"] == "Metadata":
+                    break
+                density.add(data["channel"]["alternatives"][0]["transcript"])
+            await sender
+
+    await asyncio.gather(*(stream(index) for index in range(streams)))
+    return density.result()
 
 
 async def websockets_tts(url: str, count: int, **unused: Any) -> Result:
@@ -546,9 +878,18 @@ WORKLOADS: dict[str, dict[str, Callable[..., Coroutine[Any, Any, Result]]]] = {
         "connect": trio_websocket_connect,
         "tts": trio_websocket_tts,
     },
+    "sans-io": {
+        "receive": sans_io_receive,
+        "upload": sans_io_upload,
+        "density": sans_io_density,
+        "memory": sans_io_memory,
+        "connect": sans_io_connect,
+        "tts": sans_io_tts,
+    },
     "websockets": {
         "receive": websockets_receive,
         "upload": websockets_upload,
+        "density": websockets_density,
         "memory": websockets_memory,
         "connect": websockets_connect,
         "tts": websockets_tts,
@@ -572,7 +913,9 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--streams", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=3.0, help="density: measured")
+    parser.add_argument("--warmup", type=float, default=1.0, help="density: not measured")
+    parser.add_argument("--cadence", type=int, default=4, help="density: the peer's Results/s")
     args = parser.parse_args()
     result = run(
         args.client,
@@ -581,9 +924,11 @@ def main() -> None:
         count=args.count,
         streams=args.streams,
         seconds=args.seconds,
+        warmup=args.warmup,
+        cadence=args.cadence,
     )
-    json.dump(result, sys.stdout)
-    sys.stdout.write("\n")
+    if not result.get("ended_early"):  # or it was reported already
+        _report(result)
 
 
 if __name__ == "__main__":

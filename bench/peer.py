@@ -1,13 +1,15 @@
 """A fast loopback Listen v1 and Flux TTS peer for the benchmarks: raw asyncio, no
 WebSocket library.
 
-    python -m bench.peer {flood,sink,realtime,idle,speak} [--count N] [--port 0]
+    python -m bench.peer {flood,sink,realtime,idle,speak} [--count N] [--cadence N] [--port 0]
 
 prints ``PORT <n>`` once it listens on 127.0.0.1, then serves until SIGTERM/SIGINT.
 Server frames are pre-encoded; binary client frames are counted, never unmasked. Modes:
 ``flood`` sends ``--count`` Results at once; ``sink`` counts the audio (``bench_bytes``,
-``bench_frames`` in the Metadata); ``realtime`` sends a Results per 8000 audio bytes,
-its transcript ``t=<time.monotonic()>``; ``idle`` only answers pings and the close.
+``bench_frames`` in the Metadata); ``realtime`` sends ``--cadence`` Results per second
+of audio (4: one per 8000 bytes, 250 ms of 16 kHz linear16; 10: one per 100 ms, the
+interim cadence), its transcript ``t=<time.monotonic()>``; ``idle`` only answers pings
+and the close.
 Every Listen mode but idle ends with Metadata and a close 1000 (sink and realtime on
 ``CloseStream``). ``speak`` serves ``/v2/speak``: ``Connected``, then for a turn's
 first ``Speak`` a ``SpeechStarted`` and ``--count`` audio chunks of 4800 bytes, after
@@ -33,8 +35,10 @@ from typing import Any
 import orjson
 
 MODES = ("flood", "sink", "realtime", "idle", "speak")
-REALTIME_STEP = 8000  # audio bytes per realtime Results: 250 ms of 16 kHz linear16
+AUDIO_BYTES_PER_SECOND = 32000  # 16 kHz linear16
+CADENCE = 4  # realtime Results per second of audio: one per 250 ms, as finals come
 BATCH = 64  # flood frames per write
+BACKLOG = 4096  # connections waiting to be accepted (the kernel caps it at somaxconn)
 CLOSE_WAIT = 2.0  # seconds to wait for the client's close reply
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _TEXT, _BINARY, _CLOSE, _PING, _PONG = 1, 2, 8, 9, 10
@@ -160,14 +164,17 @@ async def _handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 class _Connection:
     """One client: the frame parser, the mode's replies and the close handshake."""
 
-    def __init__(self, mode: str, count: int, rid: str, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, mode: str, count: int, rid: str, writer: asyncio.StreamWriter, step: int
+    ) -> None:
         self.mode, self.count, self.rid, self.writer = mode, count, rid, writer
+        self.step = step  # realtime: audio bytes per Results
         self.buffer = bytearray()
         self.text = bytearray()  # a text message so far (fragments)
         self.skip = 0  # binary payload bytes still to come in later reads
         self.in_binary = False  # continuation frames continue a binary message
         self.audio_bytes = self.audio_frames = 0
-        self.next_mark = REALTIME_STEP if mode == "realtime" else _NEVER
+        self.next_mark = step if mode == "realtime" else _NEVER
         self.closing = False  # our close frame went out
         self.deadline: asyncio.Timeout | None = None
         self.sender: asyncio.Task[None] | None = None  # flood's Results, speak's turn
@@ -261,7 +268,7 @@ class _Connection:
         """Count audio bytes; in realtime mode, a timestamped Results per step crossed."""
         self.audio_bytes += size
         while self.audio_bytes >= self.next_mark:
-            self.next_mark += REALTIME_STEP
+            self.next_mark += self.step
             stamp = f"t={time.monotonic():.6f}".encode()
             self.writer.write(_frame(_TEXT, _HEAD + stamp + _TAIL))
 
@@ -328,15 +335,23 @@ class _Connection:
 
 
 async def serve(
-    mode: str, count: int, port: int = 0, ready: Callable[[int], None] | None = None
+    mode: str,
+    count: int,
+    port: int = 0,
+    ready: Callable[[int], None] | None = None,
+    cadence: int = CADENCE,
 ) -> None:
-    """Serve ``mode`` on 127.0.0.1:``port`` until cancelled; ``ready(port)`` once listening."""
+    """Serve ``mode`` on 127.0.0.1:``port`` until cancelled; ``ready(port)`` once listening.
+    ``cadence``: realtime Results per second of audio."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
+    if not 0 < cadence <= AUDIO_BYTES_PER_SECOND:
+        raise ValueError(f"cadence {cadence}: 1 to {AUDIO_BYTES_PER_SECOND} Results a second")
     ids = itertools.count(1)
+    step = AUDIO_BYTES_PER_SECOND // cadence
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connection = _Connection(mode, count, f"bench-{next(ids)}", writer)
+        connection = _Connection(mode, count, f"bench-{next(ids)}", writer, step)
         # CancelledError: at shutdown; Python 3.11's start_server logs a cancelled handler.
         with suppress(asyncio.CancelledError, *_GONE):
             try:
@@ -345,7 +360,9 @@ async def serve(
             finally:
                 writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    # A density trial opens hundreds of connections at once: past asyncio's default
+    # backlog of 100, the kernel drops SYNs, and each retry costs a second.
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=BACKLOG)
     async with server:
         if ready is not None:
             ready(server.sockets[0].getsockname()[1])
@@ -361,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("mode", choices=MODES)
     parser.add_argument("--count", type=int, default=1000, help="flood: Results to send")
+    parser.add_argument(
+        "--cadence", type=int, default=CADENCE, help="realtime: Results per second of audio"
+    )
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     args = parser.parse_args(argv)
 
@@ -371,7 +391,11 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
         with suppress(asyncio.CancelledError):
             await serve(
-                args.mode, args.count, args.port, lambda port: print(f"PORT {port}", flush=True)
+                args.mode,
+                args.count,
+                args.port,
+                lambda port: print(f"PORT {port}", flush=True),
+                args.cadence,
             )
 
     asyncio.run(until_signalled())

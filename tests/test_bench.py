@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from bench import soak
-from bench.__main__ import FIGURES, max_streams
+from bench import clients, soak
+from bench.__main__ import CLIENTS, FIGURES, max_streams, peer
 
 from .conftest import ROOT
 
@@ -34,9 +35,63 @@ def test_a_smoke_run_measures_every_figure_for_every_client(tmp_path: Path) -> N
         found = report["figures"][figure.name]
         assert sorted(found) == sorted(figure.clients)
         assert all(stats["median"] > 0 for stats in found.values())
+    # Every raw client runs every figure a raw client can: all but reading words.
+    for name in ("receive", "upload", "density", "density10", "memory", "connect", "tts"):
+        assert sorted(report["figures"][name]) == sorted(CLIENTS)
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("| figure | dgtrio | sdk | trio-websocket | websockets |")
+    head = "| figure | dgtrio | sdk | sans-io | trio-websocket | websockets | vs SDK | vs ceiling |"
+    assert lines[0] == head
     assert len(lines) == 2 + len(FIGURES)
+
+
+def test_a_density_trial_reports_as_soon_as_its_p99_is_over_the_budget(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """More than 1 % of the most results a trial can hold over the budget, or of its
+    frames sent late: the trial has failed, and says so before its end (the bench
+    then ends it)."""
+    density = clients._Density(streams=10, seconds=3.0, warmup=0.0, cadence=10)
+    assert density.joined() is False
+    density.connected = 9
+    assert density.joined() is True
+    time.sleep(2 * clients.LATENCY_BUDGET)  # results sent since the start can be late
+    now = time.monotonic()
+    density.add(f"t={now - 60:.6f}")  # sent before the start: the warm-up, not counted
+    for _ in range(2):  # 10 streams * (10/s * 3 s + 2) = 320 results at most: 3 allowed
+        density.add(f"t={now:.6f}")
+    late = f"t={now - 2 * clients.LATENCY_BUDGET:.6f}"
+    for _ in range(3):
+        density.add(late)
+    assert capsys.readouterr().out == ""
+    density.add(late)
+    report = json.loads(capsys.readouterr().out)
+    assert report["ended_early"] and report["p99_seconds"] > clients.LATENCY_BUDGET
+    assert report["results"] == 6
+    density.add(late)
+    density.sent(1.0)
+    density.sent(1.0)
+    assert capsys.readouterr().out == ""  # reported once
+
+    sending = clients._Density(streams=2, seconds=1.0, warmup=0.5, cadence=4)
+    for _ in range(10):  # 2 streams * 50 frames measured: 1 allowed late
+        sending.sent(0.001)
+    sending.sent(clients.LATENCY_BUDGET)  # on the budget is over it
+    assert capsys.readouterr().out == ""
+    sending.sent(1.0)
+    report = json.loads(capsys.readouterr().out)
+    assert report["ended_early"] and report["send_lag_p99_seconds"] > clients.LATENCY_BUDGET
+
+
+@pytest.mark.parametrize("cadence", [4, 10])
+def test_the_realtime_peer_sends_results_at_its_cadence(cadence: int) -> None:
+    """A second of audio from one stream brings ``cadence`` results, and the raw
+    sans-io client reads them all."""
+    with peer("realtime", cadence=cadence) as url:
+        result = clients.run(
+            "sans-io", "density", url, streams=1, seconds=1.0, warmup=0.0, cadence=cadence
+        )
+    assert result["results"] == cadence
+    assert not result["ended_early"]
 
 
 @pytest.mark.parametrize("limit", [1, 7, 137, 1000])

@@ -438,6 +438,44 @@ async def test_server_close_1000_ends_iteration_normally(
         assert info.value.code == 1000
 
 
+async def test_buffered_messages_are_taken_in_runs_that_yield_and_cancel(
+    fake: FakeDeepgram, connect: ConnectOptions
+) -> None:
+    """receive() takes buffered messages without a pass through the scheduler, but
+    yields after every 16, and is a cancellation point each time."""
+    async with dgtrio.open_listen(**connect) as conn:
+        session = (await fake.wait_for_sessions())[0]
+        for index in range(40):
+            await session.send_json({"type": "Custom", "n": index})
+        while conn.statistics().buffered_messages < 40:  # noqa: ASYNC110
+            await trio.sleep(0.01)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await conn.receive()  # buffered, but cancelled: nothing is taken
+        assert conn.statistics().buffered_messages == 40
+        steps = _TaskSteps(trio.lowlevel.current_task())
+        trio.lowlevel.add_instrument(steps)
+        try:
+            taken = [await conn.receive() for _ in range(40)]
+        finally:
+            trio.lowlevel.remove_instrument(steps)
+    assert [m.raw["n"] for m in taken] == list(range(40))
+    # Two passes through the scheduler: before the 17th and the 33rd message.
+    assert steps.count == 2
+
+
+class _TaskSteps(trio.abc.Instrument):
+    """Counts the steps of one task: each is a return from a pass through the
+    scheduler."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task, self.count = task, 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.count += 1
+
+
 async def test_bad_frames_raise_in_place_and_the_stream_goes_on(
     fake: FakeDeepgram, connect: ConnectOptions
 ) -> None:

@@ -57,6 +57,10 @@ __all__ = ["Engine"]
 
 log = logging.getLogger("dgtrio")
 
+# receive() takes up to this many buffered messages in a row without a pass through
+# the scheduler (it is a cancellation point each time), then yields once.
+_BUFFERED_RUN = 16
+
 M = TypeVar("M")
 
 
@@ -83,6 +87,7 @@ class Engine(Generic[M]):
         "_receiving",
         "_speaker",
         "_transport",
+        "_unyielded",
         "_waiters",
         "_writer",
         "requests",
@@ -115,6 +120,7 @@ class Engine(Generic[M]):
         # first, in order; made when first needed (memory per connection counts).
         self._backlog: deque[M | UnknownMessage | MessageDecodeError] | None = None
         self._receiving = False  # a task is in receive(): a second one is refused
+        self._unyielded = 0  # messages receive() took from the inbox without yielding
         self._audio_queued = 0  # audio bytes queued by send_audio: the stream position
         self._liveness = Liveness()
         self._writer = Writer(
@@ -153,7 +159,12 @@ class Engine(Generic[M]):
             if self._backlog:
                 await trio.lowlevel.checkpoint()
                 item = self._backlog.popleft()
+            elif self._inbox and self._unyielded < _BUFFERED_RUN:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                item = self._inbox.get_nowait()
+                self._unyielded += 1
             else:
+                self._unyielded = 0
                 item = await self._inbox.get()
         except trio.EndOfChannel:
             error = self._core.error
