@@ -206,6 +206,38 @@ def _report(result: Result) -> None:
     sys.stdout.flush()
 
 
+Stream = Callable[[int, Callable[[], Awaitable[None]]], Awaitable[None]]
+
+
+async def _trio_density(density: _Density, stream: Stream) -> Result:
+    """Run ``density``'s streams: ``stream(index, ready)`` opens its connection, awaits
+    ``ready()`` (every stream is connected), then streams."""
+    started = trio.Event()
+
+    async def ready() -> None:
+        if density.joined():
+            started.set()
+        await started.wait()
+
+    async with trio.open_nursery() as nursery:
+        for index in range(density.streams):
+            nursery.start_soon(stream, index, ready)
+    return density.result()
+
+
+async def _asyncio_density(density: _Density, stream: Stream) -> Result:
+    """:func:`_trio_density` for the asyncio clients."""
+    started = asyncio.Event()
+
+    async def ready() -> None:
+        if density.joined():
+            started.set()
+        await started.wait()
+
+    await asyncio.gather(*(stream(index, ready) for index in range(density.streams)))
+    return density.result()
+
+
 async def _trio_audio(
     density: _Density,
     index: int,
@@ -300,22 +332,16 @@ async def dgtrio_density(
     import dgtrio
 
     density = _Density(streams, seconds, warmup, cadence)
-    started = trio.Event()
 
-    async def stream(index: int) -> None:
+    async def stream(index: int, ready: Callable[[], Awaitable[None]]) -> None:
         async with _dgtrio_listen(url) as conn, trio.open_nursery() as nursery:
-            if density.joined():
-                started.set()
-            await started.wait()
+            await ready()
             nursery.start_soon(_trio_audio, density, index, conn.send_audio, conn.close_stream)
             async for message in conn:
                 if isinstance(message, dgtrio.ListenV1Results):
                     density.add(message.transcript)
 
-    async with trio.open_nursery() as nursery:
-        for index in range(streams):
-            nursery.start_soon(stream, index)
-    return density.result()
+    return await _trio_density(density, stream)
 
 
 async def dgtrio_tts(url: str, count: int, **unused: Any) -> Result:
@@ -422,13 +448,10 @@ async def trio_websocket_density(
     import orjson
 
     density = _Density(streams, seconds, warmup, cadence)
-    started = trio.Event()
 
-    async def stream(index: int) -> None:
+    async def stream(index: int, ready: Callable[[], Awaitable[None]]) -> None:
         async with _trio_websocket(url) as ws, trio.open_nursery() as nursery:
-            if density.joined():
-                started.set()
-            await started.wait()
+            await ready()
             end = partial(ws.send_message, CLOSE_STREAM)
             nursery.start_soon(_trio_audio, density, index, ws.send_message, end)
             while True:
@@ -437,10 +460,7 @@ async def trio_websocket_density(
                     return
                 density.add(data["channel"]["alternatives"][0]["transcript"])
 
-    async with trio.open_nursery() as nursery:
-        for index in range(streams):
-            nursery.start_soon(stream, index)
-    return density.result()
+    return await _trio_density(density, stream)
 
 
 async def trio_websocket_tts(url: str, count: int, **unused: Any) -> Result:
@@ -605,13 +625,10 @@ async def sans_io_density(
     import orjson
 
     density = _Density(streams, seconds, warmup, cadence)
-    started = trio.Event()
 
-    async def stream(index: int) -> None:
+    async def stream(index: int, ready: Callable[[], Awaitable[None]]) -> None:
         async with _SansIO(_listen_url(url)) as ws, trio.open_nursery() as nursery:
-            if density.joined():
-                started.set()
-            await started.wait()
+            await ready()
             end = partial(ws.send, CLOSE_STREAM)
             nursery.start_soon(_trio_audio, density, index, ws.send, end)
             while True:
@@ -621,10 +638,7 @@ async def sans_io_density(
                         return
                     density.add(data["channel"]["alternatives"][0]["transcript"])
 
-    async with trio.open_nursery() as nursery:
-        for index in range(streams):
-            nursery.start_soon(stream, index)
-    return density.result()
+    return await _trio_density(density, stream)
 
 
 async def sans_io_tts(url: str, count: int, **unused: Any) -> Result:
@@ -713,13 +727,10 @@ async def sdk_density(
 
     client = _sdk(url)
     density = _Density(streams, seconds, warmup, cadence)
-    started = asyncio.Event()
 
-    async def stream(index: int) -> None:
+    async def stream(index: int, ready: Callable[[], Awaitable[None]]) -> None:
         async with _sdk_connect(client) as socket:
-            if density.joined():
-                started.set()
-            await started.wait()
+            await ready()
             audio = _asyncio_audio(density, index, socket.send_media, socket.send_close_stream)
             sender = asyncio.create_task(audio)
             async for message in socket:
@@ -727,8 +738,7 @@ async def sdk_density(
                     density.add(message.channel.alternatives[0].transcript)
             await sender
 
-    await asyncio.gather(*(stream(index) for index in range(streams)))
-    return density.result()
+    return await _asyncio_density(density, stream)
 
 
 async def sdk_tts(url: str, count: int, **unused: Any) -> Result:
@@ -801,13 +811,10 @@ async def websockets_density(
     from websockets.asyncio.client import connect
 
     density = _Density(streams, seconds, warmup, cadence)
-    started = asyncio.Event()
 
-    async def stream(index: int) -> None:
+    async def stream(index: int, ready: Callable[[], Awaitable[None]]) -> None:
         async with connect(_listen_url(url), compression=None) as ws:
-            if density.joined():
-                started.set()
-            await started.wait()
+            await ready()
             end = partial(ws.send, CLOSE_STREAM)
             sender = asyncio.create_task(_asyncio_audio(density, index, ws.send, end))
             async for message in ws:
@@ -817,8 +824,7 @@ async def websockets_density(
                 density.add(data["channel"]["alternatives"][0]["transcript"])
             await sender
 
-    await asyncio.gather(*(stream(index) for index in range(streams)))
-    return density.result()
+    return await _asyncio_density(density, stream)
 
 
 async def websockets_tts(url: str, count: int, **unused: Any) -> Result:
