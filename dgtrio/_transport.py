@@ -288,6 +288,10 @@ class Transport:
         protocol = self._protocol
         if protocol.state is not State.OPEN:
             raise self._why()
+        if self.write_now(frame):
+            if self._unsent:
+                await self.flush()
+            return
         if isinstance(frame, str):
             protocol.send_text(frame.encode())
         else:
