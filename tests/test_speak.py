@@ -106,6 +106,7 @@ async def test_clear_drops_queued_and_pending_audio(
         # The audio that arrived before the clear was never delivered.
         assert isinstance(await tts.receive(), dgtrio.SpeakV1Cleared)
         assert tts.audio_frames_discarded == sent_before // 4800
+        await trio.testing.wait_all_tasks_blocked()  # the flush's task has its answer
         assert flushed == [None]  # the clear dropped that flush's audio
         after = b"".join([a.data async for a in tts.utterance("Short.")])
         assert len(after) == speech_bytes("Short.")
