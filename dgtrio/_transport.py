@@ -292,11 +292,15 @@ class Transport:
             if self._unsent:
                 await self.flush()
             return
-        if isinstance(frame, str):
-            protocol.send_text(frame.encode())
-        else:
-            protocol.send_binary(frame)
+        self._serialise(frame)
         await self._write()
+
+    def _serialise(self, frame: str | bytes) -> None:
+        """Frame ``frame`` into the protocol's outgoing bytes."""
+        if isinstance(frame, str):
+            self._protocol.send_text(frame.encode())
+        else:
+            self._protocol.send_binary(frame)
 
     def write_now(self, frame: str | bytes) -> bool:
         """Write one message without waiting, as asyncio's transports do: whether it
@@ -312,15 +316,9 @@ class Transport:
         sock, protocol = self._direct, self._protocol
         if sock is None or self._writing or self._unsent or protocol.state is not State.OPEN:
             return False
-        fd = sock.fileno()
-        if fd < 0:
-            return False
-        if isinstance(frame, str):
-            protocol.send_text(frame.encode())
-        else:
-            protocol.send_binary(frame)
+        self._serialise(frame)
         try:
-            data = self._wire(protocol.data_to_send())
+            data = _on_the_wire(protocol.data_to_send(), self._tls)
         except ssl.SSLError:
             # TLS failed (it wants a renegotiation, or is broken): so has the
             # connection. Closing the socket ends the reader's read, which reports it.
@@ -328,7 +326,7 @@ class Transport:
             self._stream.socket.close()
             return True
         try:
-            written = os.write(fd, data)
+            written = os.write(sock.fileno(), data)
         except OSError:
             # Full (or gone: the next write finds out how, as send() would).
             written = 0
@@ -357,10 +355,7 @@ class Transport:
             except (OSError, trio.ClosedResourceError):
                 break  # gone, or closed here: _write() below finds out how
             finally:
-                self._writing = False
-                if self._written is not None:
-                    self._written.set()
-                    self._written = None
+                self._write_done()
             self._unsent = self._unsent[written:]
         await self._write()
 
@@ -387,7 +382,7 @@ class Transport:
                 self._written = trio.Event()
             await self._written.wait()
         try:
-            data = self._wire(self._protocol.data_to_send())
+            data = _on_the_wire(self._protocol.data_to_send(), self._tls)
         except ssl.SSLError:
             return False  # TLS is broken: so is the connection
         if self._unsent:
@@ -400,14 +395,15 @@ class Transport:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
         finally:
-            self._writing = False
-            if self._written is not None:
-                self._written.set()
-                self._written = None
+            self._write_done()
         return True
 
-    def _wire(self, data: list[bytes]) -> bytes:
-        return _on_the_wire(data, self._tls)
+    def _write_done(self) -> None:
+        """The write under way is over: wake a send waiting for it."""
+        self._writing = False
+        if self._written is not None:
+            self._written.set()
+            self._written = None
 
     async def _write(self) -> None:
         """:meth:`_flush` for a sender. When the stream refuses the write, the peer

@@ -218,10 +218,15 @@ async def test_keepalive_at_exact_times_when_nothing_is_sent(
     assert len(silent_peer.received) == 3
 
 
-def _keepalive_running(conn: dgtrio.ListenV1Connection) -> bool:
+def _running(conn: dgtrio.ListenV1Connection, task_name: str) -> bool:
+    """Whether the connection's nursery runs a task whose name ends so."""
     nursery = conn._engine._nursery
     assert nursery is not None
-    return any(task.name.endswith("KeepAlive.run") for task in nursery.child_tasks)
+    return any(task.name.endswith(task_name) for task in nursery.child_tasks)
+
+
+def _keepalive_running(conn: dgtrio.ListenV1Connection) -> bool:
+    return _running(conn, "KeepAlive.run")
 
 
 async def test_each_keepalive_is_a_task_of_its_connection_and_leaves_with_it(
@@ -264,9 +269,7 @@ async def test_a_failing_keepalive_ends_its_own_connection_only(
 
 
 def _writer_running(conn: dgtrio.ListenV1Connection) -> bool:
-    nursery = conn._engine._nursery
-    assert nursery is not None
-    return any(task.name.endswith("Writer.run") for task in nursery.child_tasks)
+    return _running(conn, "Writer.run")
 
 
 async def test_the_writer_task_runs_only_while_there_is_something_to_write(

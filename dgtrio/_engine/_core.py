@@ -233,13 +233,16 @@ class StreamCore(Generic[M]):
 
     def sent(self, message: str | bytes, frames: int = 1) -> None:
         """``message`` (``frames`` frames the user sent, joined) was written."""
-        counters = self.counters
         if isinstance(message, bytes):
-            counters.audio_frames_sent += frames
-            counters.audio_bytes_sent += len(message)
-            counters.audio_messages_sent += 1
+            self._audio_sent(message, frames)
+            self.counters.audio_messages_sent += 1
         else:
-            counters.control_messages_sent += 1
+            self.counters.control_messages_sent += 1
+
+    def _audio_sent(self, audio: bytes, frames: int) -> None:
+        """``frames`` of audio count as sent: written, or kept for a replay."""
+        self.counters.audio_frames_sent += frames
+        self.counters.audio_bytes_sent += len(audio)
 
     def unsent(self, frames: int) -> None:
         """``frames`` never surely went out (the connection ended first)."""
@@ -255,8 +258,7 @@ class StreamCore(Generic[M]):
             self.unsent(frames)
             return False
         if isinstance(message, bytes):
-            self.counters.audio_frames_sent += frames
-            self.counters.audio_bytes_sent += len(message)
+            self._audio_sent(message, frames)
             return False
         return message not in (self.spec.keepalive_frame, self.spec.end_of_audio_frame)
 
@@ -272,8 +274,7 @@ class StreamCore(Generic[M]):
         if isinstance(message, bytes):
             if len(message) > replay.room:
                 return False
-            self.counters.audio_frames_sent += 1
-            self.counters.audio_bytes_sent += len(message)
+            self._audio_sent(message, 1)
             replay.append(message)
             return True
         if message == self.spec.end_of_audio_frame:

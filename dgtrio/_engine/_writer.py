@@ -69,7 +69,6 @@ class Writer:
         "_pacing",
         "_queue",
         "_replayed_to",
-        "_rest",
         "_running",
         "_send_timeout",
         "_sending",
@@ -112,7 +111,6 @@ class Writer:
         self._in_flight = 0  # ... and the frames in it
         self._due: str | bytes | None = None  # a frame due next (see _write_queued)
         self._exit_deadline = math.inf  # once the block is left
-        self._rest = False  # a sender writes the rest of a frame (_write_rest)
         self.last_send = trio.current_time()  # when the last frame went out
 
     @property
@@ -153,15 +151,14 @@ class Writer:
         core.raise_closed()
 
     def _idle(self) -> bool:
-        """Whether a frame may go out at once, from the sender's task: nothing is
-        queued, due, being written or replayed, a socket is up, and the last write
-        was not just now (frames in a burst are queued, to go out joined)."""
+        """Whether a frame may go out at once, from the sender's task: the writer's
+        task is not running (so nothing is queued or due: queueing starts it, and it
+        ends with its queue empty), no replay is due, a socket is up, and the last
+        write was not just now (frames in a burst are queued, to go out joined). A
+        write under way, or the rest of one, makes the transport refuse it."""
         core = self._core
         return (
             not self._running
-            and not self._rest
-            and self._due is None
-            and not self._queue
             and not self._finished
             and not core.reconnecting
             and not (core.replaced and self._socket() is not self._replayed_to)
@@ -188,8 +185,8 @@ class Writer:
         """Write the rest of a frame the socket took only part of, within
         ``send_timeout`` (the socket is full: a peer that reads nothing is dropped).
         Whether it went out. A cancelled sender leaves the rest to the writer's task:
-        a frame cut short would corrupt the stream."""
-        self._rest = True  # meanwhile, frames queue behind it
+        a frame cut short would corrupt the stream. Meanwhile the transport refuses
+        other direct writes: frames queue behind it."""
         deadline = min(trio.current_time() + self._send_timeout, self._exit_deadline)
         try:
             with trio.move_on_at(deadline) as scope:
@@ -201,8 +198,6 @@ class Writer:
             # The sender is cancelled: the writer's task finishes the frame.
             self._run_when_needed()
             raise
-        finally:
-            self._rest = False
         if scope.cancelled_caught:
             await self._write_stalled()
             return False
