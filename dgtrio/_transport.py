@@ -42,6 +42,10 @@ log = logging.getLogger("dgtrio")
 # Reading in large slices matters: a Results frame is ~2 KB, and each read is a pass
 # through the protocol's parser.
 _RECEIVE_BUFFER = 64 * 1024
+# Bytes of an upgrade response read before its head must have ended: more than the
+# protocol accepts (128 header lines of 8 KiB), which then refuses it.
+_MAX_HEAD = 2 * 1024 * 1024
+_MAX_HEADER = 14  # bytes of a frame's header, at most (with a mask key)
 _USER_AGENT = f"dgtrio/{__version__}"
 # Seconds a sender whose write failed reads on, to learn how the peer closed.
 _LEARN_TIMEOUT = 1.0
@@ -159,16 +163,27 @@ class Transport:
         tls: _Tls | None,
         protocol: ClientProtocol,
         response: Response,
+        max_message_size: int,
     ) -> None:
         self._stream = stream
         self._tls = tls
         self._protocol = protocol
+        self._limit = max_message_size
         self.headers = _header_dict(response.headers.raw_items())
         self.request_id: str | None = self.headers.get("dg-request-id")
         self._messages: deque[str | bytes] = deque()  # parsed, not taken yet
         self._fragments: list[bytes] = []  # of a message in several frames
         self._text = False  # ... whose first frame was text
         self._closed: TransportClosed | None = None  # why, once no frame can come
+        # Bytes read that end in the middle of a frame (see _split), and how many the
+        # first of them needs in all (0: its header is not whole yet).
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self._wanted = 0
+        # A frame the protocol has begun: its bytes still to feed it, or, while its
+        # header is not whole, the bytes of it fed so far.
+        self._owed = 0
+        self._begun = b""
         self._reading = False
         self._read_done: trio.Event | None = None  # for aclose, while receive() reads
         self._writing = False
@@ -216,19 +231,123 @@ class Transport:
                 self._read_done = None
 
     async def _read(self) -> None:
-        """Read once from the socket, feed the protocol, take what it parsed."""
+        """Read once from the socket, take what it brought."""
+        self._take(*await _receive(self._stream, self._tls))
+        await self._flush()  # pongs, the answer to a close, or our 1009; a peer gone
+        # already ends the stream at the next read
+
+    def _take(self, data: bytes, ended: bool) -> None:
+        """Take the bytes one read brought, and whether the stream ended there."""
         protocol = self._protocol
-        data, ended = await _receive(self._stream, self._tls)
         if data:
-            protocol.receive_data(data)
+            self._split(data)
         if ended:
+            if self._held:  # a frame cut short: the protocol says how that ends
+                self._feed(self._release())
             protocol.receive_eof()
-        self._frames(protocol.events_received())
+            self._frames(protocol.events_received())
         ended = protocol.close_rcvd is not None or protocol.parser_exc is not None
         if self._closed is None and (ended or protocol.state is State.CLOSED):
             self._closed = self._ended()
-        await self._flush()  # pongs, the answer to a close, or our 1009; a peer gone
-        # already ends the stream at the next read
+
+    def _split(self, data: bytes) -> None:
+        """Cut whole, unfragmented text and binary frames out of ``data`` here; feed
+        every other frame to the protocol.
+
+        Such frames are nearly all a server sends, and the protocol's parser, written
+        for every case, costs more than the rest of a message's way to the user.
+        Every other frame (control frames, fragments, reserved bits or opcodes, a
+        mask, a size over the limit) reaches the protocol from its first byte as it
+        arrives, so that its parser always starts at a frame boundary and judges,
+        answers or fails the frame as it would have. A data frame that is not whole
+        yet waits for the next read; once the socket is closing, the protocol takes
+        everything.
+        """
+        size, at = len(data), 0
+        while self._held and at < size:
+            # The frame the last read cut short, completed from this read: only the
+            # bytes it needs are joined to it (its header's first, if that was cut).
+            need = self._wanted - self._held_size if self._wanted else _MAX_HEADER
+            if self._wanted and size - at < need:
+                self._held.append(data[at:])
+                self._held_size += size - at
+                return
+            piece = self._release() + data[at : at + need]
+            at += need
+            self._cut(piece, 0)
+        if at < size:
+            self._cut(data, at)
+
+    def _cut(self, data: bytes, at: int) -> None:
+        """:meth:`_split` for ``data`` from ``at`` on, with nothing held before it."""
+        protocol, limit, messages = self._protocol, self._limit, self._messages
+        size = len(data)
+        while at < size and protocol.state is State.OPEN and self._closed is None:
+            if self._owed or self._begun:
+                at = self._to_protocol(data, at)
+                continue
+            if size - at < 2:
+                self._hold(data[at:], 0)
+                return
+            # FIN, no reserved bit, text or binary, no mask, no fragmented message
+            # open, within the limit: the protocol would only have passed it on.
+            first = data[at]
+            if (first != 0x82 and first != 0x81) or data[at + 1] & 0x80 or self._fragments:
+                at = self._to_protocol(data, at)
+                continue
+            # _bounds() inline, for a frame with no mask: this loop is the hot path.
+            length, start = data[at + 1], at + 2
+            if length > 125:
+                start += 2 if length == 126 else 8
+                if start > size:
+                    self._hold(data[at:], 0)
+                    return
+                length = int.from_bytes(data[at + 2 : start])
+            end = start + length
+            if length > limit:
+                at = self._to_protocol(data, at)  # which fails it from its header
+            elif end > size:
+                self._hold(data[at:], end - at)
+                return
+            else:
+                if first == 0x82:
+                    messages.append(data[start:end])
+                else:
+                    self._message(data[start:end], True)
+                at = end
+        if at < size:
+            self._feed(data[at:])
+
+    def _to_protocol(self, data: bytes, at: int) -> int:
+        """Feed the protocol the frame it is to judge, from ``at`` on, as far as
+        ``data`` goes; the position after."""
+        if not self._owed:
+            begun = self._begun + data[at : at + _MAX_HEADER]
+            bounds = _bounds(begun, 0)
+            if bounds is None:  # where it ends is not known yet: all of it goes
+                self._begun = begun
+                self._feed(data[at:])
+                return len(data)
+            self._owed, self._begun = bounds[1] - len(self._begun), b""
+        end = min(len(data), at + self._owed)
+        self._owed -= end - at
+        self._feed(data[at:end])
+        return end
+
+    def _hold(self, data: bytes, wanted: int) -> None:
+        """Keep the start of a frame (``wanted``: its whole size, 0 if its header is
+        not whole) for the next read."""
+        self._held, self._held_size, self._wanted = [data], len(data), wanted
+
+    def _release(self) -> bytes:
+        data = b"".join(self._held)
+        self._held, self._held_size, self._wanted = [], 0, 0
+        return data
+
+    def _feed(self, data: bytes) -> None:
+        """Feed ``data`` to the protocol; take the frames it parsed."""
+        self._protocol.receive_data(data)
+        self._frames(self._protocol.events_received())
 
     def _frames(self, events: Iterable[object]) -> None:
         for event in events:
@@ -510,6 +629,23 @@ async def _receive(stream: trio.SocketStream, tls: _Tls | None) -> tuple[bytes, 
     return tls.decrypt(data)
 
 
+def _bounds(data: bytes, at: int) -> tuple[int, int] | None:
+    """Where the payload of the frame at ``at`` starts and where the frame ends (any
+    mask key counted), or None while its header is not whole."""
+    if len(data) - at < 2:
+        return None
+    second = data[at + 1]
+    length, start = second & 0x7F, at + 2
+    if length > 125:
+        start += 2 if length == 126 else 8
+        if start > len(data):
+            return None
+        length = int.from_bytes(data[at + 2 : start])
+    if second & 0x80:
+        start += 4
+    return start, start + length
+
+
 async def _handshake(
     target: Target, credentials: Credentials | None, stream: trio.SocketStream, tls: _Tls | None
 ) -> Transport:
@@ -521,18 +657,33 @@ async def _handshake(
     protocol = ClientProtocol(uri, max_size=target.max_message_size, logger=_PROTOCOL_LOG)
     _send_request(protocol, credentials)
     events: list[object] = []
+    buffer, ended = b"", False
+
+    def feed(data: bytes, ended: bool) -> None:
+        if data:
+            protocol.receive_data(data)
+        if ended:
+            protocol.receive_eof()
+        events.extend(protocol.events_received())
+
     try:
         # No local holds the request: it carries the key (see _send_request).
         await stream.send_all(_on_the_wire(protocol.data_to_send(), tls))
-        while not any(isinstance(event, Response) for event in events):
+        while b"\r\n\r\n" not in buffer and not ended and len(buffer) < _MAX_HEAD:
             data, ended = await _receive(stream, tls)
-            if data:
-                protocol.receive_data(data)
-            if ended:
-                protocol.receive_eof()
-            events += protocol.events_received()
-            if protocol.handshake_exc is not None or ended:
+            buffer += data
+        # The protocol gets the response's head alone: the frames right behind it are
+        # the transport's to take (see Transport._split), from a frame boundary.
+        end = buffer.find(b"\r\n\r\n")
+        end = len(buffer) if end < 0 else end + 4
+        feed(buffer[:end], False)
+        rest = buffer[end:]
+        while protocol.state is State.CONNECTING and protocol.handshake_exc is None:
+            # Not upgraded: a refusal, whose body follows its head (or a head cut short).
+            feed(rest, ended)
+            if ended or protocol.handshake_exc is not None:
                 break
+            rest, ended = await _receive(stream, tls)
     except (OSError, trio.BrokenResourceError) as exc:
         raise _cannot_connect(exc, target.url) from exc
     failure = protocol.handshake_exc
@@ -543,8 +694,8 @@ async def _handshake(
         error = ConnectError(f"{target.url} closed the connection during the handshake")
         error.__cause__ = failure
         raise error
-    transport = Transport(stream, tls, protocol, responses[0])
-    transport._frames(events)  # frames the server sent right behind its response
+    transport = Transport(stream, tls, protocol, responses[0], target.max_message_size)
+    transport._take(rest, ended)  # frames the server sent right behind its response
     return transport
 
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
+import itertools
 import struct
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 import trio
@@ -24,6 +27,9 @@ import trio.testing
 import trio_websocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets.client import ClientProtocol
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
 from dgtrio._auth import BaseURL
 from dgtrio._transport import Target, Transport, TransportClosed, connect
@@ -331,6 +337,171 @@ def test_any_message_fragmented_and_cut_anywhere_arrives_whole(
         assert (closed.code, closed.reason) == (code, "end")
 
     trio.run(main)
+
+
+# -- the transport's own cut of data frames, against the protocol's parser ------------------
+
+
+class _ProtocolOnly(Transport):
+    """The reference: the transport with every byte fed to websockets' protocol, one
+    at a time, so that each frame is judged as it completes, in order (as the
+    transport's own cut does; a protocol fed a whole read would parse, say, a frame
+    with a mask behind a text frame that is not UTF-8 before this side fails that
+    one, and send the later frame's close code)."""
+
+    def _split(self, data: bytes) -> None:
+        for byte in data:
+            self._feed(bytes([byte]))
+
+
+def _opened(kind: type[Transport], limit: int) -> Transport:
+    """A transport of ``kind`` past its upgrade, on no socket: bytes go in by hand."""
+    protocol = ClientProtocol(parse_uri("ws://127.0.0.1/x"), max_size=limit)
+    request = protocol.connect()
+    protocol.send_request(request)
+    key = request.headers["Sec-WebSocket-Key"].encode()
+    accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
+    protocol.receive_data(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+    )
+    (response,) = protocol.events_received()
+    assert isinstance(response, Response)
+    protocol.data_to_send()
+    stream = cast(trio.SocketStream, SimpleNamespace(socket=None))
+    return kind(stream, None, protocol, response, limit)
+
+
+def _outcome(transport: Transport) -> tuple[object, ...]:
+    """What the transport made of its bytes: the messages, how the socket closed, the
+    frames it answered with (unmasked), and the protocol's state."""
+    sent = b"".join(transport._protocol.data_to_send())
+    answers = []
+    while sent:  # client frames: masked, each whole
+        size, at = sent[1] & 0x7F, 2
+        if size > 125:
+            at = 4 if size == 126 else 10
+            size = int.from_bytes(sent[2:at])
+        mask, payload = sent[at : at + 4], sent[at + 4 : at + 4 + size]
+        answers.append((sent[0], bytes(b ^ mask[i % 4] for i, b in enumerate(payload))))
+        sent = sent[at + 4 + size :]
+    closed = transport._closed
+    return (
+        list(transport._messages),
+        None if closed is None else (closed.code, closed.reason, closed.too_large),
+        answers,
+        transport._protocol.state,
+    )
+
+
+@st.composite
+def _wire_frame(draw: st.DrawFn) -> bytes:
+    """One server frame, valid or not: data, fragments, control frames, close frames
+    with any payload, reserved opcodes and bits, a mask, any length encoding."""
+    opcode = draw(
+        st.sampled_from([0x1, 0x2, 0x0, 0x9, 0xA, 0x8]) | st.sampled_from([0x3, 0x7, 0xB, 0xF])
+    )
+    if opcode == 0x1:
+        text = draw(st.text(max_size=40)).encode()
+        payload = draw(st.just(text) | st.binary(max_size=8).map(lambda b: text + b))
+    elif opcode == 0x8:
+        code = draw(st.sampled_from([1000, 1001, 1011, 4000, 999, 1005, 5000]))
+        reason = draw(st.text(max_size=10)).encode()
+        payload = draw(st.just(struct.pack("!H", code) + reason) | st.binary(max_size=3))
+    else:
+        payload = draw(st.binary(max_size=130))
+    fin = draw(st.booleans()) if opcode in (0x0, 0x1, 0x2) else draw(st.just(True) | st.booleans())
+    first = (0x80 if fin else 0) | opcode | (draw(st.sampled_from([0, 0, 0, 0, 0x40])))
+    size = len(payload)
+    encoding = draw(st.sampled_from(["short", "short", "16", "64"]))
+    if encoding == "short" and size < 126:
+        head = bytes([first, size])
+    elif encoding != "64" and size < 2**16:
+        head = bytes([first, 126]) + struct.pack("!H", size)
+    else:
+        head = bytes([first, 127]) + struct.pack("!Q", size)
+    if draw(st.integers(0, 19)) == 0:  # masked, which a server must not do
+        head = bytes([head[0], head[1] | 0x80]) + head[2:] + b"\x00\x00\x00\x00"
+    return head + payload
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    frames=st.lists(_wire_frame(), max_size=12),
+    cut=st.none() | st.integers(min_value=0),
+    reads=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=20),
+    ended=st.booleans(),
+    limit=st.sampled_from([100, 1000]),
+)
+def test_the_transports_cut_of_frames_is_the_protocols(
+    frames: list[bytes], cut: int | None, reads: list[int], ended: bool, limit: int
+) -> None:
+    """Any bytes (frames valid or not, cut short or not), read in any slices: the
+    transport, which cuts whole data frames out itself, delivers exactly the messages,
+    closes exactly as, and answers exactly what websockets' protocol fed every byte
+    does."""
+    wire = b"".join(frames)
+    if cut is not None:
+        wire = wire[: cut % (len(wire) + 1)]
+    slices = []
+    at = 0
+    for n, size in enumerate(itertools.cycle(reads)):
+        if at >= len(wire) or n > 10_000:
+            break
+        slices.append(wire[at : at + size])
+        at += size
+    outcomes = []
+    for kind in (Transport, _ProtocolOnly):
+        transport = _opened(kind, limit)
+        for data in slices:
+            transport._take(data, False)
+        if ended:
+            transport._take(b"", True)
+        outcomes.append(_outcome(transport))
+    assert outcomes[0] == outcomes[1]
+
+
+class _Fed(Transport):
+    """The transport, noting what it feeds the protocol."""
+
+    fed = b""
+
+    def _feed(self, data: bytes) -> None:
+        self.fed += data
+        super()._feed(data)
+
+
+def test_the_protocol_is_fed_only_the_frames_it_must_judge() -> None:
+    """Whole unfragmented data frames never reach the protocol, however the reads cut
+    them (also right after a control frame, or a fragmented message); every other
+    frame does, whole and in order."""
+    judged = [
+        _frame(0x9, b"ping"),
+        _frame(0x1, b"frag", fin=False),
+        _frame(0xA, b"pong"),
+        _frame(0x0, b"ment"),
+    ]
+    long_form = bytes([0x82, 127]) + struct.pack("!Q", 3) + b"abc"  # 64-bit length
+    wire = (
+        _frame(0x2, b"x" * 300)
+        + judged[0]
+        + _frame(0x1, "wörld".encode())
+        + judged[1]
+        + judged[2]
+        + judged[3]
+        + long_form
+        + _frame(0x1, b"")
+    )
+    expected = [b"x" * 300, "wörld", "fragment", b"abc", ""]
+    cuts = [[wire[:n], wire[n:]] for n in range(len(wire) + 1)]
+    for reads in [*cuts, [wire[n : n + 1] for n in range(len(wire))]]:
+        transport = _opened(_Fed, LIMIT)
+        assert isinstance(transport, _Fed)
+        for data in reads:
+            transport._take(data, False)
+        assert list(transport._messages) == expected
+        assert transport.fed == b"".join(judged)
+        assert transport._closed is None
 
 
 def test_no_private_name_of_a_dependency_in_dgtrio() -> None:

@@ -160,7 +160,7 @@ class SpeechConnection(Connection[M], Generic[M, A]):
 
     async def _next(self) -> M | UnknownMessage:
         while True:
-            message = await super().receive()
+            message = await self._engine.receive()
             if isinstance(message, self._speech) and self._stale():
                 continue
             return message
