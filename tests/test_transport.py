@@ -28,11 +28,13 @@ import trio_websocket
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.streams import StreamReader
 from websockets.uri import parse_uri
 
 from dgtrio._auth import BaseURL
-from dgtrio._transport import Target, Transport, TransportClosed, connect
+from dgtrio._transport import Target, Transport, TransportClosed, _data_frame, connect
 
 Handler = Callable[[trio_websocket.WebSocketConnection], Awaitable[None]]
 
@@ -211,11 +213,11 @@ def _close(code: int, reason: str = "") -> bytes:
 
 
 async def start_raw_peer(
-    nursery: trio.Nursery, wire: bytes, step: int, *, hang_up: bool = False
+    nursery: trio.Nursery, wire: bytes, step: int, *, hang_up: bool = False, pause: float = 0
 ) -> Target:
-    """A peer that answers the upgrade, then writes ``wire`` in pieces of ``step``
-    bytes, and reads until the client goes (or, ``hang_up``, closes the TCP
-    connection at once)."""
+    """A peer that answers the upgrade, then (``pause`` seconds later) writes ``wire``
+    in pieces of ``step`` bytes, and reads until the client goes (or, ``hang_up``,
+    closes the TCP connection at once)."""
 
     async def handle(stream: trio.SocketStream) -> None:
         request = b""
@@ -231,6 +233,7 @@ async def start_raw_peer(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
         )
+        await trio.sleep(pause)
         for i in range(0, len(wire), step):
             await stream.send_all(wire[i : i + step])
             await trio.lowlevel.checkpoint()
@@ -273,6 +276,25 @@ async def test_fragments_with_control_frames_between_them(
     frames, closed = await _receive_all(transport)
     assert frames == ["hello, wörld!", b"\x00\x01"]
     assert (closed.code, closed.reason) == (4001, "done")
+    await transport.stop()
+
+
+async def test_a_read_that_need_not_wait_is_still_a_checkpoint(
+    raw_peer: Callable[..., Awaitable[Target]],
+) -> None:
+    """Reading the socket's descriptor directly keeps the stream's manners: a read
+    is a schedule point even when the bytes are there already, and a cancelled one
+    takes nothing."""
+    target = await raw_peer(_frame(0x1, b"one") + _frame(0x1, b"two"), 1000, pause=0.1)
+    transport = await connect(target, None)
+    await trio.sleep(0.3)  # both frames are in the socket now, unread
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        with pytest.raises(trio.Cancelled):
+            await transport.receive()
+    with trio.testing.assert_checkpoints():
+        assert await transport.receive() == "one"
+    assert await transport.receive() == "two"  # parsed already: no read, no yield
     await transport.stop()
 
 
@@ -502,6 +524,27 @@ def test_the_protocol_is_fed_only_the_frames_it_must_judge() -> None:
         assert list(transport._messages) == expected
         assert transport.fed == b"".join(judged)
         assert transport._closed is None
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
+@pytest.mark.parametrize("kind", [str, bytes])
+def test_a_message_framed_here_is_what_a_server_reads(kind: type, size: int) -> None:
+    """``_data_frame`` frames as the RFC says: websockets' own parser, on a server's
+    side (masks required), reads back the message, whatever the length's form; and
+    no two frames share a mask key."""
+    message: str | bytes = "é" * (size // 2) + "x" * (size % 2) if kind is str else bytes(size)
+    wire = _data_frame(message)
+    reader = StreamReader()
+    reader.feed_data(wire)
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=True)
+    with pytest.raises(StopIteration) as done:
+        next(parser)
+    frame = done.value.value
+    assert frame.fin and frame.opcode is (Opcode.TEXT if kind is str else Opcode.BINARY)
+    assert frame.data == (message.encode() if isinstance(message, str) else message)
+    keys = {_data_frame(b"x")[2:6] for _ in range(3000)}  # across refills of the pool
+    assert len(keys) > 2990
 
 
 def test_no_private_name_of_a_dependency_in_dgtrio() -> None:
