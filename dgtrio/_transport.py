@@ -2,14 +2,15 @@
 
 The engine's reader drives websockets' sans-io ``ClientProtocol`` itself: the task
 that waits for a message reads the socket and feeds the protocol, with no hidden
-reader task and no channel between them; sends serialise frames and write them at
-once, without waiting when the socket takes them (:meth:`Transport.write_now`). Over
-``wss://`` it drives TLS sans-io too (``ssl.SSLObject`` over memory buffers), so the
-bytes on the socket are its own down to TCP. It opens the socket (mapping every
-handshake failure to a dgtrio error),
-carries frames both ways, and reports the end of the connection as
-:class:`TransportClosed` with the close code and reason, which the engine turns into
-typed errors. Only public names of websockets are used.
+reader task and no channel between them. The common case is done here: whole,
+unfragmented data frames are cut out of the bytes read (every other frame goes to the
+protocol, from its first byte), and the messages sent are framed here, then written
+at once, without waiting when the socket takes them (:meth:`Transport.write_now`).
+Over ``wss://`` it drives TLS sans-io too (``ssl.SSLObject`` over memory buffers), so
+the bytes on the socket are its own down to TCP. It opens the socket (mapping every
+handshake failure to a dgtrio error), carries frames both ways, and reports the end
+of the connection as :class:`TransportClosed` with the close code and reason, which
+the engine turns into typed errors. Only public names of websockets are used.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ __all__ = ["Target", "Transport", "TransportClosed", "connect"]
 
 log = logging.getLogger("dgtrio")
 
-# Reading in large slices matters: a Results frame is ~2 KB, and each read is a pass
-# through the protocol's parser.
+# Reading in large slices matters: a Results frame is ~2 KB, and each read is a system
+# call and a pass through the scheduler.
 _RECEIVE_BUFFER = 64 * 1024
 # Bytes of an upgrade response read before its head must have ended: more than the
 # protocol accepts (128 header lines of 8 KiB), which then refuses it.

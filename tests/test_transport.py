@@ -213,11 +213,18 @@ def _close(code: int, reason: str = "") -> bytes:
 
 
 async def start_raw_peer(
-    nursery: trio.Nursery, wire: bytes, step: int, *, hang_up: bool = False, pause: float = 0
+    nursery: trio.Nursery,
+    wire: bytes,
+    step: int,
+    *,
+    hang_up: bool = False,
+    pause: float = 0,
+    behind_head: bool = False,
 ) -> Target:
     """A peer that answers the upgrade, then (``pause`` seconds later) writes ``wire``
     in pieces of ``step`` bytes, and reads until the client goes (or, ``hang_up``,
-    closes the TCP connection at once)."""
+    closes the TCP connection at once). ``behind_head``: the first piece goes in the
+    same write as the upgrade response."""
 
     async def handle(stream: trio.SocketStream) -> None:
         request = b""
@@ -229,12 +236,13 @@ async def start_raw_peer(
             if line.lower().startswith(b"sec-websocket-key")
         )
         accept = base64.b64encode(hashlib.sha1(key + _GUID).digest())
-        await stream.send_all(
+        head = (
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
             b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
         )
+        await stream.send_all(head + (wire[:step] if behind_head else b""))
         await trio.sleep(pause)
-        for i in range(0, len(wire), step):
+        for i in range(step if behind_head else 0, len(wire), step):
             await stream.send_all(wire[i : i + step])
             await trio.lowlevel.checkpoint()
         if hang_up:
@@ -295,6 +303,23 @@ async def test_a_read_that_need_not_wait_is_still_a_checkpoint(
     with trio.testing.assert_checkpoints():
         assert await transport.receive() == "one"
     assert await transport.receive() == "two"  # parsed already: no read, no yield
+    await transport.stop()
+
+
+@pytest.mark.parametrize("step", [1, 5, 9, 14, 100])
+async def test_frames_in_the_same_read_as_the_upgrade_response(
+    raw_peer: Callable[..., Awaitable[Target]], step: int
+) -> None:
+    """Frames that come with the upgrade response (the last one cut anywhere) are
+    delivered whole, in order: the protocol gets the response's head alone, and the
+    transport cuts what follows from a frame boundary."""
+    wire = _frame(0x1, b"first") + _frame(0x9, b"p") + _frame(0x2, b"x" * 300) + _close(4000)
+    target = await raw_peer(wire, step, behind_head=True)
+    with trio.fail_after(5):
+        transport = await connect(target, None)
+        frames, closed = await _receive_all(transport)
+    assert frames == ["first", b"x" * 300]
+    assert closed.code == 4000
     await transport.stop()
 
 
