@@ -451,10 +451,22 @@ def _wait_for_line(stream: Any, prefix: str) -> None:
 
 def _interrupted(argv: Sequence[str], *, after: str, on_stderr: bool = False) -> tuple[int, str]:
     """Run ``dgtrio ARGV``, send it SIGINT once a line starting with ``after`` comes
-    (on stdout, or on stderr), and return its exit status and the rest of its stderr."""
-    with subprocess.Popen(
-        [*DGTRIO, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
-    ) as cli:
+    (on stdout, or on stderr), and return its exit status and the rest of its stderr.
+
+    The command starts as from a terminal, Ctrl-C live: a SIGINT ignored here (as it
+    is in a shell's background job, which CI may be) would be ignored there too, as
+    Unix programs rightly leave it."""
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # ignored again below
+    try:
+        cli = subprocess.Popen(
+            [*DGTRIO, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+        )
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with cli:
         _wait_for_line(cli.stderr if on_stderr else cli.stdout, after)
         cli.send_signal(signal.SIGINT)
         _, err = cli.communicate(timeout=30)
