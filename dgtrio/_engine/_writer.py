@@ -127,7 +127,8 @@ class Writer:
         if not core.can_send:
             core.raise_closed()
         await trio.lowlevel.checkpoint_if_cancelled()
-        if self._idle() and await self._write_now(frame):
+        now = trio.current_time()
+        if self._idle(now) and await self._write_now(frame, now):
             return
         try:
             try:
@@ -150,35 +151,38 @@ class Writer:
             return
         core.raise_closed()
 
-    def _idle(self) -> bool:
-        """Whether a frame may go out at once, from the sender's task: the writer's
-        task is not running (so nothing is queued or due: queueing starts it, and it
-        ends with its queue empty), no replay is due, a socket is up, and the last
-        write was not just now (frames in a burst are queued, to go out joined). A
-        write under way, or the rest of one, makes the transport refuse it."""
+    def _idle(self, now: float) -> bool:
+        """Whether a frame may go out at once (at ``now``), from the sender's task: the
+        writer's task is not running (so nothing is queued or due: queueing starts it,
+        and it ends with its queue empty), no replay is due, a socket is up, and the
+        last write was not just now (frames in a burst are queued, to go out joined).
+        A write under way, or the rest of one, makes the transport refuse it."""
         core = self._core
         return (
             not self._running
             and not self._finished
             and not core.reconnecting
             and not (core.replaced and self._socket() is not self._replayed_to)
-            and trio.current_time() - self.last_send >= _BURST_GAP
+            and now - self.last_send >= _BURST_GAP
         )
 
-    async def _write_now(self, frame: str | bytes) -> bool:
+    async def _write_now(self, frame: str | bytes, now: float) -> bool:
         """Write ``frame`` from the sender's task, if the socket takes it without
         waiting (see :meth:`Transport.write_now`): no hop to the writer's task, which
         is what a real-time stream's frames cost most. Whether it was taken.
 
-        A full socket takes part of it: the rest goes out here, whole."""
+        A full socket takes part of it: the rest goes out here, whole (``now`` is
+        then when it did)."""
         transport = self._socket()
         if not transport.write_now(frame):
             return False
         self._core.taken(frame)
-        if transport.backlogged and not await self._write_rest(transport):
-            self._core.unsent(1)
-            return True
-        self._sent(frame, 1, trio.current_time())
+        if transport.backlogged:
+            if not await self._write_rest(transport):
+                self._core.unsent(1)
+                return True
+            now = trio.current_time()
+        self._sent(frame, 1, now)
         return True
 
     async def _write_rest(self, transport: Transport) -> bool:
