@@ -127,8 +127,8 @@ class Writer:
         if not core.can_send:
             core.raise_closed()
         await trio.lowlevel.checkpoint_if_cancelled()
-        now = trio.current_time()
-        if self._idle(now) and await self._write_now(frame, now):
+        now = self._idle()
+        if now is not None and await self._write_now(frame, now):
             return
         try:
             try:
@@ -151,20 +151,24 @@ class Writer:
             return
         core.raise_closed()
 
-    def _idle(self, now: float) -> bool:
-        """Whether a frame may go out at once (at ``now``), from the sender's task: the
-        writer's task is not running (so nothing is queued or due: queueing starts it,
-        and it ends with its queue empty), no replay is due, a socket is up, and the
-        last write was not just now (frames in a burst are queued, to go out joined).
-        A write under way, or the rest of one, makes the transport refuse it."""
+    def _idle(self) -> float | None:
+        """The time now if a frame may go out at once, from the sender's task, else
+        None: the writer's task is not running (so nothing is queued or due: queueing
+        starts it, and it ends with its queue empty), no replay is due, a socket is
+        up, and the last write was not just now (frames in a burst are queued, to go
+        out joined). A write under way, or the rest of one, makes the transport refuse
+        it. The clock is read last: a burst's frames, queued while the task runs, do
+        without it."""
         core = self._core
-        return (
-            not self._running
-            and not self._finished
-            and not core.reconnecting
-            and not (core.replaced and self._socket() is not self._replayed_to)
-            and now - self.last_send >= _BURST_GAP
-        )
+        if (
+            self._running
+            or self._finished
+            or core.reconnecting
+            or (core.replaced and self._socket() is not self._replayed_to)
+        ):
+            return None
+        now = trio.current_time()
+        return now if now - self.last_send >= _BURST_GAP else None
 
     async def _write_now(self, frame: str | bytes, now: float) -> bool:
         """Write ``frame`` from the sender's task, if the socket takes it without
