@@ -255,6 +255,11 @@ class Transport:
             self._next = 0
         return message
 
+    @property
+    def buffered(self) -> bool:
+        """Whether :meth:`receive` has a message without reading."""
+        return self._next < len(self._messages)
+
     async def _read_turn(self) -> None:
         """Read once; or, while another task reads (the reader, or ``aclose``), wait
         until its read is done."""

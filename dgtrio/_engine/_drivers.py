@@ -111,22 +111,22 @@ async def watch_for_stall(
     liveness: Liveness,
     timeout: float,
     drop: Callable[[ConnectionLost], Awaitable[None]],
+    read: Callable[[], None],
     ping: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Drop the socket when audio has flowed for ``timeout`` seconds with no frame
     from the server: a half-open connection reads as healthy forever otherwise.
 
-    With ``ping`` (a server that may rightly be quiet), the server is asked halfway
-    through, and its answer restarts the clock as a frame does."""
+    Halfway through, ``read()`` has the socket read at once (a consumer that reads
+    it itself may be busy elsewhere). With ``ping`` (a server that may rightly be
+    quiet), the server is asked then too, and its answer restarts the clock as a
+    frame does."""
     while core.ended is None:
         since = liveness.audio_since
         if since is None:
             await liveness.wait_for_audio()
         elif trio.current_time() < since + timeout:
-            if ping is None:
-                await trio.sleep_until(since + timeout)
-            else:
-                await _probe(liveness, since, timeout, ping)
+            await _probe(liveness, since, timeout, read, ping)
         else:
             log.info("%s: no answer for %g s of audio", core.spec.name, timeout)
             liveness.audio_since = None  # the next socket's audio starts the clock anew
@@ -136,14 +136,22 @@ async def watch_for_stall(
 
 
 async def _probe(
-    liveness: Liveness, since: float, timeout: float, ping: Callable[[], Awaitable[None]]
+    liveness: Liveness,
+    since: float,
+    timeout: float,
+    read: Callable[[], None],
+    ping: Callable[[], Awaitable[None]] | None,
 ) -> None:
-    """Ping halfway to the stall; a pong before it restarts the clock. Returns by the
-    stall's time at the latest."""
+    """Halfway to the stall, have the socket read and ping if asked to; a frame or a
+    pong before the stall restarts the clock. Returns by the stall's time at the
+    latest."""
     with trio.move_on_at(since + timeout):
         await trio.sleep_until(since + timeout / 2)
         if liveness.audio_since != since:
             return  # a frame came meanwhile
+        read()
+        if ping is None:
+            await trio.sleep_forever()
         try:
             await ping()
         except TransportClosed:

@@ -84,6 +84,7 @@ class Engine(Generic[M]):
         "_liveness",
         "_nursery",
         "_opening",
+        "_reader",
         "_receiving",
         "_speaker",
         "_transport",
@@ -132,6 +133,16 @@ class Engine(Generic[M]):
             send_timeout=send_timeout,
             close_timeout=close_timeout,
         )
+        self._reader: Reader[M] = Reader(
+            self._core,
+            self._waiters,
+            self._inbox,
+            self._socket,
+            self._next_socket,
+            self._liveness,
+            speaker,
+        )
+        self._waiters.on_wait = self._reader.wake  # a reply must be read at once
         self.requests: Requests[M] = Requests(
             self._core, self._waiters, self._writer.put, self._inbox, max_buffered_messages
         )
@@ -155,15 +166,21 @@ class Engine(Generic[M]):
                 "one task (and hand messages on through a memory channel if several need them)"
             )
         self._receiving = True
+        reader = self._reader
         try:
             if self._backlog:
                 await trio.lowlevel.checkpoint()
                 item = self._backlog.popleft()
-            elif self._inbox and self._unyielded < _BUFFERED_RUN:
-                await trio.lowlevel.checkpoint_if_cancelled()
+            elif self._inbox:
+                await self._turn()
                 item = self._inbox.get_nowait()
-                self._unyielded += 1
+            elif reader.parked:  # this task reads the socket (see Reader.receive)
+                taken = await reader.receive(self._turn)
+                # From the inbox if it has the answer: the socket closed, a message
+                # was delivered, or the user closed the connection meanwhile.
+                item = await self._inbox.get() if taken is None or self._inbox.closed else taken
             else:
+                reader.hand_over()
                 self._unyielded = 0
                 item = await self._inbox.get()
         except trio.EndOfChannel:
@@ -178,6 +195,16 @@ class Engine(Generic[M]):
             self._receiving = False
         raise error.with_traceback(None)
 
+    async def _turn(self) -> None:
+        """For a message taken without waiting: a cancellation point, and once per
+        ``_BUFFERED_RUN`` a pass through the scheduler."""
+        if self._unyielded < _BUFFERED_RUN:
+            self._unyielded += 1
+            await trio.lowlevel.checkpoint_if_cancelled()
+        else:
+            self._unyielded = 0
+            await trio.lowlevel.checkpoint()
+
     async def aclose(self) -> None:
         """Close the connection now; see :meth:`dgtrio.Connection.aclose`."""
         core = self._core
@@ -186,7 +213,7 @@ class Engine(Generic[M]):
             return
         # Even if the server ended first: this is user-closed.
         core.close_by_user(even_if_ended=True)
-        self._inbox.close_receiving()
+        self._inbox.close_receiving()  # a consumer reading the socket sees the close
         with trio.move_on_after(self._close_timeout, shield=True):
             await self._transport.aclose()
 
@@ -214,12 +241,15 @@ class Engine(Generic[M]):
         *,
         input_format: AudioFormat | None = None,
         opening: Callable[[], Awaitable[None]] | None = None,
+        delivers: bool = False,
     ) -> None:
         """Set what the API's messages mean (``adapter``), the raw format its audio is
-        declared in (if raw), and its opening exchange, run before the caller's block
-        starts (the agent's ``Settings``). Called once, before the tasks start."""
+        declared in (if raw), its opening exchange, run before the caller's block
+        starts (the agent's ``Settings``), and whether it will :meth:`deliver`
+        messages of its own. Called once, before the tasks start."""
         self._core.attach(adapter, input_format)
         self._opening = opening
+        self._reader.interruptible = delivers
 
     @property
     def speaker(self) -> AudioSink | None:
@@ -259,7 +289,10 @@ class Engine(Generic[M]):
     async def deliver(self, item: M) -> None:
         """Queue ``item`` for :meth:`receive` as if the server had sent it (the agent's
         tool results). Raises ``trio.ClosedResourceError`` or ``BrokenResourceError``
-        once the connection has ended."""
+        once the connection has ended. Only if :meth:`attach` said so."""
+        assert self._reader.interruptible, "attach(delivers=True) first"
+        # First: a consumer reading the socket must take this before what comes next.
+        self._reader.interrupt()
         await self._inbox.put(item)
 
     async def send_audio(self, data: bytes | bytearray | memoryview) -> None:
@@ -329,16 +362,7 @@ class Engine(Generic[M]):
     def _start(self, nursery: trio.Nursery) -> None:
         """Start the reader; the writer runs when there is something to write."""
         self._nursery = nursery
-        reader = Reader(
-            self._core,
-            self._waiters,
-            self._inbox,
-            self._socket,
-            self._next_socket,
-            self._liveness,
-            self._speaker,
-        )
-        nursery.start_soon(reader.run)
+        nursery.start_soon(self._reader.run)
         self._writer.start(nursery)
 
     async def _open(self) -> None:
@@ -369,7 +393,13 @@ class Engine(Generic[M]):
         if stall_timeout is not None:
             ping = self._ping if core.spec.quiet else None
             nursery.start_soon(
-                watch_for_stall, core, self._liveness, stall_timeout, self._drop, ping
+                watch_for_stall,
+                core,
+                self._liveness,
+                stall_timeout,
+                self._drop,
+                self._reader.wake,
+                ping,
             )
         if audio is not None:
             ends = close_stream_on_end and self._core.spec.end_of_audio_frame is not None

@@ -45,6 +45,16 @@ class Queue(Generic[T]):
         return len(self._items) if self._items else 0
 
     @property
+    def closed(self) -> bool:
+        """Whether ``close_receiving()`` was called."""
+        return self._receiving_closed
+
+    @property
+    def awaited(self) -> bool:
+        """Whether the receiving task is waiting in :meth:`get`."""
+        return self._getter is not None
+
+    @property
     def full(self) -> bool:
         return len(self) >= self._max
 

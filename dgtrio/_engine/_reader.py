@@ -6,6 +6,15 @@ waiting request, route speech to the speaker (barge-in clears it), and queue it 
 ``receive()``. The inbox is bounded: a consumer that falls behind stops this task,
 and so the socket. When the socket closes, the core says whether that ends the
 connection or a new socket is to be dialled.
+
+While a consumer keeps waiting in ``receive()`` with nothing buffered, its own task
+reads the socket and takes each frame the same way (:meth:`Reader.receive`), and
+the reader task parks. A message then reaches the consumer in the task that epoll
+wakes, not one scheduler batch later: at hundreds of streams that hop, not the
+CPU, is what bounds how many run in real time. The reader takes the socket back
+once the consumer has stayed away for ``_AWAY`` seconds, and at once when anything
+else needs it read (a request's reply, a ping's pong, the close). A connection with
+a speaker never parks its reader: playback must not wait for the consumer.
 """
 
 from __future__ import annotations
@@ -31,18 +40,31 @@ log = logging.getLogger("dgtrio")
 
 M = TypeVar("M")
 
+# How long the consumer may stay out of receive() before the reader takes the
+# socket back: longer than a consumer's work on one message (a parked reader checks
+# once per period, so this is also what a parked connection costs), shorter than
+# any peer's ping timeout.
+_AWAY = 5.0
+
 
 class Reader(Generic[M]):
     """Reads the current socket until the connection ends (see the module docstring)."""
 
     __slots__ = (
+        "_alarm",
+        "_came",
+        "_consuming",
         "_core",
+        "_handoff",
         "_inbox",
+        "_interrupt",
         "_liveness",
         "_next_socket",
+        "_parked",
         "_socket",
         "_speaker",
         "_waiters",
+        "interruptible",
     )
 
     def __init__(
@@ -64,6 +86,16 @@ class Reader(Generic[M]):
         self._next_socket = next_socket
         self._liveness = liveness
         self._speaker = speaker
+        self._handoff = False  # the consumer reads while it waits; the task parks
+        self._parked = False
+        self._came = False  # the consumer read since the parked task last looked
+        self._consuming = False  # the consumer is waiting for the socket now
+        self._alarm: trio.CancelScope | None = None  # the parked task's sleep
+        self._interrupt: trio.CancelScope | None = None  # the consumer's wait
+        # Whether other tasks put messages in the inbox (the agent's tool results):
+        # the consumer's wait for the socket can then be interrupted (a cancel scope
+        # for each wait, which costs as much as the rest of the wait).
+        self.interruptible = False
 
     async def run(self) -> None:
         core = self._core
@@ -81,48 +113,135 @@ class Reader(Generic[M]):
 
     async def _read(self, transport: Transport) -> TransportClosed:
         """Decode and deliver the socket's frames, in order, until it closes."""
-        core, waiters, inbox, liveness = self._core, self._waiters, self._inbox, self._liveness
-        receive, decode = transport.receive, core.spec.codec.decode
-        received, speaker = core.received, self._speaker
-        speech, barge_in = core.spec.speech, core.spec.barge_in
-        meaning = core.message if core.reads_messages else None
-        audible = core.adapter.audible
-        item: M | UnknownMessage | MessageDecodeError
+        inbox, receive, take, waiters = self._inbox, transport.receive, self._take, self._waiters
+        speaker, speech = self._speaker, self._core.spec.speech
+        item: M | UnknownMessage | MessageDecodeError | None
         while True:
+            if self._handoff and not (waiters or transport.buffered or inbox.awaited):
+                # The consumer is not waiting on the inbox (the message it waited
+                # for went there): at its next receive(), it reads the socket.
+                await self._park()
+                continue
             try:
                 frame = await receive()
             except TransportClosed as closed:
                 return closed
-            received(len(frame))
-            liveness.audio_since = None  # the server answers
-            try:
-                item = decode(frame)
-            except MessageDecodeError as exc:
-                core.undecodable()
-                log.warning("%s", exc)  # the text names the API
-                item = exc
-            else:
-                if meaning is not None:
-                    item = meaning(item)
-                if waiters:
-                    waiters.notify(item)
-                if speech is not None and isinstance(item, speech):
-                    # Speech meant to be silenced (a clear on its way) is dropped
-                    # here, not queued: the inbox never fills with what nobody will
-                    # hear, so the reply that ends the silence always gets through.
-                    heard = audible()
-                    core.speech(audible=heard)
-                    if not heard:
-                        continue
-                    # Played here, not in the user's loop: playback neither waits
-                    # for it nor lags behind it.
-                    if speaker is not None:
-                        await speaker.play(item.data)
-                elif barge_in is not None and speaker is not None and isinstance(item, barge_in):
-                    speaker.clear()
+            item = take(frame)
+            if item is None:
+                continue
+            if speaker is not None and speech is not None and isinstance(item, speech):
+                # Played here, not in the user's loop: playback neither waits for
+                # it nor lags behind it.
+                await speaker.play(item.data)
             try:
                 # No yield while the inbox has room: the loop takes every frame
                 # the transport has parsed already before the user's task runs.
                 inbox.put_nowait(item)
             except trio.WouldBlock:
                 await inbox.put(item)
+
+    def _take(self, frame: str | bytes) -> M | UnknownMessage | MessageDecodeError | None:
+        """One frame from the server, made sense of; None if it is to be dropped."""
+        core = self._core
+        core.received(len(frame))
+        self._liveness.audio_since = None  # the server answers
+        try:
+            item = core.spec.codec.decode(frame)
+        except MessageDecodeError as exc:
+            core.undecodable()
+            log.warning("%s", exc)  # the text names the API
+            return exc
+        if core.reads_messages:
+            item = core.message(item)
+        if self._waiters:
+            self._waiters.notify(item)
+        spec = core.spec
+        if spec.speech is not None and isinstance(item, spec.speech):
+            # Speech meant to be silenced (a clear on its way) is dropped here, not
+            # queued: the inbox never fills with what nobody will hear, so the reply
+            # that ends the silence always gets through.
+            heard = core.adapter.audible()
+            core.speech(audible=heard)
+            if not heard:
+                return None
+        elif (
+            spec.barge_in is not None
+            and self._speaker is not None
+            and isinstance(item, spec.barge_in)
+        ):
+            self._speaker.clear()
+        return item
+
+    # -- the consumer reading --------------------------------------------------------------
+
+    @property
+    def parked(self) -> bool:
+        """Whether the consumer reads the socket (:meth:`receive`)."""
+        return self._parked
+
+    def hand_over(self) -> None:
+        """The consumer waits and nothing is buffered: from the task's next pause on,
+        let the consumer read (never with a speaker to feed)."""
+        if self._speaker is None:
+            self._handoff = True
+
+    async def receive(
+        self, turn: Callable[[], Awaitable[None]]
+    ) -> M | UnknownMessage | MessageDecodeError | None:
+        """The next message, read in the consumer's task while the reader is parked;
+        ``turn`` is awaited for a message parsed already (a cancellation point).
+        None: take it from the inbox instead (the socket closed, and the reader has
+        it now; or a message was delivered there)."""
+        transport = self._socket()
+        self._came = True
+        while True:
+            if transport.buffered:
+                await turn()
+                frame = await transport.receive()  # returns at once
+            else:
+                self._consuming = True
+                try:
+                    if self.interruptible:
+                        scope = self._interrupt = trio.CancelScope()
+                        with scope:
+                            frame = await transport.receive()
+                        if scope.cancelled_caught:
+                            return None
+                    else:
+                        frame = await transport.receive()
+                except TransportClosed:
+                    self.wake()  # the reader ends it, or dials again
+                    return None
+                finally:
+                    self._consuming = False
+                    self._interrupt = None
+            item = self._take(frame)
+            if item is not None:
+                return item
+
+    def interrupt(self) -> None:
+        """Something was put in the inbox: a consumer waiting for the socket looks
+        there instead (if :attr:`interruptible`)."""
+        if self._interrupt is not None:
+            self._interrupt.cancel()
+
+    def wake(self) -> None:
+        """Take the socket back now: something besides the consumer needs it read."""
+        self._handoff = False
+        if self._alarm is not None:
+            self._alarm.cancel()
+
+    async def _park(self) -> None:
+        """Wait while the consumer reads: until it stays away for ``_AWAY``, or
+        :meth:`wake`."""
+        self._parked = True
+        try:
+            while self._handoff:
+                self._came = False
+                with trio.CancelScope(deadline=trio.current_time() + _AWAY) as self._alarm:
+                    await trio.sleep_forever()
+                if not (self._came or self._consuming):
+                    self._handoff = False
+        finally:
+            self._parked = False
+            self._alarm = None

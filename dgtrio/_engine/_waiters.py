@@ -35,10 +35,11 @@ class Waiter(Generic[M]):
 class Waiters(Generic[M]):
     """The waiters of one connection, oldest first."""
 
-    __slots__ = ("_waiting",)
+    __slots__ = ("_waiting", "on_wait")
 
     def __init__(self) -> None:
         self._waiting: list[Waiter[M]] = []
+        self.on_wait: Callable[[], None] | None = None  # called when a waiter registers
 
     def __bool__(self) -> bool:
         return bool(self._waiting)
@@ -56,6 +57,8 @@ class Waiters(Generic[M]):
         """Register a waiter for up to ``want`` replies for which ``match`` is true."""
         waiter: Waiter[M] = Waiter(match, want, ended_by)
         self._waiting.append(waiter)
+        if self.on_wait is not None:
+            self.on_wait()
         return waiter
 
     def withdraw(self, waiter: Waiter[M]) -> None:

@@ -133,7 +133,10 @@ class AgentConnection(Connection[AgentMessage]):
         self._calls_pending: dict[str, FunctionCall] = {}  # ... not answered yet
         self._tool_scopes: dict[str, trio.CancelScope] = {}  # ... run by the registry
         engine.attach(
-            _Calls(self._on_message), input_format=input_format, opening=self._open_session
+            _Calls(self._on_message),
+            input_format=input_format,
+            opening=self._open_session,
+            delivers=True,  # tool results
         )
 
     async def _open_session(self) -> None:
