@@ -1,6 +1,7 @@
 """A consumer waiting in receive() reads the socket in its own task: the reader task
 parks, takes the socket back when the consumer stays away, and at once when a
-reply, the stall watchdog or the close needs the socket read."""
+reply, the stall watchdog or the close needs the socket read. A connection that
+delivers messages of its own (the agent's tool results) keeps reading in its task."""
 
 from __future__ import annotations
 
@@ -170,7 +171,7 @@ async def test_aclose_ends_a_receive_that_reads_the_socket(
     assert session.client_close == (1000, "")
 
 
-async def test_a_tool_result_reaches_a_consumer_reading_the_socket_in_order(
+async def test_a_tool_result_is_delivered_before_what_the_server_says_next(
     fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
     tools = dgtrio.ToolRegistry()
@@ -189,7 +190,8 @@ async def test_a_tool_result_reaches_a_consumer_reading_the_socket_in_order(
                 break
     names = [type(m).__name__.removeprefix("AgentV1") for m in turn]
     # The server is silent while the tool runs. Its result is delivered as the answer
-    # goes out, so before anything the server says next.
+    # goes out, so before anything the server says next (a consumer waiting on the
+    # socket would take the server's reply first).
     at = names.index("FunctionCallRequest")
     assert names[at + 1 : at + 3] == ["ToolResult", "FunctionCallHistory"], names
 

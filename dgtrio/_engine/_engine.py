@@ -176,8 +176,8 @@ class Engine(Generic[M]):
                 item = self._inbox.get_nowait()
             elif reader.parked:  # this task reads the socket (see Reader.receive)
                 taken = await reader.receive(self._turn)
-                # From the inbox if it has the answer: the socket closed, a message
-                # was delivered, or the user closed the connection meanwhile.
+                # From the inbox if it has the answer: the socket closed, or the user
+                # closed the connection meanwhile.
                 item = await self._inbox.get() if taken is None or self._inbox.closed else taken
             else:
                 reader.hand_over()
@@ -249,7 +249,8 @@ class Engine(Generic[M]):
         messages of its own. Called once, before the tasks start."""
         self._core.attach(adapter, input_format)
         self._opening = opening
-        self._reader.interruptible = delivers
+        if delivers:  # a consumer waiting on the socket would not see them
+            self._reader.lends = False
 
     @property
     def speaker(self) -> AudioSink | None:
@@ -290,9 +291,7 @@ class Engine(Generic[M]):
         """Queue ``item`` for :meth:`receive` as if the server had sent it (the agent's
         tool results). Raises ``trio.ClosedResourceError`` or ``BrokenResourceError``
         once the connection has ended. Only if :meth:`attach` said so."""
-        assert self._reader.interruptible, "attach(delivers=True) first"
-        # First: a consumer reading the socket must take this before what comes next.
-        self._reader.interrupt()
+        assert not self._reader.lends, "attach(delivers=True) first"
         await self._inbox.put(item)
 
     async def send_audio(self, data: bytes | bytearray | memoryview) -> None:

@@ -13,8 +13,10 @@ the reader task parks. A message then reaches the consumer in the task that epol
 wakes, not one scheduler batch later: at hundreds of streams that hop, not the
 CPU, is what bounds how many run in real time. The reader takes the socket back
 once the consumer has stayed away for ``_AWAY`` seconds, and at once when anything
-else needs it read (a request's reply, a ping's pong, the close). A connection with
-a speaker never parks its reader: playback must not wait for the consumer.
+else needs it read (a request's reply, the stall watchdog, the close). A connection
+with a speaker, or one that delivers messages of its own (the agent's tool results),
+never lends the socket: playback must not wait for the consumer, and a consumer
+waiting on the socket would not see a delivered message.
 """
 
 from __future__ import annotations
@@ -51,20 +53,18 @@ class Reader(Generic[M]):
     """Reads the current socket until the connection ends (see the module docstring)."""
 
     __slots__ = (
-        "_alarm",
         "_came",
         "_consuming",
         "_core",
         "_handoff",
         "_inbox",
-        "_interrupt",
         "_liveness",
         "_next_socket",
-        "_parked",
         "_socket",
         "_speaker",
         "_waiters",
-        "interruptible",
+        "_woken",
+        "lends",
     )
 
     def __init__(
@@ -86,16 +86,13 @@ class Reader(Generic[M]):
         self._next_socket = next_socket
         self._liveness = liveness
         self._speaker = speaker
+        # Whether a consumer waiting in receive() may read the socket itself: not
+        # with a speaker to feed, nor if others deliver messages (see Engine.attach).
+        self.lends = speaker is None
         self._handoff = False  # the consumer reads while it waits; the task parks
-        self._parked = False
+        self._woken: trio.Event | None = None  # set to end the task's park; None: not parked
         self._came = False  # the consumer read since the parked task last looked
         self._consuming = False  # the consumer is waiting for the socket now
-        self._alarm: trio.CancelScope | None = None  # the parked task's sleep
-        self._interrupt: trio.CancelScope | None = None  # the consumer's wait
-        # Whether other tasks put messages in the inbox (the agent's tool results):
-        # the consumer's wait for the socket can then be interrupted (a cancel scope
-        # for each wait, which costs as much as the rest of the wait).
-        self.interruptible = False
 
     async def run(self) -> None:
         core = self._core
@@ -177,12 +174,12 @@ class Reader(Generic[M]):
     @property
     def parked(self) -> bool:
         """Whether the consumer reads the socket (:meth:`receive`)."""
-        return self._parked
+        return self._woken is not None
 
     def hand_over(self) -> None:
         """The consumer waits and nothing is buffered: from the task's next pause on,
-        let the consumer read (never with a speaker to feed)."""
-        if self._speaker is None:
+        let the consumer read (if the reader :attr:`lends` the socket)."""
+        if self.lends:
             self._handoff = True
 
     async def receive(
@@ -190,8 +187,8 @@ class Reader(Generic[M]):
     ) -> M | UnknownMessage | MessageDecodeError | None:
         """The next message, read in the consumer's task while the reader is parked;
         ``turn`` is awaited for a message parsed already (a cancellation point).
-        None: take it from the inbox instead (the socket closed, and the reader has
-        it now; or a message was delivered there)."""
+        None: the socket closed, and the reader has it now: the answer comes through
+        the inbox."""
         transport = self._socket()
         self._came = True
         while True:
@@ -201,47 +198,32 @@ class Reader(Generic[M]):
             else:
                 self._consuming = True
                 try:
-                    if self.interruptible:
-                        scope = self._interrupt = trio.CancelScope()
-                        with scope:
-                            frame = await transport.receive()
-                        if scope.cancelled_caught:
-                            return None
-                    else:
-                        frame = await transport.receive()
+                    frame = await transport.receive()
                 except TransportClosed:
                     self.wake()  # the reader ends it, or dials again
                     return None
                 finally:
                     self._consuming = False
-                    self._interrupt = None
             item = self._take(frame)
             if item is not None:
                 return item
 
-    def interrupt(self) -> None:
-        """Something was put in the inbox: a consumer waiting for the socket looks
-        there instead (if :attr:`interruptible`)."""
-        if self._interrupt is not None:
-            self._interrupt.cancel()
-
     def wake(self) -> None:
         """Take the socket back now: something besides the consumer needs it read."""
         self._handoff = False
-        if self._alarm is not None:
-            self._alarm.cancel()
+        if self._woken is not None:
+            self._woken.set()
 
     async def _park(self) -> None:
         """Wait while the consumer reads: until it stays away for ``_AWAY``, or
         :meth:`wake`."""
-        self._parked = True
+        woken = self._woken = trio.Event()
         try:
             while self._handoff:
                 self._came = False
-                with trio.CancelScope(deadline=trio.current_time() + _AWAY) as self._alarm:
-                    await trio.sleep_forever()
+                with trio.move_on_after(_AWAY):
+                    await woken.wait()
                 if not (self._came or self._consuming):
                     self._handoff = False
         finally:
-            self._parked = False
-            self._alarm = None
+            self._woken = None
