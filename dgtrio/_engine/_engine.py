@@ -3,6 +3,7 @@
 ::
 
     socket ──frames──▶ reader ──decoded messages──▶ inbox (bounded) ──▶ receive()
+      (while receive() waits with nothing buffered, its own task reads: see Reader)
                         │ core.message(): rebase, fatal error, acknowledgement
                         │ waiters: the replies awaited calls wait for
                         └ speech ──▶ speaker (barge-in clears it)
