@@ -15,6 +15,7 @@ import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -128,7 +129,49 @@ def _qualified_sections(
             lines[i : i + 1] = [f"{indent}{section} {when}:", "", f"{indent}{section}:"]
 
 
+# autodoc_preserve_defaults shows a default as written in the source, which for the
+# ``__init__`` attrs generates is ``attr_dict['model'].default``: such a signature is
+# rebuilt here from the real values. A factory shows as its call (``list()``), or a
+# lambda as what it makes: the text must stay Python, or Sphinx splits the signature
+# at every comma.
+class _Shown:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _factory(default: Any) -> str:
+    """How an attrs ``Factory`` default is shown (the docs test checks the same)."""
+    name = default.factory.__name__
+    return f"{name}()" if name.isidentifier() else repr(default.factory())
+
+
+def _attrs_defaults(app: object, obj: object, bound_method: bool) -> None:
+    import inspect
+
+    import attrs
+
+    code = getattr(obj, "__code__", None)
+    if code is None or not code.co_filename.startswith("<attrs generated"):
+        return
+    fields = {field.alias: field for field in obj.__globals__["attr_dict"].values()}  # type: ignore[attr-defined]
+    vars(obj).pop("__signature__", None)  # the one preserve_defaults set
+    signature = inspect.signature(obj)  # type: ignore[arg-type]
+    parameters = []
+    for parameter in signature.parameters.values():
+        field = fields.get(parameter.name)
+        if field is not None and parameter.default is not parameter.empty:
+            default = field.default
+            shown = _factory(default) if isinstance(default, attrs.Factory) else repr(default)  # type: ignore[arg-type]
+            parameter = parameter.replace(default=_Shown(shown))
+        parameters.append(parameter)
+    obj.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+
+
 def setup(app: object) -> None:
     app.connect("source-read", _expand_aliases)  # type: ignore[attr-defined]
+    app.connect("autodoc-before-process-signature", _attrs_defaults)  # type: ignore[attr-defined]
     # Before napoleon's own handler (priority 500).
     app.connect("autodoc-process-docstring", _qualified_sections, priority=400)  # type: ignore[attr-defined]

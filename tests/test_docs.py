@@ -15,6 +15,9 @@ Shell and text blocks (``sh``, ``text``) are not run.
 
 from __future__ import annotations
 
+import ast
+import html
+import importlib
 import inspect
 import os
 import re
@@ -26,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
@@ -147,18 +151,23 @@ def _public(module: object) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def inventory(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built as CI builds it (offline): its HTML directory."""
     pytest.importorskip("sphinx", reason="the docs extra is not installed")
-    from sphinx.util.inventory import InventoryFile
-
     out = tmp_path_factory.mktemp("docs")
     command = [sys.executable, "-m", "sphinx", "-q", "-W", "--keep-going", "-b", "html"]
     command += ["-d", str(out / "doctrees"), str(DOCS), str(out / "html")]
     env = {**os.environ, "DGTRIO_DOCS_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     build = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     assert build.returncode == 0, build.stderr
-    data = (out / "html" / "objects.inv").read_bytes()
-    inv = InventoryFile.loads(data, uri="")
+    return out / "html"
+
+
+@pytest.fixture(scope="module")
+def inventory(built: Path) -> set[str]:
+    from sphinx.util.inventory import InventoryFile
+
+    inv = InventoryFile.loads((built / "objects.inv").read_bytes(), uri="")
     return {
         name for role, entries in inv.data.items() if role.startswith("py:") for name in entries
     }
@@ -201,3 +210,103 @@ def test_the_agent_page_excludes_exactly_the_reexports() -> None:
         if getattr(dgtrio, name, None) is value
     }
     assert excluded == reexported
+
+
+# -- the signatures the reference shows --------------------------------------------------
+
+_ENTRY = re.compile(r'<dt class="sig sig-object py" id="([\w.]+)">(.*?)</dt>', re.DOTALL)
+_PARAMETER = re.compile(r'<em class="sig-param">(.*?)</em>', re.DOTALL)
+_NAME = re.compile(r'<span class="n"><span class="pre">([^<]*)</span>')
+_DEFAULT = re.compile(r'<span class="default_value">(.*)</span>', re.DOTALL)
+
+
+def _shown_parameters(built: Path) -> Iterator[tuple[str, str, str | None]]:
+    """(entry, parameter, its default as shown or None) of every named parameter in
+    the signatures of the site's entries."""
+    for page in sorted(built.rglob("*.html")):
+        for entry, signature in _ENTRY.findall(page.read_text()):
+            for parameter in _PARAMETER.findall(signature):
+                name = _NAME.search(parameter)
+                if name is None:
+                    continue  # the bare * or / of a signature
+                default = _DEFAULT.search(parameter)
+                shown = None
+                if default:
+                    shown = html.unescape(re.sub(r"<[^>]+>", "", default.group(1))).strip()
+                yield entry, html.unescape(name.group(1)), shown
+
+
+def _resolve(entry: str) -> Any:
+    parts = entry.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise LookupError(entry)
+
+
+def _parameters(obj: Any) -> set[str]:
+    if inspect.isclass(obj) and attrs.has(obj):
+        return {field.alias for field in attrs.fields(obj) if field.init}
+    return set(inspect.signature(obj).parameters)
+
+
+def _real_default(obj: Any, parameter: str) -> Any:
+    """``parameter``'s default as a call of ``obj`` gets it (an attrs factory:
+    :data:`attrs.NOTHING` stands in for the value it makes)."""
+    if inspect.isclass(obj) and attrs.has(obj):
+        field = next(f for f in attrs.fields(obj) if f.alias == parameter)
+        return field.default
+    return inspect.signature(obj).parameters[parameter].default
+
+
+def _means(shown: str, obj: Any, real: Any) -> bool:
+    """Whether the default shown for ``obj`` is its ``real`` one."""
+    if isinstance(real, attrs.Factory):  # type: ignore[arg-type]
+        name = real.factory.__name__
+        return shown == (f"{name}()" if name.isidentifier() else repr(real.factory()))
+    if shown == repr(real):
+        return True
+    try:
+        return bool(ast.literal_eval(shown) == real)
+    except (ValueError, SyntaxError):
+        pass
+    # A name, as written in the source (autodoc_preserve_defaults).
+    namespace = {**vars(sys.modules[obj.__module__]), "trio": trio}
+    try:
+        value = eval(shown, namespace)  # the reference's own text, for a name
+    except Exception:
+        return False
+    return bool(value is real or value == real)
+
+
+@pytest.mark.timeout(120)
+def test_the_reference_shows_no_attrs_internals(built: Path) -> None:
+    pages = [p.name for p in built.rglob("*.html") if "attr_dict[" in p.read_text()]
+    assert not pages
+
+
+@pytest.mark.timeout(120)
+def test_every_default_the_reference_shows_is_the_real_one(built: Path) -> None:
+    parameters = list(_shown_parameters(built))
+    # A signature Sphinx could not parse is split at every comma: names that are none.
+    garbled = {
+        (entry, name) for entry, name, _ in parameters if name not in _parameters(_resolve(entry))
+    }
+    assert not garbled
+    shown = [(entry, name, text) for entry, name, text in parameters if text is not None]
+    wrong = [
+        (entry, name, text)
+        for entry, name, text in shown
+        if not _means(text, obj := _resolve(entry), _real_default(obj, name))
+    ]
+    assert not wrong
+    # What this covers: the options, the settings, the openers, the fake.
+    entries = {entry for entry, _, _ in shown}
+    covered = {"dgtrio.ListenV1Options", "dgtrio.open_listen", "dgtrio.testing.FakeDeepgram"}
+    assert covered <= entries
+    assert len(shown) > 500
