@@ -15,6 +15,7 @@ Shell and text blocks (``sh``, ``text``) are not run.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import html
 import importlib
@@ -310,3 +311,159 @@ def test_every_default_the_reference_shows_is_the_real_one(built: Path) -> None:
     covered = {"dgtrio.ListenV1Options", "dgtrio.open_listen", "dgtrio.testing.FakeDeepgram"}
     assert covered <= entries
     assert len(shown) > 500
+
+
+# -- the calls the guides show ----------------------------------------------------------
+
+# Who the guides' receivers are, page by page (``conn.finalize(...)`` on listen.rst).
+_RECEIVERS: dict[str, dict[str, Any]] = {
+    "listen.rst": {"conn": dgtrio.ListenV1Connection, "aggregator": dgtrio.UtteranceAggregator},
+    "connecting.rst": {"conn": dgtrio.ListenV1Connection},
+    "flux.rst": {"flux": dgtrio.ListenV2Connection},
+    "speak.rst": {"tts": dgtrio.SpeakV1Connection},
+    "flux_speak.rst": {"tts": dgtrio.SpeakV2Connection},
+    "agent.rst": {"agent": dgtrio.AgentConnection},
+    "audio.rst": {"mic": dgtrio.audio.Microphone, "speaker": dgtrio.audio.Speaker},
+    "reliability.rst": {"mic": dgtrio.audio.Microphone},
+    "testing.rst": {"fake": FakeDeepgram},
+}
+_LITERAL = re.compile(r"``(.+?)``|(?<![`\w])`([^`]+?)`(?![`_])", re.DOTALL)
+_CALLER = re.compile(r"^(?:await |async with |async for \w+ in |\w+=)")
+
+
+def _guide_calls() -> Iterator[tuple[str, str]]:
+    """(page, text) of every call or signature the guides write inline (the python
+    blocks run, so they need no check)."""
+    for page in sorted(DOCS.glob("*.rst")):
+        if page.name == "architecture.rst":  # the engine's internals, by design
+            continue
+        for match in _LITERAL.finditer(page.read_text()):
+            text = " ".join((match.group(1) or match.group(2)).split())
+            text = re.sub(r" as \w+$", "", _CALLER.sub("", text))
+            if re.match(r"^[\w.]+\(", text):
+                yield page.name, text
+
+
+def _target(page: str, dotted: str) -> Any:
+    """What ``dotted`` names on ``page``: a receiver's method, or a public name."""
+    first, _, rest = dotted.partition(".")
+    receiver = _RECEIVERS.get(page, {}).get(first)
+    if receiver is not None:
+        return getattr(receiver, rest) if rest else None
+    if first == "dgtrio":
+        return _resolve(dotted)
+    for module in DOCUMENTED:
+        if hasattr(module, first):
+            obj = getattr(module, first)
+            for name in rest.split(".") if rest else ():
+                obj = getattr(obj, name)
+            return obj
+    return None  # trio's, Python's, or a bare method of "a connection"
+
+
+def _binds(target: Any, call: ast.Call) -> str | None:
+    """Why ``call`` cannot be made on ``target``'s real signature (None: it can).
+    A bare name passed positionally stands for the parameter of that name."""
+    signature = inspect.signature(target)
+    parameters = list(signature.parameters)
+    method = inspect.isfunction(target) and parameters[:1] == ["self"]
+    args: list[object] = [object()] if method else []
+    kwargs = {k.arg: object() for k in call.keywords if k.arg is not None}
+    # ``*args``, ``**connect`` or ``...`` leave arguments out: bind what is written.
+    elided = [a for a in call.args if isinstance(a, ast.Starred) or _is_ellipsis(a)]
+    starred = bool(elided) or len(kwargs) < len(call.keywords)
+    args += [object() for arg in call.args if arg not in elided]
+    try:
+        bound = (signature.bind_partial if starred else signature.bind)(*args, **kwargs)
+    except TypeError as error:
+        return str(error)
+    names = [a.id if isinstance(a, ast.Name) else None for a in call.args if a not in elided]
+    for name, parameter in zip(names, list(bound.arguments)[method:], strict=False):
+        if name is not None and name != parameter:
+            return f"{name} is passed as {parameter}"
+    return None
+
+
+def _is_ellipsis(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and node.value is Ellipsis
+
+
+def _matches(target: Any, written: ast.FunctionDef) -> str | None:
+    """Why a signature written in a guide is not ``target``'s (None: it is)."""
+    real = inspect.signature(target)
+    positional = [*written.args.posonlyargs, *written.args.args]
+    shown = [*positional, *written.args.kwonlyargs]
+    with_default = positional[len(positional) - len(written.args.defaults) :]
+    defaults = {a.arg: d for a, d in zip(with_default, written.args.defaults, strict=True)}
+    for arg, default in zip(written.args.kwonlyargs, written.args.kw_defaults, strict=True):
+        if default is not None:
+            defaults[arg.arg] = default
+    named = [p for p in real.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if [a.arg for a in shown] != [p.name for p in named]:
+        return f"parameters {[a.arg for a in shown]}, not {[p.name for p in named]}"
+    for parameter in named:
+        default = defaults.get(parameter.name)
+        if (default is None) != (parameter.default is parameter.empty):
+            return f"{parameter.name}: default shown {default and ast.unparse(default)}"
+        if default is not None and ast.literal_eval(default) != parameter.default:
+            return f"{parameter.name}={ast.unparse(default)}, not {parameter.default!r}"
+    return None
+
+
+def test_every_call_and_signature_the_guides_write_is_the_code_s() -> None:
+    checked, wrong = [], []
+    for page, text in _guide_calls():
+        try:
+            tree = ast.parse(text, mode="eval")
+        except SyntaxError:
+            try:  # a signature: open_listen(options=None, *, audio=None, **connect)
+                written = ast.parse(f"def {text}: pass").body[0]
+            except SyntaxError:
+                continue  # prose in a literal
+            assert isinstance(written, ast.FunctionDef)
+            target = _target(page, written.name)
+            if target is not None:
+                checked.append(text)
+                if (why := _matches(target, written)) is not None:
+                    wrong.append((page, text, why))
+            continue
+        for call in ast.walk(tree):
+            if isinstance(call, ast.Call):
+                target = _target(page, ast.unparse(call.func))
+                if target is not None and callable(target):
+                    checked.append(text)
+                    if (why := _binds(target, call)) is not None:
+                        wrong.append((page, text, why))
+    assert not wrong
+    assert len(checked) > 80  # what this covers
+
+
+def _synopses() -> dict[str, str]:
+    """Each command's synopsis on cli.rst (its lines up to the next command's)."""
+    block = (DOCS / "cli.rst").read_text().split(".. code-block:: sh", 1)[1].split("\n\n")[1]
+    commands = re.split(r"^\s*dgtrio (?=\S)", block, flags=re.MULTILINE)
+    return {text.split()[0]: text for text in commands if text.strip()}
+
+
+def test_the_command_line_page_shows_every_option() -> None:
+    from dgtrio.cli._app import _parser
+    from dgtrio.cli._phone import _parser as phone_parser
+    from dgtrio.testing.__main__ import _parser as serve_parser
+
+    _, commands = _parser()
+    parsers = {**commands, "phone": phone_parser(), "serve": serve_parser("dgtrio")}
+    synopses = _synopses()
+    missing = {}
+    for command, parser in parsers.items():
+        options = {
+            option
+            for action in parser._actions
+            if action.help is not argparse.SUPPRESS  # internal (a worker's --reuse-port)
+            for option in action.option_strings
+            if option.startswith("--") and option != "--help"
+        }
+        absent = sorted(o for o in options if not re.search(rf"{o}\b(?!-)", synopses[command]))
+        if absent:
+            missing[command] = absent
+    assert not missing
+    assert set(parsers) <= set(synopses)
