@@ -37,10 +37,14 @@ import trio
 import dgtrio
 import dgtrio.agent
 import dgtrio.audio
+import dgtrio.cli
+import dgtrio.listen
 import dgtrio.local
 import dgtrio.phone
 import dgtrio.phone.testing
+import dgtrio.speak
 import dgtrio.testing
+import dgtrio.testing.pytest_plugin
 from dgtrio.testing import FakeDeepgram, FakePyAudio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,10 +54,13 @@ DOCUMENTED = [
     dgtrio,
     dgtrio.audio,
     dgtrio.agent,
+    dgtrio.listen,
+    dgtrio.speak,
     dgtrio.testing,
     dgtrio.local,
     dgtrio.phone,
     dgtrio.phone.testing,
+    dgtrio.cli,
 ]
 
 _BLOCK = re.compile(r"^(\s*)\.\. code-block:: (\S+)\s*$")
@@ -143,12 +150,30 @@ async def test_example(
 # compared with the modules' public namespaces.
 
 
-def _public(module: object) -> dict[str, object]:
-    return {
-        name: value
+def _public(module: Any) -> dict[str, object]:
+    """The module's public names: its ``__all__``."""
+    return {name: getattr(module, name) for name in module.__all__}
+
+
+@pytest.mark.parametrize(
+    "module", [*DOCUMENTED, dgtrio.testing.pytest_plugin], ids=lambda m: m.__name__
+)
+def test_every_public_module_declares_all_its_public_names(module: Any) -> None:
+    declared = module.__all__
+    assert len(set(declared)) == len(declared)
+    assert all(hasattr(module, name) for name in declared)
+    namespace = {
+        name
         for name, value in vars(module).items()
         if not name.startswith("_") and not inspect.ismodule(value)
     }
+    if module is dgtrio.testing.pytest_plugin:  # its fixtures; the rest is what it uses
+        namespace = {n for n in namespace if _defined_in(getattr(module, n), module)}
+    assert set(declared) == namespace
+
+
+def _defined_in(value: object, module: Any) -> bool:
+    return bool(getattr(value, "__module__", None) == module.__name__)
 
 
 @pytest.fixture(scope="module")
@@ -467,3 +492,15 @@ def test_the_command_line_page_shows_every_option() -> None:
             missing[command] = absent
     assert not missing
     assert set(parsers) <= set(synopses)
+
+
+def test_every_value_the_reference_shows_is_the_real_one(built: Path) -> None:
+    shown = {}
+    for page in sorted(built.rglob("*.html")):
+        for entry, signature in _ENTRY.findall(page.read_text()):
+            text = html.unescape(re.sub(r"<[^>]+>", "", signature)).strip().rstrip("¶")
+            if "(" not in text and " = " in text and entry.startswith("dgtrio."):
+                shown[entry] = text.split(" = ", 1)[1].strip()
+    assert shown["dgtrio.speak.MAX_SPEAK_CHARACTERS"] == "2000"
+    wrong = {e: v for e, v in shown.items() if ast.literal_eval(v) != _resolve(e)}
+    assert not wrong

@@ -23,3 +23,24 @@ from ._speaker import SpeakerStatistics as SpeakerStatistics
 from ._speaker import open_speaker as open_speaker
 from ._wav import WavWriter as WavWriter
 from ._wav import write_wav as write_wav
+
+__all__ = [
+    "AudioDevice",
+    "AudioFormat",
+    "AudioSink",
+    "Microphone",
+    "MicrophoneStatistics",
+    "RawEncoding",
+    "RawSource",
+    "Speaker",
+    "SpeakerStatistics",
+    "StreamSource",
+    "WavSource",
+    "WavWriter",
+    "from_linear16",
+    "list_devices",
+    "open_microphone",
+    "open_speaker",
+    "to_linear16",
+    "write_wav",
+]

@@ -11,3 +11,12 @@ from ._recognizer import RecognizedWord as RecognizedWord
 from ._recognizer import Recognizer as Recognizer
 from ._server import LocalDeepgram as LocalDeepgram
 from ._synthesizer import Synthesizer as Synthesizer
+
+__all__ = [
+    "LocalDeepgram",
+    "LocalEngineUnavailable",
+    "RecognizedWord",
+    "Recognizer",
+    "Synthesizer",
+    "Think",
+]

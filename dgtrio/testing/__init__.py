@@ -20,3 +20,21 @@ from ._server import Rejection as Rejection
 from ._session import FakeSession as FakeSession
 from ._session import RecordedFrame as RecordedFrame
 from ._speech import SpeakScript as SpeakScript
+
+__all__ = [
+    "AgentScript",
+    "FakeDeepgram",
+    "FakeDevice",
+    "FakePyAudio",
+    "FakeSession",
+    "FakeStream",
+    "Fault",
+    "FaultKind",
+    "FluxScript",
+    "ListenScript",
+    "RecordedFrame",
+    "Rejection",
+    "ScriptedCall",
+    "SpeakScript",
+    "fake_server_process",
+]

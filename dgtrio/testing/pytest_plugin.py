@@ -14,6 +14,12 @@ import trio
 
 from ._server import FakeDeepgram
 
+__all__ = [
+    "fake_deepgram",
+    "local_deepgram",
+    "local_deepgram_models",
+]
+
 if TYPE_CHECKING:
     from ..local import LocalDeepgram
 
