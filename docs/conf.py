@@ -109,9 +109,61 @@ def _expand_aliases(app: object, docname: str, source: list[str]) -> None:
     for line in source[0].split("\n"):
         if line.startswith(_ALIASES_MARKER):
             out += _alias_entries(line[len(_ALIASES_MARKER) :].strip())
+        elif line.startswith(_ENTRIES_MARKER):
+            out += _entries(line[len(_ENTRIES_MARKER) :].strip())
         else:
             out.append(line)
     source[0] = "\n".join(out)
+
+
+# The names ``dgtrio`` exports are documented by topic, each page taking the names
+# whose defining module matches its pattern: ``.. dgtrio-entries:: TOPIC`` becomes one
+# autodoc entry per name (openers first). Every class and function must fall in
+# exactly one topic (the build fails otherwise); type aliases are ``dgtrio-aliases``.
+_TOPICS = {
+    "connections": r"\._connection$|\._engine\._spec$|\._reconnect$|\._auth$|\._codec$"
+    r"|\._utterances$|\._turns$|^dgtrio\.speak\._common$|^dgtrio\.agent\._tools$",
+    "options": r"\._options$|^dgtrio\.agent\._settings$",
+    "listen-messages": r"^dgtrio\.listen\.v1\._messages$",
+    "flux-messages": r"^dgtrio\.listen\.v2\._messages$",
+    "speak-messages": r"^dgtrio\.speak\.v1\._messages$",
+    "flux-speak-messages": r"^dgtrio\.speak\.v2\._messages$",
+    "agent-messages": r"^dgtrio\.agent\._messages$",
+    "errors": r"^dgtrio\._errors$|^dgtrio\.speak\._limits$",
+}
+_ENTRIES_MARKER = ".. dgtrio-entries:: "
+
+
+def _topic_of(name: str) -> str | None:
+    import inspect
+
+    obj = getattr(dgtrio, name)
+    if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+        return None  # a type alias
+    module = obj.__module__
+    topics = [topic for topic, pattern in _TOPICS.items() if re.search(pattern, module)]
+    if len(topics) != 1:
+        raise ValueError(f"dgtrio.{name} ({module}) is in topics {topics}: exactly one, please")
+    return topics[0]
+
+
+def _entries(topic: str) -> list[str]:
+    import inspect
+
+    if topic not in _TOPICS:
+        raise ValueError(f"no topic {topic!r}: {sorted(_TOPICS)}")
+    lines: list[str] = []
+    names = [name for name in dgtrio.__all__ if _topic_of(name) == topic]
+    # The openers first, then what they yield, then the rest (each in __all__ order).
+    names.sort(key=lambda name: (not name.startswith("open_"), not name.endswith("Connection")))
+    for name in names:
+        obj = getattr(dgtrio, name)
+        if inspect.isfunction(obj):
+            lines += [f".. autofunction:: dgtrio.{name}", ""]
+        else:
+            kind = "autoexception" if issubclass(obj, BaseException) else "autoclass"
+            lines += [f".. {kind}:: dgtrio.{name}", "   :members:", ""]
+    return lines
 
 
 # Some docstrings qualify a section, ``Raises (on entering the block):``, which napoleon
