@@ -147,7 +147,8 @@ async def test_example(
 
 # ---------------------------------------------------------------------------------
 # The API reference: built once (offline, warnings as errors), then its inventory is
-# compared with the modules' public namespaces.
+# compared with the modules' ``__all__`` (and ``__all__`` with their namespaces), and
+# every signature and value it shows with the code's.
 
 
 def _public(module: Any) -> dict[str, object]:
