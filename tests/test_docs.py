@@ -513,3 +513,33 @@ def test_every_value_the_reference_shows_is_the_real_one(built: Path) -> None:
     assert shown["dgtrio.speak.MAX_SPEAK_CHARACTERS"] == "2000"
     wrong = {e: v for e, v in shown.items() if ast.literal_eval(v) != _resolve(e)}
     assert not wrong
+
+
+_SOCKET_SECTIONS = {
+    "listen v1": "Live transcription",
+    "listen v2": "Flux (",
+    "speak v1": "Aura text-to-speech",
+    "speak v2": "Flux text-to-speech",
+    "agent v1": "The voice agent",
+}
+
+
+def test_coming_from_the_sdk_maps_every_sdk_send() -> None:
+    """Every message the SDK sends (the parity test's map) has its row, on its socket."""
+    pytest.importorskip("deepgram", reason="the official SDK is a dev extra")
+    from .test_sdk_parity import CALLS
+
+    text = (DOCS / "migrating.rst").read_text()
+    sections = {
+        socket: text.split(title, 1)[1].split("\n----", 2)[1]
+        for socket, title in _SOCKET_SECTIONS.items()
+    }
+    missing = [
+        (socket, method)
+        for socket, method in [
+            *CALLS,
+            *((s, "send_media") for s in _SOCKET_SECTIONS if "listen" in s or "agent" in s),
+        ]
+        if f"socket.{method}(" not in sections[socket]
+    ]
+    assert not missing
