@@ -31,9 +31,10 @@ class _ReaderSteps(trio.abc.Instrument):
             self.count += 1
 
 
-async def _handed_over(conn: dgtrio.ListenV1Connection, session: FakeSession) -> None:
+async def _handed_over(fake: FakeDeepgram, conn: dgtrio.ListenV1Connection) -> FakeSession:
     """Receive one message sent while the consumer waits with nothing buffered: from
-    then on, it reads the socket itself."""
+    then on, it reads the socket itself. The connection's session on the fake."""
+    session = (await fake.wait_for_sessions())[0]
 
     async def send() -> None:
         await trio.testing.wait_all_tasks_blocked()
@@ -44,14 +45,14 @@ async def _handed_over(conn: dgtrio.ListenV1Connection, session: FakeSession) ->
         assert (await conn.receive()).raw["n"] == -1
     await trio.testing.wait_all_tasks_blocked()
     assert conn._engine._reader.parked
+    return session
 
 
 async def test_a_waiting_consumer_reads_the_socket_and_the_reader_task_sleeps(
     fake: FakeDeepgram, connect: dgtrio.ConnectOptions
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
-        session = (await fake.wait_for_sessions())[0]
-        await _handed_over(conn, session)
+        session = await _handed_over(fake, conn)
         steps = _ReaderSteps()
         trio.lowlevel.add_instrument(steps)
         try:
@@ -71,8 +72,7 @@ async def test_the_reader_takes_the_socket_back_when_the_consumer_stays_away(
     fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
-        session = (await fake.wait_for_sessions())[0]
-        await _handed_over(conn, session)
+        session = await _handed_over(fake, conn)
         parked = trio.current_time()
         for index in range(3):
             await session.send_json({"type": "Custom", "n": index})
@@ -91,8 +91,7 @@ async def test_a_reply_is_read_at_once_while_the_consumer_is_away(
     fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with dgtrio.open_listen(LINEAR16, **connect) as conn:
-        session = (await fake.wait_for_sessions())[0]
-        await _handed_over(conn, session)
+        await _handed_over(fake, conn)
         for frame in frames(pcm16(1.0)):
             await conn.send_audio(frame)
         start = trio.current_time()
@@ -111,8 +110,7 @@ async def test_a_consumer_away_is_no_stall(
     connect["stall_timeout"] = 2.5
     assert _AWAY > 2.5
     async with dgtrio.open_listen(options, **connect) as conn:
-        session = (await fake.wait_for_sessions())[0]
-        await _handed_over(conn, session)
+        await _handed_over(fake, conn)
         for frame in frames(pcm16(8.0)):
             await conn.send_audio(frame)
             await trio.sleep(0.02)
@@ -126,8 +124,7 @@ async def test_a_consumer_cancelled_while_it_reads_takes_nothing(
     fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
-        session = (await fake.wait_for_sessions())[0]
-        await _handed_over(conn, session)
+        session = await _handed_over(fake, conn)
         with trio.move_on_after(1) as scope:
             await conn.receive()
         assert scope.cancelled_caught
@@ -140,8 +137,7 @@ async def test_a_consumer_reading_the_socket_sees_the_server_close_at_once(
     fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
-        session = (await fake.wait_for_sessions())[0]
-        await _handed_over(conn, session)
+        session = await _handed_over(fake, conn)
         start = trio.current_time()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(session.close, 1011, "NET-0001")
@@ -154,8 +150,7 @@ async def test_aclose_ends_a_receive_that_reads_the_socket(
     fake: FakeDeepgram, connect: dgtrio.ConnectOptions, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with dgtrio.open_listen(**connect) as conn:
-        session = (await fake.wait_for_sessions())[0]
-        await _handed_over(conn, session)
+        session = await _handed_over(fake, conn)
         start = trio.current_time()
 
         async def receive() -> None:
@@ -214,8 +209,7 @@ async def test_a_message_read_after_the_connection_closed_is_not_returned(
     # The consumer, in a task of its own, waits on the socket; the block ends just as
     # a message arrives: as with a trio channel, the receive raises, returning nothing.
     async with dgtrio.open_listen(**connect) as conn, trio.open_nursery() as nursery:
-        session = (await fake.wait_for_sessions())[0]
-        await _handed_over(conn, session)
+        session = await _handed_over(fake, conn)
         consumer = await nursery.start(_receive_closed, conn)
         await trio.testing.wait_all_tasks_blocked()
         trio.lowlevel.add_instrument(_BeforeStep(consumer, conn._engine._detach))
