@@ -59,6 +59,7 @@ class Reader(Generic[M]):
         "_handoff",
         "_inbox",
         "_liveness",
+        "_meaning",
         "_next_socket",
         "_socket",
         "_speaker",
@@ -91,6 +92,8 @@ class Reader(Generic[M]):
         self.lends = speaker is None
         self._handoff = False  # the consumer reads while it waits; the task parks
         self._woken: trio.Event | None = None  # set to end the task's park; None: not parked
+        # core.message, or None when it has nothing to do: decided once per socket.
+        self._meaning: Callable[[M | UnknownMessage], M | UnknownMessage] | None = None
         self._came = False  # the consumer read since the parked task last looked
         self._consuming = False  # the consumer is waiting for the socket now
 
@@ -110,8 +113,10 @@ class Reader(Generic[M]):
 
     async def _read(self, transport: Transport) -> TransportClosed:
         """Decode and deliver the socket's frames, in order, until it closes."""
+        core = self._core
+        self._meaning = core.message if core.reads_messages else None
         inbox, receive, take, waiters = self._inbox, transport.receive, self._take, self._waiters
-        speaker, speech = self._speaker, self._core.spec.speech
+        speaker, speech = self._speaker, core.spec.speech
         item: M | UnknownMessage | MessageDecodeError | None
         while True:
             if self._handoff and not (waiters or transport.buffered or inbox.awaited):
@@ -148,8 +153,8 @@ class Reader(Generic[M]):
             core.undecodable()
             log.warning("%s", exc)  # the text names the API
             return exc
-        if core.reads_messages:
-            item = core.message(item)
+        if self._meaning is not None:
+            item = self._meaning(item)
         if self._waiters:
             self._waiters.notify(item)
         spec = core.spec
