@@ -482,7 +482,7 @@ def _synopses() -> dict[str, str]:
 def test_the_command_line_page_shows_every_option() -> None:
     from dgtrio.cli._app import _parser
     from dgtrio.cli._phone import _parser as phone_parser
-    from dgtrio.testing.__main__ import _parser as serve_parser
+    from dgtrio.cli._serve import _parser as serve_parser
 
     _, commands = _parser()
     parsers = {**commands, "phone": phone_parser(), "serve": serve_parser("dgtrio")}

@@ -27,8 +27,8 @@ import dgtrio
 from bench.local import word_error_rate
 from bench.sdk_flux import flux_with_sdk
 from dgtrio.audio import WavSource
+from dgtrio.server import Endpoint
 from dgtrio.testing import FakeDeepgram
-from dgtrio.testing._server import _Behaviour
 
 CI = os.environ.get("CI") == "true"
 if CI:
@@ -132,11 +132,11 @@ class LocalFlux(FakeDeepgram):
         self.decodes = trio.CapacityLimiter(1)
         self.flux: list[WatchedListenV2] = []
 
-    def _behaviour(self, path: str) -> _Behaviour | None:
+    def endpoint(self, path: str) -> Endpoint | None:
         if path == "/v2/listen":
             self.flux.append(WatchedListenV2(self.recognizer, self.decodes, FLUX_SCRIPT))
             return self.flux[-1]
-        return super()._behaviour(path)
+        return super().endpoint(path)
 
 
 @pytest.fixture

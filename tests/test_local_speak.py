@@ -31,8 +31,8 @@ from dgtrio.local._audio import Decoder, to_16k
 from dgtrio.local._speak_v1 import LocalSpeakV1
 from dgtrio.local._speak_v2 import LocalSpeakV2
 from dgtrio.local._synthesizer import Synthesizer
+from dgtrio.server import Endpoint
 from dgtrio.testing import FakeDeepgram
-from dgtrio.testing._server import _Behaviour
 
 from .conftest import API_KEY, collect
 from .test_flux_speak import tokens
@@ -68,12 +68,12 @@ class SpeakServer(FakeDeepgram):
         self.synthesizer = synthesizer()
         self._syntheses = trio.CapacityLimiter(1)
 
-    def _behaviour(self, path: str) -> _Behaviour | None:
+    def endpoint(self, path: str) -> Endpoint | None:
         if path == "/v2/speak":
             return LocalSpeakV2(self.synthesizer, self._syntheses)
         if path == "/v1/speak":
             return LocalSpeakV1(self.synthesizer, self._syntheses)
-        return super()._behaviour(path)
+        return super().endpoint(path)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (add_transcribe, add_mic, add_agent, add_speak, add_devices):
         add(commands)
-    # Listed here; `main` hands `dgtrio serve ...` to python -m dgtrio.testing's parser.
+    # Listed here; `main` hands `dgtrio serve ...` to its own parser (`_serve`).
     commands.add_parser(
         "serve", help="serve the fake Deepgram, or the local engine, on loopback", add_help=False
     )
@@ -43,17 +43,17 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     return parser, commands.choices
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (see :mod:`dgtrio.cli`).
+def main(argv: Sequence[str] | None = None, *, prog: str = "dgtrio") -> int:
+    """Run the command line as ``prog``; returns the exit status (see :mod:`dgtrio.cli`).
 
     Raises:
         SystemExit: from argparse, for ``--help``, ``--version`` and bad arguments.
     """
     given = list(sys.argv[1:] if argv is None else argv)
-    if given[:1] == ["serve"]:  # a server, not a client: python -m dgtrio.testing's
-        from dgtrio.testing.__main__ import main as serve  # loaded on this path only
+    if given[:1] == ["serve"]:  # a server, not a client
+        from ._serve import main as serve  # loaded on this path only
 
-        return serve(given, prog="dgtrio")
+        return serve(given, prog=prog)
     if given[:1] == ["phone"]:  # a service, with the phone extra's dependencies
         try:
             from ._phone import main as phone

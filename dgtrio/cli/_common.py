@@ -17,6 +17,7 @@ import trio
 import dgtrio
 
 if TYPE_CHECKING:
+    from dgtrio.server import DeepgramServer
     from dgtrio.testing import FakeDeepgram
 
 __all__ = [
@@ -191,7 +192,7 @@ async def run_with_fake(
         nursery.cancel_scope.cancel()  # stops the fake server, if one runs
 
 
-def _local() -> FakeDeepgram:
+def _local() -> DeepgramServer:
     from dgtrio.local import LocalDeepgram  # on this path only: it loads a model
 
     return LocalDeepgram()

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
@@ -33,6 +34,9 @@ from dgtrio.phone import (
     default_settings,
     end_call_tool,
 )
+
+if TYPE_CHECKING:
+    from dgtrio.server import DeepgramServer
 
 _PROG = "dgtrio phone"
 _ENGINE_NOTICE = {
@@ -184,13 +188,14 @@ async def _agent(args: argparse.Namespace) -> AsyncIterator[ConnectOptions]:
     if args.engine == "deepgram":
         yield ConnectOptions(base_url=args.base_url) if args.base_url else ConnectOptions()
         return
-    from dgtrio.testing import FakeDeepgram
-
+    agent: DeepgramServer
     if args.engine == "local":
         from dgtrio.local import LocalDeepgram
 
-        agent: FakeDeepgram = LocalDeepgram()
+        agent = LocalDeepgram()
     else:
+        from dgtrio.testing import FakeDeepgram
+
         agent = FakeDeepgram()
     _say(f"--engine {args.engine}: {_ENGINE_NOTICE[args.engine]}")
     async with trio.open_nursery() as nursery:

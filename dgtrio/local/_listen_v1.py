@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import trio
 
-from ..testing._common import Query, flag, param
+from ..server import Session
+from ..server._common import Query, flag, param
 from ..testing._listen_v1 import ListenScript, ListenV1Fake, _Word
-from ..testing._session import FakeSession
 from ._audio import ENCODINGS, Decoder, to_16k
 from ._recognizer import RecognizedWord, Recognizer
 
@@ -67,7 +67,7 @@ class LocalListenV1(ListenV1Fake):
             )
         return problem
 
-    async def run(self, session: FakeSession) -> None:
+    async def run(self, session: Session) -> None:
         self._new_audio = trio.Event()
         self._caught_up = trio.Event()
         self._wanted = 0  # audio samples (per channel) a flush waits to be looked at
@@ -85,7 +85,7 @@ class LocalListenV1(ListenV1Fake):
 
     # -- audio in ----------------------------------------------------------------------
 
-    async def _on_audio(self, session: FakeSession, data: bytes) -> bool:
+    async def _on_audio(self, session: Session, data: bytes) -> bool:
         import numpy as np
 
         if self._decoder is None:
@@ -127,7 +127,7 @@ class LocalListenV1(ListenV1Fake):
 
     # -- recognition -------------------------------------------------------------------
 
-    async def _recognise(self, session: FakeSession) -> None:
+    async def _recognise(self, session: Session) -> None:
         while True:
             await self._new_audio.wait()
             self._new_audio = trio.Event()
@@ -145,7 +145,7 @@ class LocalListenV1(ListenV1Fake):
             elif self._looked >= self._wanted:
                 self._caught_up.set()
 
-    async def _look(self, session: FakeSession, channel: int) -> None:
+    async def _look(self, session: Session, channel: int) -> None:
         """Interims, finals and speech events for what ``channel`` holds."""
         now = self._looked / self._rate
         start = self._seg_start[channel]
@@ -180,7 +180,7 @@ class LocalListenV1(ListenV1Fake):
 
     async def _final(
         self,
-        session: FakeSession,
+        session: Session,
         channel: int,
         cut: float,
         *,
@@ -208,7 +208,7 @@ class LocalListenV1(ListenV1Fake):
             self._utterance_end_pending = True
 
     async def _flush(
-        self, session: FakeSession, *, from_finalize: bool, channel: int | None = None
+        self, session: Session, *, from_finalize: bool, channel: int | None = None
     ) -> None:
         """``Finalize`` and ``CloseStream``: once every sample sent before them was
         looked at, finals for what is held (of one channel, or all)."""
@@ -224,7 +224,7 @@ class LocalListenV1(ListenV1Fake):
             await self._final(session, index, self._audio_time, from_finalize=from_finalize)
             self._last_activity = trio.current_time()
 
-    async def _maybe_utterance_end(self, session: FakeSession, now: float) -> None:
+    async def _maybe_utterance_end(self, session: Session, now: float) -> None:
         if self._utterance_end is None or not self._utterance_end_pending:
             return
         if now >= self._last_word_end + self._utterance_end:
@@ -263,7 +263,7 @@ class LocalListenV1(ListenV1Fake):
 
     async def _send(
         self,
-        session: FakeSession,
+        session: Session,
         channel: int,
         start: float,
         end: float,

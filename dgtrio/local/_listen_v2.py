@@ -41,9 +41,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from ..testing._common import Query, param
+from ..server import Session
+from ..server._common import Query, param
 from ..testing._listen_v2 import FluxScript, ListenV2Fake
-from ..testing._session import FakeSession
 from ._audio import ENCODINGS, Decoder, to_16k
 from ._recognizer import SAMPLE_RATE, RecognizedWord, Recognizer
 
@@ -124,14 +124,14 @@ class LocalListenV2(ListenV2Fake):
             )
         return None
 
-    async def run(self, session: FakeSession) -> None:
+    async def run(self, session: Session) -> None:
         self._new_audio = trio.Event()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._interims)
             await super().run(session)
             nursery.cancel_scope.cancel()
 
-    def _setup(self, session: FakeSession) -> None:
+    def _setup(self, session: Session) -> None:
         super()._setup(session)
         self._decoder = Decoder(session.param("encoding") or "", 1)
         self._resampler = _Resampler(self._rate)

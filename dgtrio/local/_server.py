@@ -1,14 +1,15 @@
-"""LocalDeepgram: the fake server's handshake, auth and protocol, with real
-recognition behind ``/v1/listen``."""
+"""LocalDeepgram: the protocol server with real recognition, thought and speech."""
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import trio
 
-from ..testing._server import FakeDeepgram, _Behaviour
+from ..server import DeepgramServer, Endpoint, Fault
+from ..testing import AgentScript, FluxScript
 from ._agent_v1 import LocalAgentV1, Think
 from ._listen_v1 import LocalListenV1
 from ._listen_v2 import FLUX_SCRIPT, LocalListenV2
@@ -20,7 +21,7 @@ from ._synthesizer import Synthesizer
 __all__ = ["LocalDeepgram"]
 
 
-class LocalDeepgram(FakeDeepgram):
+class LocalDeepgram(DeepgramServer):
     """Deepgram's realtime protocol on loopback, recognising for real, offline.
 
     ::
@@ -43,10 +44,13 @@ class LocalDeepgram(FakeDeepgram):
         threads: CPU threads per decode.
         recognizer, synthesizer: models loaded already (by another server), to share.
         think: the voice agent's replies: ``(what the user said) -> reply``, plain or
-            async; default: the ``agent_script``'s rules (see
-            :class:`~dgtrio.local.LocalAgentV1`'s module for what is emulated).
-        **fake: what :class:`~dgtrio.testing.FakeDeepgram` takes (``api_key``,
-            ``host``, ``port``, ``idle_timeout``, ``faults``...).
+            async; default: the ``agent_script``'s rules.
+        agent_script: the rules the agent replies by, and calls the client's tools
+            by, without ``think`` (see :class:`~dgtrio.testing.AgentScript`).
+        flux_script: Flux's turn-taking thresholds (its ``turns`` are unused: the
+            words are recognised); default: levels and pauses for real voices.
+        api_key, access_token, idle_timeout, agent_client_timeout, faults, host,
+            port, ssl_context: as :class:`~dgtrio.server.DeepgramServer` takes them.
 
     Raises:
         LocalEngineUnavailable: the local extra or its model is missing.
@@ -60,17 +64,36 @@ class LocalDeepgram(FakeDeepgram):
         think: Think | None = None,
         recognizer: Recognizer | None = None,
         synthesizer: Synthesizer | None = None,
-        **fake: Any,
+        agent_script: AgentScript | None = None,
+        flux_script: FluxScript = FLUX_SCRIPT,
+        api_key: str | None = None,
+        access_token: str | None = None,
+        idle_timeout: float = 10.0,
+        agent_client_timeout: float = 10.0,
+        faults: Sequence[Fault] = (),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        fake.setdefault("flux_script", FLUX_SCRIPT)  # thresholds for real voices
-        super().__init__(**fake)
+        super().__init__(
+            api_key=api_key,
+            access_token=access_token,
+            idle_timeout=idle_timeout,
+            agent_client_timeout=agent_client_timeout,
+            faults=faults,
+            host=host,
+            port=port,
+            ssl_context=ssl_context,
+        )
+        self.agent_script = agent_script or AgentScript()
+        self.flux_script = flux_script
         self.think = think
         self.recognizer = recognizer or Recognizer(model_dir, threads=threads)
         self.synthesizer = synthesizer or Synthesizer()
         self._decodes = trio.CapacityLimiter(1)
         self._syntheses = trio.CapacityLimiter(1)
 
-    def _behaviour(self, path: str) -> _Behaviour | None:
+    def endpoint(self, path: str) -> Endpoint | None:
         if path == "/v1/listen":
             return LocalListenV1(self.recognizer, self._decodes, self.idle_timeout)
         if path == "/v2/listen":
@@ -88,4 +111,4 @@ class LocalDeepgram(FakeDeepgram):
                 self.agent_client_timeout,
                 self.think,
             )
-        return super()._behaviour(path)
+        return None

@@ -5,10 +5,13 @@ Run it in your own nursery (``await nursery.start(fake.serve)``), as a pytest fi
 as a process: ``python -m dgtrio.testing serve --port 8080``.
 """
 
+from ..server import Fault as Fault
+from ..server import FaultKind as FaultKind
+from ..server import RecordedFrame as RecordedFrame
+from ..server import Rejection as Rejection
+from ..server import Session as FakeSession
 from ._agent_v1 import AgentScript as AgentScript
 from ._agent_v1 import ScriptedCall as ScriptedCall
-from ._faults import Fault as Fault
-from ._faults import FaultKind as FaultKind
 from ._listen_v1 import ListenScript as ListenScript
 from ._listen_v2 import FluxScript as FluxScript
 from ._process import fake_server_process as fake_server_process
@@ -16,9 +19,6 @@ from ._pyaudio import FakeDevice as FakeDevice
 from ._pyaudio import FakePyAudio as FakePyAudio
 from ._pyaudio import FakeStream as FakeStream
 from ._server import FakeDeepgram as FakeDeepgram
-from ._server import Rejection as Rejection
-from ._session import FakeSession as FakeSession
-from ._session import RecordedFrame as RecordedFrame
 from ._speech import SpeakScript as SpeakScript
 
 __all__ = [

@@ -33,8 +33,8 @@ import attrs
 import trio
 
 from .._codec import AudioEncoding
-from ._common import Query, check_hearing, parse_message
-from ._session import FakeSession
+from ..server import Session
+from ..server._common import Query, check_hearing, parse_message
 from ._sound import FILLER, PCM_OUTPUT, LoudnessWindows, tone
 
 __all__ = ["AgentScript", "AgentV1Fake", "ScriptedCall"]
@@ -507,7 +507,7 @@ class AgentV1Fake:
         """Accept every upgrade: the agent takes its configuration from ``Settings``."""
         return None
 
-    async def run(self, session: FakeSession) -> None:
+    async def run(self, session: Session) -> None:
         """``Welcome``, then the client's frames until either side closes."""
         self._session = session
         self._last_activity = trio.current_time()

@@ -25,8 +25,8 @@ import attrs
 import trio
 
 from .._codec import SAMPLE_WIDTH, AudioEncoding
-from ._common import Query, flag, param
-from ._session import FakeSession
+from ..server import Session
+from ..server._common import Query, flag, param
 
 __all__ = ["ListenScript", "ListenV1Fake"]
 
@@ -150,7 +150,7 @@ class ListenV1Fake:
             return "INVALID_QUERY_PARAMETER", f"Invalid endpointing: {endpointing}"
         return None
 
-    async def run(self, session: FakeSession) -> None:
+    async def run(self, session: Session) -> None:
         self._setup(session)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._idle_watchdog, session)
@@ -159,7 +159,7 @@ class ListenV1Fake:
             finally:
                 nursery.cancel_scope.cancel()
 
-    def _setup(self, session: FakeSession) -> None:
+    def _setup(self, session: Session) -> None:
         q = session.query
         self._model = param(q, "model", "base") or "base"
         self._model_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"dgtrio-fake/{self._model}"))
@@ -205,7 +205,7 @@ class ListenV1Fake:
     def _audio_time(self) -> float:
         return self._audio_bytes / self._bytes_per_second if self._bytes_per_second else 0.0
 
-    async def _idle_watchdog(self, session: FakeSession) -> None:
+    async def _idle_watchdog(self, session: Session) -> None:
         while True:
             due = self._last_activity + self._idle_timeout
             if trio.current_time() < due:
@@ -214,7 +214,7 @@ class ListenV1Fake:
             await session.close(1011, "NET-0001")
             return
 
-    async def _serve(self, session: FakeSession) -> None:
+    async def _serve(self, session: Session) -> None:
         while (frame := await session.receive()) is not None:
             if isinstance(frame, bytes):
                 self._last_activity = trio.current_time()
@@ -255,7 +255,7 @@ class ListenV1Fake:
                     }
                 )
 
-    async def _on_audio(self, session: FakeSession, data: bytes) -> bool:
+    async def _on_audio(self, session: Session, data: bytes) -> bool:
         """Account for audio; False when the session was closed for bad audio."""
         if self._bytes_per_second is None:
             self._header += data
@@ -272,7 +272,7 @@ class ListenV1Fake:
         await self._advance(session, self._audio_time)
         return True
 
-    async def _advance(self, session: FakeSession, now: float) -> None:
+    async def _advance(self, session: Session, now: float) -> None:
         """Emit what the script's timeline holds up to audio time ``now``, in order."""
         while True:
             u = self._timeline.utterance(self._utterance)
@@ -297,14 +297,14 @@ class ListenV1Fake:
             self._utterance_end_pending = True
             await self._maybe_utterance_end(session, now)
 
-    async def _interims(self, session: FakeSession, upto: float) -> None:
+    async def _interims(self, session: Session, upto: float) -> None:
         if not self._interim:
             return
         while self._next_interim <= upto:
             await self._results(session, self._next_interim, self._all_channels, is_final=False)
             self._next_interim += self._script.interim_interval
 
-    async def _maybe_utterance_end(self, session: FakeSession, now: float) -> None:
+    async def _maybe_utterance_end(self, session: Session, now: float) -> None:
         if self._utterance_end is None or not self._utterance_end_pending:
             return
         due = self._last_word_end + self._utterance_end
@@ -325,7 +325,7 @@ class ListenV1Fake:
         return range(self._result_channels)
 
     async def _flush(
-        self, session: FakeSession, *, from_finalize: bool, channel: int | None = None
+        self, session: Session, *, from_finalize: bool, channel: int | None = None
     ) -> None:
         """Finals for the audio held (of one channel, or all): Finalize, CloseStream."""
         channels = self._all_channels
@@ -337,7 +337,7 @@ class ListenV1Fake:
         if channel is None:
             self._next_interim = self._audio_time + self._script.interim_interval
 
-    async def _close_stream(self, session: FakeSession) -> None:
+    async def _close_stream(self, session: Session) -> None:
         await self._flush(session, from_finalize=False)
         model_info = {"name": f"general-{self._model}", "version": "fake", "arch": self._model}
         metadata: dict[str, Any] = {
@@ -356,7 +356,7 @@ class ListenV1Fake:
         await session.send_json(metadata)
         await session.close(1000)
 
-    async def _configure(self, session: FakeSession, message: dict[str, Any]) -> None:
+    async def _configure(self, session: Session, message: dict[str, Any]) -> None:
         keyterms = message.get("keyterms")
         reply: dict[str, Any] = {"request_id": session.request_id}
         if keyterms is not None and not self._model.startswith("nova-3"):
@@ -379,7 +379,7 @@ class ListenV1Fake:
 
     async def _results(
         self,
-        session: FakeSession,
+        session: Session,
         end: float,
         channels: range,
         *,
@@ -402,7 +402,7 @@ class ListenV1Fake:
 
     def _results_message(
         self,
-        session: FakeSession,
+        session: Session,
         channel: int,
         start: float,
         end: float,

@@ -26,8 +26,8 @@ from typing import Any
 import attrs
 
 from .._codec import SAMPLE_WIDTH
-from ._common import Query, check_hearing, flag, param, parse_message
-from ._session import FakeSession
+from ..server import Session
+from ..server._common import Query, check_hearing, flag, param, parse_message
 from ._sound import LoudnessWindows
 
 __all__ = ["FluxScript", "ListenV2Fake"]
@@ -282,7 +282,7 @@ class ListenV2Fake:
             return exc.code, exc.description
         return None
 
-    async def run(self, session: FakeSession) -> None:
+    async def run(self, session: Session) -> None:
         """``Connected``, then the client's frames until either side closes."""
         self._setup(session)
         await self._send({"type": "Connected", "request_id": session.request_id})
@@ -312,7 +312,7 @@ class ListenV2Fake:
                 await session.close(1011)
                 return
 
-    def _setup(self, session: FakeSession) -> None:
+    def _setup(self, session: Session) -> None:
         self._session = session
         self._model = session.param("model") or ""
         encoding = session.param("encoding") or ""

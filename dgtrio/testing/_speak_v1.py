@@ -24,8 +24,8 @@ from typing import Any
 import attrs
 import trio
 
-from ._common import Query, param, parse_message
-from ._session import FakeSession
+from ..server import Session
+from ..server._common import Query, param, parse_message
 from ._speech import SpeakScript, ToneVoice, check_output, model_uuid, number
 
 __all__ = ["SpeakV1Fake"]
@@ -116,7 +116,7 @@ class SpeakV1Fake:
             return "INVALID_QUERY_PARAMETER", f"Invalid speed {speed!r}: use 0.7 to 1.5."
         return None
 
-    async def run(self, session: FakeSession) -> None:
+    async def run(self, session: Session) -> None:
         """``Metadata``, then the client's frames until either side closes."""
         self._session = session
         query = session.query

@@ -54,8 +54,8 @@ from typing import Any
 import attrs
 import trio
 
-from ._common import Query, param, parse_message
-from ._session import FakeSession
+from ..server import Session
+from ..server._common import Query, param, parse_message
 from ._speech import SpeakScript, ToneVoice, check_output, model_uuid, number
 
 __all__ = ["SpeakV2Fake"]
@@ -216,7 +216,7 @@ class SpeakV2Fake:
 
     # -- the session -------------------------------------------------------------------------
 
-    async def run(self, session: FakeSession) -> None:
+    async def run(self, session: Session) -> None:
         """``Connected``, then the client's frames until either side closes."""
         self._session = session
         query = session.query

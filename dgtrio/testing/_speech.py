@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import attrs
 import trio
 
-from ._common import Query, param
+from ..server._common import Query, param
 from ._sound import tone
 
 __all__ = ["SpeakScript", "ToneVoice", "check_output", "model_uuid", "number"]

@@ -1,7 +1,7 @@
-"""FakeSession: one client connection to the fake server, as an API fake sees it.
+"""Session: one client connection to the server, as a socket's protocol sees it.
 
 The session records every frame both ways with its trio time; its sends go through a
-:class:`~._faults.Wire`. :func:`run_with_faults` runs an API fake on a session with
+:class:`~._faults.Wire`. :func:`run_with_faults` runs a socket's protocol on a session with
 faults applied at their times: they act on the session's socket, reader and wire, so
 they are applied here, where those live.
 """
@@ -22,7 +22,7 @@ from ._common import param
 from ._faults import Fault, Wire, injected_frame
 from ._tap import Tap
 
-__all__ = ["FakeSession", "RecordedFrame"]
+__all__ = ["RecordedFrame", "Session", "run_with_faults"]
 
 # The faults that end the session: the behaviour is cancelled and later faults never apply.
 _TERMINAL = ("abort", "close", "half_open")
@@ -30,7 +30,7 @@ _TERMINAL = ("abort", "close", "half_open")
 
 @attrs.frozen
 class RecordedFrame:
-    """One frame as the fake server saw it: when (trio time) and what."""
+    """One frame as the server saw it: when (trio time) and what."""
 
     time: float
     data: str | bytes
@@ -49,8 +49,8 @@ class RecordedFrame:
             return None
 
 
-class FakeSession:
-    """One client connection to the fake: what it asked for, sent and received.
+class Session:
+    """One client connection to the server: what it asked for, sent and received.
 
     Tests read ``received`` (client to server, in order, with trio times), ``sent``,
     ``query`` and ``client_close``; they may also inject frames with :meth:`send_text`
@@ -87,11 +87,11 @@ class FakeSession:
         """How the client authenticated: ``Token``, ``Bearer``, ``subprotocol`` or None."""
         self.received: list[RecordedFrame] = []
         self.sent: list[RecordedFrame] = []
-        """What the fake wrote, in wire order, each when written (after any delay)."""
+        """What the server wrote, in wire order, each when written (after any delay)."""
         self.client_close: tuple[int, str] | None = None
         """The close code and reason the client sent, if it closed first."""
         self.server_close: tuple[int, str] | None = None
-        """The close code and reason the fake sent, if it closed first."""
+        """The close code and reason the server sent, if it closed first."""
         self.faults: list[tuple[float, Fault]] = []
         """Each fault applied to this session, with the trio time it was applied."""
         self.connected_at = trio.current_time()
@@ -208,19 +208,19 @@ class FakeSession:
 
     async def wait_closed(self) -> None:
         """Wait until the session has ended and everything is recorded (at once after
-        a ``half_open`` fault: the fake records nothing more)."""
+        a ``half_open`` fault: the server records nothing more)."""
         await self.closed.wait()
 
     def __repr__(self) -> str:
         return (
-            f"<FakeSession {self.path} request_id={self.request_id} "
+            f"<Session {self.path} request_id={self.request_id} "
             f"received={len(self.received)} sent={len(self.sent)}>"
         )
 
 
 async def run_with_faults(
-    session: FakeSession,
-    behaviour: Callable[[FakeSession], Awaitable[None]],
+    session: Session,
+    behaviour: Callable[[Session], Awaitable[None]],
     faults: Sequence[Fault],
 ) -> None:
     """Run ``behaviour`` on ``session`` with ``faults`` applied at their times."""
@@ -244,7 +244,7 @@ async def run_with_faults(
 
 @attrs.define
 class _Injector:
-    session: FakeSession
+    session: Session
     nursery: trio.Nursery
     behaviour: trio.CancelScope = attrs.Factory(trio.CancelScope)
     ending: bool = False  # a terminal fault is under way: let it finish
@@ -274,7 +274,7 @@ class _Injector:
             try:
                 await trio.sleep_forever()
             finally:
-                # The fake is stopping: closing ends the writes the freeze holds,
+                # The server is stopping: closing ends the writes the freeze holds,
                 # shielded ones too (a frame the behaviour or a delay was sending).
                 await trio.aclose_forcefully(session._tap)
         elif kind == "slow_reader":

@@ -1,4 +1,4 @@
-"""Small helpers shared by the fake server's behaviours."""
+"""Small helpers shared by the server's sockets."""
 
 from __future__ import annotations
 

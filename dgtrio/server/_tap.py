@@ -1,6 +1,6 @@
-"""Tap: the byte stream under one fake connection's websocket, where faults reach it.
+"""Tap: the byte stream under one server connection's websocket, where faults reach it.
 
-trio-websocket keeps its stream to itself; the fake hands it this wrapper instead, so
+trio-websocket keeps its stream to itself; the server hands it this wrapper instead, so
 that the faults that act below the WebSocket protocol (``abort``, ``half_open``) use
 public names only.
 """
@@ -55,4 +55,4 @@ class Tap(trio.abc.Stream):
     async def _unless_frozen(self) -> None:
         if self._frozen:
             await self._closed.wait()
-            raise trio.ClosedResourceError("the fake connection was closed while frozen")
+            raise trio.ClosedResourceError("the connection was closed while frozen")

@@ -1,4 +1,4 @@
-"""Faults: make a fake connection fail the ways a real network or server does.
+"""Faults: make a server connection fail the ways a real network or server does.
 
 ::
 
@@ -7,7 +7,7 @@
 
 A fault acts ``at`` seconds of trio time after the session was accepted, so that
 ``trio.testing.MockClock`` makes every timing exact. Each one applied is recorded in
-:attr:`FakeSession.faults <dgtrio.testing.FakeSession.faults>` with its time.
+:attr:`Session.faults <dgtrio.server.Session.faults>` with its time.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ _UNKNOWN = '{"type":"SomethingNew","detail":"newer than the client"}'
 
 @attrs.frozen
 class Fault:
-    """One scripted failure of a fake session.
+    """One scripted failure of a session.
 
     Kinds (each at ``at`` seconds after the session was accepted):
 
@@ -55,7 +55,7 @@ class Fault:
     - ``half_open``: stop reading and writing but keep the TCP connection open, as a
       peer that vanished would: the client's close frame goes unanswered and its
       writes back up once the socket buffers are full. The session is held until
-      the fake stops; :meth:`FakeSession.wait_closed` returns at once.
+      the server stops; :meth:`Session.wait_closed` returns at once.
     - ``slow_reader``: from then on, wait ``seconds`` before taking each client frame.
     - ``stall``: take no client frame for ``seconds``, then go on as before: the
       client's writes back up once the socket buffers are full (backpressure).
@@ -70,11 +70,11 @@ class Fault:
     - ``huge_message``: send one text frame of ``size`` bytes (valid JSON of an
       unknown type, holding a long string).
     - ``handshake_timeout``: never answer the HTTP upgrade (``at`` is ignored); no
-      session is created, and the connection is held until the fake stops.
+      session is created, and the connection is held until the server stops.
 
     The behaviour is cancelled by ``abort``, ``close`` and ``half_open``; faults
     due after those never apply. Frames the faults send are recorded in
-    :attr:`FakeSession.sent` like any other.
+    :attr:`Session.sent` like any other.
 
     Raises:
         ValueError: an unknown kind, a negative ``at`` or ``seconds``, a ``code``
@@ -94,7 +94,7 @@ class Fault:
 
 
 class Wire:
-    """The fake's sending side: every server frame goes out through here, in order.
+    """The server's sending side: every server frame goes out through here, in order.
 
     ``write`` records and writes one frame; the send-side faults act around it.
     """
