@@ -59,7 +59,7 @@ def private_imports(root: Path = ROOT) -> list[str]:
             if not isinstance(node, ast.ImportFrom | ast.Import):
                 continue
             if isinstance(node, ast.Import):
-                targets = [(alias.name, None) for alias in node.names]
+                targets: list[tuple[str, str | None]] = [(a.name, None) for a in node.names]
             else:
                 origin = _origin(module, path, node)
                 targets = [(origin, alias.name) for alias in node.names]
