@@ -35,7 +35,8 @@ import trio
 from .._codec import AudioEncoding
 from ..server import Session
 from ..server._common import Query, check_hearing, parse_message
-from ._sound import FILLER, PCM_OUTPUT, LoudnessWindows, tone
+from ..server._sound import LoudnessWindows
+from ._sound import FILLER, PCM_OUTPUT, tone
 
 __all__ = ["AgentScript", "AgentV1Fake", "ScriptedCall"]
 

@@ -28,7 +28,7 @@ import attrs
 from .._codec import SAMPLE_WIDTH
 from ..server import Session
 from ..server._common import Query, check_hearing, flag, param, parse_message
-from ._sound import LoudnessWindows
+from ..server._sound import LoudnessWindows
 
 __all__ = ["FluxScript", "ListenV2Fake"]
 
