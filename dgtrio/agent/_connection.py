@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from functools import partial
 from typing import Any, Literal, TypeVar, Unpack
 
 import orjson
-import trio
 
 from .._codec import UnknownMessage, encode_message, to_json
 from .._connection import Connection
-from .._engine import Adapter, ApiSpec, ConnectOptions, Engine, open_connection, server_error
-from .._errors import ConfigurationError, DeepgramError, InjectionRefused, SettingsError
+from .._engine import ApiSpec, ConnectOptions, Engine, open_connection, server_error
+from .._errors import ConfigurationError, InjectionRefused, SettingsError
 from .._validate import check_json, check_positive_number, check_timeout, check_value
 from ..audio._format import AudioFormat, AudioSink, check_format, raw_format
 from ._messages import (
@@ -24,9 +22,6 @@ from ._messages import (
     AgentV1Audio,
     AgentV1ConversationText,
     AgentV1Error,
-    AgentV1FunctionCallCancelled,
-    AgentV1FunctionCallRequest,
-    AgentV1FunctionCallResponse,
     AgentV1InjectionRefused,
     AgentV1ListenUpdated,
     AgentV1Message,
@@ -38,7 +33,6 @@ from ._messages import (
     AgentV1UserStartedSpeaking,
     AgentV1Warning,
     CustomToThinkProvider,
-    FunctionCall,
     InjectAgentMessage,
     InjectDynamicAgentMessage,
     InjectUserMessage,
@@ -61,11 +55,9 @@ from ._settings import (
     filler_field,
     settings_part,
 )
-from ._tools import Tool, ToolRegistry, ToolResult, ToolStatus
+from ._tools import ToolRegistry, ToolResult, ToolRunner
 
 __all__ = ["AgentConnection", "AgentMessage", "open_agent"]
-
-log = logging.getLogger("dgtrio")
 
 AgentMessage = AgentV1Message | ToolResult
 """What iterating an agent connection yields (besides ``UnknownMessage``)."""
@@ -83,17 +75,6 @@ AGENT_V1: ApiSpec[AgentMessage] = ApiSpec(
 )
 
 A = TypeVar("A", bound=AgentMessage)  # an acknowledgement
-
-
-class _Calls(Adapter[AgentMessage]):
-    """Hands every message to the connection, which starts the registry's tools for
-    the function calls it sees (in the reader, before the message is queued)."""
-
-    def __init__(self, seen: Callable[[AgentMessage | UnknownMessage], None]) -> None:
-        self._seen = seen
-
-    def on_message(self, message: AgentMessage | UnknownMessage) -> None:
-        self._seen(message)
 
 
 class AgentConnection(Connection[AgentMessage]):
@@ -129,11 +110,9 @@ class AgentConnection(Connection[AgentMessage]):
         self._tools = tools
         self._settings_timeout = settings_timeout
         self._settings_frame = settings_frame  # the tools declared in it
-        self._calls_seen: set[str] = set()  # client-side call ids ever requested
-        self._calls_pending: dict[str, FunctionCall] = {}  # ... not answered yet
-        self._tool_scopes: dict[str, trio.CancelScope] = {}  # ... run by the registry
+        self._calls = ToolRunner(engine, tools)  # answers the client-side function calls
         engine.attach(
-            _Calls(self._on_message),
+            self._calls,
             input_format=input_format,
             opening=self._open_session,
             delivers=True,  # tool results
@@ -427,21 +406,7 @@ class AgentConnection(Connection[AgentMessage]):
                 answered already, withdrawn, or answered by the tool registry), or
                 ``name`` is not the requested one.
         """
-        call = self._calls_pending.get(call_id)
-        if call is None or call_id in self._tool_scopes:
-            why = (
-                "is answered by the tool registry"
-                if call_id in self._tool_scopes
-                else "was answered or withdrawn already"
-                if call_id in self._calls_seen
-                else "was never requested"
-            )
-            raise ValueError(f"function call {call_id!r} {why}")
-        if name is not None and name != call.name:
-            raise ValueError(f"function call {call_id!r} is for {call.name!r}, not {name!r}")
-        text = content if isinstance(content, str) else orjson.dumps(content).decode()
-        del self._calls_pending[call_id]
-        await self._respond(call, text)
+        await self._calls.answer(call_id, content, name)
 
     async def send_json(self, message: Mapping[str, Any]) -> None:
         """Send any JSON message as it is: for features newer than this library.
@@ -456,71 +421,8 @@ class AgentConnection(Connection[AgentMessage]):
             raise ValueError("a client message needs a string 'type'")
         await self._engine.send(orjson.dumps(dict(message)).decode())
 
-    # -- what the reader sees ------------------------------------------------------------------
-
-    def _on_message(self, message: AgentMessage | UnknownMessage) -> None:
-        if isinstance(message, AgentV1FunctionCallRequest):
-            for call in message.functions:
-                if call.client_side and call.id not in self._calls_seen:
-                    self._calls_seen.add(call.id)
-                    self._calls_pending[call.id] = call
-                    tool = self._tools.get(call.name) if self._tools is not None else None
-                    if tool is not None:
-                        self._start_tool(tool, call)
-        elif isinstance(message, AgentV1FunctionCallCancelled):
-            for cancelled in message.functions:
-                self._calls_pending.pop(cancelled.id, None)
-                scope = self._tool_scopes.get(cancelled.id)
-                if scope is not None:
-                    scope.cancel()
-
-    def _start_tool(self, tool: Tool, call: FunctionCall) -> None:
-        scope = self._tool_scopes[call.id] = trio.CancelScope()
-        self._engine.spawn(self._run_tool, tool, call, scope)
-
-    async def _run_tool(self, tool: Tool, call: FunctionCall, scope: trio.CancelScope) -> None:
-        """Run one handler and answer its call exactly once, unless withdrawn."""
-        started = trio.current_time()
-        status: ToolStatus = "cancelled"
-        content, error = "", None
-        with scope:
-            try:
-                with trio.fail_after(tool.timeout):
-                    content = await tool(call)
-                status = "ok"
-            except trio.TooSlowError:
-                status = "timeout"
-                content = _error(f"{call.name} timed out after {tool.timeout:g} s")
-            except Exception as exc:  # a failing tool must not end the conversation
-                assert self._tools is not None  # the tool came from it
-                status, content, error = "error", self._tools.error_content(call, exc), exc
-                log.warning("agent tool %s failed", call.name, exc_info=exc)
-            # Still inside the scope: a FunctionCallCancelled that arrives before the
-            # response is queued means that no response is sent.
-            self._calls_pending.pop(call.id, None)
-            try:
-                await self._respond(call, content)
-            except (DeepgramError, trio.ClosedResourceError):
-                pass  # the connection has ended: receive() reports why
-        del self._tool_scopes[call.id]
-        if scope.cancelled_caught:
-            status, content = "cancelled", ""
-        result = ToolResult(call, status, content, error, trio.current_time() - started)
-        try:
-            await self._engine.deliver(result)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass  # the connection has ended; nobody is listening
-
-    async def _respond(self, call: FunctionCall, content: str) -> None:
-        response = AgentV1FunctionCallResponse(name=call.name, content=content, id=call.id)
-        await self._engine.send(encode_message(response))
-
 
 _NO_THINK_LIVE = "needs Think Live, which this conversation does not have"
-
-
-def _error(text: str) -> str:
-    return orjson.dumps({"error": text}).decode()
 
 
 def _check_behavior(behavior: object) -> None:

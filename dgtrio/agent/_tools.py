@@ -1,4 +1,5 @@
-"""A registry of async Python functions the voice agent's LLM may call (no I/O here).
+"""A registry of async Python functions the voice agent's LLM may call (no I/O there),
+and the runner that answers their calls in a conversation.
 
 ::
 
@@ -15,6 +16,10 @@ The registry declares its functions in ``think.functions`` and the connection an
 every client-side call of one of them. The JSON schema of the parameters is derived
 from the type hints (``Annotated[str, "description"]`` describes one) when it is not
 given; the function's docstring is its description.
+
+The connection's :class:`ToolRunner` sees each ``FunctionCallRequest`` as it is read,
+runs the registered handler in a task of the connection, and answers the call once
+(not at all if the server withdraws it first).
 
 When a handler raises, the call is answered with :meth:`ToolRegistry.error_content`:
 by default ``{"error": "ExcType: text"}``, which the LLM reads (and the LLM's vendor
@@ -44,12 +49,22 @@ from typing import (
 
 import attrs
 import orjson
+import trio
 
+from .._codec import UnknownMessage, encode_message
+from .._engine import Adapter, Engine
+from .._errors import DeepgramError
 from .._validate import check_timeout, check_value
-from ._messages import FunctionCall
+from ._messages import (
+    AgentV1FunctionCallCancelled,
+    AgentV1FunctionCallRequest,
+    AgentV1FunctionCallResponse,
+    AgentV1Message,
+    FunctionCall,
+)
 from ._settings import Function
 
-__all__ = ["ErrorFormatter", "Tool", "ToolRegistry", "ToolResult", "ToolStatus"]
+__all__ = ["ErrorFormatter", "Tool", "ToolRegistry", "ToolResult", "ToolRunner", "ToolStatus"]
 
 log = logging.getLogger("dgtrio")
 
@@ -293,6 +308,101 @@ class ToolRegistry:
 
     def __repr__(self) -> str:
         return f"<ToolRegistry {', '.join(self._tools) or 'empty'}>"
+
+
+class ToolRunner(Adapter[AgentV1Message | ToolResult]):
+    """Answers the client-side function calls of one conversation: a registered tool's
+    in a task of the connection, exactly once unless the server withdraws the call;
+    the others when :meth:`answer` is called (``send_function_call_response()``).
+
+    It is the connection's adapter: it sees each message in the reader, before the
+    message is queued, so a tool starts as soon as its call is read.
+    """
+
+    def __init__(
+        self, engine: Engine[AgentV1Message | ToolResult], tools: ToolRegistry | None
+    ) -> None:
+        self._engine = engine
+        self._tools = tools
+        self._seen: set[str] = set()  # client-side call ids ever requested
+        self._pending: dict[str, FunctionCall] = {}  # ... not answered yet
+        self._scopes: dict[str, trio.CancelScope] = {}  # ... run by the registry
+
+    def on_message(self, message: AgentV1Message | ToolResult | UnknownMessage) -> None:
+        if isinstance(message, AgentV1FunctionCallRequest):
+            for call in message.functions:
+                if call.client_side and call.id not in self._seen:
+                    self._seen.add(call.id)
+                    self._pending[call.id] = call
+                    tool = self._tools.get(call.name) if self._tools is not None else None
+                    if tool is not None:
+                        self._start(tool, call)
+        elif isinstance(message, AgentV1FunctionCallCancelled):
+            for cancelled in message.functions:
+                self._pending.pop(cancelled.id, None)
+                scope = self._scopes.get(cancelled.id)
+                if scope is not None:
+                    scope.cancel()
+
+    async def answer(self, call_id: str, content: Any, name: str | None) -> None:
+        """Answer a call no registered tool handles, as
+        ``send_function_call_response()`` documents (the ``ValueError`` included)."""
+        call = self._pending.get(call_id)
+        if call is None or call_id in self._scopes:
+            why = (
+                "is answered by the tool registry"
+                if call_id in self._scopes
+                else "was answered or withdrawn already"
+                if call_id in self._seen
+                else "was never requested"
+            )
+            raise ValueError(f"function call {call_id!r} {why}")
+        if name is not None and name != call.name:
+            raise ValueError(f"function call {call_id!r} is for {call.name!r}, not {name!r}")
+        text = content if isinstance(content, str) else orjson.dumps(content).decode()
+        del self._pending[call_id]
+        await self._respond(call, text)
+
+    def _start(self, tool: Tool, call: FunctionCall) -> None:
+        scope = self._scopes[call.id] = trio.CancelScope()
+        self._engine.spawn(self._run, tool, call, scope)
+
+    async def _run(self, tool: Tool, call: FunctionCall, scope: trio.CancelScope) -> None:
+        """Run one handler and answer its call exactly once, unless withdrawn."""
+        started = trio.current_time()
+        status: ToolStatus = "cancelled"
+        content, error = "", None
+        with scope:
+            try:
+                with trio.fail_after(tool.timeout):
+                    content = await tool(call)
+                status = "ok"
+            except trio.TooSlowError:
+                status = "timeout"
+                content = _error_json(f"{call.name} timed out after {tool.timeout:g} s")
+            except Exception as exc:  # a failing tool must not end the conversation
+                assert self._tools is not None  # the tool came from it
+                status, content, error = "error", self._tools.error_content(call, exc), exc
+                log.warning("agent tool %s failed", call.name, exc_info=exc)
+            # Still inside the scope: a FunctionCallCancelled that arrives before the
+            # response is queued means that no response is sent.
+            self._pending.pop(call.id, None)
+            try:
+                await self._respond(call, content)
+            except (DeepgramError, trio.ClosedResourceError):
+                pass  # the connection has ended: receive() reports why
+        del self._scopes[call.id]
+        if scope.cancelled_caught:
+            status, content = "cancelled", ""
+        result = ToolResult(call, status, content, error, trio.current_time() - started)
+        try:
+            await self._engine.deliver(result)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # the connection has ended; nobody is listening
+
+    async def _respond(self, call: FunctionCall, content: str) -> None:
+        response = AgentV1FunctionCallResponse(name=call.name, content=content, id=call.id)
+        await self._engine.send(encode_message(response))
 
 
 def _error_json(text: str) -> str:

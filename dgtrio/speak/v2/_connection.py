@@ -26,7 +26,6 @@ answer is immediate):
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterable
 from contextlib import AbstractAsyncContextManager
 from functools import partial
@@ -38,10 +37,9 @@ import trio
 from ..._codec import UnknownMessage, encode_message, encode_query
 from ..._engine import ApiSpec, ConnectOptions, Engine, Waiter, check_options, open_connection
 from ..._errors import ConfigureFailed, InterruptIgnored
-from ..._tasks import open_tasks
 from ..._validate import check_timeout, check_value
 from ...audio._format import AudioSink, check_format
-from .._common import SpeechConnection, UtteranceAudio, check_text, split_text
+from .._common import SpeechConnection, UtteranceAudio
 from ._messages import (
     CLOSE_FRAME,
     CODEC,
@@ -61,6 +59,8 @@ from ._messages import (
 )
 from ._options import SpeakV2Options, check_speed
 from ._playback import PlaybackClock, SpeakV2Adapter, is_interrupted
+from ._text import check_stream, check_text, stream_tokens
+from ._turns import IGNORED_INTERRUPT, SpeakV2Turns
 
 __all__ = ["IGNORED_INTERRUPT", "SPEAK_V2", "SpeakV2Connection", "open_flux_speak"]
 
@@ -75,19 +75,6 @@ SPEAK_V2: ApiSpec[SpeakV2Message] = ApiSpec(
 
 Message = SpeakV2Message | UnknownMessage
 
-IGNORED_INTERRUPT = frozenset(
-    {"NO_AUDIO_GENERATED", "INTERRUPT_IN_PROGRESS", "INVALID_INTERRUPT_OFFSET", "NO_ACTIVE_SPEECH"}
-)
-"""The ``Warning`` codes that answer an ``Interrupt`` the server ignored (the first
-three are documented as such; ``NO_ACTIVE_SPEECH`` is what a speech-scoped message
-gets when no turn is active)."""
-
-# Inline pause markers, as documented (\{pause:1s\}, \{pause:500ms\}, \{pause:500\},
-# and the structured {pause:{duration_ms:500}}): batch-only; on the WebSocket one
-# fails the connection with DATA-0002.
-_PAUSE = re.compile(r"\\\{pause:[^{}\\]*\\\}|\{pause:\{duration_ms:[^{}]*\}\}")
-_STREAM_BUFFER = 256  # tokens read ahead of the batch being sent (backpressure)
-
 
 def _ends_turn(message: Message) -> bool:
     return isinstance(message, SpeakV2SpeechMetadata)
@@ -95,31 +82,6 @@ def _ends_turn(message: Message) -> bool:
 
 def _is_configure_reply(message: Message) -> bool:
     return isinstance(message, SpeakV2ConfigureSuccess | SpeakV2ConfigureFailure)
-
-
-def _check_text(text: object, call: str) -> None:
-    check_text(text, call)
-    assert isinstance(text, str)
-    _check_no_pause(text, call)
-
-
-def _check_no_pause(text: str, call: str) -> None:
-    marker = _PAUSE.search(text)
-    if marker is not None:
-        raise ValueError(
-            f"{call}: {marker.group()!r} is an inline pause marker, which Flux TTS takes "
-            "in batch requests only: over the WebSocket it fails the connection (DATA-0002)"
-        )
-
-
-@attrs.define(eq=False)
-class _Interrupt:
-    """An ``Interrupt`` sent and not yet settled: its waiter, its offset, and whether
-    a turn was open when it went out (an ignored one leaves that turn open)."""
-
-    offset: int | None
-    turn_was_open: bool
-    waiter: Waiter[Message] | None = None
 
 
 class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
@@ -157,12 +119,7 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         """The options this stream was opened with."""
         self._playback = adapter
         self._clock = clock
-        # Whether text was sent since the last Flush or Interrupt (a turn is open),
-        # and a count of those, so that a failed send can tell whether it still is.
-        self._turn_open = False
-        self._turn_ends = 0
-        self._interrupts: list[_Interrupt] = []  # sent, oldest first, until settled
-        self._flushed: list[Waiter[Message]] = []  # turns flush() ended, until they end
+        self._turns = SpeakV2Turns()  # whether a turn is open; interrupts, flushes
         self._streams: set[trio.CancelScope] = set()  # speak_stream() calls running
 
     # -- sending -----------------------------------------------------------------------------
@@ -180,18 +137,16 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
             ConnectionClosed, ServerError: the connection has ended (the typed reason).
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
-        _check_text(text, "speak()")
+        check_text(text, "speak()")
         await self._send_text(text)
 
     async def _send_text(self, text: str) -> None:
         self._engine.check_streaming("text")  # speak_stream() too, once close() was called
-        ends, was_open = self._turn_ends, self._turn_open
-        self._turn_open = True  # before the send: an interrupt meanwhile goes after it
+        mark = self._turns.speaking()
         try:
             await self._engine.send(encode_message(Speak(text)))
         except BaseException:
-            if self._turn_ends == ends:  # not sent: the turn is as it was
-                self._turn_open = was_open
+            self._turns.unsent_text(mark)
             raise
 
     async def flush(self, *, timeout: float = 30.0) -> SpeakV2SpeechMetadata | None:
@@ -215,7 +170,7 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         waiter = await self._start_flush(deadline, timeout)
         if waiter is None:
             return None
-        self._flushed.append(waiter)
+        self._turns.flushed.append(waiter)
         left = max(0.0, deadline - trio.current_time())  # the Flush may have waited to go out
         replies = await self._engine.requests.collect(waiter, left)
         if replies:
@@ -233,18 +188,15 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         turn open, an accepted one cancelled it."""
         await self._settle_interrupts(deadline, timeout)
         self._engine.check_streaming("text")  # close() may have come meanwhile
-        if not self._turn_open:
+        mark = self._turns.end_turn()
+        if mark is None:
             await trio.lowlevel.checkpoint()
             return None
-        self._turn_open = False
-        self._turn_ends += 1
-        ends = self._turn_ends
         waiter = self._engine.requests.expect(_ends_turn, ended_by=is_interrupted)
         try:
             await self._engine.requests.send_for(waiter, FLUSH_FRAME)
         except BaseException:
-            if self._turn_ends == ends:  # not sent, and no interrupt ended the turn since
-                self._turn_open = True
+            self._turns.unsent_flush(mark)
             raise
         return waiter
 
@@ -292,18 +244,8 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
         check_timeout(timeout)
+        bound = self._turns.check_offset(playback_offset_ms, self._playback.baseline_ms)
         offset = playback_offset_ms
-        if offset is not None:
-            if isinstance(offset, bool) or not isinstance(offset, int):
-                raise TypeError(f"playback_offset_ms is an int, not {type(offset).__name__}")
-            if offset < 0:
-                raise ValueError(f"playback_offset_ms must be 0 or more, not {offset}")
-        bound = self._offset_bound()
-        if offset is not None and bound is not None and offset <= bound:
-            raise ValueError(
-                f"playback_offset_ms {offset} does not advance past {bound}, where the last "
-                "interrupt put playback: offsets count from the start of the session"
-            )
         self._engine.check_streaming("Interrupt")
         await trio.lowlevel.checkpoint_if_cancelled()  # cancelled already: nothing happens
         for stream in self._streams:
@@ -314,24 +256,20 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
                 offset = self._playback.position_ms(unplayed or 0.0)
                 if offset is not None and bound is not None and offset <= bound:
                     offset = None  # nothing played since: let the server say where it is
-        record = _Interrupt(offset, self._turn_open)
-        waiter = record.waiter = self._engine.requests.expect(partial(self._answers, record))
-        self._interrupts.append(record)
+        record = self._turns.interrupt(offset, self._engine.requests.expect)
+        waiter = record.waiter
         self._silence(waiter)
-        self._turn_open = False
-        self._turn_ends += 1
         frame = encode_message(Interrupt(None if offset is None else PlaybackOffset(offset)))
         try:
             try:
                 await self._engine.requests.send_for(waiter, frame)
             except BaseException:
-                self._interrupts.remove(record)  # not sent
-                self._turn_open = self._turn_open or record.turn_was_open
+                self._turns.unsent_interrupt(record)
                 raise
             replies = await self._engine.requests.collect(waiter, timeout)
         finally:
             self._unsilence(waiter)  # not sent, or not answered: the audio is heard again
-        self._settle_answered()
+        self._turns.settle()
         if not replies:
             raise self._engine.requests.timeout_error("SpeechInterrupted", timeout)
         reply = replies[0]
@@ -340,48 +278,14 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         assert isinstance(reply, SpeakV2SpeechInterrupted)
         return reply
 
-    def _answers(self, record: _Interrupt, message: Message) -> bool:
-        """Whether ``message`` is the answer to the interrupt ``record`` (the reader
-        asks, oldest interrupt first)."""
-        if isinstance(message, SpeakV2SpeechInterrupted):
-            return True
-        if not isinstance(message, SpeakV2Warning) or message.code not in IGNORED_INTERRUPT:
-            return False
-        if message.code == "INTERRUPT_IN_PROGRESS":
-            # An earlier interrupt is being handled: this is not the answer to it.
-            oldest = next(
-                r for r in self._interrupts if r.waiter is not None and not r.waiter.replies
-            )
-            return oldest is not record
-        return True
-
-    def _offset_bound(self) -> int | None:
-        """What the next offset must be past: where the last interrupt put playback,
-        or the offset of one still unanswered, if later."""
-        offsets = [r.offset for r in self._interrupts if r.offset is not None and _open(r)]
-        if self._playback.baseline_ms is not None:
-            offsets.append(self._playback.baseline_ms)
-        return max(offsets, default=None)
-
     async def _settle_interrupts(self, deadline: float, timeout: float) -> None:
         """Wait until every interrupt sent has its answer, then apply the answers."""
-        while (pending := next((r for r in self._interrupts if _open(r)), None)) is not None:
-            assert pending.waiter is not None
+        while (pending := self._turns.unsettled()) is not None:
             with trio.move_on_at(deadline) as wait:
                 await pending.waiter.done.wait()
             if wait.cancelled_caught:
                 raise self._engine.requests.timeout_error("answer to an earlier Interrupt", timeout)
-        self._settle_answered()
-
-    def _settle_answered(self) -> None:
-        """Forget the interrupts that have their answer; an ignored one left the turn
-        that was open when it went out open."""
-        for record in [r for r in self._interrupts if not _open(r)]:
-            self._interrupts.remove(record)
-            assert record.waiter is not None
-            replies = record.waiter.replies
-            if replies and isinstance(replies[0], SpeakV2Warning) and record.turn_was_open:
-                self._turn_open = True
+        self._turns.settle()
 
     async def configure(self, *, speed: float, timeout: float = 10.0) -> SpeakV2ConfigureSuccess:
         """Change the speaking rate mid-session; it applies from the next segment.
@@ -477,16 +381,7 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
             AcknowledgementTimeout, ConnectionClosed, ServerError: as :meth:`flush`.
             trio.ClosedResourceError: after :meth:`close` or ``aclose()``.
         """
-        if not isinstance(tokens, AsyncIterable):
-            raise TypeError(
-                "speak_stream() takes an async iterable of strings, "
-                f"not {type(tokens).__name__}"
-                + (": use speak() for one string" if isinstance(tokens, str) else "")
-            )
-        check_value("", "flush", flush, bool)
-        check_value("", "batch_seconds", batch_seconds, float)
-        if batch_seconds < 0:
-            raise ValueError(f"batch_seconds must be 0 or more, not {batch_seconds!r}")
+        check_stream(tokens, flush, batch_seconds)
         check_timeout(timeout)
         self._engine.check_streaming("text")
         if self._streams:
@@ -496,43 +391,11 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         with trio.CancelScope() as stream:
             self._streams.add(stream)
             try:
-                await self._stream(tokens, batch_seconds)
+                await stream_tokens(tokens, batch_seconds, self._send_text)
                 return await self.flush(timeout=timeout) if flush else None
             finally:
                 self._streams.discard(stream)
         return None  # an interrupt() stopped it
-
-    async def _stream(self, tokens: AsyncIterable[str], batch_seconds: float) -> None:
-        if not batch_seconds:
-            async for token in tokens:
-                await self._speak_batch([token])
-            return
-        send, receive = trio.open_memory_channel[str](_STREAM_BUFFER)
-        finished = trio.Event()
-        async with open_tasks() as nursery:
-            nursery.start_soon(_read_tokens, tokens, send, finished)
-            async with receive:
-                async for first in receive:
-                    batch = [first]
-                    while True:
-                        try:
-                            batch.append(receive.receive_nowait())
-                        except (trio.WouldBlock, trio.EndOfChannel):
-                            break
-                    await self._speak_batch(batch)
-                    with trio.move_on_after(batch_seconds):
-                        await finished.wait()  # no wait for more once the tokens ended
-
-    async def _speak_batch(self, tokens: list[str]) -> None:
-        for token in tokens:
-            if not isinstance(token, str):
-                raise TypeError(f"speak_stream() takes strings, not {type(token).__name__}")
-        text = "".join(tokens)
-        if not text:
-            return
-        _check_no_pause(text, "speak_stream()")
-        for piece in split_text(text):
-            await self._send_text(piece)
 
     def turn(
         self, text: str | None = None, *, timeout: float = 10.0
@@ -561,14 +424,13 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         """
         check_timeout(timeout)
         if text is not None:
-            _check_text(text, "turn()")
+            check_text(text, "turn()")
         return UtteranceAudio(
             self, partial(self._start_turn, text, timeout), timeout, "SpeechMetadata"
         )
 
     async def _start_turn(self, text: str | None, timeout: float) -> Waiter[Message]:
-        self._flushed = [waiter for waiter in self._flushed if not waiter.done.is_set()]
-        if self._flushed:
+        if self._turns.flush_pending():
             raise trio.BusyResourceError(
                 "turn(): a turn flushed before has not ended yet, and its audio would be "
                 "taken as this one's: await its flush(), or iterate until its SpeechMetadata"
@@ -580,25 +442,6 @@ class SpeakV2Connection(SpeechConnection[SpeakV2Message, SpeakV2Audio]):
         if waiter is None:
             raise ValueError("turn() has nothing to say: no text, and none spoken since")
         return waiter
-
-
-def _open(record: _Interrupt) -> bool:
-    """Whether the interrupt is still waiting for its answer."""
-    return record.waiter is not None and not record.waiter.done.is_set()
-
-
-async def _read_tokens(
-    tokens: AsyncIterable[str], send: trio.MemorySendChannel[str], finished: trio.Event
-) -> None:
-    try:
-        async with send:
-            async for token in tokens:
-                if not isinstance(token, str):
-                    raise TypeError(f"speak_stream() takes strings, not {type(token).__name__}")
-                if token:
-                    await send.send(token)
-    finally:
-        finished.set()
 
 
 def open_flux_speak(
