@@ -49,8 +49,9 @@ class LocalDeepgram(DeepgramServer):
             by, without ``think`` (see :class:`~dgtrio.testing.AgentScript`).
         flux_script: Flux's turn-taking thresholds (its ``turns`` are unused: the
             words are recognised); default: levels and pauses for real voices.
-        api_key, access_token, idle_timeout, agent_client_timeout, faults, host,
-            port, ssl_context: as :class:`~dgtrio.server.DeepgramServer` takes them.
+
+    The other arguments (``api_key``, ``host``, ``port``, ``idle_timeout``,
+    ``faults``...) are :class:`~dgtrio.server.DeepgramServer`'s.
 
     Raises:
         LocalEngineUnavailable: the local extra or its model is missing.
