@@ -299,10 +299,17 @@ open (every word of its speech)."""
 class FluxEars(Protocol):
     """What the Flux server makes of the user's words: one per session.
 
-    The server takes the turns (by loudness, the same for every brain) and tells the
-    ears what it hears; the ears tell it the words of the turn. Positions are samples
-    at the stream's rate (bytes for audio the server cannot decode), counted from the
-    stream's start, so that timing does not drift with float rounding.
+    The server takes the turns (by loudness, the same for every brain, so that turns
+    follow the protocol whoever hears the words) and tells the ears what it hears; the
+    ears tell it the words of the turn. :mod:`dgtrio.testing`'s read them from a
+    :class:`FluxScript`, :mod:`dgtrio.local`'s recognise them.
+
+    :meth:`refusal` is asked at the handshake; then :meth:`open`, and for each frame
+    of audio :meth:`hear`, then as its windows are heard :meth:`speech`,
+    :meth:`turn_started`, :meth:`words` and :meth:`turn_ended`, then :meth:`heard`.
+    Positions are samples at the stream's rate (bytes for audio the server cannot
+    decode), counted from the stream's start, so that timing does not drift with float
+    rounding.
     """
 
     def refusal(self, settings: FluxSettings) -> str | None:
@@ -316,7 +323,8 @@ class FluxEars(Protocol):
         ...
 
     def hear(self, audio: bytes) -> None:
-        """Audio as the client sent it, before the server hears its windows."""
+        """Audio as the client sent it, before the server hears its windows: ears that
+        decode it hold it for the words the server will ask for."""
         ...
 
     def speech(self, start: int, end: int, spoken: int) -> None:
@@ -326,8 +334,10 @@ class FluxEars(Protocol):
         ...
 
     def heard(self, pending: int) -> None:
-        """The windows of the audio last heard are heard, and answered. A turn that
-        has not started yet starts at ``pending`` or later (in a turn: its start)."""
+        """The audio last given to :meth:`hear` is heard, and what it brought is sent.
+        No turn to come starts before ``pending`` (where a run of speech too short to
+        start one yet began, or else where the audio heard ends); in a turn it is the
+        turn's start. Ears that hold audio may let go of what no turn needs."""
         ...
 
     def turn_started(self, start: int) -> None:
