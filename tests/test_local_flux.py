@@ -3,8 +3,8 @@ words recognised by Whisper tiny.en.
 
 The speech is Debian's ``flite`` (voice kal16, 16 kHz), never the project's own
 synthesiser, so that neither side of the test grades its own work. The server is a
-:class:`~dgtrio.testing.FakeDeepgram` whose ``/v2/listen`` is
-:class:`~dgtrio.local._listen_v2.LocalListenV2`, with one recogniser for the module.
+:class:`~dgtrio.testing.FakeDeepgram` whose ``/v2/listen`` hears with
+:class:`~dgtrio.local._listen_v2.LocalFluxEars`, with one recogniser for the module.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import dgtrio
 from bench.local import word_error_rate
 from bench.sdk_flux import flux_with_sdk
 from dgtrio.audio import WavSource
-from dgtrio.server import Endpoint
+from dgtrio.server import Endpoint, FluxEndpoint
 from dgtrio.testing import FakeDeepgram
 
 CI = os.environ.get("CI") == "true"
@@ -39,7 +39,7 @@ else:
 import numpy as np  # noqa: E402  (after the skip: numpy comes with the local extra)
 
 from dgtrio.local import LocalEngineUnavailable, Recognizer  # noqa: E402
-from dgtrio.local._listen_v2 import FLUX_SCRIPT, LocalListenV2, _Resampler  # noqa: E402
+from dgtrio.local._listen_v2 import FLUX_SCRIPT, LocalFluxEars, _Resampler  # noqa: E402
 
 RATE = 16000
 FIRST = "Hi, I'd like to check on my order."
@@ -113,14 +113,14 @@ def recognizer() -> Recognizer:
 # --- The server -------------------------------------------------------------------------
 
 
-class WatchedListenV2(LocalListenV2):
-    """LocalListenV2, noting the most audio it held at once (seconds)."""
+class WatchedEars(LocalFluxEars):
+    """LocalFluxEars, noting the most audio they held at once (seconds)."""
 
     most_held = 0.0
 
-    def _hold(self, samples: Any) -> None:
-        super()._hold(samples)
-        self.most_held = max(self.most_held, (self._held_end - self._held_start) / RATE)
+    def hear(self, audio: bytes) -> None:
+        super().hear(audio)
+        self.most_held = max(self.most_held, self.held)
 
 
 class LocalFlux(FakeDeepgram):
@@ -130,12 +130,12 @@ class LocalFlux(FakeDeepgram):
         super().__init__(**fake)
         self.recognizer = recognizer
         self.decodes = trio.CapacityLimiter(1)
-        self.flux: list[WatchedListenV2] = []
+        self.flux: list[WatchedEars] = []
 
     def endpoint(self, path: str) -> Endpoint | None:
         if path == "/v2/listen":
-            self.flux.append(WatchedListenV2(self.recognizer, self.decodes, FLUX_SCRIPT))
-            return self.flux[-1]
+            self.flux.append(WatchedEars(self.recognizer, self.decodes))
+            return FluxEndpoint(FLUX_SCRIPT, self.flux[-1])
         return super().endpoint(path)
 
 

@@ -1,19 +1,20 @@
-"""Flux (``/v2/listen``, Listen v2) on the local engine: the fake's turn-taking, with
-the words recognised from the turn's audio instead of read from a script.
+"""Flux (``/v2/listen``, Listen v2) on the local engine: the server's turn-taking,
+with the words recognised from the turn's audio instead of read from a script.
 
-Turns are taken as :class:`~dgtrio.testing._listen_v2.ListenV2Fake` takes them, from
-the loudness of 20 ms windows (:data:`FLUX_SCRIPT` sets levels and pauses for real
-voices): ``StartOfTurn``, an ``Update`` every ``update_interval``, ``EagerEndOfTurn``
-and ``TurnResumed`` with ``eager_eot_threshold``, ``EndOfTurn`` after the model's
-silence, at ``eot_timeout_ms`` or on ``ForceEndTurn``; ``Configure``, ``CloseStream``
-and sequence ids are the fake's. What changes is what the user said:
+:class:`~dgtrio.server.FluxEndpoint` takes the turns, from the loudness of 20 ms
+windows (:data:`FLUX_SCRIPT` sets levels and pauses for real voices): ``StartOfTurn``,
+an ``Update`` every ``update_interval``, ``EagerEndOfTurn`` and ``TurnResumed`` with
+``eager_eot_threshold``, ``EndOfTurn`` after the model's silence, at
+``eot_timeout_ms`` or on ``ForceEndTurn``; ``Configure``, ``CloseStream`` and
+sequence ids are the protocol's. :class:`LocalFluxEars` hear what the user said:
 
 * The audio is decoded to float and resampled to 16 kHz as it comes, and held from a
   short lead-in before the turn's start; between turns only that lead-in is kept.
 * ``EagerEndOfTurn`` and ``EndOfTurn`` decode the turn's audio up to their end (the
   transcript the client acts on), except that an ``EndOfTurn`` with no speech since
-  the ``EagerEndOfTurn`` repeats its words, as Flux promises. An ``EagerEndOfTurn``
-  whose audio holds no words is not sent (a cough is no reason to start replying).
+  the ``EagerEndOfTurn`` repeats its words, as Flux promises (the server does not ask
+  again). An ``EagerEndOfTurn`` whose audio holds no words is not sent (a cough is no
+  reason to start replying).
 * ``StartOfTurn`` and ``Update`` carry the words of the last decode of the turn: a
   task re-decodes the turn's audio after each second of new speech, when the
   recogniser is free (a Whisper decode takes about half a second), so audio sent
@@ -36,14 +37,12 @@ other encodings, and audio without an encoding.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from ..server import Session
-from ..server._common import Query, param
-from ..testing._listen_v2 import FluxScript, ListenV2Fake
+from ..server import FluxHearing, FluxScript, FluxSettings, FluxWord
 from ._audio import ENCODINGS, Decoder, to_16k
 from ._recognizer import SAMPLE_RATE, RecognizedWord, Recognizer
 
@@ -53,7 +52,7 @@ if TYPE_CHECKING:
 
     Audio = npt.NDArray[np.float32]
 
-__all__ = ["FLUX_SCRIPT", "LocalListenV2"]
+__all__ = ["FLUX_SCRIPT", "LocalFluxEars"]
 
 FLUX_SCRIPT = FluxScript(
     speech_threshold=0.01,
@@ -92,58 +91,46 @@ _SLACK = 0.5  # seconds of audio let go at once between turns (fewer copies)
 T = TypeVar("T")
 
 
-class LocalListenV2(ListenV2Fake):
-    """One Flux session of the local engine.
+class LocalFluxEars:
+    """The words of a Flux stream's turns, recognised: a :class:`~dgtrio.server.FluxEars`.
 
     Args:
         recognizer: the shared recogniser.
         limiter: how many decodes run at once (shared by every stream).
-        script: the turn-taking thresholds (see :data:`FLUX_SCRIPT`).
     """
 
-    def __init__(
-        self,
-        recognizer: Recognizer,
-        limiter: trio.CapacityLimiter,
-        script: FluxScript = FLUX_SCRIPT,
-    ) -> None:
-        super().__init__(script)
+    def __init__(self, recognizer: Recognizer, limiter: trio.CapacityLimiter) -> None:
         self._recognizer = recognizer
         self._limiter = limiter
 
-    def check(self, query: Query) -> tuple[str, str] | None:
-        problem = super().check(query)
-        if problem is not None:
-            return problem
-        encoding = param(query, "encoding")
-        if encoding not in ENCODINGS:
-            told = "audio without an encoding" if encoding is None else encoding
-            return (
-                "INVALID_QUERY_PARAMETER",
-                f"The local engine recognises raw {', '.join(ENCODINGS)} audio, not {told}.",
-            )
-        return None
+    @property
+    def held(self) -> float:
+        """Seconds of audio held."""
+        return (self._held_end - self._held_start) / SAMPLE_RATE
 
-    async def run(self, session: Session) -> None:
-        self._new_audio = trio.Event()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._interims)
-            await super().run(session)
-            nursery.cancel_scope.cancel()
+    def refusal(self, settings: FluxSettings) -> str | None:
+        encoding = settings.encoding
+        if encoding in ENCODINGS:
+            return None
+        told = "audio without an encoding" if encoding is None else encoding
+        return f"The local engine recognises raw {', '.join(ENCODINGS)} audio, not {told}."
 
-    def _setup(self, session: Session) -> None:
-        super()._setup(session)
-        self._decoder = Decoder(session.param("encoding") or "", 1)
-        self._resampler = _Resampler(self._rate)
+    def open(self, settings: FluxSettings, rate: int, nursery: trio.Nursery) -> None:
+        self._rate = rate
+        self._decoder = Decoder(settings.encoding or "", 1)
+        self._resampler = _Resampler(rate)
         self._held: list[Audio] = []  # 16 kHz audio, from _held_start to _held_end
         self._held_start = 0  # 16 kHz sample positions in the stream
         self._held_end = 0
+        self._in_turn = False
+        self._loud = 0  # samples (stream rate) of loud audio since the turn's speech began
         # Changes with the turn, and when _hear_turn decodes it: an interim decode
         # started before is then out of date.
         self._epoch = 0
         self._hearing = False  # _hear_turn is decoding
-        self._eager_declined = False  # an EagerEndOfTurn found no words: none till speech
+        self._new_audio = trio.Event()
         self._reset_turn()
+        nursery.start_soon(self._interims)
 
     def _reset_turn(self) -> None:
         self._turn_from = 0  # 16 kHz position where the turn's decodes start
@@ -151,14 +138,47 @@ class LocalListenV2(ListenV2Fake):
         self._heard_words: list[RecognizedWord] = []  # the last decode's
         self._loud_decoded = 0  # the turn's loud samples (stream rate) at that decode
 
+    # --- What the server tells ----------------------------------------------------------
+
+    def hear(self, audio: bytes) -> None:
+        (samples,) = self._decoder.decode(audio)
+        self._hold(self._resampler.feed(samples))
+
+    def speech(self, start: int, end: int, spoken: int) -> None:
+        self._loud = spoken + end - start
+
+    def heard(self, pending: int) -> None:
+        self._let_go(pending)
+        self._new_audio.set()
+
+    def turn_started(self, start: int) -> None:
+        self._epoch += 1
+        self._reset_turn()
+        self._in_turn = True
+        self._turn_from = max(self._held_start, self._at_16k(start) - round(_LEAD_IN * SAMPLE_RATE))
+
+    async def words(self, end: int, hearing: FluxHearing) -> Sequence[FluxWord]:
+        """The last decode's words; for an ``EagerEndOfTurn`` or ``EndOfTurn``, a
+        decode of the turn up to ``end``; for the last ``Update``, one of all its
+        speech, if there is some not decoded yet."""
+        if hearing == "final":
+            await self._hear_turn(self._at_16k(end))
+        elif hearing == "closing" and self._loud > self._loud_decoded:
+            await self._hear_turn(self._held_end)
+        return [
+            FluxWord(word=w.punctuated, start=w.start, end=w.end, confidence=w.confidence)
+            for w in [*self._kept, *self._heard_words]
+        ]
+
+    def turn_ended(self) -> None:
+        self._in_turn = False
+        self._epoch += 1
+        self._reset_turn()
+
     # --- Audio ------------------------------------------------------------------------
 
-    async def _on_audio(self, data: bytes) -> None:
-        (samples,) = self._decoder.decode(data)
-        self._hold(self._resampler.feed(samples))
-        await super()._on_audio(data)
-        self._let_go()
-        self._new_audio.set()
+    def _samples(self, seconds: float) -> int:
+        return round(seconds * self._rate)
 
     def _at_16k(self, position: int) -> int:
         """A sample position at the stream's rate, at 16 kHz."""
@@ -184,14 +204,13 @@ class LocalListenV2(ListenV2Fake):
             self._held = [self._audio(start, self._held_end).copy()]
             self._held_start = min(start, self._held_end)
 
-    def _let_go(self) -> None:
-        """Keep the current turn's audio, or between turns the lead-in for the next."""
+    def _let_go(self, pending: int) -> None:
+        """Keep the current turn's audio, or between turns the lead-in for the next
+        (which starts at ``pending`` or later)."""
         if self._in_turn:
             keep = self._turn_from
         else:
-            # A run of loud windows too short to start a turn yet may start one.
-            begins = self._start if self._loud else self._heard
-            keep = self._at_16k(begins) - round(_LEAD_IN * SAMPLE_RATE)
+            keep = self._at_16k(pending) - round(_LEAD_IN * SAMPLE_RATE)
         if keep - self._held_start >= _SLACK * SAMPLE_RATE:
             self._release(keep)
 
@@ -218,14 +237,15 @@ class LocalListenV2(ListenV2Fake):
 
     async def _interims(self) -> None:
         """Re-decode the turn's audio after each ``_INTERIM_EVERY`` seconds of new
-        speech, when the recogniser is free, for ``StartOfTurn`` and ``Update``."""
+        speech, when the recogniser is free, for ``StartOfTurn`` and ``Update``.
+
+        Not while an ``EagerEndOfTurn`` stands: there is no new speech then."""
         while True:
             await self._new_audio.wait()
             self._new_audio = trio.Event()
             new_speech = self._loud - self._loud_decoded
             if (
                 not self._in_turn
-                or self._eager  # its words stand until speech resumes
                 or self._hearing  # the audio loop is decoding the turn
                 or new_speech < self._samples(_INTERIM_EVERY)
             ):
@@ -265,62 +285,6 @@ class LocalListenV2(ListenV2Fake):
 
     async def _run(self, function: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(function, *args, limiter=self._limiter)
-
-    # --- The turn state machine's hooks -------------------------------------------------
-
-    async def _on_window(self, loud: bool, start: int, end: int) -> None:
-        if loud:
-            self._eager_declined = False
-        await super()._on_window(loud, start, end)
-
-    def _eager_due(self) -> bool:
-        # The fake's test, but whether the turn has words is only known by decoding:
-        # _turn_info does, and holds the EagerEndOfTurn back if there are none.
-        return (
-            self._settings.eager_eot_threshold is not None
-            and not self._eager
-            and not self._eager_declined
-            and self._quiet >= self._samples(self._script.eager_silence)
-        )
-
-    async def _turn_info(self, event: str, end: int, trigger: str | None = None) -> None:
-        if event == "StartOfTurn":
-            self._epoch += 1
-            self._reset_turn()
-            self._turn_from = max(
-                self._held_start, self._at_16k(self._start) - round(_LEAD_IN * SAMPLE_RATE)
-            )
-        elif event == "EagerEndOfTurn" or (event == "EndOfTurn" and not self._eager):
-            # An EndOfTurn after an EagerEndOfTurn, with no speech since, keeps its words.
-            await self._hear_turn(self._at_16k(end))
-            if event == "EagerEndOfTurn" and not self._words():
-                self._eager, self._eager_declined = False, True
-                return
-        await super()._turn_info(event, end, trigger)
-
-    async def _end_turn(self, end: int, trigger: str) -> None:
-        await super()._end_turn(end, trigger)
-        self._epoch += 1
-        self._reset_turn()
-
-    async def _close_stream(self) -> None:
-        # The last Update stands for the turn left open: it hears all of its speech.
-        if (
-            self._in_turn
-            and not self._eager
-            and self._received > self._reported
-            and self._loud > self._loud_decoded
-        ):
-            await self._hear_turn(self._held_end)
-        await super()._close_stream()
-
-    def _words(self) -> list[dict[str, Any]]:
-        if not self._in_turn:
-            return []
-        return [
-            {"word": w.punctuated, "confidence": w.confidence, "start": w.start, "end": w.end}
-            for w in [*self._kept, *self._heard_words]
-        ]
 
 
 class _Resampler:

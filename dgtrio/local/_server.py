@@ -8,11 +8,11 @@ from pathlib import Path
 
 import trio
 
-from ..server import DeepgramServer, Endpoint, Fault
-from ..testing import AgentScript, FluxScript
+from ..server import DeepgramServer, Endpoint, Fault, FluxEndpoint, FluxScript
+from ..testing import AgentScript
 from ._agent_v1 import LocalAgentV1, Think
 from ._listen_v1 import LocalListenV1
-from ._listen_v2 import FLUX_SCRIPT, LocalListenV2
+from ._listen_v2 import FLUX_SCRIPT, LocalFluxEars
 from ._recognizer import Recognizer
 from ._speak_v1 import LocalSpeakV1
 from ._speak_v2 import LocalSpeakV2
@@ -98,7 +98,7 @@ class LocalDeepgram(DeepgramServer):
         if path == "/v1/listen":
             return LocalListenV1(self.recognizer, self._decodes, self.idle_timeout)
         if path == "/v2/listen":
-            return LocalListenV2(self.recognizer, self._decodes, self.flux_script)
+            return FluxEndpoint(self.flux_script, LocalFluxEars(self.recognizer, self._decodes))
         if path == "/v1/speak":
             return LocalSpeakV1(self.synthesizer, self._syntheses)
         if path == "/v2/speak":

@@ -11,6 +11,12 @@ recognition and speech.
 
 from ._faults import Fault as Fault
 from ._faults import FaultKind as FaultKind
+from ._listen_v2 import FluxEars as FluxEars
+from ._listen_v2 import FluxEndpoint as FluxEndpoint
+from ._listen_v2 import FluxHearing as FluxHearing
+from ._listen_v2 import FluxScript as FluxScript
+from ._listen_v2 import FluxSettings as FluxSettings
+from ._listen_v2 import FluxWord as FluxWord
 from ._server import DeepgramServer as DeepgramServer
 from ._server import Endpoint as Endpoint
 from ._server import Rejection as Rejection
@@ -22,6 +28,12 @@ __all__ = [
     "Endpoint",
     "Fault",
     "FaultKind",
+    "FluxEars",
+    "FluxEndpoint",
+    "FluxHearing",
+    "FluxScript",
+    "FluxSettings",
+    "FluxWord",
     "RecordedFrame",
     "Rejection",
     "Session",
