@@ -8,9 +8,9 @@ from pathlib import Path
 
 import trio
 
-from ..server import DeepgramServer, Endpoint, Fault
-from ..testing import AgentScript, FluxScript
-from ._agent_v1 import LocalAgentV1, Think
+from ..server import AgentScript, DeepgramServer, Endpoint, Fault
+from ..testing import FluxScript
+from ._agent_v1 import Think, local_agent_v1
 from ._listen_v1 import LocalListenV1
 from ._listen_v2 import FLUX_SCRIPT, LocalListenV2
 from ._recognizer import Recognizer
@@ -103,7 +103,7 @@ class LocalDeepgram(DeepgramServer):
         if path == "/v2/speak":
             return LocalSpeakV2(self.synthesizer, self._syntheses)
         if path == "/v1/agent/converse":
-            return LocalAgentV1(
+            return local_agent_v1(
                 self.recognizer,
                 self.synthesizer,
                 (self._decodes, self._syntheses),
