@@ -65,15 +65,18 @@ class Conversation:
     # --- Jobs ---------------------------------------------------------------------------
 
     def enqueue(self, job: Callable[[], Awaitable[None]]) -> None:
+        """Do ``job`` after the jobs before it."""
         self._jobs.append(job)
         self._job_added.set()
 
     def interrupt(self) -> None:
+        """Stop the running job, and drop the queued ones."""
         self._jobs.clear()
         if self._job_scope is not None:
             self._job_scope.cancel()
 
     async def run_jobs(self) -> None:
+        """Run the jobs as they come, until cancelled."""
         while True:
             if not self._jobs:
                 self._job_added = trio.Event()

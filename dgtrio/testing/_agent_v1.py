@@ -22,7 +22,7 @@ from ..server import (
 )
 from ._sound import tone
 
-__all__ = ["LineEars", "ToneVoice", "agent_v1_fake"]
+__all__ = ["AgentToneVoice", "LineEars", "agent_v1_fake"]
 
 
 class LineEars:
@@ -36,7 +36,7 @@ class LineEars:
         return self._lines[turn.number % len(self._lines)]
 
 
-class ToneVoice:
+class AgentToneVoice:
     """Speaks the tone, as long as the words take at the script's pace (half a second
     at least)."""
 
@@ -58,5 +58,5 @@ def agent_v1_fake(script: AgentScript, client_timeout: float) -> AgentV1Endpoint
         client_timeout,
         ears=LineEars(script),
         mind=ScriptedMind(script),
-        voice=ToneVoice(script),
+        voice=AgentToneVoice(script),
     )
