@@ -8,9 +8,8 @@ from pathlib import Path
 
 import trio
 
-from ..server import DeepgramServer, Endpoint, Fault, FluxEndpoint, FluxScript
-from ..testing import AgentScript
-from ._agent_v1 import LocalAgentV1, Think
+from ..server import AgentScript, DeepgramServer, Endpoint, Fault, FluxEndpoint, FluxScript
+from ._agent_v1 import Think, local_agent_v1
 from ._listen_v1 import LocalListenV1
 from ._listen_v2 import FLUX_SCRIPT, LocalFluxEars
 from ._recognizer import Recognizer
@@ -104,7 +103,7 @@ class LocalDeepgram(DeepgramServer):
         if path == "/v2/speak":
             return LocalSpeakV2(self.synthesizer, self._syntheses)
         if path == "/v1/agent/converse":
-            return LocalAgentV1(
+            return local_agent_v1(
                 self.recognizer,
                 self.synthesizer,
                 (self._decodes, self._syntheses),

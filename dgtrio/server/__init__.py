@@ -9,6 +9,17 @@ this server with scripted brains, :class:`~dgtrio.local.LocalDeepgram` with real
 recognition and speech.
 """
 
+from ._agent_audio import AgentOutput as AgentOutput
+from ._agent_audio import AgentSpeech as AgentSpeech
+from ._agent_audio import AgentTurn as AgentTurn
+from ._agent_brains import AgentEars as AgentEars
+from ._agent_brains import AgentFunctions as AgentFunctions
+from ._agent_brains import AgentMind as AgentMind
+from ._agent_brains import AgentVoice as AgentVoice
+from ._agent_script import AgentScript as AgentScript
+from ._agent_script import ScriptedCall as ScriptedCall
+from ._agent_script import ScriptedMind as ScriptedMind
+from ._agent_v1 import AgentV1Endpoint as AgentV1Endpoint
 from ._faults import Fault as Fault
 from ._faults import FaultKind as FaultKind
 from ._listen_v2 import FluxEars as FluxEars
@@ -24,6 +35,15 @@ from ._session import RecordedFrame as RecordedFrame
 from ._session import Session as Session
 
 __all__ = [
+    "AgentEars",
+    "AgentFunctions",
+    "AgentMind",
+    "AgentOutput",
+    "AgentScript",
+    "AgentSpeech",
+    "AgentTurn",
+    "AgentV1Endpoint",
+    "AgentVoice",
     "DeepgramServer",
     "Endpoint",
     "Fault",
@@ -36,5 +56,7 @@ __all__ = [
     "FluxWord",
     "RecordedFrame",
     "Rejection",
+    "ScriptedCall",
+    "ScriptedMind",
     "Session",
 ]

@@ -5,14 +5,14 @@ Run it in your own nursery (``await nursery.start(fake.serve)``), as a pytest fi
 as a process: ``python -m dgtrio.testing serve --port 8080``.
 """
 
+from ..server import AgentScript as AgentScript
 from ..server import Fault as Fault
 from ..server import FaultKind as FaultKind
 from ..server import FluxScript as FluxScript
 from ..server import RecordedFrame as RecordedFrame
 from ..server import Rejection as Rejection
+from ..server import ScriptedCall as ScriptedCall
 from ..server import Session as FakeSession
-from ._agent_v1 import AgentScript as AgentScript
-from ._agent_v1 import ScriptedCall as ScriptedCall
 from ._listen_v1 import ListenScript as ListenScript
 from ._process import fake_server_process as fake_server_process
 from ._pyaudio import FakeDevice as FakeDevice

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 
-from ..server import DeepgramServer, Endpoint, Fault, FluxEndpoint, FluxScript
-from ._agent_v1 import AgentScript, AgentV1Fake
+from ..server import AgentScript, DeepgramServer, Endpoint, Fault, FluxEndpoint, FluxScript
+from ._agent_v1 import agent_v1_fake
 from ._listen_v1 import ListenScript, ListenV1Fake
 from ._listen_v2 import ScriptedFluxEars
 from ._speak_v1 import SpeakV1Fake
@@ -92,5 +92,5 @@ _ROUTES: Mapping[str, Callable[[FakeDeepgram], Endpoint]] = {
     "/v2/listen": lambda fake: FluxEndpoint(fake.flux_script, ScriptedFluxEars(fake.flux_script)),
     "/v1/speak": lambda fake: SpeakV1Fake(fake.speak_script),
     "/v2/speak": lambda fake: SpeakV2Fake(fake.speak_script),
-    "/v1/agent/converse": lambda fake: AgentV1Fake(fake.agent_script, fake.agent_client_timeout),
+    "/v1/agent/converse": lambda fake: agent_v1_fake(fake.agent_script, fake.agent_client_timeout),
 }

@@ -12,22 +12,21 @@ from collections.abc import Callable
 
 from ..audio._g711 import from_linear16
 
-__all__ = ["FILLER", "PCM_OUTPUT", "tone"]
+__all__ = ["PCM_OUTPUT", "tone"]
 
 TONE_HZ = 220.0
 TONE_AMPLITUDE = 3000  # about -21 dBFS: a quiet stand-in for a voice
-FILLER = bytes(range(251))  # stands in for compressed audio the fakes cannot encode
 
 
 def _pcm16(samples: list[int]) -> bytes:
     return struct.pack(f"<{len(samples)}h", *samples)
 
 
-# Encodings the fakes synthesise as a tone: encoder, bytes per sample, WAV format tag.
-PCM_OUTPUT: dict[str, tuple[Callable[[list[int]], bytes], int, int]] = {
-    "linear16": (_pcm16, 2, 1),
-    "mulaw": (lambda samples: from_linear16(_pcm16(samples), "mulaw"), 1, 7),
-    "alaw": (lambda samples: from_linear16(_pcm16(samples), "alaw"), 1, 6),
+# Encodings the fakes synthesise as a tone, and their encoders.
+PCM_OUTPUT: dict[str, Callable[[list[int]], bytes]] = {
+    "linear16": _pcm16,
+    "mulaw": lambda samples: from_linear16(_pcm16(samples), "mulaw"),
+    "alaw": lambda samples: from_linear16(_pcm16(samples), "alaw"),
 }
 
 
@@ -37,7 +36,7 @@ def tone(seconds: float, encoding: str, sample_rate: int, *, start: int = 0) -> 
     ``start`` is the index of the first sample, so that consecutive pieces join into
     one continuous tone.
     """
-    encode = PCM_OUTPUT[encoding][0]
+    encode = PCM_OUTPUT[encoding]
     count = round(seconds * sample_rate)
     step = 2 * math.pi * TONE_HZ / sample_rate
     return encode([round(TONE_AMPLITUDE * math.sin(step * i)) for i in range(start, start + count)])
