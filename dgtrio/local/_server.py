@@ -8,15 +8,14 @@ from pathlib import Path
 
 import trio
 
-from ..server import DeepgramServer, Endpoint, Fault
+from ..server import DeepgramServer, Endpoint, Fault, SpeakV1Endpoint, SpeakV2Endpoint
 from ..testing import AgentScript, FluxScript
 from ._agent_v1 import LocalAgentV1, Think
 from ._listen_v1 import LocalListenV1
 from ._listen_v2 import FLUX_SCRIPT, LocalListenV2
 from ._recognizer import Recognizer
-from ._speak_v1 import LocalSpeakV1
-from ._speak_v2 import LocalSpeakV2
 from ._synthesizer import Synthesizer
+from ._voice import HibariVoice
 
 __all__ = ["LocalDeepgram"]
 
@@ -99,9 +98,9 @@ class LocalDeepgram(DeepgramServer):
         if path == "/v2/listen":
             return LocalListenV2(self.recognizer, self._decodes, self.flux_script)
         if path == "/v1/speak":
-            return LocalSpeakV1(self.synthesizer, self._syntheses)
+            return SpeakV1Endpoint(HibariVoice(self.synthesizer, self._syntheses))
         if path == "/v2/speak":
-            return LocalSpeakV2(self.synthesizer, self._syntheses)
+            return SpeakV2Endpoint(HibariVoice(self.synthesizer, self._syntheses))
         if path == "/v1/agent/converse":
             return LocalAgentV1(
                 self.recognizer,
