@@ -28,10 +28,9 @@ from bench.sdk_speak import TEXT as SDK_TEXT
 from bench.sdk_speak import speak_with_sdk
 from dgtrio.local import Recognizer
 from dgtrio.local._audio import Decoder, to_16k
-from dgtrio.local._speak_v1 import LocalSpeakV1
-from dgtrio.local._speak_v2 import LocalSpeakV2
 from dgtrio.local._synthesizer import Synthesizer
-from dgtrio.server import Endpoint
+from dgtrio.local._voice import HibariVoice
+from dgtrio.server import Endpoint, SpeakV1Endpoint, SpeakV2Endpoint
 from dgtrio.testing import FakeDeepgram
 
 from .conftest import API_KEY, collect
@@ -61,7 +60,8 @@ def recognizer() -> Recognizer:
 
 
 class SpeakServer(FakeDeepgram):
-    """The fake server, speaking ``/v2/speak`` and ``/v1/speak`` with the local engine."""
+    """The fake server, speaking ``/v2/speak`` and ``/v1/speak`` with the local engine's
+    voice."""
 
     def __init__(self, **fake: Any) -> None:
         super().__init__(**fake)
@@ -70,9 +70,9 @@ class SpeakServer(FakeDeepgram):
 
     def endpoint(self, path: str) -> Endpoint | None:
         if path == "/v2/speak":
-            return LocalSpeakV2(self.synthesizer, self._syntheses)
+            return SpeakV2Endpoint(HibariVoice(self.synthesizer, self._syntheses))
         if path == "/v1/speak":
-            return LocalSpeakV1(self.synthesizer, self._syntheses)
+            return SpeakV1Endpoint(HibariVoice(self.synthesizer, self._syntheses))
         return super().endpoint(path)
 
 

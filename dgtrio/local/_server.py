@@ -8,14 +8,22 @@ from pathlib import Path
 
 import trio
 
-from ..server import AgentScript, DeepgramServer, Endpoint, Fault, FluxEndpoint, FluxScript
+from ..server import (
+    AgentScript,
+    DeepgramServer,
+    Endpoint,
+    Fault,
+    FluxEndpoint,
+    FluxScript,
+    SpeakV1Endpoint,
+    SpeakV2Endpoint,
+)
 from ._agent_v1 import Think, local_agent_v1
 from ._listen_v1 import LocalListenV1
 from ._listen_v2 import FLUX_SCRIPT, LocalFluxEars
 from ._recognizer import Recognizer
-from ._speak_v1 import LocalSpeakV1
-from ._speak_v2 import LocalSpeakV2
 from ._synthesizer import Synthesizer
+from ._voice import HibariVoice
 
 __all__ = ["LocalDeepgram"]
 
@@ -99,9 +107,9 @@ class LocalDeepgram(DeepgramServer):
         if path == "/v2/listen":
             return FluxEndpoint(self.flux_script, LocalFluxEars(self.recognizer, self._decodes))
         if path == "/v1/speak":
-            return LocalSpeakV1(self.synthesizer, self._syntheses)
+            return SpeakV1Endpoint(HibariVoice(self.synthesizer, self._syntheses))
         if path == "/v2/speak":
-            return LocalSpeakV2(self.synthesizer, self._syntheses)
+            return SpeakV2Endpoint(HibariVoice(self.synthesizer, self._syntheses))
         if path == "/v1/agent/converse":
             return local_agent_v1(
                 self.recognizer,

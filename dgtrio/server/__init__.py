@@ -33,6 +33,13 @@ from ._server import Endpoint as Endpoint
 from ._server import Rejection as Rejection
 from ._session import RecordedFrame as RecordedFrame
 from ._session import Session as Session
+from ._speak_v1 import SpeakV1Endpoint as SpeakV1Endpoint
+from ._speak_v2 import SpeakV2Endpoint as SpeakV2Endpoint
+from ._speech import SpeakLimits as SpeakLimits
+from ._voice import SpeechSettings as SpeechSettings
+from ._voice import Utterance as Utterance
+from ._voice import Voice as Voice
+from ._voice import cut_at_word as cut_at_word
 
 __all__ = [
     "AgentEars",
@@ -59,4 +66,11 @@ __all__ = [
     "ScriptedCall",
     "ScriptedMind",
     "Session",
+    "SpeakLimits",
+    "SpeakV1Endpoint",
+    "SpeakV2Endpoint",
+    "SpeechSettings",
+    "Utterance",
+    "Voice",
+    "cut_at_word",
 ]

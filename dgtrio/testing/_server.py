@@ -5,13 +5,20 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 
-from ..server import AgentScript, DeepgramServer, Endpoint, Fault, FluxEndpoint, FluxScript
+from ..server import (
+    AgentScript,
+    DeepgramServer,
+    Endpoint,
+    Fault,
+    FluxEndpoint,
+    FluxScript,
+    SpeakV1Endpoint,
+    SpeakV2Endpoint,
+)
 from ._agent_v1 import agent_v1_fake
 from ._listen_v1 import ListenScript, ListenV1Fake
 from ._listen_v2 import ScriptedFluxEars
-from ._speak_v1 import SpeakV1Fake
-from ._speak_v2 import SpeakV2Fake
-from ._speech import SpeakScript
+from ._speech import SpeakScript, ToneVoice, speak_limits
 
 __all__ = ["FakeDeepgram"]
 
@@ -90,7 +97,11 @@ class FakeDeepgram(DeepgramServer):
 _ROUTES: Mapping[str, Callable[[FakeDeepgram], Endpoint]] = {
     "/v1/listen": lambda fake: ListenV1Fake(fake.listen_script, fake.idle_timeout),
     "/v2/listen": lambda fake: FluxEndpoint(fake.flux_script, ScriptedFluxEars(fake.flux_script)),
-    "/v1/speak": lambda fake: SpeakV1Fake(fake.speak_script),
-    "/v2/speak": lambda fake: SpeakV2Fake(fake.speak_script),
+    "/v1/speak": lambda fake: SpeakV1Endpoint(
+        ToneVoice(fake.speak_script), speak_limits(fake.speak_script)
+    ),
+    "/v2/speak": lambda fake: SpeakV2Endpoint(
+        ToneVoice(fake.speak_script), speak_limits(fake.speak_script)
+    ),
     "/v1/agent/converse": lambda fake: agent_v1_fake(fake.agent_script, fake.agent_client_timeout),
 }

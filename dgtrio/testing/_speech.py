@@ -1,19 +1,17 @@
-"""What both text-to-speech fakes share: how they synthesise (:class:`SpeakScript`),
-their voice, and the checks of the audio format a client asks for."""
+"""The fake's text-to-speech: how it synthesises (:class:`SpeakScript`), and its
+voice, a tone as long as the words would take to say (:class:`ToneVoice`)."""
 
 from __future__ import annotations
 
-import math
-import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
 import attrs
 import trio
 
-from ..server._common import Query, param
+from ..server import SpeakLimits, SpeechSettings, cut_at_word
 from ._sound import tone
 
-__all__ = ["SpeakScript", "ToneVoice", "check_output", "model_uuid", "number"]
+__all__ = ["SpeakScript", "ToneVoice", "speak_limits"]
 
 
 @attrs.frozen
@@ -43,81 +41,96 @@ class SpeakScript:
     interrupt_seconds: float = 0.0
 
     def __attrs_post_init__(self) -> None:
-        rates = [self.characters_per_second, self.chunk_seconds, self.flush_window]
+        rates = [self.characters_per_second]
         if self.synthesis_speed is not None:
             rates.append(self.synthesis_speed)
         if not all(rate > 0 for rate in rates):  # written so that NaN fails too
             raise ValueError("rates and durations must be positive")
-        if self.max_characters < 1 or self.flush_limit < 1:
-            raise ValueError("max_characters and flush_limit must be at least 1")
-        if not self.interrupt_seconds >= 0:
-            raise ValueError("interrupt_seconds must be 0 or more")
+        speak_limits(self)  # the server's limits check the rest
 
     def audio_seconds(self, text: str, speed: float = 1.0) -> float:
         """How long the fake speaks ``text`` at ``speed``."""
         return len(text.strip()) / (self.characters_per_second * speed)
 
 
+def speak_limits(script: SpeakScript) -> SpeakLimits:
+    """The server's limits and timings a script sets (the rest is the tone's pace)."""
+    return SpeakLimits(
+        chunk_seconds=script.chunk_seconds,
+        max_characters=script.max_characters,
+        flush_limit=script.flush_limit,
+        flush_window=script.flush_window,
+        interrupt_seconds=script.interrupt_seconds,
+    )
+
+
 class ToneVoice:
-    """The fakes' voice in one session: the tone in the session's format, in chunks of
-    ``chunk_seconds`` that join into one continuous tone.
+    """The fake's voice in one session (a :class:`~dgtrio.server.Voice`): the fakes'
+    220 Hz tone, for as long as each utterance's words would take to say
+    (:meth:`SpeakScript.audio_seconds`, at the speed each text came with).
 
-    :meth:`say` sends each chunk once it is "synthesised", ``synthesis_speed`` times
-    faster than real time from the call (``None``: at once), as a synthesiser's
-    would leave; ``samples`` counts the samples said so far."""
+    The fake cannot synthesise speech; the tone stands in for it, in the session's
+    format, in chunks that join into one continuous tone across the session. Each
+    chunk leaves once it is "synthesised", ``synthesis_speed`` times faster than
+    real time from when the server asks for it (``None``: at once), as a
+    synthesiser's would.
+    """
 
-    def __init__(self, encoding: str, sample_rate: int, script: SpeakScript) -> None:
-        self.encoding = encoding
-        self.sample_rate = sample_rate
-        self.step = max(1, round(script.chunk_seconds * sample_rate))
-        """Samples in a whole chunk."""
-        self._speed = script.synthesis_speed
+    def __init__(self, script: SpeakScript) -> None:
+        self.characters_per_second = script.characters_per_second
+        self.synthesis_speed = script.synthesis_speed
         self.samples = 0
+        """Samples of the tone said in the session: where the next chunk's phase is."""
 
-    async def say(self, count: int, send: Callable[[bytes], Awaitable[None]]) -> None:
-        """``count`` more samples of the tone, in chunks, paced as synthesised."""
-        rate, start = self.sample_rate, trio.current_time()
-        for first in range(0, count, self.step):
-            size = min(self.step, count - first)
-            if self._speed is not None:
+    def utterance(self, settings: SpeechSettings) -> ToneUtterance:
+        return ToneUtterance(self, settings)
+
+
+class ToneUtterance:
+    """One utterance of the :class:`ToneVoice`: its audio is planned as its text
+    arrives, each new character at the speed in force when it came; it is said in
+    whole chunks until the utterance ends, when what is left goes out too."""
+
+    def __init__(self, voice: ToneVoice, settings: SpeechSettings) -> None:
+        self._voice = voice
+        self._settings = settings
+        self._text = ""
+        self._planned_chars = 0  # characters planned so far ...
+        self._planned_seconds = 0.0  # ... and their audio, at the speeds in force
+        self._said = 0  # samples said
+
+    def add(self, text: str, speed: float) -> None:
+        self._text += text
+        chars = len(self._settings.words(self._text).strip())
+        if chars > self._planned_chars:
+            rate = self._voice.characters_per_second * speed
+            self._planned_seconds += (chars - self._planned_chars) / rate
+            self._planned_chars = chars
+
+    async def say(self, ending: bool, send: Callable[[bytes], Awaitable[None]]) -> bool:
+        output, step = self._settings.format, self._settings.chunk_samples
+        rate, speed = output.sample_rate, self._voice.synthesis_speed
+        count = round(self._planned_seconds * rate) - self._said
+        if not ending:
+            count -= count % step  # whole chunks until the text is complete
+        if count <= 0:
+            return False
+        start = trio.current_time()
+        for first in range(0, count, step):
+            size = min(step, count - first)
+            if speed is not None:
                 # A chunk leaves once its last sample is synthesised.
-                await trio.sleep_until(start + (first + size) / (rate * self._speed))
-            await send(tone(size / rate, self.encoding, rate, start=self.samples))
-            self.samples += size
+                await trio.sleep_until(start + (first + size) / (rate * speed))
+            await send(tone(size / rate, output.encoding, rate, start=self._voice.samples))
+            self._voice.samples += size
+            self._said += size
+        return True
 
+    def duration_ms(self) -> float:
+        """All of the utterance's audio, as planned."""
+        return self._planned_seconds * 1000
 
-def model_uuid(model: str) -> str:
-    """The UUID the fakes give a voice model: the same for the same name."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dgtrio-fake/{model}"))
-
-
-def number(value: str | None) -> float | None:
-    """A query value as a finite number, or None."""
-    try:
-        result = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return result if result is not None and math.isfinite(result) else None
-
-
-def check_output(query: Query, rates: Mapping[str, tuple[str, ...]]) -> tuple[str, str] | None:
-    """Refuse an ``encoding`` or ``sample_rate`` the socket does not stream (HTTP 400,
-    ``INVALID_QUERY_PARAMETER``); ``rates`` lists each encoding's rates, the default
-    first. ``mip_opt_out`` is checked too."""
-    encoding = param(query, "encoding", "linear16") or ""
-    allowed = rates.get(encoding)
-    if allowed is None:
-        return (
-            "INVALID_QUERY_PARAMETER",
-            f"Invalid encoding: {encoding!r}; streaming supports linear16, mulaw and alaw.",
-        )
-    rate = param(query, "sample_rate", allowed[0])
-    if rate not in allowed:
-        return (
-            "INVALID_QUERY_PARAMETER",
-            f"Invalid sample_rate {rate!r} for {encoding}: use one of {', '.join(allowed)}.",
-        )
-    mip_opt_out = param(query, "mip_opt_out")
-    if mip_opt_out is not None and mip_opt_out not in ("true", "false"):
-        return "INVALID_QUERY_PARAMETER", f"Invalid mip_opt_out {mip_opt_out!r}."
-    return None
+    def heard(self, heard_ms: float) -> int:
+        """In proportion to the utterance's duration."""
+        duration = self.duration_ms()
+        return cut_at_word(self._text, heard_ms / duration if duration else 1.0)

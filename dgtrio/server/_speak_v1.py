@@ -1,14 +1,13 @@
-"""The fake Speak v1 server (``/v1/speak``), faithful to protocol.md section 4.
+"""The Speak v1 socket (``/v1/speak``, Aura), faithful to protocol.md section 4.
 
-It cannot synthesise speech, so it speaks the fakes' 220 Hz tone for as long as the
-text would take to say (:attr:`SpeakScript.characters_per_second`, divided by the
-``speed`` parameter), in the requested encoding and sample rate, as raw binary chunks
-that leave faster than real time, as a synthesiser's would. Everything else follows
-the protocol: the upgrade is refused with HTTP 400 for parameters Deepgram refuses;
-``Metadata`` comes first; ``Speak`` text is buffered until ``Flush``, whose audio is
-followed by ``Flushed``; ``Clear`` drops the buffered text and the audio not yet sent
-and answers ``Cleared``; ``Flushed`` and ``Cleared`` take their ``sequence_id`` from
-one counter; more than 20 flushes within 60 s get a ``Warning`` and are ignored;
+The server speaks with the :class:`~._voice.Voice` it is given, in the requested
+encoding and sample rate, as raw binary chunks. Everything else is the protocol: the
+upgrade is refused with HTTP 400 for parameters Deepgram refuses; ``Metadata`` comes
+first; ``Speak`` text is buffered until ``Flush``, whose audio is followed by
+``Flushed``; ``Clear`` drops the buffered text and the audio not yet sent and answers
+``Cleared``; ``Flushed`` and ``Cleared`` take their ``sequence_id`` from one counter;
+more than :attr:`~._speech.SpeakLimits.flush_limit` flushes within
+:attr:`~._speech.SpeakLimits.flush_window` seconds get a ``Warning`` and are ignored;
 ``Close`` finishes the audio and closes 1000; and frames the server cannot take close
 the socket with Deepgram's codes (1003 ``MESSAGE-0000``, 1008 ``DATA-0000``, 1009
 ``BIG-0000``).
@@ -24,11 +23,13 @@ from typing import Any
 import attrs
 import trio
 
-from ..server import Session
-from ..server._common import Query, param, parse_message
-from ._speech import SpeakScript, ToneVoice, check_output, model_uuid, number
+from ..audio import AudioFormat
+from ._common import Query, param, parse_message
+from ._session import Session
+from ._speech import SpeakLimits, check_output, model_uuid, number
+from ._voice import SpeechSettings, Voice
 
-__all__ = ["SpeakV1Fake"]
+__all__ = ["SpeakV1Endpoint"]
 
 _DEFAULT_MODEL = "aura-asteria-en"  # the voice Deepgram uses when the client names none
 
@@ -58,8 +59,13 @@ def _speed(value: str) -> float | None:
     return speed if speed is not None and low <= speed <= high else None
 
 
+def _as_sent(text: str) -> str:
+    """Aura's text reads as it is: it has no inline controls."""
+    return text
+
+
 def _read(frame: str | bytes, max_characters: int) -> dict[str, Any] | tuple[int, str]:
-    """A client frame as a message the fake handles, or the close code it earns."""
+    """A client frame as a message the server handles, or the close code it earns."""
     if isinstance(frame, bytes):
         return _BINARY  # the client has no audio to send on this socket
     message = parse_message(frame)
@@ -84,16 +90,18 @@ class _Job:
     epoch: int
 
 
-class SpeakV1Fake:
-    """One Speak v1 session of the fake server.
+class SpeakV1Endpoint:
+    """One Speak v1 session of the server, speaking with ``voice`` within ``limits``.
 
-    Each accepted ``Flush`` makes a synthesis job of the buffered text. Jobs run one
-    after the other in their own task, so that the session keeps reading client frames
-    meanwhile; ``Clear`` cancels the running job and drops the queued ones.
+    Each accepted ``Flush`` makes a synthesis job of the buffered text: an utterance of
+    the voice. Jobs run one after the other in their own task, so that the session
+    keeps reading client frames meanwhile; ``Clear`` cancels the running job and drops
+    the queued ones.
     """
 
-    def __init__(self, script: SpeakScript) -> None:
-        self._script = script
+    def __init__(self, voice: Voice, limits: SpeakLimits | None = None) -> None:
+        self._voice = voice
+        self._limits = limits or SpeakLimits()
         self._buffer: list[str] = []
         self._next_id = 0  # shared by Flushed and Cleared
         # Bumped by Clear: jobs queued in an earlier epoch are dropped unplayed.
@@ -123,7 +131,8 @@ class SpeakV1Fake:
         model = _get(query, "model", _DEFAULT_MODEL)
         encoding = _get(query, "encoding", "linear16")
         rate = int(_get(query, "sample_rate", _SAMPLE_RATES[encoding][0]))
-        self._voice = ToneVoice(encoding, rate, self._script)
+        output = AudioFormat(encoding, rate)  # type: ignore[arg-type] # checked
+        self._settings = SpeechSettings(output, self._limits.chunk_samples(rate), _as_sent)
         self._speed = _speed(_get(query, "speed", "1")) or 1.0
         await self._send(
             {
@@ -152,7 +161,7 @@ class SpeakV1Fake:
     async def _serve(self) -> bool:
         """Handle client frames; True when the client sent ``Close``."""
         while (frame := await self._session.receive()) is not None:
-            message = _read(frame, self._script.max_characters)
+            message = _read(frame, self._limits.max_characters)
             if isinstance(message, tuple):
                 self._stop_jobs()  # no audio after the close frame
                 await self._session.close(*message)
@@ -189,18 +198,18 @@ class SpeakV1Fake:
             self._job_scope.cancel()
 
     async def _flush(self) -> None:
-        now = trio.current_time()
-        while self._flushes and self._flushes[0] <= now - self._script.flush_window:
+        limits, now = self._limits, trio.current_time()
+        while self._flushes and self._flushes[0] <= now - limits.flush_window:
             self._flushes.popleft()
-        if len(self._flushes) >= self._script.flush_limit:
+        if len(self._flushes) >= limits.flush_limit:
             # Ignored: the buffered text waits for a flush after the window.
             await self._send(
                 {
                     "type": "Warning",
                     "code": "FLUSH_LIMIT_EXCEEDED",
                     "description": (
-                        f"Flush ignored: at most {self._script.flush_limit} Flush messages "
-                        f"are processed every {self._script.flush_window:g} seconds."
+                        f"Flush ignored: at most {limits.flush_limit} Flush messages "
+                        f"are processed every {limits.flush_window:g} seconds."
                     ),
                 }
             )
@@ -225,8 +234,10 @@ class SpeakV1Fake:
             self._job_scope = None
 
     async def _synthesise(self, job: _Job) -> None:
-        """The job's audio in chunks, paced as synthesised, then its ``Flushed``."""
-        seconds = self._script.audio_seconds(job.text, self._speed)
-        await self._voice.say(round(seconds * self._voice.sample_rate), self._send)
+        """The job's audio, as the voice says it, then its ``Flushed``."""
+        utterance = self._voice.utterance(self._settings)
+        utterance.add(job.text, self._speed)
+        while await utterance.say(True, self._send):
+            pass
         if job.sequence_id is not None:
             await self._send({"type": "Flushed", "sequence_id": job.sequence_id})

@@ -1,9 +1,9 @@
-"""The fake Flux TTS server (``/v2/speak``), faithful to protocol.md section 9 and to
-the official SDK's models and documentation (newer than the schema).
+"""The Flux TTS socket (``/v2/speak``), faithful to protocol.md section 9 and to the
+official SDK's models and documentation (newer than the schema).
 
-Like the Aura fake, it speaks the fakes' tone for as long as the text would take
-(:class:`SpeakScript`), in the requested format, in chunks that leave faster than
-real time. The protocol:
+The server speaks each turn with the :class:`~._voice.Voice` it is given, in the
+requested format; the voice says how long the audio lasts and, when interrupted, where
+in the turn's text the audio heard ends. The protocol:
 
 - The upgrade is refused with HTTP 400 for what Deepgram refuses: no ``model``, an
   Aura voice (``V1_MODEL_ON_V2_SPEAK_ENDPOINT``), a model not shaped
@@ -20,13 +20,14 @@ real time. The protocol:
   whitespace and punctuation gets ``NO_SYNTHESIZABLE_TEXT`` and a zero-length
   ``SpeechMetadata``.
 - ``Interrupt`` stops the audio, drops the turns waiting, and after
-  ``interrupt_seconds`` answers ``SpeechInterrupted`` about the active turn (else the
-  last one spoken): with a ``playback_offset``, its text split where that much of
-  its audio had played (in proportion to its duration, at a word boundary), and the
-  session's audio total rebased onto the offset; without one, the server's own
-  total. It is ignored with a ``Warning`` before any audio (``NO_AUDIO_GENERATED``),
-  while the one before is handled (``INTERRUPT_IN_PROGRESS``), or for an offset that
-  does not advance past the last one (``INVALID_INTERRUPT_OFFSET``).
+  :attr:`~._speech.SpeakLimits.interrupt_seconds` answers ``SpeechInterrupted``
+  about the active turn (else the last one spoken): with a ``playback_offset``, its
+  text split where that much of its audio had played (where the voice says, at a
+  word boundary), and the session's audio total rebased onto the offset; without
+  one, the server's own total. It is ignored with a ``Warning`` before any audio
+  (``NO_AUDIO_GENERATED``), while the one before is handled
+  (``INTERRUPT_IN_PROGRESS``), or for an offset that does not advance past the last
+  one (``INVALID_INTERRUPT_OFFSET``).
 - ``Configure`` sets ``speed`` (``ConfigureSuccess`` with the configuration set so
   far) or is refused (``ConfigureFailure``): out of 0.5 to 1.5, off the 0.05 grid,
   a voice without speed control (not English), or a speed other than 1 while a
@@ -54,11 +55,13 @@ from typing import Any
 import attrs
 import trio
 
-from ..server import Session
-from ..server._common import Query, param, parse_message
-from ._speech import SpeakScript, ToneVoice, check_output, model_uuid, number
+from ..audio import AudioFormat
+from ._common import Query, param, parse_message
+from ._session import Session
+from ._speech import SpeakLimits, check_output, model_uuid, number
+from ._voice import SpeechSettings, Utterance, Voice
 
-__all__ = ["SpeakV2Fake"]
+__all__ = ["SpeakV2Endpoint"]
 
 _SAMPLE_RATES: dict[str, tuple[str, ...]] = {
     "linear16": ("24000", "8000", "16000", "32000", "44100", "48000"),
@@ -115,24 +118,25 @@ def _billable(text: str) -> tuple[str, int]:
     return _PRONUNCIATION.subn(lambda match: match.group(1), text)
 
 
-def _speakable(text: str) -> int:
-    """The characters the fake speaks: none in a text of whitespace and punctuation."""
+def _words(text: str) -> str:
+    """The words Flux says for a text: each pronunciation control as its word, and
+    nothing for a text of whitespace and punctuation."""
     spoken = _billable(text)[0]
-    return len(spoken.strip()) if any(c.isalnum() for c in spoken) else 0
+    return spoken if any(c.isalnum() for c in spoken) else ""
 
 
 @attrs.define(eq=False)
 class _Turn:
-    """One turn: its text, and what was synthesised of it."""
+    """One turn: its text, and its utterance in the session's voice."""
 
+    utterance: Utterance
     texts: list[str] = attrs.Factory(list)
     flushed: bool = False  # by a Flush (a Close finishes it without)
     flushed_sent: bool = False
     speech_id: str | None = None  # once active
-    start_sample: int = 0  # the voice's sample count when it became active
+    start_sample: int = 0  # the session's sample count when it became active
     start_ms: float = 0.0  # where its audio begins in the session's audio
-    planned_chars: int = 0  # speakable characters planned so far ...
-    planned_seconds: float = 0.0  # ... and their audio, at the speeds in force
+    speakable: bool = False  # some text so far had words to say
     pronunciations: int = 0
 
     @property
@@ -148,16 +152,17 @@ class _Interruption:
     turn: _Turn
 
 
-class SpeakV2Fake:
-    """One Flux TTS session of the fake server.
+class SpeakV2Endpoint:
+    """One Flux TTS session of the server, speaking with ``voice`` within ``limits``.
 
     The session's task reads client frames and answers what is immediate
     (warnings, ``Configure``, fatal errors); a worker task synthesises the active
     turn and answers interrupts, so that reading never waits for synthesis.
     """
 
-    def __init__(self, script: SpeakScript) -> None:
-        self._script = script
+    def __init__(self, voice: Voice, limits: SpeakLimits | None = None) -> None:
+        self._voice = voice
+        self._limits = limits or SpeakLimits()
         self._turns: list[_Turn] = []  # the active one first
         self._last: _Turn | None = None  # the last turn spoken to its end
         self._changed = trio.Event()  # the worker looks again
@@ -165,8 +170,9 @@ class SpeakV2Fake:
         self._synthesis: trio.CancelScope | None = None
         self._closing = False
         self._baseline: int | None = None  # where the last interrupt put playback
+        self._samples = 0  # the session's audio samples sent
         # The session's audio position: where the audio generated so far ends, in
-        # ms, counted from the voice's sample count at the last rebase.
+        # ms, counted from the session's sample count at the last rebase.
         self._rebase_ms = 0.0
         self._rebase_sample = 0
         self._input_characters = 0
@@ -223,7 +229,8 @@ class SpeakV2Fake:
         model = param(query, "model") or ""
         encoding = param(query, "encoding", "linear16") or "linear16"
         rate = int(param(query, "sample_rate", _SAMPLE_RATES[encoding][0]) or 0)
-        self._voice = ToneVoice(encoding, rate, self._script)
+        self._format = AudioFormat(encoding, rate)  # type: ignore[arg-type] # checked
+        self._settings = SpeechSettings(self._format, self._limits.chunk_samples(rate), _words)
         speed = param(query, "speed")
         self._speed_set = speed is not None  # Configure reports what was set
         self._speed = number(speed) or 1.0
@@ -259,6 +266,11 @@ class SpeakV2Fake:
         """Send a message or audio chunk, whole (a cancelled worker stops before it)."""
         await self._session.send_whole(message)
 
+    async def _send_audio(self, chunk: bytes) -> None:
+        """Send an audio chunk of the voice's, whole, counting its samples."""
+        await self._session.send_whole(chunk)
+        self._samples += len(chunk) // self._format.sample_width
+
     async def _warn(self, code: str, description: str) -> None:
         await self._send({"type": "Warning", "code": code, "description": description})
 
@@ -293,7 +305,7 @@ class SpeakV2Fake:
         text = message.get("text")
         if not isinstance(text, str):
             raise _Fatal("MESSAGE-0000")
-        if len(text) > self._script.max_characters:
+        if len(text) > self._limits.max_characters:
             raise _Fatal("BIG-0000")
         if _PAUSE.search(text):
             raise _Fatal(
@@ -308,18 +320,14 @@ class SpeakV2Fake:
                 "Pronunciation controls cannot be combined with a speed other than 1.0.",
             )
         if not self._turns or self._turns[-1].flushed:
-            self._turns.append(_Turn())
+            self._turns.append(_Turn(self._voice.utterance(self._settings)))
         turn = self._turns[-1]
         turn.texts.append(text)
         turn.pronunciations += pronunciations
         self._input_characters += len(text)
         self._billable_characters += len(spoken)
-        # The new text is planned at the speed in force now.
-        chars = _speakable(turn.text)
-        if chars > turn.planned_chars:
-            rate = self._script.characters_per_second * self._speed
-            turn.planned_seconds += (chars - turn.planned_chars) / rate
-            turn.planned_chars = chars
+        turn.utterance.add(text, self._speed)  # spoken at the speed in force now
+        turn.speakable = turn.speakable or bool(_words(turn.text))
         self._wake()
 
     async def _flush(self) -> None:
@@ -353,7 +361,7 @@ class SpeakV2Fake:
             offset = value
         if self._interruption is not None:
             code = "INTERRUPT_IN_PROGRESS"
-        elif not self._voice.samples:
+        elif not self._samples:
             code = "NO_AUDIO_GENERATED"
         elif offset is not None and self._baseline is not None and offset <= self._baseline:
             code = "INVALID_INTERRUPT_OFFSET"
@@ -401,8 +409,10 @@ class SpeakV2Fake:
     @property
     def _position_ms(self) -> float:
         """Where the session's audio generated so far ends."""
-        voice = self._voice
-        return self._rebase_ms + (voice.samples - self._rebase_sample) * 1000 / voice.sample_rate
+        return self._rebase_ms + self._ms(self._samples - self._rebase_sample)
+
+    def _ms(self, samples: int) -> float:
+        return samples * 1000 / self._format.sample_rate
 
     async def _work(self) -> None:
         """Synthesise the active turn and answer interrupts until the session ends."""
@@ -433,59 +443,30 @@ class SpeakV2Fake:
     async def _synthesise(self, turn: _Turn) -> bool:
         """Speak what can be spoken of the active turn now, and finish it if it is
         ended; whether there was anything to do."""
-        voice = self._voice
         if turn.speech_id is None:
             turn.speech_id = f"dg_sp_{secrets.token_hex(6)}"
-            turn.start_sample, turn.start_ms = voice.samples, self._position_ms
+            turn.start_sample, turn.start_ms = self._samples, self._position_ms
             await self._send({"type": "SpeechStarted", "speech_id": turn.speech_id})
         ending = turn.flushed or self._closing
         if turn.flushed and not turn.flushed_sent:
             turn.flushed_sent = True
             await self._send({"type": "Flushed", "speech_id": turn.speech_id})
-        if await self._say(turn, ending):
+        if await turn.utterance.say(ending, self._send_audio):
             return True
         if not ending:
             return False
-        if not turn.planned_chars:
+        if not turn.speakable:
             await self._warn("NO_SYNTHESIZABLE_TEXT", "The turn's text has nothing to speak.")
         await self._send({"type": "SpeechMetadata", **self._turn_metadata(turn, None)})
         self._turns.remove(turn)
         self._last = turn
         return True
 
-    # The voice: what a server with another voice (the local engine's) overrides.
-
-    async def _say(self, turn: _Turn, ending: bool) -> bool:
-        """Send what can be said now of the active turn's audio (all that is left of
-        it once the turn is ``ending``), counting it in ``self._voice.samples``;
-        whether there was any. The fake's: the tone, for as long as planned, in whole
-        chunks until the turn is ending."""
-        voice = self._voice
-        target = round(turn.planned_seconds * voice.sample_rate)
-        count = target - (voice.samples - turn.start_sample)
-        if not ending:
-            count -= count % voice.step  # whole chunks until the text is complete
-        if count <= 0:
-            return False
-        await voice.say(count, self._send)
-        return True
-
-    def _turn_ms(self, turn: _Turn) -> float:
-        """The turn's audio, in ms, once another turn was spoken since, or to split
-        its text when it is interrupted: the fake's, all of it as planned."""
-        return turn.planned_seconds * 1000
-
-    def _heard(self, turn: _Turn, heard_ms: float) -> int:
-        """Where the turn's text heard in its first ``heard_ms`` ends (at a word
-        boundary): the fake's, in proportion to the turn's duration."""
-        duration = self._turn_ms(turn)
-        return _cut(turn.text, heard_ms / duration if duration else 1.0)
-
     def _turn_metadata(self, turn: _Turn, played_ms: float | None) -> dict[str, Any]:
         """A turn's billing and timing: its audio (``played_ms`` of it, if given)."""
-        produced = (self._voice.samples - turn.start_sample) * 1000 / self._voice.sample_rate
+        produced = self._ms(self._samples - turn.start_sample)
         if turn is self._last:  # other turns were spoken since: its own audio only
-            produced = self._turn_ms(turn)
+            produced = turn.utterance.duration_ms()
         spoken = _billable(turn.text)[0]
         return {
             "speech_id": turn.speech_id,
@@ -501,29 +482,20 @@ class SpeakV2Fake:
 
     async def _answer(self, interruption: _Interruption) -> None:
         """``SpeechInterrupted`` for an interrupt (the audio has stopped)."""
-        await trio.sleep(self._script.interrupt_seconds)
+        await trio.sleep(self._limits.interrupt_seconds)
         total = self._position_ms
         offset, turn = interruption.offset, interruption.turn
         played = total if offset is None else offset
         answer: dict[str, Any] = {"type": "SpeechInterrupted", "audio_played_ms": round(played)}
         heard = None
         if offset is not None:
-            heard = min(max(offset - turn.start_ms, 0.0), self._turn_ms(turn))
-            cut = self._heard(turn, heard)
+            heard = min(max(offset - turn.start_ms, 0.0), turn.utterance.duration_ms())
+            cut = turn.utterance.heard(heard)
             answer["text_spoken"] = turn.text[:cut]
             answer["text_remaining"] = turn.text[cut:]
         answer["metadata"] = self._turn_metadata(turn, heard)
         # The session's audio is now what the client played; later audio follows it.
-        self._rebase_ms, self._rebase_sample = played, self._voice.samples
+        self._rebase_ms, self._rebase_sample = played, self._samples
         self._last = turn
         self._baseline = round(played)
         await self._send(answer)
-
-
-def _cut(text: str, fraction: float) -> int:
-    """Where ``fraction`` of ``text`` ends, moved back to a word boundary: the text
-    before it was heard, the rest (its space first) was not."""
-    index = round(fraction * len(text))
-    if index >= len(text):
-        return len(text)
-    return max(text.rfind(" ", 0, index + 1), 0)
