@@ -8,10 +8,10 @@ from pathlib import Path
 
 import trio
 
-from ..server import DeepgramServer, Endpoint, Fault
+from ..server import DeepgramServer, Endpoint, Fault, ListenV1
 from ..testing import AgentScript, FluxScript
 from ._agent_v1 import LocalAgentV1, Think
-from ._listen_v1 import LocalListenV1
+from ._listen_v1 import WhisperEars
 from ._listen_v2 import FLUX_SCRIPT, LocalListenV2
 from ._recognizer import Recognizer
 from ._speak_v1 import LocalSpeakV1
@@ -95,7 +95,7 @@ class LocalDeepgram(DeepgramServer):
 
     def endpoint(self, path: str) -> Endpoint | None:
         if path == "/v1/listen":
-            return LocalListenV1(self.recognizer, self._decodes, self.idle_timeout)
+            return ListenV1(WhisperEars(self.recognizer, self._decodes), self.idle_timeout)
         if path == "/v2/listen":
             return LocalListenV2(self.recognizer, self._decodes, self.flux_script)
         if path == "/v1/speak":

@@ -11,6 +11,10 @@ recognition and speech.
 
 from ._faults import Fault as Fault
 from ._faults import FaultKind as FaultKind
+from ._listen_v1 import Ears as Ears
+from ._listen_v1 import ListenV1 as ListenV1
+from ._listen_v1 import ListenV1Settings as ListenV1Settings
+from ._listen_v1 import ListenV1Stream as ListenV1Stream
 from ._server import DeepgramServer as DeepgramServer
 from ._server import Endpoint as Endpoint
 from ._server import Rejection as Rejection
@@ -19,9 +23,13 @@ from ._session import Session as Session
 
 __all__ = [
     "DeepgramServer",
+    "Ears",
     "Endpoint",
     "Fault",
     "FaultKind",
+    "ListenV1",
+    "ListenV1Settings",
+    "ListenV1Stream",
     "RecordedFrame",
     "Rejection",
     "Session",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 
-from ..server import DeepgramServer, Endpoint, Fault
+from ..server import DeepgramServer, Endpoint, Fault, ListenV1
 from ._agent_v1 import AgentScript, AgentV1Fake
-from ._listen_v1 import ListenScript, ListenV1Fake
+from ._listen_v1 import ListenScript, ScriptedEars
 from ._listen_v2 import FluxScript, ListenV2Fake
 from ._speak_v1 import SpeakV1Fake
 from ._speak_v2 import SpeakV2Fake
@@ -88,7 +88,7 @@ class FakeDeepgram(DeepgramServer):
 
 # Each path the fake serves, built from the fake's settings as a session starts.
 _ROUTES: Mapping[str, Callable[[FakeDeepgram], Endpoint]] = {
-    "/v1/listen": lambda fake: ListenV1Fake(fake.listen_script, fake.idle_timeout),
+    "/v1/listen": lambda fake: ListenV1(ScriptedEars(fake.listen_script), fake.idle_timeout),
     "/v2/listen": lambda fake: ListenV2Fake(fake.flux_script),
     "/v1/speak": lambda fake: SpeakV1Fake(fake.speak_script),
     "/v2/speak": lambda fake: SpeakV2Fake(fake.speak_script),
