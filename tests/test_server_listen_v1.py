@@ -1,9 +1,12 @@
 """The server's Listen v1 endpoint with ears of the test's own (:class:`dgtrio.server.Ears`):
 the idle timeout does not count the time the ears work through audio the client sent,
-and counts from the end of that work; the settings the ears are given."""
+and counts from the end of that work; the settings the ears are given; what a WAV
+header tells the server."""
 
 from __future__ import annotations
 
+import io
+import wave
 from collections.abc import Callable
 
 import pytest
@@ -19,6 +22,7 @@ from dgtrio.server import (
     ListenV1Settings,
     ListenV1Stream,
 )
+from dgtrio.testing import FakeDeepgram
 
 LINEAR16 = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
 WORD = dgtrio.ListenV1Word("hello", 0.1, 0.4, 0.9, punctuated_word="Hello.")
@@ -37,7 +41,7 @@ class SlowEars:
         self.settings = settings
         return None
 
-    def hears(self, audio: AudioFormat | None) -> bool:
+    def can_hear(self, audio: AudioFormat | None) -> bool:
         return True
 
     async def run(self, stream: ListenV1Stream) -> None:
@@ -171,3 +175,25 @@ async def test_the_ears_are_given_the_settings_read_from_the_query(
     assert ListenV1Settings.from_query({}) == ListenV1Settings()  # Deepgram's defaults
     assert isinstance(metadata, dgtrio.ListenV1Metadata)
     assert (metadata.channels, metadata.extra) == (2, {"team": "a:b"})
+
+
+async def test_a_wav_header_tells_the_channels(nursery: trio.Nursery) -> None:
+    """Containerized audio: the header's channels count, not the query's."""
+    fake = FakeDeepgram()
+    await nursery.start(fake.serve)
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(bytes(64000 * 2))  # 2 s
+    options = dgtrio.ListenV1Options(multichannel=True)
+    async with dgtrio.open_listen(options, base_url=fake.url) as conn:
+        await conn.send_audio(buffer.getvalue())
+        await conn.close_stream()
+        messages = [m async for m in conn]
+    results = [m for m in messages if isinstance(m, dgtrio.ListenV1Results)]
+    assert sorted({r.channel_index for r in results}) == [(0, 2), (1, 2)]
+    metadata = messages[-1]
+    assert isinstance(metadata, dgtrio.ListenV1Metadata)
+    assert (metadata.channels, metadata.duration) == (2, 2.0)

@@ -70,7 +70,7 @@ class WhisperEars:
             )
         return None
 
-    def hears(self, audio: AudioFormat | None) -> bool:
+    def can_hear(self, audio: AudioFormat | None) -> bool:
         return audio is not None and audio.encoding in ENCODINGS
 
     # -- audio in ----------------------------------------------------------------------

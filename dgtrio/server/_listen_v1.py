@@ -115,7 +115,7 @@ class Ears(Protocol):
         with HTTP 400 ``INVALID_QUERY_PARAMETER``), or None."""
         ...
 
-    def hears(self, audio: AudioFormat | None) -> bool:
+    def can_hear(self, audio: AudioFormat | None) -> bool:
         """Whether audio in this format can be heard (None: compressed audio, which
         the server does not decode). The server closes 1008 ``DATA-0000`` if not."""
         ...
@@ -366,8 +366,15 @@ class ListenV1Stream:
 
 
 class ListenV1:
-    """The Listen v1 endpoint for one session, hearing with ``ears``
-    (a :class:`~dgtrio.server.Endpoint`)."""
+    """Listen v1 for one session (an :class:`~dgtrio.server.Endpoint`): the
+    protocol, written once; what is heard comes from ``ears``.
+
+    Args:
+        ears: what hears this session's audio (built for each session: they keep
+            the stream's state).
+        idle_timeout: seconds without audio or ``KeepAlive``, and without the ears
+            at work, before the server closes 1011 ``NET-0001``.
+    """
 
     def __init__(self, ears: Ears, idle_timeout: float) -> None:
         self.ears = ears
@@ -464,7 +471,7 @@ class _Serving:
             found = self._container(self._header)
             if found is None:
                 return True  # more bytes are needed to know
-            if found is False or not self._ears.hears(found.format):
+            if found is False or not self._ears.can_hear(found.format):
                 await self._session.close(1008, "DATA-0000")
                 return False
             if found.channels is not None:

@@ -129,7 +129,7 @@ class ScriptedEars:
     def check(self, settings: ListenV1Settings) -> str | None:
         return None  # any audio: the script is heard in it
 
-    def hears(self, audio: AudioFormat | None) -> bool:
+    def can_hear(self, audio: AudioFormat | None) -> bool:
         return True
 
     async def run(self, stream: ListenV1Stream) -> None:
