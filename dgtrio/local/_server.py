@@ -15,11 +15,12 @@ from ..server import (
     Fault,
     FluxEndpoint,
     FluxScript,
+    ListenV1,
     SpeakV1Endpoint,
     SpeakV2Endpoint,
 )
 from ._agent_v1 import Think, local_agent_v1
-from ._listen_v1 import LocalListenV1
+from ._listen_v1 import WhisperEars
 from ._listen_v2 import FLUX_SCRIPT, LocalFluxEars
 from ._recognizer import Recognizer
 from ._synthesizer import Synthesizer
@@ -103,7 +104,7 @@ class LocalDeepgram(DeepgramServer):
 
     def endpoint(self, path: str) -> Endpoint | None:
         if path == "/v1/listen":
-            return LocalListenV1(self.recognizer, self._decodes, self.idle_timeout)
+            return ListenV1(WhisperEars(self.recognizer, self._decodes), self.idle_timeout)
         if path == "/v2/listen":
             return FluxEndpoint(self.flux_script, LocalFluxEars(self.recognizer, self._decodes))
         if path == "/v1/speak":

@@ -22,6 +22,10 @@ from ._agent_script import ScriptedMind as ScriptedMind
 from ._agent_v1 import AgentV1Endpoint as AgentV1Endpoint
 from ._faults import Fault as Fault
 from ._faults import FaultKind as FaultKind
+from ._listen_v1 import Ears as Ears
+from ._listen_v1 import ListenV1 as ListenV1
+from ._listen_v1 import ListenV1Settings as ListenV1Settings
+from ._listen_v1 import ListenV1Stream as ListenV1Stream
 from ._listen_v2 import FluxEars as FluxEars
 from ._listen_v2 import FluxEndpoint as FluxEndpoint
 from ._listen_v2 import FluxHearing as FluxHearing
@@ -52,6 +56,7 @@ __all__ = [
     "AgentV1Endpoint",
     "AgentVoice",
     "DeepgramServer",
+    "Ears",
     "Endpoint",
     "Fault",
     "FaultKind",
@@ -61,6 +66,9 @@ __all__ = [
     "FluxScript",
     "FluxSettings",
     "FluxWord",
+    "ListenV1",
+    "ListenV1Settings",
+    "ListenV1Stream",
     "RecordedFrame",
     "Rejection",
     "ScriptedCall",

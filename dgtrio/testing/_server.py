@@ -12,11 +12,12 @@ from ..server import (
     Fault,
     FluxEndpoint,
     FluxScript,
+    ListenV1,
     SpeakV1Endpoint,
     SpeakV2Endpoint,
 )
 from ._agent_v1 import agent_v1_fake
-from ._listen_v1 import ListenScript, ListenV1Fake
+from ._listen_v1 import ListenScript, ScriptedEars
 from ._listen_v2 import ScriptedFluxEars
 from ._speech import SpeakScript, ToneVoice, speak_limits
 
@@ -95,7 +96,7 @@ class FakeDeepgram(DeepgramServer):
 
 # Each path the fake serves, built from the fake's settings as a session starts.
 _ROUTES: Mapping[str, Callable[[FakeDeepgram], Endpoint]] = {
-    "/v1/listen": lambda fake: ListenV1Fake(fake.listen_script, fake.idle_timeout),
+    "/v1/listen": lambda fake: ListenV1(ScriptedEars(fake.listen_script), fake.idle_timeout),
     "/v2/listen": lambda fake: FluxEndpoint(fake.flux_script, ScriptedFluxEars(fake.flux_script)),
     "/v1/speak": lambda fake: SpeakV1Endpoint(
         ToneVoice(fake.speak_script), speak_limits(fake.speak_script)
