@@ -27,7 +27,7 @@ import dgtrio
 from bench.local import word_error_rate
 from bench.sdk_flux import flux_with_sdk
 from dgtrio.audio import WavSource
-from dgtrio.server import Endpoint, FluxEndpoint
+from dgtrio.server import Endpoint, ListenV2Endpoint
 from dgtrio.testing import FakeDeepgram
 
 CI = os.environ.get("CI") == "true"
@@ -135,7 +135,7 @@ class LocalFlux(FakeDeepgram):
     def endpoint(self, path: str) -> Endpoint | None:
         if path == "/v2/listen":
             self.flux.append(WatchedEars(self.recognizer, self.decodes))
-            return FluxEndpoint(FLUX_SCRIPT, self.flux[-1])
+            return ListenV2Endpoint(FLUX_SCRIPT, self.flux[-1])
         return super().endpoint(path)
 
 

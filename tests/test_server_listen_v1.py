@@ -18,7 +18,7 @@ from dgtrio.audio import AudioFormat
 from dgtrio.server import (
     DeepgramServer,
     Endpoint,
-    ListenV1,
+    ListenV1Endpoint,
     ListenV1Settings,
     ListenV1Stream,
 )
@@ -69,7 +69,7 @@ class Server(DeepgramServer):
         self.ears = ears
 
     def endpoint(self, path: str) -> Endpoint | None:
-        return ListenV1(self.ears(), self.idle_timeout) if path == "/v1/listen" else None
+        return ListenV1Endpoint(self.ears(), self.idle_timeout) if path == "/v1/listen" else None
 
 
 async def _server(nursery: trio.Nursery, ears: SlowEars, idle_timeout: float) -> Server:

@@ -14,7 +14,7 @@ import trio
 from dgtrio import DeepgramError, __version__
 
 from ._agent import add_agent
-from ._common import Command, Console
+from ._common import Command, Console, one_exception
 from ._devices import add_devices
 from ._listen import add_mic, add_transcribe
 from ._speak import add_speak
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "dgtrio") -> int:
             # The streams as they are now: hushing replaced sys.stderr.
             trio.run(command.run, args, Console(sys.stdin, sys.stdout, sys.stderr))
     except BaseException as exc:
-        error = _one(exc)
+        error = one_exception(exc)
         if isinstance(error, KeyboardInterrupt):
             return 130  # the shell's convention for SIGINT; the ^C says why
         if isinstance(error, BrokenPipeError):
@@ -88,27 +88,6 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "dgtrio") -> int:
             return 1
         raise
     return 0
-
-
-def _one(exc: BaseException) -> BaseException | None:
-    """The one exception ``exc`` stands for: itself, or, for a group from the commands'
-    nurseries, the Ctrl-C in it, else its only exception; ``None`` for several
-    failures at once (a bug)."""
-    if not isinstance(exc, BaseExceptionGroup):
-        return exc
-    found = list(dict.fromkeys(_leaves(exc)))  # tasks may raise one stored error each
-    for leaf in found:
-        if isinstance(leaf, KeyboardInterrupt):
-            return leaf
-    return found[0] if len(found) == 1 else None
-
-
-def _leaves(exc: BaseException) -> Iterator[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from _leaves(inner)
-    else:
-        yield exc
 
 
 @contextmanager

@@ -7,7 +7,7 @@ import argparse
 import math
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -26,7 +26,9 @@ __all__ = [
     "Console",
     "add_audio_arguments",
     "base_url",
+    "leaves",
     "on_first_interrupt",
+    "one_exception",
     "positive_float",
     "positive_int",
     "run_with_fake",
@@ -224,3 +226,25 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not UTF-8 text ({exc.reason})") from None
+
+
+def one_exception(exc: BaseException) -> BaseException | None:
+    """The one exception ``exc`` stands for: itself, or, for a group from the commands'
+    nurseries, the Ctrl-C in it, else its only exception; ``None`` for several
+    failures at once (a bug)."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return exc
+    found = list(dict.fromkeys(leaves(exc)))  # tasks may raise one stored error each
+    for leaf in found:
+        if isinstance(leaf, KeyboardInterrupt):
+            return leaf
+    return found[0] if len(found) == 1 else None
+
+
+def leaves(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions inside ``exc``, groups flattened (``exc`` itself if no group)."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from leaves(inner)
+    else:
+        yield exc

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import trio
 
-from .._errors import ConfigurationError, leaves
-from .._tasks import raise_collapsed
-from ..server import DeepgramServer
-from ..testing import FakeDeepgram, ListenScript
+from dgtrio import ConfigurationError
+from dgtrio.server import DeepgramServer
+from dgtrio.testing import FakeDeepgram, ListenScript
+
+from ._common import leaves, one_exception
 
 _PROG = "python -m dgtrio.testing"
 _ENGINES = ("fake", "local")
@@ -103,7 +104,10 @@ async def _serve(fake: DeepgramServer) -> None:
                     break
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
-            raise_collapsed(group)
+            error = one_exception(group)
+            if error is None:
+                raise
+            raise error from None
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
@@ -128,7 +132,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = _PROG) -> int:
             print(f"{prog}: error: --transcript is for the fake engine", file=sys.stderr)
             return 2
         try:
-            from ..local import LocalDeepgram
+            from dgtrio.local import LocalDeepgram
 
             fake: DeepgramServer = LocalDeepgram(model_dir=args.model_dir, **settings)
         except ConfigurationError as exc:  # the extra, or its model, is missing

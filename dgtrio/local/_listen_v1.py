@@ -1,5 +1,5 @@
 """What the local engine hears on Listen v1 (``/v1/listen``): the words recognised
-from the audio (the protocol around them is :class:`dgtrio.server.ListenV1`'s).
+from the audio (the protocol around them is :class:`dgtrio.server.ListenV1Endpoint`'s).
 
 The audio of each result channel is held from where its last final ended. A
 recognition task looks at it whenever new audio came and the recogniser is free (so

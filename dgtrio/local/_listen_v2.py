@@ -1,7 +1,7 @@
 """Flux (``/v2/listen``, Listen v2) on the local engine: the server's turn-taking,
 with the words recognised from the turn's audio instead of read from a script.
 
-:class:`~dgtrio.server.FluxEndpoint` takes the turns, from the loudness of 20 ms
+:class:`~dgtrio.server.ListenV2Endpoint` takes the turns, from the loudness of 20 ms
 windows (:data:`FLUX_SCRIPT` sets levels and pauses for real voices): ``StartOfTurn``,
 an ``Update`` every ``update_interval``, ``EagerEndOfTurn`` and ``TurnResumed`` with
 ``eager_eot_threshold``, ``EndOfTurn`` after the model's silence, at
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from ..server import FluxHearing, FluxScript, FluxSettings, FluxWord
+from ..server import FluxHearing, FluxScript, FluxWord, ListenV2Settings
 from ._audio import ENCODINGS, Decoder, to_16k
 from ._recognizer import SAMPLE_RATE, RecognizedWord, Recognizer
 
@@ -108,14 +108,14 @@ class LocalFluxEars:
         """Seconds of audio held."""
         return (self._held_end - self._held_start) / SAMPLE_RATE
 
-    def refusal(self, settings: FluxSettings) -> str | None:
+    def refusal(self, settings: ListenV2Settings) -> str | None:
         encoding = settings.encoding
         if encoding in ENCODINGS:
             return None
         told = "audio without an encoding" if encoding is None else encoding
         return f"The local engine recognises raw {', '.join(ENCODINGS)} audio, not {told}."
 
-    def open(self, settings: FluxSettings, rate: int, nursery: trio.Nursery) -> None:
+    def open(self, settings: ListenV2Settings, rate: int, nursery: trio.Nursery) -> None:
         self._rate = rate
         self._decoder = Decoder(settings.encoding or "", 1)
         self._resampler = _Resampler(rate)

@@ -13,9 +13,9 @@ from ..server import (
     DeepgramServer,
     Endpoint,
     Fault,
-    FluxEndpoint,
     FluxScript,
-    ListenV1,
+    ListenV1Endpoint,
+    ListenV2Endpoint,
     SpeakV1Endpoint,
     SpeakV2Endpoint,
 )
@@ -104,9 +104,9 @@ class LocalDeepgram(DeepgramServer):
 
     def endpoint(self, path: str) -> Endpoint | None:
         if path == "/v1/listen":
-            return ListenV1(WhisperEars(self.recognizer, self._decodes), self.idle_timeout)
+            return ListenV1Endpoint(WhisperEars(self.recognizer, self._decodes), self.idle_timeout)
         if path == "/v2/listen":
-            return FluxEndpoint(self.flux_script, LocalFluxEars(self.recognizer, self._decodes))
+            return ListenV2Endpoint(self.flux_script, LocalFluxEars(self.recognizer, self._decodes))
         if path == "/v1/speak":
             return SpeakV1Endpoint(HibariVoice(self.synthesizer, self._syntheses))
         if path == "/v2/speak":

@@ -23,15 +23,15 @@ from ._agent_v1 import AgentV1Endpoint as AgentV1Endpoint
 from ._faults import Fault as Fault
 from ._faults import FaultKind as FaultKind
 from ._listen_v1 import Ears as Ears
-from ._listen_v1 import ListenV1 as ListenV1
+from ._listen_v1 import ListenV1Endpoint as ListenV1Endpoint
 from ._listen_v1 import ListenV1Settings as ListenV1Settings
 from ._listen_v1 import ListenV1Stream as ListenV1Stream
 from ._listen_v2 import FluxEars as FluxEars
-from ._listen_v2 import FluxEndpoint as FluxEndpoint
 from ._listen_v2 import FluxHearing as FluxHearing
 from ._listen_v2 import FluxScript as FluxScript
-from ._listen_v2 import FluxSettings as FluxSettings
 from ._listen_v2 import FluxWord as FluxWord
+from ._listen_v2 import ListenV2Endpoint as ListenV2Endpoint
+from ._listen_v2 import ListenV2Settings as ListenV2Settings
 from ._server import DeepgramServer as DeepgramServer
 from ._server import Endpoint as Endpoint
 from ._server import Rejection as Rejection
@@ -61,14 +61,14 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FluxEars",
-    "FluxEndpoint",
     "FluxHearing",
     "FluxScript",
-    "FluxSettings",
     "FluxWord",
-    "ListenV1",
+    "ListenV1Endpoint",
     "ListenV1Settings",
     "ListenV1Stream",
+    "ListenV2Endpoint",
+    "ListenV2Settings",
     "RecordedFrame",
     "Rejection",
     "ScriptedCall",

@@ -37,7 +37,7 @@ from ..listen import ListenV1Word
 from ._common import Query, flag, param, parse_message
 from ._session import Session
 
-__all__ = ["Ears", "ListenV1", "ListenV1Settings", "ListenV1Stream"]
+__all__ = ["Ears", "ListenV1Endpoint", "ListenV1Settings", "ListenV1Stream"]
 
 _ENCODINGS = frozenset(get_args(AudioEncoding))
 # Compressed audio has no fixed byte rate; the server assumes 32 kbit/s.
@@ -79,7 +79,7 @@ class ListenV1Settings:
 
     @classmethod
     def from_query(cls, query: Query) -> ListenV1Settings:
-        """The settings of a query :meth:`ListenV1.check` accepted."""
+        """The settings of a query :meth:`ListenV1Endpoint.check` accepted."""
         endpointing = param(query, "endpointing", "10")
         utterance_end = param(query, "utterance_end_ms")
         return cls(
@@ -365,7 +365,7 @@ class ListenV1Stream:
         return results
 
 
-class ListenV1:
+class ListenV1Endpoint:
     """Listen v1 for one session (an :class:`~dgtrio.server.Endpoint`): the
     protocol, written once; what is heard comes from ``ears``.
 

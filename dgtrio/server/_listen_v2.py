@@ -31,7 +31,14 @@ from ._common import Query, check_hearing, flag, param, parse_message
 from ._session import Session
 from ._sound import LoudnessWindows
 
-__all__ = ["FluxEars", "FluxEndpoint", "FluxHearing", "FluxScript", "FluxSettings", "FluxWord"]
+__all__ = [
+    "FluxEars",
+    "FluxHearing",
+    "FluxScript",
+    "FluxWord",
+    "ListenV2Endpoint",
+    "ListenV2Settings",
+]
 
 _MULTI = "flux-general-multi"
 _MODELS = ("flux-general-en", _MULTI)
@@ -111,7 +118,7 @@ class _Invalid(Exception):
 
 
 @attrs.frozen
-class FluxSettings:
+class ListenV2Settings:
     """What a Flux client configured, checked (the query, then ``Configure``);
     Deepgram's defaults for the rest."""
 
@@ -127,7 +134,7 @@ class FluxSettings:
     numerals: bool = False
 
 
-def _with_thresholds(settings: FluxSettings, values: Mapping[str, float]) -> FluxSettings:
+def _with_thresholds(settings: ListenV2Settings, values: Mapping[str, float]) -> ListenV2Settings:
     """``settings`` with the thresholds in ``values`` changed; checked together."""
     settings = attrs.evolve(
         settings,
@@ -144,7 +151,7 @@ def _with_thresholds(settings: FluxSettings, values: Mapping[str, float]) -> Flu
     return settings
 
 
-def _thresholds(settings: FluxSettings) -> dict[str, float]:
+def _thresholds(settings: ListenV2Settings) -> dict[str, float]:
     """The thresholds in force, as ``ConfigureSuccess`` reports them."""
     current: dict[str, float] = {
         "eot_threshold": settings.eot_threshold,
@@ -182,7 +189,7 @@ def _bad_query(description: str) -> _Invalid:
     return _Invalid("INVALID_QUERY_PARAMETER", description)
 
 
-def _check_query(query: Query) -> FluxSettings:
+def _check_query(query: Query) -> ListenV2Settings:
     """The settings the query asks for; raises :class:`_Invalid` where Deepgram refuses."""
     model = param(query, "model")
     if not model:
@@ -219,7 +226,7 @@ def _check_query(query: Query) -> FluxSettings:
             for name in _RANGES
             if (text := param(query, name)) is not None
         }
-        settings = _with_thresholds(FluxSettings(), values)
+        settings = _with_thresholds(ListenV2Settings(), values)
     except _Invalid as exc:
         raise _bad_query(exc.description) from None
     return attrs.evolve(
@@ -233,7 +240,7 @@ def _check_query(query: Query) -> FluxSettings:
     )
 
 
-def _configured(settings: FluxSettings, message: Mapping[str, Any]) -> FluxSettings:
+def _configured(settings: ListenV2Settings, message: Mapping[str, Any]) -> ListenV2Settings:
     """``settings`` changed by a ``Configure`` message; raises :class:`_Invalid`."""
     thresholds = message.get("thresholds")
     if thresholds is not None:
@@ -312,12 +319,12 @@ class FluxEars(Protocol):
     rounding.
     """
 
-    def refusal(self, settings: FluxSettings) -> str | None:
+    def refusal(self, settings: ListenV2Settings) -> str | None:
         """Why these ears cannot hear a stream with ``settings`` (the handshake is
         refused with it), or None."""
         ...
 
-    def open(self, settings: FluxSettings, rate: int, nursery: trio.Nursery) -> None:
+    def open(self, settings: ListenV2Settings, rate: int, nursery: trio.Nursery) -> None:
         """The session starts: positions are samples at ``rate`` per second; work in
         ``nursery`` runs in the background until the session ends."""
         ...
@@ -358,7 +365,7 @@ class FluxEars(Protocol):
 # --- The session ----------------------------------------------------------------------
 
 
-class FluxEndpoint:
+class ListenV2Endpoint:
     """Flux (``/v2/listen``) for one session: the protocol and its turn-taking, with
     the words from ``ears``.
 

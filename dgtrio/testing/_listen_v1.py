@@ -4,7 +4,7 @@ The fake cannot recognise speech, so its ears hear the words of a transcript lai
 out on the audio timeline (``seconds_per_word`` each, ``pause`` between sentences,
 repeating), as far as the audio received reaches. The protocol around them (timing
 from the bytes and format, interims only when asked for, ``Finalize`` and
-``CloseStream``, ``Metadata``, the idle timeout) is :class:`dgtrio.server.ListenV1`'s.
+``CloseStream``, ``Metadata``, the idle timeout) is :class:`dgtrio.server.ListenV1Endpoint`'s.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The fake's Flux ears: what the user "says" in each turn, read from a script.
 
-The fake cannot recognise speech: :class:`~dgtrio.server.FluxEndpoint` takes its turns
+The fake cannot recognise speech: :class:`~dgtrio.server.ListenV2Endpoint` takes its turns
 by loudness, and these ears give each turn the next sentence of a
 :class:`~dgtrio.server.FluxScript`, one word per ``1 / words_per_second`` seconds of
 loud audio. Driven by the audio received, never by the clock, a session is
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import trio
 
-from ..server import FluxHearing, FluxScript, FluxSettings, FluxWord
+from ..server import FluxHearing, FluxScript, FluxWord, ListenV2Settings
 
 __all__ = ["ScriptedFluxEars"]
 
@@ -30,10 +30,10 @@ class ScriptedFluxEars:
     def __init__(self, script: FluxScript) -> None:
         self._script = script
 
-    def refusal(self, settings: FluxSettings) -> str | None:
+    def refusal(self, settings: ListenV2Settings) -> str | None:
         return None  # the fake hears every encoding (what it cannot decode, as quiet)
 
-    def open(self, settings: FluxSettings, rate: int, nursery: trio.Nursery) -> None:
+    def open(self, settings: ListenV2Settings, rate: int, nursery: trio.Nursery) -> None:
         self._rate = rate
         self._turn_index = 0
         self._loud = 0  # samples of loud audio since the turn's speech began

@@ -10,9 +10,9 @@ from ..server import (
     DeepgramServer,
     Endpoint,
     Fault,
-    FluxEndpoint,
     FluxScript,
-    ListenV1,
+    ListenV1Endpoint,
+    ListenV2Endpoint,
     SpeakV1Endpoint,
     SpeakV2Endpoint,
 )
@@ -96,8 +96,12 @@ class FakeDeepgram(DeepgramServer):
 
 # Each path the fake serves, built from the fake's settings as a session starts.
 _ROUTES: Mapping[str, Callable[[FakeDeepgram], Endpoint]] = {
-    "/v1/listen": lambda fake: ListenV1(ScriptedEars(fake.listen_script), fake.idle_timeout),
-    "/v2/listen": lambda fake: FluxEndpoint(fake.flux_script, ScriptedFluxEars(fake.flux_script)),
+    "/v1/listen": lambda fake: ListenV1Endpoint(
+        ScriptedEars(fake.listen_script), fake.idle_timeout
+    ),
+    "/v2/listen": lambda fake: ListenV2Endpoint(
+        fake.flux_script, ScriptedFluxEars(fake.flux_script)
+    ),
     "/v1/speak": lambda fake: SpeakV1Endpoint(
         ToneVoice(fake.speak_script), speak_limits(fake.speak_script)
     ),
