@@ -4,7 +4,7 @@ words recognised by Whisper tiny.en.
 The speech is Debian's ``flite`` (voice kal16, 16 kHz), never the project's own
 synthesiser, so that neither side of the test grades its own work. The server is a
 :class:`~dgtrio.testing.FakeDeepgram` whose ``/v2/listen`` hears with
-:class:`~dgtrio.local._listen_v2.LocalFluxEars`, with one recogniser for the module.
+:class:`~dgtrio.local._listen_v2.WhisperFluxEars`, with one recogniser for the module.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ else:
 import numpy as np  # noqa: E402  (after the skip: numpy comes with the local extra)
 
 from dgtrio.local import LocalEngineUnavailable, Recognizer  # noqa: E402
-from dgtrio.local._listen_v2 import FLUX_SCRIPT, LocalFluxEars, _Resampler  # noqa: E402
+from dgtrio.local._listen_v2 import FLUX_SCRIPT, WhisperFluxEars, _Resampler  # noqa: E402
 
 RATE = 16000
 FIRST = "Hi, I'd like to check on my order."
@@ -113,8 +113,8 @@ def recognizer() -> Recognizer:
 # --- The server -------------------------------------------------------------------------
 
 
-class WatchedEars(LocalFluxEars):
-    """LocalFluxEars, noting the most audio they held at once (seconds)."""
+class WatchedEars(WhisperFluxEars):
+    """WhisperFluxEars, noting the most audio they held at once (seconds)."""
 
     most_held = 0.0
 

@@ -30,14 +30,14 @@ from ._audio import ENCODINGS, Decoder, to_16k
 from ._recognizer import Recognizer
 from ._synthesizer import Synthesizer, encode
 
-__all__ = ["RecognisingEars", "SynthesisingVoice", "Think", "local_agent_v1"]
+__all__ = ["HibariAgentVoice", "Think", "WhisperAgentEars", "local_agent_v1"]
 
 Think = Callable[[str], str | Awaitable[str]]
 """``(what the user said) -> the agent's reply``: a plain function (run in a worker
 thread) or an async one."""
 
 
-class RecognisingEars:
+class WhisperAgentEars:
     """Hears the words of each user turn with Whisper, one decode at a time."""
 
     def __init__(self, recognizer: Recognizer, limiter: trio.CapacityLimiter) -> None:
@@ -56,7 +56,7 @@ class RecognisingEars:
         return " ".join(word.punctuated for word in words)
 
 
-class SynthesisingVoice:
+class HibariAgentVoice:
     """Speaks with hibari's default voice, one synthesis at a time."""
 
     def __init__(self, synthesizer: Synthesizer, limiter: trio.CapacityLimiter) -> None:
@@ -94,7 +94,7 @@ def local_agent_v1(
     return AgentV1Endpoint(
         script,
         client_timeout,
-        ears=RecognisingEars(recognizer, decodes),
+        ears=WhisperAgentEars(recognizer, decodes),
         mind=ScriptedMind(script, None if think is None else partial(_thought, think)),
-        voice=SynthesisingVoice(synthesizer, syntheses),
+        voice=HibariAgentVoice(synthesizer, syntheses),
     )

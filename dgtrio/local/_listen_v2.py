@@ -6,7 +6,7 @@ windows (:data:`FLUX_SCRIPT` sets levels and pauses for real voices): ``StartOfT
 an ``Update`` every ``update_interval``, ``EagerEndOfTurn`` and ``TurnResumed`` with
 ``eager_eot_threshold``, ``EndOfTurn`` after the model's silence, at
 ``eot_timeout_ms`` or on ``ForceEndTurn``; ``Configure``, ``CloseStream`` and
-sequence ids are the protocol's. :class:`LocalFluxEars` hear what the user said:
+sequence ids are the protocol's. :class:`WhisperFluxEars` hear what the user said:
 
 * The audio is decoded to float and resampled to 16 kHz as it comes, and held from a
   short lead-in before the turn's start; between turns only that lead-in is kept.
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
     Audio = npt.NDArray[np.float32]
 
-__all__ = ["FLUX_SCRIPT", "LocalFluxEars"]
+__all__ = ["FLUX_SCRIPT", "WhisperFluxEars"]
 
 FLUX_SCRIPT = FluxScript(
     speech_threshold=0.01,
@@ -91,7 +91,7 @@ _SLACK = 0.5  # seconds of audio let go at once between turns (fewer copies)
 T = TypeVar("T")
 
 
-class LocalFluxEars:
+class WhisperFluxEars:
     """The words of a Flux stream's turns, recognised: a :class:`~dgtrio.server.FluxEars`.
 
     Args:

@@ -21,7 +21,7 @@ from ..server import (
 )
 from ._agent_v1 import Think, local_agent_v1
 from ._listen_v1 import WhisperEars
-from ._listen_v2 import FLUX_SCRIPT, LocalFluxEars
+from ._listen_v2 import FLUX_SCRIPT, WhisperFluxEars
 from ._recognizer import Recognizer
 from ._synthesizer import Synthesizer
 from ._voice import HibariVoice
@@ -106,7 +106,9 @@ class LocalDeepgram(DeepgramServer):
         if path == "/v1/listen":
             return ListenV1Endpoint(WhisperEars(self.recognizer, self._decodes), self.idle_timeout)
         if path == "/v2/listen":
-            return ListenV2Endpoint(self.flux_script, LocalFluxEars(self.recognizer, self._decodes))
+            return ListenV2Endpoint(
+                self.flux_script, WhisperFluxEars(self.recognizer, self._decodes)
+            )
         if path == "/v1/speak":
             return SpeakV1Endpoint(HibariVoice(self.synthesizer, self._syntheses))
         if path == "/v2/speak":

@@ -22,10 +22,10 @@ from ..server import (
 )
 from ._sound import tone
 
-__all__ = ["AgentToneVoice", "LineEars", "agent_v1_fake"]
+__all__ = ["ScriptedAgentEars", "ToneAgentVoice", "agent_v1_fake"]
 
 
-class LineEars:
+class ScriptedAgentEars:
     """Hears in each user turn the script's next line, whatever its audio."""
 
     def __init__(self, script: AgentScript) -> None:
@@ -36,7 +36,7 @@ class LineEars:
         return self._lines[turn.number % len(self._lines)]
 
 
-class AgentToneVoice:
+class ToneAgentVoice:
     """Speaks the tone, as long as the words take at the script's pace (half a second
     at least)."""
 
@@ -56,7 +56,7 @@ def agent_v1_fake(script: AgentScript, client_timeout: float) -> AgentV1Endpoint
     return AgentV1Endpoint(
         script,
         client_timeout,
-        ears=LineEars(script),
+        ears=ScriptedAgentEars(script),
         mind=ScriptedMind(script),
-        voice=AgentToneVoice(script),
+        voice=ToneAgentVoice(script),
     )
