@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 Query = Mapping[str, list[str]]
+MODEL_VERSION = "fake"
+"""The version every model reports: no Deepgram model made what the server says."""
 
 
 def param(query: Query, name: str, default: str | None = None) -> str | None:
@@ -42,3 +45,8 @@ def parse_message(frame: str) -> dict[str, Any] | None:
     if isinstance(message, dict) and isinstance(message.get("type"), str):
         return message
     return None
+
+
+def model_uuid(model: str) -> str:
+    """The UUID the server gives a model: the same for the same name."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dgtrio-fake/{model}"))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ import trio
 from .._codec import SAMPLE_WIDTH, AudioEncoding
 from ..audio import AudioFormat
 from ..listen import ListenV1Word
-from ._common import Query, flag, param, parse_message
+from ._common import MODEL_VERSION, Query, flag, model_uuid, param, parse_message
 from ._session import Session
 
 __all__ = ["Ears", "ListenV1Endpoint", "ListenV1Settings", "ListenV1Stream"]
@@ -46,9 +45,6 @@ _CONTAINER_MAGIC = (b"OggS", b"fLaC", b"ID3", b"\xff\xfb", b"\xff\xf3", b"\x1aE\
 _WAV_HEADER_LIMIT = 65536  # a WAV whose data chunk starts later is no audio
 # A WAV's (format code, bits per sample): the raw encoding it holds.
 _WAV_ENCODINGS = {(1, 16): "linear16", (1, 32): "linear32", (7, 8): "mulaw", (6, 8): "alaw"}
-# What model_info reports: no Deepgram model made these words.
-_MODEL_VERSION = "fake"
-_MODEL_NAMESPACE = "dgtrio-fake"
 
 
 @attrs.frozen
@@ -191,9 +187,7 @@ class ListenV1Stream:
         self._speaking = False  # a SpeechStarted came for the utterance under way
         self._last_word_end = 0.0
         self._utterance_end_pending = False
-        self._model_uuid = str(
-            uuid.uuid5(uuid.NAMESPACE_URL, f"{_MODEL_NAMESPACE}/{settings.model}")
-        )
+        self._model_uuid = model_uuid(settings.model)
 
     @property
     def format(self) -> AudioFormat | None:
@@ -311,7 +305,7 @@ class ListenV1Stream:
     @property
     def _model_info(self) -> dict[str, str]:
         model = self.settings.model
-        return {"name": f"general-{model}", "version": _MODEL_VERSION, "arch": model}
+        return {"name": f"general-{model}", "version": MODEL_VERSION, "arch": model}
 
     def _results(
         self,

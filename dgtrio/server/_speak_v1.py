@@ -24,9 +24,9 @@ import attrs
 import trio
 
 from ..audio import AudioFormat
-from ._common import Query, param, parse_message
+from ._common import MODEL_VERSION, Query, model_uuid, param, parse_message
 from ._session import Session
-from ._speech import SpeakLimits, check_output, model_uuid, number
+from ._speech import SpeakLimits, check_output, number
 from ._voice import SpeechSettings, Voice
 
 __all__ = ["SpeakV1Endpoint"]
@@ -139,7 +139,7 @@ class SpeakV1Endpoint:
                 "type": "Metadata",
                 "request_id": session.request_id,
                 "model_name": model,
-                "model_version": "fake",
+                "model_version": MODEL_VERSION,
                 "model_uuid": model_uuid(model),
             }
         )

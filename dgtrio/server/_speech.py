@@ -5,14 +5,13 @@ client asks for."""
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Mapping
 
 import attrs
 
 from ._common import Query, param
 
-__all__ = ["SpeakLimits", "check_output", "model_uuid", "number"]
+__all__ = ["SpeakLimits", "check_output", "number"]
 
 
 @attrs.frozen
@@ -46,11 +45,6 @@ class SpeakLimits:
     def chunk_samples(self, sample_rate: int) -> int:
         """Samples in a whole chunk at ``sample_rate`` (at least one)."""
         return max(1, round(self.chunk_seconds * sample_rate))
-
-
-def model_uuid(model: str) -> str:
-    """The UUID the server gives a voice model: the same for the same name."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dgtrio-fake/{model}"))
 
 
 def number(value: str | None) -> float | None:
