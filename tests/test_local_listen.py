@@ -420,8 +420,11 @@ async def test_the_engine_at_work_is_no_idle_client(
     assert local.sessions[0].server_close == (1000, "")
 
 
-class _SlowRecognizer:
+class _SlowRecognizer(Recognizer):
     """Speech throughout, and a decode that takes 1 s: Whisper on a busy machine."""
+
+    def __init__(self) -> None:  # no model to load
+        pass
 
     def speech(self, audio: Any) -> list[tuple[float, float]]:
         return [(0.0, len(audio) / 16000)]
