@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -80,8 +81,33 @@ def in_thread(fn: Callable[[], object], name: str = "worker") -> Iterator[list[o
         assert not thread.is_alive()
 
 
+class VirtualTime:
+    """``time`` for the fake sound card, on a clock of its own: a sleep moves it on at
+    once, by exactly as long, so that what the card's timing does is exact however
+    busy the machine is. For one thread: the tests of the card's own timing."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualTime:
+    """The fake sound card's clock, made virtual for the test."""
+    virtual = VirtualTime()
+    monkeypatch.setattr(sys.modules[FakePyAudio.__module__], "time", virtual)
+    return virtual
+
+
 def wait_until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 1
+    """Poll ``condition`` (set by another thread) for 5 s at most: a hang fails."""
+    deadline = time.monotonic() + 5
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.001)
@@ -262,12 +288,12 @@ def test_read_size_follows_the_format() -> None:
     assert stream.read(2) == audio[32:] + bytes(8)
 
 
-def test_reads_take_the_time_of_their_audio() -> None:
+def test_reads_take_the_time_of_their_audio(clock: VirtualTime) -> None:
     stream = mic(FakePyAudio(speed=10))  # 1600 frames play in 0.01 s
-    start = time.monotonic()
+    start = clock.monotonic()
     stream.read(1600)
     stream.read(3200)
-    assert 0.029 <= time.monotonic() - start < 0.2
+    assert clock.monotonic() - start == pytest.approx(0.03)
 
 
 def test_read_errors() -> None:
@@ -379,42 +405,41 @@ def test_write_errors() -> None:
     assert stream.closed
 
 
-def test_a_write_blocks_until_its_audio_fits_the_buffer() -> None:
+def test_a_write_blocks_until_its_audio_fits_the_buffer(clock: VirtualTime) -> None:
     # 100 frames of buffer, draining 100000 frames a second.
     stream = speaker(FakePyAudio(speed=10, output_buffer_frames=100))
     audio = bytes(range(256)) * 40  # 5120 frames: 5020 must drain first
-    start = time.monotonic()
+    start = clock.monotonic()
     stream.write(audio)
-    elapsed = time.monotonic() - start
-    assert 0.045 <= elapsed < 0.2
+    elapsed = clock.monotonic() - start
+    assert elapsed == pytest.approx(0.0502, abs=0.001)  # in steps of a frame's drain or 5 ms
     assert bytes(stream.written) == audio
     assert stream.writes == 1
     assert stream.get_write_available() < 100
     assert 4900 < stream.played_frames <= 5120
 
 
-def test_the_buffer_drains_in_real_time() -> None:
+def test_the_buffer_drains_in_real_time(clock: VirtualTime) -> None:
     stream = speaker(FakePyAudio(speed=2, output_buffer_frames=1000))  # 20 frames a ms
-    start = time.monotonic()
+    start = clock.monotonic()
     stream.write(bytes(2000))
-    assert time.monotonic() - start < 0.01  # it fits: no wait
-    assert stream.get_write_available() <= 100
-    time.sleep(0.02)
-    played = stream.played_frames
-    elapsed = time.monotonic() - start
-    assert 400 <= played <= elapsed * 20000
-    assert played - 20 <= stream.get_write_available() <= played + 100
-    time.sleep(0.04)
+    assert clock.monotonic() == start  # it fits: no wait
+    assert stream.get_write_available() == 0
+    clock.sleep(0.02)
+    assert stream.played_frames == 400
+    assert stream.get_write_available() == 400
+    clock.sleep(0.04)
     assert stream.played_frames == 1000
     assert stream.get_write_available() == 1000
 
 
-def test_stop_waits_for_the_buffer_to_play() -> None:
+def test_stop_waits_for_the_buffer_to_play(clock: VirtualTime) -> None:
     stream = speaker(FakePyAudio(speed=1))  # 10 frames a ms
     stream.write(bytes(800))  # 400 frames: 0.04 s
-    start = time.monotonic()
+    clock.sleep(0.01)  # 100 of them play
+    start = clock.monotonic()
     stream.stop_stream()
-    assert 0.03 <= time.monotonic() - start < 0.2
+    assert clock.monotonic() - start == pytest.approx(0.03)
     assert stream.played_frames == 400
     assert stream.is_stopped() and not stream.active
     stream.stop_stream()  # stopping twice is fine
@@ -423,14 +448,15 @@ def test_stop_waits_for_the_buffer_to_play() -> None:
     assert stream.writes == 2
 
 
-def test_close_drops_the_unplayed_audio() -> None:
+def test_close_drops_the_unplayed_audio(clock: VirtualTime) -> None:
     backend = FakePyAudio(speed=1)
     stream = speaker(backend)
     stream.write(bytes(2000))  # 1000 frames: 0.1 s
+    clock.sleep(0.03)
     stream.close()
     played = stream.played_frames
-    assert played < 500
-    time.sleep(0.01)
+    assert played == 300
+    clock.sleep(0.01)
     assert stream.played_frames == played
     assert stream.closed and backend.open_streams == []
     stream.close()

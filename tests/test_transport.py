@@ -220,11 +220,12 @@ async def start_raw_peer(
     hang_up: bool = False,
     pause: float = 0,
     behind_head: bool = False,
+    sent: trio.Event | None = None,
 ) -> Target:
     """A peer that answers the upgrade, then (``pause`` seconds later) writes ``wire``
-    in pieces of ``step`` bytes, and reads until the client goes (or, ``hang_up``,
-    closes the TCP connection at once). ``behind_head``: the first piece goes in the
-    same write as the upgrade response."""
+    in pieces of ``step`` bytes (then sets ``sent``), and reads until the client goes
+    (or, ``hang_up``, closes the TCP connection at once). ``behind_head``: the first
+    piece goes in the same write as the upgrade response."""
 
     async def handle(stream: trio.SocketStream) -> None:
         request = b""
@@ -245,6 +246,8 @@ async def start_raw_peer(
         for i in range(step if behind_head else 0, len(wire), step):
             await stream.send_all(wire[i : i + step])
             await trio.lowlevel.checkpoint()
+        if sent is not None:
+            sent.set()
         if hang_up:
             await stream.aclose()
             return
@@ -293,9 +296,11 @@ async def test_a_read_that_need_not_wait_is_still_a_checkpoint(
     """Reading the socket's descriptor directly keeps the stream's manners: a read
     is a schedule point even when the bytes are there already, and a cancelled one
     takes nothing."""
-    target = await raw_peer(_frame(0x1, b"one") + _frame(0x1, b"two"), 1000, pause=0.1)
+    sent = trio.Event()
+    wire = _frame(0x1, b"one") + _frame(0x1, b"two")
+    target = await raw_peer(wire, 1000, pause=0.1, sent=sent)
     transport = await connect(target, None)
-    await trio.sleep(0.3)  # both frames are in the socket now, unread
+    await sent.wait()  # both frames are in the socket now, unread
     with trio.CancelScope() as scope:
         scope.cancel()
         with pytest.raises(trio.Cancelled):
