@@ -434,10 +434,6 @@ class _SlowRecognizer(Recognizer):
         return [RecognizedWord("hello", "hello", offset, offset + 0.5, 0.9)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the idle watchdog counts a recognition pass under way as the client's idleness",
-)
 async def test_a_recognition_pass_longer_than_the_idle_timeout_is_no_idle_client(
     models: tuple[Recognizer, Synthesizer], nursery: trio.Nursery
 ) -> None:
