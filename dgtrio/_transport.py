@@ -3,9 +3,10 @@
 The engine's reader drives websockets' sans-io ``ClientProtocol`` itself: the task
 that waits for a message reads the socket and feeds the protocol, with no hidden
 reader task and no channel between them. The common case is done here: whole,
-unfragmented data frames are cut out of the bytes read (every other frame goes to the
-protocol, from its first byte), and the messages sent are framed here, then written
-at once, without waiting when the socket takes them (:meth:`Transport.write_now`).
+unfragmented data frames are cut out of the bytes read by the sans-io receiving half,
+:class:`_Incoming` (every other frame goes to the protocol, from its first byte), and
+the messages sent are framed here, then written at once, without waiting when the
+socket takes them (:meth:`Transport.write_now`).
 Over ``wss://`` it drives TLS sans-io too (``ssl.SSLObject`` over memory buffers), so
 the bytes on the socket are its own down to TCP. It opens the socket (mapping every
 handshake failure to a dgtrio error), carries frames both ways, and reports the end
@@ -156,55 +157,38 @@ class _Tls:
             await stream.send_all(pending)
 
 
-class Transport:
-    """An open WebSocket: frames in and out, and the handshake's response headers.
+class _Incoming:
+    """The receiving half of a socket, sans-io: the bytes read become the messages in
+    them and, once the protocol knows, how the socket closed.
 
-    One task receives (the engine's reader, or :meth:`aclose` when none does); any
-    task may send: writes are whole, one at a time, in the order they were made.
+    Whole, unfragmented text and binary frames are cut out here (:meth:`_split`);
+    every other frame goes to websockets' protocol from its first byte, which
+    answers, joins or fails it. There is no I/O here: :class:`Transport` reads the
+    socket and hands each read to :meth:`_take`. It is a base class rather than a
+    member so that the hot path (a frame cut here, its message taken by
+    ``receive()``) reads this state with no extra attribute hop.
     """
 
     __slots__ = (
         "_begun",
         "_closed",
         "_closing",
-        "_direct",
         "_fragments",
         "_held",
         "_held_size",
         "_limit",
         "_messages",
         "_next",
-        "_outbox",
         "_owed",
         "_pongs",
         "_protocol",
-        "_read_done",
-        "_reading",
-        "_stream",
         "_text",
-        "_tls",
-        "_unsent",
         "_wanted",
-        "_writing",
-        "_written",
-        "headers",
-        "request_id",
     )
 
-    def __init__(
-        self,
-        stream: trio.SocketStream,
-        tls: _Tls | None,
-        protocol: ClientProtocol,
-        response: Response,
-        max_message_size: int,
-    ) -> None:
-        self._stream = stream
-        self._tls = tls
+    def __init__(self, protocol: ClientProtocol, max_message_size: int) -> None:
         self._protocol = protocol
         self._limit = max_message_size
-        self.headers = _header_dict(response.headers.raw_items())
-        self.request_id: str | None = self.headers.get("dg-request-id")
         # Messages parsed, from the next to take on (a list and an index: a deque
         # costs 600 bytes even empty, and connections are many).
         self._messages: list[str | bytes] = []
@@ -221,66 +205,13 @@ class Transport:
         # header is not whole, the bytes of it fed so far.
         self._owed = 0
         self._begun = b""
-        self._reading = False
-        self._read_done: trio.Event | None = None  # for aclose, while receive() reads
-        self._writing = False
-        self._written: trio.Event | None = None  # for a send waiting on another's
-        self._pongs: dict[bytes, trio.Event] = {}
-        self._closing = False  # this side sent a close frame (aclose)
-        # The socket can be written without waiting (write_now); what it did not take
-        # then goes out first at the next write (bytes as sent: encrypted, over TLS).
-        self._direct = stream.socket if _DIRECT else None
-        self._unsent = b""
-        self._outbox = b""  # messages framed here, to go out before the protocol's frames
-
-    # -- receiving ---------------------------------------------------------------------------
-
-    async def receive(self) -> str | bytes:
-        """The next message; after the close, :class:`TransportClosed`. Messages that
-        arrived before a close are all delivered first.
-
-        A message parsed already is taken without a pass through the scheduler: the
-        engine's reader drains a burst in one go. It still yields when it waits for
-        the socket, so it cannot starve other tasks.
-        """
-        messages = self._messages
-        while self._next == len(messages):
-            if self._closed is not None:
-                raise self._why()
-            await self._read_turn()
-        message = messages[self._next]
-        self._next += 1
-        if self._next == len(messages):
-            messages.clear()
-            self._next = 0
-        return message
+        self._pongs: dict[bytes, trio.Event] = {}  # pings sent, each ended by its pong
+        self._closing = False  # this side sent a close frame (Transport.aclose)
 
     @property
     def buffered(self) -> bool:
-        """Whether :meth:`receive` has a message without reading."""
+        """Whether :meth:`Transport.receive` has a message without reading."""
         return self._next < len(self._messages)
-
-    async def _read_turn(self) -> None:
-        """Read once; or, while another task reads (the reader, or ``aclose``), wait
-        until its read is done."""
-        if self._reading:
-            done = self._read_done = self._read_done or trio.Event()
-            await done.wait()
-            return
-        self._reading = True
-        try:
-            await self._read()
-        finally:
-            self._reading = False
-            if self._read_done is not None:
-                self._read_done.set()
-                self._read_done = None
-
-    async def _read(self) -> None:
-        """Read once from the socket, take what it brought."""
-        self._take(*await _receive(self._stream, self._tls))
-        await self._flush()  # pongs, the answer to a close, or our 1009; a peer gone
-        # already ends the stream at the next read
 
     def _take(self, data: bytes, ended: bool) -> None:
         """Take the bytes one read brought, and whether the stream ended there."""
@@ -445,6 +376,96 @@ class Transport:
         one per raise, so that no traceback grows on a shared instance."""
         closed = self._closed or TransportClosed(1006, "")
         return TransportClosed(closed.code, closed.reason, too_large=closed.too_large)
+
+
+class Transport(_Incoming):
+    """An open WebSocket: frames in and out, and the handshake's response headers.
+
+    One task receives (the engine's reader, or :meth:`aclose` when none does); any
+    task may send: writes are whole, one at a time, in the order they were made.
+    What a read brings is made sense of by the sans-io half, :class:`_Incoming`.
+    """
+
+    __slots__ = (
+        "_direct",
+        "_outbox",
+        "_read_done",
+        "_reading",
+        "_stream",
+        "_tls",
+        "_unsent",
+        "_writing",
+        "_written",
+        "headers",
+        "request_id",
+    )
+
+    def __init__(
+        self,
+        stream: trio.SocketStream,
+        tls: _Tls | None,
+        protocol: ClientProtocol,
+        response: Response,
+        max_message_size: int,
+    ) -> None:
+        super().__init__(protocol, max_message_size)
+        self._stream = stream
+        self._tls = tls
+        self.headers = _header_dict(response.headers.raw_items())
+        self.request_id: str | None = self.headers.get("dg-request-id")
+        self._reading = False
+        self._read_done: trio.Event | None = None  # for aclose, while receive() reads
+        self._writing = False
+        self._written: trio.Event | None = None  # for a send waiting on another's
+        # The socket can be written without waiting (write_now); what it did not take
+        # then goes out first at the next write (bytes as sent: encrypted, over TLS).
+        self._direct = stream.socket if _DIRECT else None
+        self._unsent = b""
+        self._outbox = b""  # messages framed here, to go out before the protocol's frames
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def receive(self) -> str | bytes:
+        """The next message; after the close, :class:`TransportClosed`. Messages that
+        arrived before a close are all delivered first.
+
+        A message parsed already is taken without a pass through the scheduler: the
+        engine's reader drains a burst in one go. It still yields when it waits for
+        the socket, so it cannot starve other tasks.
+        """
+        messages = self._messages
+        while self._next == len(messages):
+            if self._closed is not None:
+                raise self._why()
+            await self._read_turn()
+        message = messages[self._next]
+        self._next += 1
+        if self._next == len(messages):
+            messages.clear()
+            self._next = 0
+        return message
+
+    async def _read_turn(self) -> None:
+        """Read once; or, while another task reads (the reader, or ``aclose``), wait
+        until its read is done."""
+        if self._reading:
+            done = self._read_done = self._read_done or trio.Event()
+            await done.wait()
+            return
+        self._reading = True
+        try:
+            await self._read()
+        finally:
+            self._reading = False
+            if self._read_done is not None:
+                self._read_done.set()
+                self._read_done = None
+
+    async def _read(self) -> None:
+        """Read once from the socket, take what it brought."""
+        self._take(*await _receive(self._stream, self._tls))
+        await self._flush()  # pongs, the answer to a close, or our 1009; a peer gone
+        # already ends the stream at the next read
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -779,7 +800,7 @@ async def _handshake(
             data, ended = await _receive(stream, tls)
             buffer += data
         # The protocol gets the response's head alone: the frames right behind it are
-        # the transport's to take (see Transport._split), from a frame boundary.
+        # the transport's to take (see _Incoming._split), from a frame boundary.
         end = buffer.find(b"\r\n\r\n")
         end = len(buffer) if end < 0 else end + 4
         feed(buffer[:end], False)

@@ -1,12 +1,14 @@
-"""The engine every API shares: see ``docs/architecture.md`` for the drawing.
+"""The engine every API shares: see ``docs/architecture.rst`` for the drawing.
 
 Sans-io: ``_spec`` (what an API is, the keywords, the statistics), ``_adapter`` (what
 an API's messages mean), ``_core`` (the state, the decisions, the counters),
 ``_waiters`` (which message answers which awaited call). Trio: ``_reader``,
-``_writer``, ``_drivers`` (keepalive timers, stall watchdog, feeder), ``_requests``
-(send a request, wait for its own reply), ``_queue``, ``_redial`` (dialling with
-backoff), ``_engine`` (one connection's parts wired together), ``_open`` (checking,
-connecting, running around the caller's block).
+``_writer``, ``_replay`` (what a socket that replaced a lost one is written first),
+``_drivers`` (keepalive timers, stall watchdog, feeder), ``_requests`` (send a
+request, wait for its own reply), ``_queue``, ``_sockets`` (the socket in use:
+dropped, pinged, replaced when lost), ``_redial`` (dialling with backoff), ``_engine``
+(one connection's parts wired together), ``_open`` (checking, connecting, running
+around the caller's block).
 """
 
 from ._adapter import Adapter as Adapter

@@ -101,7 +101,61 @@ def _reported(field: attrs.Attribute[Any], _: object) -> bool:
     return not field.metadata.get("internal")
 
 
-class StreamCore(Generic[M]):
+class _Counting:
+    """The counters the drivers keep as frames go out and come in (see
+    :class:`Counters`): the bookkeeping under :class:`StreamCore`'s decisions. A base
+    class rather than a member, so that counting a frame costs the drivers no extra
+    attribute hop."""
+
+    __slots__ = ("counters",)
+
+    def __init__(self) -> None:
+        self.counters = Counters()
+
+    # -- sending -------------------------------------------------------------------------
+
+    def sent(self, message: str | bytes, frames: int = 1) -> None:
+        """``message`` (``frames`` frames the user sent, joined) was written."""
+        if isinstance(message, bytes):
+            self._audio_sent(message, frames)
+            self.counters.audio_messages_sent += 1
+        else:
+            self.counters.control_messages_sent += 1
+
+    def _audio_sent(self, audio: bytes, frames: int) -> None:
+        """``frames`` of audio count as sent: written, or kept for a replay."""
+        self.counters.audio_frames_sent += frames
+        self.counters.audio_bytes_sent += len(audio)
+
+    def unsent(self, frames: int) -> None:
+        """``frames`` never surely went out (the connection ended first)."""
+        self.counters.frames_unsent += frames
+
+    def keepalive_sent(self) -> None:
+        self.counters.keepalives_sent += 1
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def received(self, size: int) -> None:
+        """A frame of ``size`` bytes (or characters) came from the server."""
+        counters = self.counters
+        counters.messages_received += 1
+        counters.bytes_received += size
+
+    def undecodable(self) -> None:
+        """The frame just received could not be decoded."""
+        self.counters.decode_errors += 1
+
+    def speech(self, *, audible: bool) -> None:
+        """A speech message came: queued for ``receive()`` if ``audible``, else dropped
+        (a clear is on its way)."""
+        if audible:
+            self.counters.speech_queued += 1
+        else:
+            self.counters.speech_muted += 1
+
+
+class StreamCore(_Counting, Generic[M]):
     """The decisions of one connection, with no I/O (see the module docstring)."""
 
     __slots__ = (
@@ -109,7 +163,6 @@ class StreamCore(Generic[M]):
         "_rebases",
         "adapter",
         "closed_by_user",
-        "counters",
         "drop_cause",
         "end_of_audio_taken",
         "ended",
@@ -138,6 +191,7 @@ class StreamCore(Generic[M]):
         policy: ReconnectPolicy | None = None,
         request_id: str | None = None,
     ) -> None:
+        super().__init__()
         self.spec = spec
         self.policy = policy
         self.request_id = request_id
@@ -146,7 +200,6 @@ class StreamCore(Generic[M]):
         self._rebases = False
         self.input_format: AudioFormat | None = None  # raw audio's format, if raw
         self.state = State.OPEN
-        self.counters = Counters()
         # The stream was ended (its end-of-stream message queued): a fact about the
         # stream, kept across sockets, where the state is about the socket.
         self.stream_closed = False
@@ -231,23 +284,6 @@ class StreamCore(Generic[M]):
         elif message == self.spec.end_of_audio_frame:
             self.end_of_audio_taken = True
 
-    def sent(self, message: str | bytes, frames: int = 1) -> None:
-        """``message`` (``frames`` frames the user sent, joined) was written."""
-        if isinstance(message, bytes):
-            self._audio_sent(message, frames)
-            self.counters.audio_messages_sent += 1
-        else:
-            self.counters.control_messages_sent += 1
-
-    def _audio_sent(self, audio: bytes, frames: int) -> None:
-        """``frames`` of audio count as sent: written, or kept for a replay."""
-        self.counters.audio_frames_sent += frames
-        self.counters.audio_bytes_sent += len(audio)
-
-    def unsent(self, frames: int) -> None:
-        """``frames`` never surely went out (the connection ended first)."""
-        self.counters.frames_unsent += frames
-
     def lost_in_flight(self, message: str | bytes, frames: int) -> bool:
         """The socket went (or the writer stopped) while ``message`` was written, so it
         did not surely go out whole. Whether to write it again, first, on the next
@@ -282,28 +318,7 @@ class StreamCore(Generic[M]):
             return True
         return message == self.spec.keepalive_frame
 
-    def keepalive_sent(self) -> None:
-        self.counters.keepalives_sent += 1
-
     # -- what a message means ---------------------------------------------------------------
-
-    def received(self, size: int) -> None:
-        """A frame of ``size`` bytes (or characters) came from the server."""
-        counters = self.counters
-        counters.messages_received += 1
-        counters.bytes_received += size
-
-    def undecodable(self) -> None:
-        """The frame just received could not be decoded."""
-        self.counters.decode_errors += 1
-
-    def speech(self, *, audible: bool) -> None:
-        """A speech message came: queued for ``receive()`` if ``audible``, else dropped
-        (a clear is on its way)."""
-        if audible:
-            self.counters.speech_queued += 1
-        else:
-            self.counters.speech_muted += 1
 
     @property
     def reads_messages(self) -> bool:

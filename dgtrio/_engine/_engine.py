@@ -26,7 +26,6 @@ error, and every later send raises it too.
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import AsyncIterable, Awaitable, Callable
 from typing import Generic, TypeVar, cast
@@ -34,12 +33,7 @@ from typing import Generic, TypeVar, cast
 import trio
 
 from .._codec import UnknownMessage
-from .._errors import (
-    AudioFormatError,
-    ConnectionClosed,
-    ConnectionLost,
-    MessageDecodeError,
-)
+from .._errors import AudioFormatError, MessageDecodeError
 from .._reconnect import ConnectionEvent, ReconnectPolicy
 from .._transport import Transport
 from ..audio._format import AudioFormat, AudioSink
@@ -48,15 +42,13 @@ from ._core import StreamCore
 from ._drivers import KeepAlive, Liveness, feed, watch_for_stall
 from ._queue import Queue
 from ._reader import Reader
-from ._redial import dial_with_backoff
 from ._requests import Requests
+from ._sockets import Sockets
 from ._spec import ApiSpec, ConnectionStatistics
 from ._waiters import Waiters
 from ._writer import Writer
 
 __all__ = ["Engine"]
-
-log = logging.getLogger("dgtrio")
 
 # receive() takes up to this many buffered messages in a row without a pass through
 # the scheduler (it is a cancellation point each time), then yields once.
@@ -79,7 +71,6 @@ class Engine(Generic[M]):
         "_backlog",
         "_close_timeout",
         "_core",
-        "_dial",
         "_inbox",
         "_keepalive",
         "_liveness",
@@ -87,8 +78,8 @@ class Engine(Generic[M]):
         "_opening",
         "_reader",
         "_receiving",
+        "_sockets",
         "_speaker",
-        "_transport",
         "_unyielded",
         "_waiters",
         "_writer",
@@ -108,10 +99,8 @@ class Engine(Generic[M]):
         reconnect: ReconnectPolicy | None = None,
         dial: Callable[[], Awaitable[Transport]] | None = None,
     ) -> None:
-        self._transport = transport
         self._close_timeout = close_timeout
         self._speaker = speaker
-        self._dial = dial
         self._core: StreamCore[M] = StreamCore(
             spec, policy=reconnect, request_id=transport.request_id
         )
@@ -125,21 +114,24 @@ class Engine(Generic[M]):
         self._unyielded = 0  # messages receive() took from the inbox without yielding
         self._audio_queued = 0  # audio bytes queued by send_audio: the stream position
         self._liveness = Liveness()
+        # The socket now: dropped, pinged, replaced when lost (reconnect=).
+        self._sockets = Sockets(self._core, transport, dial, self._liveness, self._announce)
         self._writer = Writer(
             self._core,
-            self._socket,
-            self._drop,
+            self._sockets.current,
+            self._sockets.drop,
             self._liveness,
             max_queued_frames=max_queued_frames,
             send_timeout=send_timeout,
             close_timeout=close_timeout,
         )
+        self._sockets.writer = self._writer  # steered as sockets are dropped and replaced
         self._reader: Reader[M] = Reader(
             self._core,
             self._waiters,
             self._inbox,
-            self._socket,
-            self._next_socket,
+            self._sockets.current,
+            self._sockets.replace,
             self._liveness,
             speaker,
         )
@@ -216,7 +208,7 @@ class Engine(Generic[M]):
         core.close_by_user(even_if_ended=True)
         self._inbox.close_receiving()  # a consumer reading the socket sees the close
         with trio.move_on_after(self._close_timeout, shield=True):
-            await self._transport.aclose()
+            await self._sockets.transport.aclose()
 
     def statistics(self) -> ConnectionStatistics:
         """Counters and queue depths, as a frozen snapshot."""
@@ -356,9 +348,6 @@ class Engine(Generic[M]):
 
     # -- running (for _open) -------------------------------------------------------------
 
-    def _socket(self) -> Transport:
-        return self._transport
-
     def _start(self, nursery: trio.Nursery) -> None:
         """Start the reader; the writer runs when there is something to write."""
         self._nursery = nursery
@@ -391,13 +380,13 @@ class Engine(Generic[M]):
             )
             nursery.start_soon(self._keepalive.run)
         if stall_timeout is not None:
-            ping = self._ping if core.spec.quiet else None
+            ping = self._sockets.ping if core.spec.quiet else None
             nursery.start_soon(
                 watch_for_stall,
                 core,
                 self._liveness,
                 stall_timeout,
-                self._drop,
+                self._sockets.drop,
                 self._reader.wake,
                 ping,
             )
@@ -430,56 +419,7 @@ class Engine(Generic[M]):
         self._backlog = None
         self._inbox.close_receiving()
 
-    async def _ping(self) -> None:
-        """Ping the socket in use now (for the stall watchdog)."""
-        await self._transport.ping()
-
-    async def _drop(self, error: ConnectionLost) -> None:
-        """Drop a socket this side gave up on (``error`` says why). The reader sees the
-        close and dials again if it may."""
-        self._core.drop(error)
-        if self._core.ended is not None:
-            self._writer.socket_changed()
-        await self._transport.abort()
-
-    # -- replacing a lost socket ----------------------------------------------------------
-
-    async def _next_socket(self, lost: ConnectionClosed | None) -> bool:
-        """The socket closed (the reader's call): replace it when the core says so
-        (``lost``); True once a new one is up and the writer can replay."""
-        core, dial = self._core, self._dial
-        if lost is None:  # the connection ended
-            self._writer.socket_changed()
-            return False
-        policy = core.policy
-        assert policy is not None
-        assert dial is not None
-        began = trio.current_time()
-        core.socket_lost(began)
-        self._writer.socket_lost()  # stop using the old socket
-        await self._transport.stop()
-        log.info("%s: %s; reconnecting", self._core.spec.name, lost)
-        transport, core.failures, error = await dial_with_backoff(
-            dial,
-            policy,
-            self._core.spec.name,
-            failures=core.failures,
-            error=lost,
-            announce=self._announce,
-        )
-        if transport is None:
-            assert error is not None
-            core.redial_failed(lost, error, core.failures)
-            self._writer.socket_changed()
-            return False
-        self._transport = transport
-        reconnected = core.socket_up(transport.request_id, began=began, now=trio.current_time())
-        self._liveness.audio_since = None
-        self._writer.socket_changed()
-        log.info("%s: reconnected, request id %s", self._core.spec.name, core.request_id)
-        await self._announce(reconnected)
-        return True
-
     async def _announce(self, event: ConnectionEvent) -> None:
+        """Queue ``event`` (``Reconnecting``, ``Reconnected``) for :meth:`receive`."""
         # Only the APIs that reconnect pass reconnect=, and their M includes events.
         await self._inbox.put(cast(M, event))

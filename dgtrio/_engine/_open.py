@@ -184,7 +184,7 @@ async def _run_connection(
                 if engine is not None:
                     engine._stop()
                     engine._close_by_user()
-                    transport = engine._transport
+                    transport = engine._sockets.transport
                 with trio.move_on_after(close_timeout, shield=True):
                     await transport.aclose()
                 with trio.CancelScope(shield=True):

@@ -11,7 +11,7 @@ life, and what a cancelled sender began is finished by the task; a write stuck w
 others wait behind it is given ``send_timeout`` (at exit, what is left of
 ``close_timeout``), then the socket is dropped. With ``reconnect=``, the task keeps
 taking audio into the replay buffer while no socket is up, and replays it on the
-next one.
+next one (``_replay``).
 
 The task runs only while it has work: it starts with the first frame queued (or a
 replay due) and ends when nothing is queued (idle connections are the many, and a
@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Literal
 
 import trio
@@ -35,6 +36,7 @@ from .._transport import Transport, TransportClosed
 from ._core import StreamCore
 from ._drivers import Liveness
 from ._queue import Queue
+from ._replay import Replay, take_queued, take_while_down
 
 __all__ = ["Writer"]
 
@@ -66,8 +68,8 @@ class Writer:
         "_in_flight",
         "_liveness",
         "_outage",
-        "_pacing",
         "_queue",
+        "_replay",
         "_replayed_to",
         "_running",
         "_send_timeout",
@@ -106,7 +108,7 @@ class Writer:
         self._writing = trio.CancelScope(shield=True)  # for a socket's life
         self._replayed_to: Transport | None = None  # the socket the replay went to
         self._outage: trio.CancelScope | None = None  # the wait for a new socket
-        self._pacing: trio.CancelScope | None = None  # a replay
+        self._replay: Replay | None = None  # the last replay onto a new socket
         self._sending: str | bytes | None = None  # the message being written ...
         self._in_flight = 0  # ... and the frames in it
         self._due: str | bytes | None = None  # a frame due next (see _write_queued)
@@ -200,7 +202,7 @@ class Writer:
             with trio.move_on_at(deadline) as scope:
                 await transport.flush()
         except TransportClosed as closed:
-            await self._write_failed(transport, closed)
+            await _write_failed(self._core, transport, closed)
             return False
         except trio.Cancelled:
             # The sender is cancelled: the writer's task finishes the frame.
@@ -261,8 +263,8 @@ class Writer:
         once the write under way (if any) finishes, or stalls for ``close_timeout``."""
         self._discard_queued()  # wakes a writer waiting for a frame
         self._finished = True  # and none starts again
-        if self._pacing is not None:
-            self._pacing.cancel()
+        if self._replay is not None:
+            self._replay.stop()
         self._exit_deadline = trio.current_time() + self._close_timeout
         self._writing.deadline = min(self._writing.deadline, self._exit_deadline)
 
@@ -313,20 +315,14 @@ class Writer:
                 self._arm_send_timeout()
                 await transport.flush()
             if self._core.replaced and transport is not self._replayed_to:
-                await self._replay_unacknowledged(send)
+                write = partial(self._write, send, bounded=True)
+                self._replay = Replay(self._core, write, self._take_queued, self._liveness)
+                await self._replay.run()
                 self._replayed_to = transport
             return await self._write_queued(send)
         except TransportClosed as closed:
-            await self._write_failed(transport, closed)
+            await _write_failed(self._core, transport, closed)
             return "lost"
-
-    async def _write_failed(self, transport: Transport, closed: TransportClosed) -> None:
-        """A write found ``transport`` closed: the connection ends, or (reconnecting)
-        the socket is dropped, so that the reader sees it too."""
-        if self._core.policy is None:
-            self._core.end(closed.code, closed.reason)
-        else:
-            await transport.abort()
 
     async def _write_stalled(self) -> None:
         """A write took longer than it was given: drop the socket (unless a new one is
@@ -355,7 +351,7 @@ class Writer:
                 self._due = None
             frames = 1
             if isinstance(message, bytes):
-                message, frames, self._due = self._coalesce(message)
+                message, frames, self._due = _coalesce(message, queue)
             self._core.taken(message)
             self._sending, self._in_flight = message, frames
             # A frame waiting behind this write bounds it by send_timeout.
@@ -409,83 +405,48 @@ class Writer:
         self._due = None
         self._queue.close_receiving()
 
-    # -- replacing a socket ------------------------------------------------------------------
-
-    async def _replay_unacknowledged(self, send: Send) -> None:
-        """On a new socket: re-send what configured the old one, then the audio it had
-        not acknowledged, paced, then the end of the stream if it had been sent.
-
-        Audio queued meanwhile joins the replay, so live audio is not held up behind
-        it: the replay runs until it has caught up with the queue."""
-        core = self._core
-        plan, replay, fmt, policy = core.replay_plan(), core.replay, core.input_format, core.policy
-        assert replay is not None
-        assert fmt is not None
-        assert policy is not None
-        # The replay takes the queue as it goes, so nothing waits behind its writes:
-        # each is bounded itself.
-        for frame in plan.reapply:
-            await self._write(send, frame, bounded=True)
-            core.sent(frame)
-        position, written = plan.start, 0
-        began = trio.current_time()
-        piece = fmt.frame_bytes(100)
-        with trio.CancelScope() as self._pacing:
-            while True:
-                self._take_queued()
-                data = replay.read(position, piece)
-                if not data:
-                    break
-                if policy.replay_speed is not None:
-                    await trio.sleep_until(began + fmt.duration(written) / policy.replay_speed)
-                self._liveness.audio_sent(await self._write(send, data, bounded=True))
-                core.replayed(position, len(data))
-                position += len(data)
-                written += len(data)
-        end = core.replay_end
-        if end is not None and not self._pacing.cancelled_caught:
-            await self._write(send, end, bounded=True)
-            core.sent(end)
+    # -- replacing a socket (see _replay) ---------------------------------------------------
 
     async def _wait_for_socket(self, lost: Transport) -> None:
         """While ``lost`` is the socket, take audio off the queue into the replay buffer
-        (see :meth:`_take`), so that senders do not stall in an outage; return once a
-        new socket serves the stream, or the connection ended."""
+        (see :func:`take_while_down`), so that senders do not stall in an outage; return
+        once a new socket serves the stream, or the connection ended."""
         while self._socket() is lost and self._core.ended is None:
             with trio.CancelScope() as self._outage:
-                try:
-                    while self._due is None:
-                        self._take(await self._queue.get())
-                except (trio.EndOfChannel, trio.ClosedResourceError):
-                    pass
+                if self._due is None:
+                    self._due = await take_while_down(self._core, self._queue)
                 await trio.sleep_forever()
         self._outage = None
 
     def _take_queued(self) -> None:
-        """Take what is queued now, without waiting (see :meth:`_take`)."""
-        queue = self._queue
-        while self._due is None and queue:
-            self._take(queue.get_nowait())
+        """Take what is queued now, without waiting (see :func:`take_queued`)."""
+        if self._due is None:
+            self._due = take_queued(self._core, self._queue)
 
-    def _take(self, message: str | bytes) -> None:
-        """Take one queued frame while the writer cannot write it now (no socket, or a
-        replay under way): the core keeps what it can (see
-        :meth:`StreamCore.take_while_down`); the rest waits as the next frame due."""
-        if not self._core.take_while_down(message):
-            self._due = message
 
-    def _coalesce(self, audio: bytes) -> tuple[bytes, int, str | bytes | None]:
-        """``audio`` joined with the audio frames queued right behind it, up to
-        ``_COALESCE_BYTES``: one WebSocket message instead of many. Only frames queued
-        already are taken, so nothing waits; a control frame ends the run and is
-        returned to go next, so nothing is reordered. Returns the message, how many
-        frames it holds, and that frame."""
-        parts = [audio]
-        size, queue = len(audio), self._queue
-        while size < _COALESCE_BYTES and queue:
-            queued = queue.get_nowait()
-            if isinstance(queued, str):
-                return b"".join(parts), len(parts), queued
-            parts.append(queued)
-            size += len(queued)
-        return (audio if len(parts) == 1 else b"".join(parts)), len(parts), None
+def _coalesce(audio: bytes, queue: Queue[str | bytes]) -> tuple[bytes, int, str | bytes | None]:
+    """``audio`` joined with the audio frames queued right behind it in ``queue``, up
+    to ``_COALESCE_BYTES``: one WebSocket message instead of many. Only frames queued
+    already are taken, so nothing waits; a control frame ends the run and is returned
+    to go next, so nothing is reordered. Returns the message, how many frames it
+    holds, and that frame."""
+    parts = [audio]
+    size = len(audio)
+    while size < _COALESCE_BYTES and queue:
+        queued = queue.get_nowait()
+        if isinstance(queued, str):
+            return b"".join(parts), len(parts), queued
+        parts.append(queued)
+        size += len(queued)
+    return (audio if len(parts) == 1 else b"".join(parts)), len(parts), None
+
+
+async def _write_failed(
+    core: StreamCore[Any], transport: Transport, closed: TransportClosed
+) -> None:
+    """A write found ``transport`` closed: the connection ends, or (reconnecting) the
+    socket is dropped, so that the reader sees it too."""
+    if core.policy is None:
+        core.end(closed.code, closed.reason)
+    else:
+        await transport.abort()
