@@ -132,7 +132,7 @@ async def test_wav_source_frames_at_real_time(autojump_clock: trio.testing.MockC
     assert [len(frame) for _, frame in timed[:-1]] == [3200] * (len(timed) - 1)
     # Frame i leaves at i * 100 ms / 2: exactly, on the virtual clock.
     assert [at for at, _ in timed] == pytest.approx([i * 0.05 for i in range(len(timed))])
-    assert "hello.wav" in repr(source) and "9.08 s" in repr(source)
+    assert "hello.wav" in repr(source) and "9.24 s" in repr(source)
 
 
 async def test_raw_source_and_a_file_cut_mid_sample(tmp_path: Path) -> None:

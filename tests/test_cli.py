@@ -20,7 +20,7 @@ from dgtrio.cli._listen import Printer
 from .conftest import HELLO_WAV
 
 EXPECTED_FINALS = [
-    "Hello from dgtrio.",
+    "Hello from DG Trio.",
     "This is a short recording for testing live transcription.",
     "The quick brown fox jumps over the lazy dog.",
 ]
@@ -37,7 +37,7 @@ def test_transcribe_with_the_fake_server(capsys: pytest.CaptureFixture[str]) -> 
     assert err.splitlines()[0].startswith(
         "dgtrio: no DEEPGRAM_API_KEY set, so using the built-in fake"
     )
-    assert "9.08 s of audio transcribed" in err
+    assert "9.24 s of audio transcribed" in err
 
 
 def test_no_interim_and_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -163,7 +163,7 @@ def test_examples_run_against_the_fake() -> None:
     )
     lines = done.stdout.splitlines()
     assert [line.split("s  ", 1)[1] for line in lines[:-1]] == EXPECTED_FINALS
-    assert lines[-1].startswith("done: 9.08 s, request ")
+    assert lines[-1].startswith("done: 9.24 s, request ")
 
 
 def test_agent_tools_example_runs_against_the_fake() -> None:

@@ -791,7 +791,7 @@ async def test_utterances_over_a_stream(fake: FakeDeepgram, connect: ConnectOpti
     assert [(u.transcript, u.ended_by) for u in utterances] == [
         (sentence, "speech_final"),
         (sentence, "speech_final"),
-        ("The quick", "end_of_stream"),
+        ("The quick brown", "end_of_stream"),
     ]
     first = utterances[0]
     assert [w.punctuated_word for w in first.words] == sentence.split()
