@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import re
 import subprocess
 import sys
 import wave
@@ -40,6 +41,24 @@ def test_transcribe_with_the_fake_server(capsys: pytest.CaptureFixture[str]) -> 
     assert "9.24 s of audio transcribed" in err
 
 
+SPEED_LINE = re.compile(
+    r"dgtrio: recognised at \d+\.\d\dx real time \((?P<audio>\d+\.\d\d) s of audio in "
+    r"\d+\.\d\d s, sent (?P<pacing>at real time|unpaced)\); "
+    r"(finals \d+\.\d\d s median, \d+\.\d\d s max after their audio was sent|no finals)"
+)
+"""The line ``transcribe`` ends with: how fast the audio was recognised."""
+
+
+def test_transcribe_ends_with_how_fast_it_recognised(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["transcribe", str(HELLO_WAV), "--fast"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-2].startswith("dgtrio: 9.24 s of audio transcribed (request id ")
+    speed = SPEED_LINE.fullmatch(lines[-1])
+    assert speed, lines[-1]
+    assert (speed["audio"], speed["pacing"]) == ("9.24", "unpaced")
+    assert "; finals " in lines[-1]  # three of them
+
+
 def test_no_interim_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["transcribe", str(HELLO_WAV), "--fast", "--no-interim", "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -60,6 +79,8 @@ def test_realtime_pacing_is_the_default(capsys: pytest.CaptureFixture[str], tmp_
     start = time.monotonic()
     assert main(["transcribe", str(short)]) == 0
     assert time.monotonic() - start >= 0.95
+    speed = SPEED_LINE.fullmatch(capsys.readouterr().err.splitlines()[-1])
+    assert speed and (speed["audio"], speed["pacing"]) == ("1.00", "at real time")
 
 
 def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

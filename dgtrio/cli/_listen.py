@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import bisect
+import statistics
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import TextIO
 
@@ -34,7 +37,7 @@ from ._common import (
     run_with_fake,
 )
 
-__all__ = ["Printer", "add_mic", "add_transcribe"]
+__all__ = ["Printer", "SpeedMeter", "add_mic", "add_transcribe"]
 
 
 def add_transcribe(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -168,21 +171,71 @@ class Printer:
         self._out.flush()
 
 
+class SpeedMeter:
+    """How fast a file was recognised: when each frame of its audio went to the
+    connection, and when each final came back (on trio's clock)."""
+
+    def __init__(self, fmt: AudioFormat) -> None:
+        self._format = fmt
+        self._offsets: list[float] = []  # audio seconds handed over, after each frame
+        self._times: list[float] = []  # ... and when
+        self._latencies: list[float] = []
+
+    async def frames(self, source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        """``source``'s frames, each timed as it is handed over."""
+        sent = 0
+        async for frame in source:
+            sent += len(frame)
+            self._offsets.append(self._format.duration(sent))
+            self._times.append(trio.current_time())
+            yield frame
+
+    def final(self, end: float) -> None:
+        """A final whose audio ends ``end`` seconds into the stream arrived now: its
+        latency is the time since that audio was handed over."""
+        if not self._times:
+            return
+        index = min(bisect.bisect_left(self._offsets, end - 1e-6), len(self._times) - 1)
+        self._latencies.append(trio.current_time() - self._times[index])
+
+    def summary(self, duration: float, *, paced: bool) -> str:
+        """One line: ``duration`` seconds of audio recognised at N x real time (audio
+        seconds per wall second, from the first frame to now) and the finals' latency."""
+        wall = trio.current_time() - self._times[0] if self._times else 0.0
+        speed = f"{duration / wall:.2f}x real time" if wall > 0 else "once"
+        pacing = "sent at real time" if paced else "sent unpaced"
+        if self._latencies:
+            finals = (
+                f"finals {statistics.median(self._latencies):.2f} s median, "
+                f"{max(self._latencies):.2f} s max after their audio was sent"
+            )
+        else:
+            finals = "no finals"
+        return (
+            f"dgtrio: recognised at {speed} ({duration:.2f} s of audio in {wall:.2f} s, "
+            f"{pacing}); {finals}"
+        )
+
+
 async def _transcribe(args: argparse.Namespace, console: Console) -> None:
     source = WavSource(args.file, speed=1.0 if args.realtime else None)  # checked first
     options = _listen_options(args, source.format)
     printer = Printer(console.out, console.err, as_json=args.json)
+    meter = SpeedMeter(source.format)
 
     async def stream(base_url: str | None) -> None:
         async with open_listen(
-            options, audio=source, reconnect=ReconnectPolicy(), base_url=base_url
+            options, audio=meter.frames(source), reconnect=ReconnectPolicy(), base_url=base_url
         ) as conn:
             async for message in conn:
                 printer.show(message)
+                if isinstance(message, ListenV1Results) and message.is_final and message.transcript:
+                    meter.final(message.end)
                 if isinstance(message, ListenV1Metadata) and not args.json:
                     console.err.write(
                         f"dgtrio: {message.duration:.2f} s of audio transcribed "
                         f"(request id {message.request_id})\n"
+                        f"{meter.summary(message.duration, paced=args.realtime)}\n"
                     )
         printer.finish()
 
