@@ -39,6 +39,7 @@ else:
 import numpy as np  # noqa: E402  (after the skip: numpy comes with the local extra)
 
 from dgtrio.local import LocalEngineUnavailable, Recognizer  # noqa: E402
+from dgtrio.local._decodes import Decodes  # noqa: E402
 from dgtrio.local._listen_v2 import FLUX_SCRIPT, WhisperFluxEars, _Resampler  # noqa: E402
 
 RATE = 16000
@@ -129,7 +130,7 @@ class LocalFlux(FakeDeepgram):
     def __init__(self, recognizer: Recognizer, **fake: Any) -> None:
         super().__init__(**fake)
         self.recognizer = recognizer
-        self.decodes = trio.CapacityLimiter(1)
+        self.decodes = Decodes()
         self.flux: list[WatchedEars] = []
 
     def endpoint(self, path: str) -> Endpoint | None:

@@ -27,6 +27,7 @@ from ..server import (
     ScriptedMind,
 )
 from ._audio import ENCODINGS, Decoder, to_16k
+from ._decodes import Decodes
 from ._recognizer import Recognizer
 from ._synthesizer import Synthesizer, encode
 
@@ -38,17 +39,18 @@ thread) or an async one."""
 
 
 class WhisperAgentEars:
-    """Hears the words of each user turn with Whisper, one decode at a time."""
+    """Hears the words of each user turn with Whisper: a final decode, shared with
+    every stream's (see :class:`~dgtrio.local._decodes.Decodes`)."""
 
-    def __init__(self, recognizer: Recognizer, limiter: trio.CapacityLimiter) -> None:
+    def __init__(self, recognizer: Recognizer, decodes: Decodes) -> None:
         self._recognizer = recognizer
-        self._limiter = limiter
+        self._decodes = decodes
 
     async def hear(self, turn: AgentTurn) -> str:
         if turn.encoding not in ENCODINGS:  # not decodable: heard as silence
             await trio.lowlevel.checkpoint()
             return ""
-        return await trio.to_thread.run_sync(self._transcribe, turn, limiter=self._limiter)
+        return await self._decodes.final(self._transcribe, turn)
 
     def _transcribe(self, turn: AgentTurn) -> str:
         audio = Decoder(turn.encoding, 1).decode(turn.audio)[0]
@@ -83,7 +85,7 @@ async def _thought(think: Think, text: str) -> str:
 def local_agent_v1(
     recognizer: Recognizer,
     synthesizer: Synthesizer,
-    limiters: tuple[trio.CapacityLimiter, trio.CapacityLimiter],
+    limiters: tuple[Decodes, trio.CapacityLimiter],
     script: AgentScript,
     client_timeout: float,
     think: Think | None = None,

@@ -14,8 +14,8 @@ take all the audio sent before them, then finalise what is held.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -23,6 +23,7 @@ from ..audio import AudioFormat
 from ..listen import ListenV1Word
 from ..server import ListenV1Settings, ListenV1Stream
 from ._audio import ENCODINGS, Decoder, to_16k
+from ._decodes import SKIPPED, Decodes
 from ._recognizer import RecognizedWord, Recognizer
 
 if TYPE_CHECKING:
@@ -40,16 +41,14 @@ _KEEP_SILENCE = 0.3  # seconds of silence kept before speech when dropping silen
 # Seconds of speech before the first interim: Whisper guesses wildly at less.
 _INTERIM_SPEECH = 0.8
 
-T = TypeVar("T")
-
 
 class WhisperEars:
     """The local engine's ears (a :class:`dgtrio.server.Ears`) for one stream:
     voice activity detection and Whisper on the audio held."""
 
-    def __init__(self, recognizer: Recognizer, limiter: trio.CapacityLimiter) -> None:
+    def __init__(self, recognizer: Recognizer, decodes: Decodes) -> None:
         self._recognizer = recognizer
-        self._limiter = limiter
+        self._decodes = decodes
         self._new_audio = trio.Event()
         self._caught_up = trio.Event()
         self._wanted = 0  # audio samples (per channel) a flush waits to be looked at
@@ -123,7 +122,7 @@ class WhisperEars:
         now = self._looked / self._rate
         start = self._seg_start[channel]
         audio = self._audio(channel)
-        spans = await self._run(self._recognizer.speech, audio)
+        spans = await self._decodes.speech(self._recognizer.speech, audio)
         if not spans:
             self._drop_silence(channel, now)
             await stream.quiet(now)
@@ -143,7 +142,12 @@ class WhisperEars:
             stream.settings.interim_results  # no decode for interims nobody asked for
             and sum(end - begin for begin, end in spans) >= _INTERIM_SPEECH
         ):
-            words = await self._run(self._recognizer.transcribe, audio, start)
+            heard = await self._decodes.interim(
+                (self, channel), self._recognizer.transcribe, audio, start
+            )
+            if heard is SKIPPED:  # a final came first: the next look tries again
+                return
+            words = heard
             if words and words != self._heard[channel]:
                 self._heard[channel] = words
                 await stream.heard(channel, start, now, _words(words))
@@ -160,7 +164,9 @@ class WhisperEars:
         """Decode ``channel``'s audio up to ``cut`` as a final, and let it go."""
         start = self._seg_start[channel]
         audio = self._audio(channel, upto=cut)
-        words = await self._run(self._recognizer.transcribe, audio, start) if len(audio) else []
+        words: list[RecognizedWord] = []
+        if len(audio):
+            words = await self._decodes.final(self._recognizer.transcribe, audio, start)
         self._release(channel, cut)
         self._heard[channel] = []
         await stream.heard(
@@ -214,9 +220,6 @@ class WhisperEars:
     def _drop_silence(self, channel: int, now: float) -> None:
         if now - self._seg_start[channel] > 2 * _KEEP_SILENCE:
             self._release(channel, now - _KEEP_SILENCE)
-
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        return await trio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
 
 def _words(words: Sequence[RecognizedWord]) -> list[ListenV1Word]:

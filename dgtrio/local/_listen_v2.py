@@ -37,13 +37,14 @@ other encodings, and audio without an encoding.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import trio
 
 from ..server import FluxHearing, FluxScript, FluxWord, ListenV2Settings
 from ._audio import ENCODINGS, Decoder, to_16k
+from ._decodes import SKIPPED, Decodes
 from ._recognizer import SAMPLE_RATE, RecognizedWord, Recognizer
 
 if TYPE_CHECKING:
@@ -88,20 +89,18 @@ _KEEP_FROM = 10.0
 _RECENT = 3.0
 _SLACK = 0.5  # seconds of audio let go at once between turns (fewer copies)
 
-T = TypeVar("T")
-
 
 class WhisperFluxEars:
     """The words of a Flux stream's turns, recognised: a :class:`~dgtrio.server.FluxEars`.
 
     Args:
         recognizer: the shared recogniser.
-        limiter: how many decodes run at once (shared by every stream).
+        decodes: the decodes of every stream (one at a time, finals first).
     """
 
-    def __init__(self, recognizer: Recognizer, limiter: trio.CapacityLimiter) -> None:
+    def __init__(self, recognizer: Recognizer, decodes: Decodes) -> None:
         self._recognizer = recognizer
-        self._limiter = limiter
+        self._decodes = decodes
 
     @property
     def held(self) -> float:
@@ -217,10 +216,11 @@ class WhisperFluxEars:
     # --- Recognition ------------------------------------------------------------------
 
     async def _decode(self, end: int) -> list[RecognizedWord]:
-        """The words in the turn's audio from ``_turn_from`` to ``end`` (16 kHz)."""
+        """The words in the turn's audio from ``_turn_from`` to ``end`` (16 kHz), for
+        an ``EagerEndOfTurn``, an ``EndOfTurn`` or the last ``Update``."""
         start = self._turn_from
         audio = self._audio(start, end)
-        return await self._run(self._recognizer.transcribe, audio, start / SAMPLE_RATE)
+        return await self._decodes.final(self._recognizer.transcribe, audio, start / SAMPLE_RATE)
 
     async def _hear_turn(self, end: int) -> None:
         """Decode the turn's audio up to ``end`` (16 kHz), for an ``EagerEndOfTurn``,
@@ -252,8 +252,16 @@ class WhisperFluxEars:
                 continue
             epoch, loud, held = self._epoch, self._loud, self._held_end
             end = min(held, self._turn_from + round(_LONGEST * SAMPLE_RATE))
-            words = await self._decode(end)
-            if epoch != self._epoch:  # another turn, or its eager or final words since
+            start = self._turn_from
+            words = await self._decodes.interim(
+                self,
+                self._recognizer.transcribe,
+                self._audio(start, end),
+                start / SAMPLE_RATE,
+            )
+            # Skipped (a final came first: the next audio brings another look), or
+            # another turn, or its eager or final words since.
+            if words is SKIPPED or epoch != self._epoch:
                 continue
             self._heard_words = words
             if end - self._turn_from > _KEEP_FROM * SAMPLE_RATE:
@@ -282,9 +290,6 @@ class WhisperFluxEars:
         self._heard_words = words[count:]
         self._turn_from = position
         self._release(position)
-
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        return await trio.to_thread.run_sync(function, *args, limiter=self._limiter)
 
 
 class _Resampler:

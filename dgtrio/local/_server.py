@@ -20,6 +20,7 @@ from ..server import (
     SpeakV2Endpoint,
 )
 from ._agent_v1 import Think, local_agent_v1
+from ._decodes import Decodes
 from ._listen_v1 import WhisperEars
 from ._listen_v2 import FLUX_SCRIPT, WhisperFluxEars
 from ._recognizer import Recognizer
@@ -99,7 +100,7 @@ class LocalDeepgram(DeepgramServer):
         self.think = think
         self.recognizer = recognizer or Recognizer(model_dir, threads=threads)
         self.synthesizer = synthesizer or Synthesizer()
-        self._decodes = trio.CapacityLimiter(1)
+        self._decodes = Decodes()
         self._syntheses = trio.CapacityLimiter(1)
 
     def endpoint(self, path: str) -> Endpoint | None:
