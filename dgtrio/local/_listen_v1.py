@@ -35,7 +35,7 @@ __all__ = ["MIN_PAUSE", "WhisperEars"]
 MIN_PAUSE = 0.3
 """The shortest pause (seconds) that ends an utterance, whatever ``endpointing`` says
 (Deepgram's default of 10 ms is finer than voice activity detection)."""
-_STEP = 0.5  # seconds of new audio between looks at the held audio
+_STEP = 0.25  # seconds of new audio between looks at the held audio
 _LONGEST = 15.0  # held speech without a pause is finalised at this length (see _listen_v2)
 _KEEP_SILENCE = 0.3  # seconds of silence kept before speech when dropping silence
 # Seconds of speech before the first interim: Whisper guesses wildly at less.
