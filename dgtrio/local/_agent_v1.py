@@ -85,14 +85,14 @@ async def _thought(think: Think, text: str) -> str:
 def local_agent_v1(
     recognizer: Recognizer,
     synthesizer: Synthesizer,
-    limiters: tuple[Decodes, trio.CapacityLimiter],
+    decodes: Decodes,
+    syntheses: trio.CapacityLimiter,
     script: AgentScript,
     client_timeout: float,
     think: Think | None = None,
 ) -> AgentV1Endpoint:
     """One voice agent session of the local engine: the script's turn-taking and
     function calls, with ``think`` for the replies when given."""
-    decodes, syntheses = limiters
     return AgentV1Endpoint(
         script,
         client_timeout,
