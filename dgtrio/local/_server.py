@@ -8,6 +8,8 @@ from pathlib import Path
 
 import trio
 
+from .._errors import ConfigurationError
+from .._validate import check_positive_int, check_value
 from ..server import (
     AgentScript,
     DeepgramServer,
@@ -95,6 +97,15 @@ class LocalDeepgram(DeepgramServer):
             port=port,
             ssl_context=ssl_context,
         )
+        owner = type(self).__name__
+        check_value(owner, "model_dir", model_dir, Path | str | None)
+        check_positive_int(owner, "threads", threads)
+        if think is not None and not callable(think):
+            raise ConfigurationError(f"{owner}.think must be a function, not {think!r}")
+        check_value(owner, "recognizer", recognizer, Recognizer | None)
+        check_value(owner, "synthesizer", synthesizer, Synthesizer | None)
+        check_value(owner, "agent_script", agent_script, AgentScript | None)
+        check_value(owner, "flux_script", flux_script, FluxScript)
         self.agent_script = agent_script or AgentScript()
         self.flux_script = flux_script
         self.think = think
@@ -118,7 +129,8 @@ class LocalDeepgram(DeepgramServer):
             return local_agent_v1(
                 self.recognizer,
                 self.synthesizer,
-                (self._decodes, self._syntheses),
+                self._decodes,
+                self._syntheses,
                 self.agent_script,
                 self.agent_client_timeout,
                 self.think,

@@ -30,12 +30,13 @@ from typing import Any
 
 import trio
 
+from .._validate import check_positive_number, check_value
 from . import _agent_checks as checks
 from ._agent_audio import AgentOutput, AgentTurn, TurnTaking
 from ._agent_brains import AgentEars, AgentMind, AgentVoice
 from ._agent_conversation import Conversation
 from ._agent_script import AgentScript
-from ._common import Query, parse_message
+from ._common import Query, check_brain, parse_message
 from ._session import Session
 
 __all__ = ["AgentV1Endpoint"]
@@ -68,6 +69,15 @@ class AgentV1Endpoint:
         mind: AgentMind,
         voice: AgentVoice,
     ) -> None:
+        owner = type(self).__name__
+        check_value(owner, "script", script, AgentScript)
+        check_positive_number(owner, "client_timeout", client_timeout)
+        for name, brain, protocol in (
+            ("ears", ears, AgentEars),
+            ("mind", mind, AgentMind),
+            ("voice", voice, AgentVoice),
+        ):
+            check_brain(owner, name, brain, protocol)
         self._script = script
         self._client_timeout = client_timeout
         self._brains = (ears, mind, voice)

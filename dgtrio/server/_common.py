@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .._errors import ConfigurationError
+
 Query = Mapping[str, list[str]]
 MODEL_VERSION = "fake"
 """The version every model reports: no Deepgram model made what the server says."""
@@ -50,3 +52,15 @@ def parse_message(frame: str) -> dict[str, Any] | None:
 def model_uuid(model: str) -> str:
     """The UUID the server gives a model: the same for the same name."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dgtrio-fake/{model}"))
+
+
+def check_brain(owner: str, name: str, brain: object, protocol: type) -> None:
+    """Refuse a brain that lacks a method of its ``protocol``, as it is passed in: a
+    clear error now, not an ``AttributeError`` in some session later."""
+    members = [m for m in vars(protocol) if not m.startswith("_")]
+    missing = [m for m in members if not callable(getattr(brain, m, None))]
+    if missing:
+        raise ConfigurationError(
+            f"{owner}.{name} must implement {protocol.__name__}: "
+            f"{type(brain).__name__} has no {', '.join(missing)}"
+        )

@@ -31,9 +31,10 @@ import attrs
 import trio
 
 from .._codec import SAMPLE_WIDTH, AudioEncoding
+from .._validate import check_positive_number
 from ..audio import AudioFormat
 from ..listen import ListenV1Word
-from ._common import MODEL_VERSION, Query, flag, model_uuid, param, parse_message
+from ._common import MODEL_VERSION, Query, check_brain, flag, model_uuid, param, parse_message
 from ._session import Session
 
 __all__ = ["Ears", "ListenV1Endpoint", "ListenV1Settings", "ListenV1Stream"]
@@ -371,6 +372,8 @@ class ListenV1Endpoint:
     """
 
     def __init__(self, ears: Ears, idle_timeout: float) -> None:
+        check_brain(type(self).__name__, "ears", ears, Ears)
+        check_positive_number(type(self).__name__, "idle_timeout", idle_timeout)
         self.ears = ears
         self.idle_timeout = idle_timeout
 

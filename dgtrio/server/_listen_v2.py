@@ -27,7 +27,8 @@ import attrs
 import trio
 
 from .._codec import SAMPLE_WIDTH
-from ._common import Query, check_hearing, flag, param, parse_message
+from .._validate import check_value
+from ._common import Query, check_brain, check_hearing, flag, param, parse_message
 from ._session import Session
 from ._sound import LoudnessWindows
 
@@ -378,6 +379,8 @@ class ListenV2Endpoint:
     """
 
     def __init__(self, script: FluxScript, ears: FluxEars) -> None:
+        check_value(type(self).__name__, "script", script, FluxScript)
+        check_brain(type(self).__name__, "ears", ears, FluxEars)
         self._script = script
         self._ears = ears
 

@@ -22,6 +22,13 @@ import attrs
 import trio
 import trio_websocket
 
+from .._validate import (
+    at_least,
+    between,
+    check_positive_int,
+    check_positive_number,
+    check_value,
+)
 from ._common import Query
 from ._faults import Fault
 from ._session import Session, run_with_faults
@@ -95,6 +102,15 @@ class DeepgramServer:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        owner = type(self).__name__
+        for name, value in (("api_key", api_key), ("access_token", access_token)):
+            check_value(owner, name, value, str | None)
+        check_positive_number(owner, "idle_timeout", idle_timeout)
+        check_positive_number(owner, "agent_client_timeout", agent_client_timeout)
+        check_value(owner, "faults", faults, Sequence[Fault])
+        check_value(owner, "host", host, str)
+        check_value(owner, "port", port, int, between(0, 65535))
+        check_value(owner, "ssl_context", ssl_context, ssl.SSLContext | None)
         self.api_key = api_key
         self.access_token = access_token
         self.idle_timeout = idle_timeout
@@ -107,6 +123,7 @@ class DeepgramServer:
         self._rejections: deque[Rejection] = deque()
         self._next_faults: deque[tuple[Fault, ...]] = deque()
         self._session_added = trio.Event()
+        self._serving = False
 
     def endpoint(self, path: str) -> Endpoint | None:
         """What serves a session on ``path``, built as the session starts (None: no
@@ -130,7 +147,18 @@ class DeepgramServer:
         body: str | None = None,
         count: int = 1,
     ) -> None:
-        """Refuse the next ``count`` handshakes with ``status`` (e.g. 429)."""
+        """Refuse the next ``count`` handshakes with ``status`` (e.g. 429).
+
+        Raises:
+            ConfigurationError: a status that refuses nothing (not 300-599), a
+                negative ``retry_after``, a ``count`` below 1, or a wrong type.
+        """
+        owner = f"{type(self).__name__}.reject_next"
+        check_value(owner, "status", status, int, between(300, 599))
+        check_value(owner, "retry_after", retry_after, float | None, at_least(0))
+        check_value(owner, "dg_error", dg_error, str | None)
+        check_value(owner, "body", body, str | None)
+        check_positive_int(owner, "count", count)
         self._rejections.extend([Rejection(status, retry_after, dg_error, body)] * count)
 
     def fault_next(self, *faults: Fault) -> None:
@@ -138,11 +166,16 @@ class DeepgramServer:
 
         Each call queues one session's faults; a session takes them when its upgrade
         would be accepted (after any :meth:`reject_next` refusals).
+
+        Raises:
+            ConfigurationError: one of ``faults`` is no :class:`Fault`.
         """
+        check_value(f"{type(self).__name__}.fault_next", "faults", faults, Sequence[Fault])
         self._next_faults.append(faults)
 
     async def wait_for_sessions(self, count: int = 1) -> list[Session]:
         """Wait until at least ``count`` sessions were accepted."""
+        check_positive_int(f"{type(self).__name__}.wait_for_sessions", "count", count)
         while len(self.sessions) < count:
             await self._session_added.wait()
         return self.sessions
@@ -150,7 +183,20 @@ class DeepgramServer:
     async def serve(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> NoReturn:
-        """Serve until cancelled; for ``nursery.start``."""
+        """Serve until cancelled; for ``nursery.start``.
+
+        Raises:
+            RuntimeError: the server is serving already (from another task).
+        """
+        if self._serving:
+            raise RuntimeError(f"{type(self).__name__} is serving already: one serve() at a time")
+        self._serving = True
+        try:
+            await self._serve(task_status)
+        finally:
+            self._serving = False
+
+    async def _serve(self, task_status: trio.TaskStatus[None]) -> NoReturn:
         # As trio-websocket's serve_websocket listens, but each connection is accepted
         # here, so that its websocket runs on a Tap the faults can reach.
         listeners: list[trio.SocketListener] | list[trio.SSLListener[trio.SocketStream]]

@@ -55,8 +55,9 @@ from typing import Any
 import attrs
 import trio
 
+from .._validate import check_value
 from ..audio import AudioFormat
-from ._common import MODEL_VERSION, Query, model_uuid, param, parse_message
+from ._common import MODEL_VERSION, Query, check_brain, model_uuid, param, parse_message
 from ._session import Session
 from ._speech import SpeakLimits, check_output, number
 from ._voice import SpeechSettings, Utterance, Voice
@@ -161,6 +162,8 @@ class SpeakV2Endpoint:
     """
 
     def __init__(self, voice: Voice, limits: SpeakLimits | None = None) -> None:
+        check_brain(type(self).__name__, "voice", voice, Voice)
+        check_value(type(self).__name__, "limits", limits, SpeakLimits | None)
         self._voice = voice
         self._limits = limits or SpeakLimits()
         self._turns: list[_Turn] = []  # the active one first

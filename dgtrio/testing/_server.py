@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 
+from .._validate import check_value
 from ..server import (
     AgentScript,
     DeepgramServer,
@@ -84,6 +85,11 @@ class FakeDeepgram(DeepgramServer):
             port=port,
             ssl_context=ssl_context,
         )
+        owner = type(self).__name__
+        check_value(owner, "listen_script", listen_script, ListenScript | None)
+        check_value(owner, "agent_script", agent_script, AgentScript | None)
+        check_value(owner, "speak_script", speak_script, SpeakScript | None)
+        check_value(owner, "flux_script", flux_script, FluxScript | None)
         self.listen_script = listen_script or ListenScript()
         self.agent_script = agent_script or AgentScript()
         self.speak_script = speak_script or SpeakScript()
