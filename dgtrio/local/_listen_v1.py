@@ -35,11 +35,14 @@ __all__ = ["MIN_PAUSE", "WhisperEars"]
 MIN_PAUSE = 0.3
 """The shortest pause (seconds) that ends an utterance, whatever ``endpointing`` says
 (Deepgram's default of 10 ms is finer than voice activity detection)."""
-_STEP = 0.25  # seconds of new audio between looks at the held audio
+_STEP = 0.1  # seconds of new audio between looks at the held audio
 _LONGEST = 15.0  # held speech without a pause is finalised at this length (see _listen_v2)
 _KEEP_SILENCE = 0.3  # seconds of silence kept before speech when dropping silence
-# Seconds of speech before the first interim: Whisper guesses wildly at less.
-_INTERIM_SPEECH = 0.8
+# Seconds of speech before the first interim: at 0.3 s Whisper hears the first word or
+# two of flite's sentences ("the weather", "we need"); at less it guesses.
+_INTERIM_SPEECH = 0.3
+_INTERIM_EVERY = 0.25  # seconds of audio between a channel's interim decodes, at most
+_TAIL = 0.1  # seconds of silence kept after the speech a final decodes
 
 
 class WhisperEars:
@@ -59,7 +62,10 @@ class WhisperEars:
         self._received = 0  # samples per channel received
         self._looked = 0  # samples per channel the task has looked at
         self._again = False  # look again at once (a final left speech held)
-        self._heard: list[list[RecognizedWord]] = []  # per channel: the last interim's words
+        # Per result channel: the words of the last interim decode of the held audio,
+        # and the time up to which it heard it.
+        self._heard: list[list[RecognizedWord]] = []
+        self._heard_to: list[float] = []
 
     def check(self, settings: ListenV1Settings) -> str | None:
         if settings.encoding is not None and settings.encoding not in ENCODINGS:
@@ -84,6 +90,7 @@ class WhisperEars:
             count = stream.result_channels
             self._held = [[] for _ in range(count)]
             self._heard = [[] for _ in range(count)]
+            self._heard_to = [-math.inf] * count
             self._seg_start = [0.0] * count
         channels = self._decoder.decode(audio)
         if len(self._held) == 1 and len(channels) > 1:
@@ -133,24 +140,28 @@ class WhisperEars:
         follows = [start + begin for begin, _ in spans[1:]] + [now]
         for end, following in zip(ends, follows, strict=True):
             if following - end >= pause:  # an utterance, and the pause that ends it
-                await self._final(stream, channel, min(end + 0.1, following), endpoint=True)
+                cut = min(end + _TAIL, following)
+                await self._final(stream, channel, cut, endpoint=True, silent_to=following)
                 self._again = True  # what follows the pause is looked at next
                 return
         if now - start >= _LONGEST:
             await self._final(stream, channel, now)
-        elif (
-            stream.settings.interim_results  # no decode for interims nobody asked for
-            and sum(end - begin for begin, end in spans) >= _INTERIM_SPEECH
-        ):
+            return
+        speech = sum(end - begin for begin, end in spans)
+        # An interim when one is due; and, asked for or not, once the speech pauses, so
+        # that if the pause ends the utterance, its final has its words already.
+        pausing = now - ends[-1] >= _TAIL and self._heard_to[channel] < ends[-1] + _TAIL
+        due = stream.settings.interim_results and speech >= _INTERIM_SPEECH
+        if pausing or (due and now - self._heard_to[channel] >= _INTERIM_EVERY):
             heard = await self._decodes.interim(
                 (self, channel), self._recognizer.transcribe, audio, start
             )
             if heard is SKIPPED:  # a final came first: the next look tries again
                 return
-            words = heard
-            if words and words != self._heard[channel]:
-                self._heard[channel] = words
-                await stream.heard(channel, start, now, _words(words))
+            self._heard_to[channel] = now
+            if stream.settings.interim_results and heard and heard != self._heard[channel]:
+                await stream.heard(channel, start, now, _words(heard))
+            self._heard[channel] = heard
 
     async def _final(
         self,
@@ -158,17 +169,20 @@ class WhisperEars:
         channel: int,
         cut: float,
         *,
+        silent_to: float = -math.inf,
         endpoint: bool = False,
         from_finalize: bool = False,
     ) -> None:
-        """Decode ``channel``'s audio up to ``cut`` as a final, and let it go."""
+        """Decode ``channel``'s audio up to ``cut`` as a final, and let it go: unless
+        the last decode heard all of it, and only silence after (up to ``silent_to``)."""
         start = self._seg_start[channel]
-        audio = self._audio(channel, upto=cut)
-        words: list[RecognizedWord] = []
-        if len(audio):
-            words = await self._decodes.final(self._recognizer.transcribe, audio, start)
+        words = self._heard[channel]
+        if not cut <= self._heard_to[channel] <= silent_to:
+            audio = self._audio(channel, upto=cut)
+            words = []
+            if len(audio):
+                words = await self._decodes.final(self._recognizer.transcribe, audio, start)
         self._release(channel, cut)
-        self._heard[channel] = []
         await stream.heard(
             channel,
             start,
@@ -194,7 +208,8 @@ class WhisperEars:
                 await self._caught_up.wait()
             channels = range(len(self._held)) if channel is None else (channel,)
             for index in channels:
-                await self._final(stream, index, self._audio_time, from_finalize=from_finalize)
+                end = self._audio_time
+                await self._final(stream, index, end, silent_to=end, from_finalize=from_finalize)
 
     # -- held audio ----------------------------------------------------------------------
 
@@ -216,6 +231,7 @@ class WhisperEars:
         drop = max(0, round((upto - self._seg_start[channel]) * self._rate))
         self._held[channel] = [samples[drop:]]
         self._seg_start[channel] += drop / self._rate
+        self._heard[channel], self._heard_to[channel] = [], -math.inf
 
     def _drop_silence(self, channel: int, now: float) -> None:
         if now - self._seg_start[channel] > 2 * _KEEP_SILENCE:
