@@ -152,16 +152,21 @@ class WhisperEars:
         # that if the pause ends the utterance, its final has its words already.
         pausing = now - ends[-1] >= _TAIL and self._heard_to[channel] < ends[-1] + _TAIL
         due = stream.settings.interim_results and speech >= _INTERIM_SPEECH
-        if pausing or (due and now - self._heard_to[channel] >= _INTERIM_EVERY):
-            heard = await self._decodes.interim(
+        if pausing:  # most likely the final's decode: queued as one
+            heard = await self._decodes.final(self._recognizer.transcribe, audio, start)
+        elif due and now - self._heard_to[channel] >= _INTERIM_EVERY:
+            found = await self._decodes.interim(
                 (self, channel), self._recognizer.transcribe, audio, start
             )
-            if heard is SKIPPED:  # a final came first: the next look tries again
+            if found is SKIPPED:  # a final came first: the next look tries again
                 return
-            self._heard_to[channel] = now
-            if stream.settings.interim_results and heard and heard != self._heard[channel]:
-                await stream.heard(channel, start, now, _words(heard))
-            self._heard[channel] = heard
+            heard = found
+        else:
+            return
+        self._heard_to[channel] = now
+        if stream.settings.interim_results and heard and heard != self._heard[channel]:
+            await stream.heard(channel, start, now, _words(heard))
+        self._heard[channel] = heard
 
     async def _final(
         self,
