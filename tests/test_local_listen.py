@@ -425,6 +425,8 @@ async def test_the_engine_at_work_is_no_idle_client(
 class _SlowRecognizer(Recognizer):
     """Speech throughout, and a decode that takes 1 s: Whisper on a busy machine."""
 
+    workers = 1
+
     def __init__(self) -> None:  # no model to load
         pass
 

