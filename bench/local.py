@@ -1,7 +1,7 @@
 """``python -m bench.local``: the local engine (:mod:`dgtrio.local`) on this machine.
 
-Five figures, each against a :class:`~dgtrio.local.LocalDeepgram` on loopback, the
-clients being dgtrio's own ``open_listen``:
+Six figures, each against a :class:`~dgtrio.local.LocalDeepgram` on loopback, the
+clients being dgtrio's own ``open_listen`` and ``open_agent``:
 
 1. **wer**: word error rate of the finals, on sentences spoken by Debian's ``flite``
    (each voice in turn; ``kal`` speaks at 8 kHz, the others at 16 kHz) and by
@@ -16,10 +16,17 @@ clients being dgtrio's own ``open_listen``:
    once while the p99 latency to the final stays under 2 s: 1, 2, 3... until one
    fails; and, for 1, 2 and 4 streams at once, the first interim (after a sentence's
    start) and the final (after its end), p50 and p99.
-4. **startup**: in a fresh process, the time to import :mod:`dgtrio.local`, to build
+4. **agent**: one voice agent conversation through ``open_agent``, its replies thought
+   by a Python function (``You said: ...``, at once) and spoken by hibari: each
+   sentence at real-time pace, then silence until the reply has been spoken; the
+   time from when the end of a sentence's audio was sent to the reply's first audio
+   (the agent ends a turn after 0.8 s of quiet), p50 and p99; and the word error
+   rate of what the agent heard.
+5. **startup**: in a fresh process, the time to import :mod:`dgtrio.local`, to build
    ``LocalDeepgram()`` (both models load) and to start serving; the process's
-   resident memory once serving, and its peak while serving one real-time stream.
-5. **size**: the disk space of the local extra's distributions (their files, as
+   resident memory once serving, and its peak while serving four real-time streams
+   at once.
+6. **size**: the disk space of the local extra's distributions (their files, as
    their installers recorded them), and of the whole set of distributions that the
    extra brings in beyond dgtrio's own dependencies.
 
@@ -120,13 +127,15 @@ EXTRA_DISTRIBUTIONS = (
 )
 SCALES: dict[str, dict[str, int]] = {
     # sentences: per voice for wer; latency: sentences; stream_sentences: per stream
-    # in each trial of the streams search, up to max_streams; startup_runs: fresh
-    # processes, each serving one stream of startup_sentences.
+    # in each trial of the streams search, up to max_streams; agent_turns: sentences
+    # said to the agent; startup_runs: fresh processes, each serving four streams of
+    # startup_sentences.
     "full": {
         "sentences": len(SENTENCES),
         "latency": 20,
         "stream_sentences": 5,
         "max_streams": 12,
+        "agent_turns": 10,
         "startup_runs": 3,
         "startup_sentences": 3,
     },
@@ -135,6 +144,7 @@ SCALES: dict[str, dict[str, int]] = {
         "latency": 1,
         "stream_sentences": 1,
         "max_streams": 1,
+        "agent_turns": 1,
         "startup_runs": 1,
         "startup_sentences": 1,
     },
@@ -488,6 +498,107 @@ STREAM_COUNTS = (1, 2, 4)
 """The streams at once whose latencies figure 3 always reports."""
 
 
+AGENT_REPLY = "You said: {text}"
+"""What the agent figure's think function answers: a sentence as long as the user's."""
+
+
+def agent_settings() -> Any:
+    """Linear16 at 16 kHz both ways; the providers are accepted and not used."""
+    from dgtrio import agent as ag
+
+    return ag.AgentV1Settings(
+        agent=ag.AgentConfig(
+            listen=ag.Listen(provider=ag.DeepgramListenV1(model="nova-3")),
+            think=ag.Think(provider=ag.OpenAiThink(model="gpt-4o-mini")),
+            speak=ag.Speak(provider=ag.DeepgramSpeak(model="aura-2-thalia-en")),
+        ),
+        audio=ag.AudioConfig(
+            input=ag.AudioInput(encoding="linear16", sample_rate=RATE),
+            output=ag.AudioOutput(encoding="linear16", sample_rate=RATE),
+        ),
+    )
+
+
+async def agent_turns(url: str, sentences: Sequence[bytes]) -> list[tuple[float | None, str]]:
+    """Say each of ``sentences`` (16 kHz) to the agent at real-time pace, then silence
+    until its reply has been spoken (and 0.5 s more); for each, the time from the
+    sentence's last frame sent to the reply's first audio, and what the agent heard."""
+    silence = bytes(FRAME)
+    replied = [trio.Event() for _ in sentences]
+    sent_at: list[float] = []
+    first_audio: list[float | None] = [None] * len(sentences)
+    heard: list[str] = [""] * len(sentences)
+    async with dgtrio.open_agent(agent_settings(), base_url=url, api_key=API_KEY) as agent:
+
+        async def say() -> None:
+            clock = trio.current_time()
+            frame = 0
+
+            async def send(data: bytes) -> None:
+                nonlocal frame
+                await trio.sleep_until(clock + frame * FRAME / (2 * RATE))
+                await agent.send_audio(data)
+                frame += 1
+
+            for index, pcm in enumerate(sentences):
+                for at in range(0, len(pcm), FRAME):
+                    await send(pcm[at : at + FRAME].ljust(FRAME, b"\0"))
+                sent_at.append(trio.current_time())
+                with trio.move_on_after(30):
+                    while not replied[index].is_set():
+                        await send(silence)
+                for _ in range(round(0.5 * 2 * RATE / FRAME)):
+                    await send(silence)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(say)
+            turn = 0
+            async for message in agent:
+                if isinstance(message, dgtrio.AgentV1ConversationText):
+                    if message.role == "user":
+                        heard[turn] = message.content
+                elif isinstance(message, dgtrio.AgentV1Audio):
+                    if first_audio[turn] is None and len(sent_at) > turn:
+                        first_audio[turn] = trio.current_time()
+                elif isinstance(message, dgtrio.AgentV1AgentAudioDone):
+                    replied[turn].set()
+                    turn += 1
+                    if turn == len(sentences):
+                        break
+            nursery.cancel_scope.cancel()
+    return [
+        (None if audio is None else audio - sent, text)
+        for audio, sent, text in zip(first_audio, sent_at, heard, strict=False)
+    ]
+
+
+async def measure_agent(
+    local: Any, texts: Sequence[str], sentences: Sequence[bytes]
+) -> dict[str, Any]:
+    """Figure 4: a conversation with the agent, on ``local``'s models, with a think
+    function."""
+    from dgtrio.local import LocalDeepgram
+
+    server = LocalDeepgram(
+        api_key=API_KEY,
+        recognizer=local.recognizer,
+        synthesizer=local.synthesizer,
+        think=lambda text: AGENT_REPLY.format(text=text),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        turns = await agent_turns(server.url, sentences)
+        nursery.cancel_scope.cancel()
+    replies = [after for after, _ in turns if after is not None]
+    return {
+        "turns": len(sentences),
+        "reply_after_end_s": _summary(replies),
+        "without_reply": len(sentences) - len(replies),
+        "wer": word_error_rate(texts[: len(turns)], [text for _, text in turns]),
+        "errors": _mistakes(texts[: len(turns)], [text for _, text in turns]),
+    }
+
+
 def _status_kib(field: str) -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -496,20 +607,27 @@ def _status_kib(field: str) -> int:
     raise LookupError(field)
 
 
-async def _serve_one_stream(wav: Path) -> dict[str, float]:
-    """In the child process: build, serve, stream ``wav`` at real time; the times
-    and memory figures."""
+async def _serve_streams(wav: Path) -> dict[str, float]:
+    """In the child process: build, serve, stream ``wav`` at real time on four streams
+    at once; the times and memory figures."""
     started = time.perf_counter()
     from dgtrio.local import LocalDeepgram
 
     imported = time.perf_counter()
     local = LocalDeepgram(api_key=API_KEY)
     built = time.perf_counter()
+    texts: list[str] = []
+
+    async def stream() -> None:
+        texts.append(await transcribe(local.url, wav, speed=1.0))
+
     async with trio.open_nursery() as nursery:
         await nursery.start(local.serve)
         serving = time.perf_counter()
         rss_serving = _status_kib("VmRSS")
-        text = await transcribe(local.url, wav, speed=1.0)
+        async with trio.open_nursery() as streams:
+            for _ in range(MEMORY_STREAMS):
+                streams.start_soon(stream)
         nursery.cancel_scope.cancel()
     return {
         "import_s": imported - started,
@@ -517,14 +635,18 @@ async def _serve_one_stream(wav: Path) -> dict[str, float]:
         "serve_s": serving - built,
         "startup_s": serving - imported,
         "rss_serving_mib": rss_serving / 1024,
-        "rss_after_stream_mib": _status_kib("VmRSS") / 1024,
+        "rss_after_streams_mib": _status_kib("VmRSS") / 1024,
         "rss_peak_mib": _status_kib("VmHWM") / 1024,
-        "words_heard": len(normalise(text)),
+        "words_heard": min(len(normalise(text)) for text in texts),
     }
 
 
+MEMORY_STREAMS = 4
+"""The real-time streams at once whose peak memory figure 5 reports."""
+
+
 def measure_startup(wav: Path, runs: int) -> dict[str, Any]:
-    """Figure 4: fresh processes, each building a server and serving one stream."""
+    """Figure 5: fresh processes, each building a server and serving four streams."""
     found = []
     for _ in range(runs):
         done = subprocess.run(
@@ -577,7 +699,7 @@ def _closure(requirements: Iterable[str]) -> set[str]:
 
 
 def measure_size() -> dict[str, Any]:
-    """Figure 5: the local extra's distributions on disk."""
+    """Figure 6: the local extra's distributions on disk."""
     named = {
         name: _size(importlib.metadata.distribution(name)) / 2**20 for name in EXTRA_DISTRIBUTIONS
     }
@@ -605,7 +727,9 @@ async def run(scale: dict[str, int], workdir: Path, only: set[str]) -> dict[str,
 
     figures: dict[str, Any] = {}
     chosen = SENTENCES[: scale["sentences"]]
-    needed = max(scale["latency"], scale["stream_sentences"] + scale["max_streams"])
+    needed = max(
+        scale["latency"], scale["stream_sentences"] + scale["max_streams"], scale["agent_turns"]
+    )
     spoken = [
         read_pcm(flite_wav(s, workdir / f"rt-{i}.wav", FLITE_VOICES[i % len(FLITE_VOICES)]))[0]
         for i, s in enumerate(SENTENCES[:needed])
@@ -624,6 +748,10 @@ async def run(scale: dict[str, int], workdir: Path, only: set[str]) -> dict[str,
             figures["streams"] = await measure_streams(
                 local.url, spoken, scale["stream_sentences"], scale["max_streams"]
             )
+        if "agent" in only:
+            print("measuring the agent ...", file=sys.stderr, flush=True)
+            count = scale["agent_turns"]
+            figures["agent"] = await measure_agent(local, SENTENCES[:count], spoken[:count])
         nursery.cancel_scope.cancel()
     if "startup" in only:
         print("measuring startup ...", file=sys.stderr, flush=True)
@@ -669,12 +797,21 @@ def table(figures: dict[str, Any]) -> str:
                     f"final after the end, p50 / p99 | {_ms(interim['p50'])} / "
                     f"{_ms(interim['p99'])}, {_ms(trial['p50'])} / {_ms(trial['p99'])} |"
                 )
+    if "agent" in figures:
+        agent = figures["agent"]
+        reply = agent["reply_after_end_s"]
+        lines.append(
+            f"| agent: reply's first audio after the end p50 / p99 | "
+            f"{_ms(reply['p50'])} / {_ms(reply['p99'])} |"
+        )
+        lines.append(f"| agent: WER of what it heard | {agent['wer']:.1%} |")
     if "startup" in figures:
         median = figures["startup"]["median"]
         lines.append(f"| import dgtrio.local | {_ms(median['import_s'])} |")
         lines.append(f"| LocalDeepgram() + serve | {_ms(median['startup_s'])} |")
         lines.append(
-            f"| RSS serving / peak with one stream | {median['rss_serving_mib']:.0f} MiB / "
+            f"| RSS serving / peak with {MEMORY_STREAMS} streams | "
+            f"{median['rss_serving_mib']:.0f} MiB / "
             f"{median['rss_peak_mib']:.0f} MiB |"
         )
     if "size" in figures:
@@ -687,7 +824,7 @@ def table(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-FIGURES = ("wer", "latency", "streams", "startup", "size")
+FIGURES = ("wer", "latency", "streams", "agent", "startup", "size")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -698,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child-stream", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child_stream is not None:
-        print(json.dumps(trio.run(_serve_one_stream, args.child_stream)))
+        print(json.dumps(trio.run(_serve_streams, args.child_stream)))
         return 0
     if shutil.which("flite") is None:
         parser.error("flite is not installed: apt-get install flite")
