@@ -461,6 +461,77 @@ async def test_a_recognition_pass_longer_than_the_idle_timeout_is_no_idle_client
     assert local.sessions[0].server_close == (1000, "")
 
 
+class _Marks(Recognizer):
+    """Speech wherever a sample is not zero, and a decode that says how many seconds
+    of speech it was given ("s10": one second); its decodes of speech are counted."""
+
+    workers = 1
+
+    def __init__(self) -> None:  # no model to load
+        self.decoded = 0
+
+    def speech(self, audio: Any) -> list[tuple[float, float]]:
+        loud = np.flatnonzero(np.diff(np.concatenate([[0], audio != 0, [0]]).astype(int)))
+        return [
+            (start / 16000, end / 16000) for start, end in zip(loud[::2], loud[1::2], strict=True)
+        ]
+
+    def transcribe(self, audio: Any, offset: float = 0.0) -> list[RecognizedWord]:
+        tenths = round(np.count_nonzero(audio) / 1600)
+        if not tenths:  # silence: no words, and no Whisper behind the activity detector
+            return []
+        self.decoded += 1
+        return [RecognizedWord(f"s{tenths}", f"s{tenths}", offset, offset + 0.5, 0.9)]
+
+
+def _tone(seconds: float) -> bytes:
+    return struct.pack("<h", 8000) * round(seconds * 16000)
+
+
+async def _marks_session(
+    nursery: trio.Nursery, synthesizer: Synthesizer, *parts: bytes
+) -> tuple[list[Any], int]:
+    """Send ``parts`` to a local engine with :class:`_Marks` ears, each once the one
+    before was looked at (decoded, if it ended in a pause); the results, and the
+    decodes made."""
+    marks = _Marks()
+    local = LocalDeepgram(api_key=API_KEY, recognizer=marks, synthesizer=synthesizer)
+    await nursery.start(local.serve)
+    options = dgtrio.ListenV1Options(encoding="linear16", sample_rate=16000)
+    async with dgtrio.open_listen(options, base_url=local.url, api_key=API_KEY) as conn:
+        for part in parts:
+            await conn.send_audio(part)
+            await trio.sleep(0.3)  # ample for a look and a decode of nothing
+        await conn.close_stream()
+        results, _ = _split([m async for m in conn])
+    return results, marks.decoded
+
+
+async def test_a_final_at_a_pause_reuses_the_decode_made_as_the_pause_began(
+    models: tuple[Recognizer, Synthesizer], nursery: trio.Nursery
+) -> None:
+    """Speech, then 0.15 s of quiet: the engine decodes what it holds (interims or
+    not), so that when the quiet lasts long enough to end the utterance, its final
+    is ready: one decode, not two."""
+    results, decoded = await _marks_session(
+        nursery, models[1], _tone(1.0) + bytes(4800), bytes(16000)
+    )
+    assert [(r.transcript, r.is_final, r.speech_final) for r in results] == [("s10", True, True)]
+    assert decoded == 1
+
+
+async def test_speech_after_the_pause_decode_is_decoded_with_the_rest(
+    models: tuple[Recognizer, Synthesizer], nursery: trio.Nursery
+) -> None:
+    """The pause was not the end: the utterance goes on, and its final is a decode of
+    all of it, not the decode made at the pause."""
+    results, decoded = await _marks_session(
+        nursery, models[1], _tone(1.0) + bytes(4800), _tone(0.5), bytes(16000)
+    )
+    assert [(r.transcript, r.is_final) for r in results] == [("s15", True)]
+    assert decoded == 2
+
+
 async def test_the_pytest_plugin_serves_the_local_engine(local_deepgram: LocalDeepgram) -> None:
     """``local_deepgram``: what the local engine says, it hears."""
     sentence = "The library opens at nine in the morning."
