@@ -2,13 +2,21 @@
 from the audio (the protocol around them is :class:`dgtrio.server.ListenV1Endpoint`'s).
 
 The audio of each result channel is held from where its last final ended. A
-recognition task looks at it whenever new audio came and the recogniser is free (so
-audio sent faster than real time gets fewer interims, never a backlog): voice
+recognition task looks at it after each 0.1 s of new audio, once the look before is
+done (so audio sent faster than real time gets fewer looks, never a backlog): voice
 activity detection says whether speech goes on; once a pause as long as the
-endpointing delay (at least ``MIN_PAUSE``) follows it, the utterance is decoded and
-sent as a final (``speech_final``), else the held speech is decoded for an interim
-(with ``interim_results``). ``Finalize`` and ``CloseStream`` wait for the task to
-take all the audio sent before them, then finalise what is held.
+endpointing delay (at least ``MIN_PAUSE``) follows it, the utterance is sent as a
+final (``speech_final``). With ``interim_results``, the held speech is decoded for an
+interim every 0.25 s of audio, once it holds 0.3 s of speech.
+
+A final does not wait for its decode when it can help it: as soon as the speech has
+paused for 0.1 s, the held speech is decoded (queued as a final: see
+:class:`~dgtrio.local._decodes.Decodes`); if the pause goes on to end the utterance,
+that decode heard all of it, and the final is sent at once with its words. Speech
+after the pause makes it an interim, and the final decodes the whole utterance.
+
+``Finalize`` and ``CloseStream`` wait for the task to take all the audio sent before
+them, then finalise what is held.
 """
 
 from __future__ import annotations

@@ -16,15 +16,16 @@ sequence ids are the protocol's. :class:`WhisperFluxEars` hear what the user sai
   again). An ``EagerEndOfTurn`` whose audio holds no words is not sent (a cough is no
   reason to start replying).
 * ``StartOfTurn`` and ``Update`` carry the words of the last decode of the turn: a
-  task re-decodes the turn's audio after each second of new speech, when the
-  recogniser is free (a Whisper decode takes about half a second), so audio sent
-  faster than real time gets fewer such decodes, never a backlog.
+  task re-decodes the turn's audio after each half second of new speech, when the
+  recogniser is free (a Whisper decode of a sentence takes about 0.13 s), so audio
+  sent faster than real time gets fewer such decodes, never a backlog.
 * ``CloseStream`` decodes the speech not yet decoded for its last ``Update``: that is
   the transcript of the turn left open.
 
 A long turn keeps its audio bounded: once it holds more than 10 s, the words decoded
 in it but for the last 3 s are kept as they are, and their audio let go; and no one
-decode takes more than 15 s of audio (Whisper tiny slows down past 20 s).
+decode takes more than 15 s of audio (the most that a short window holds: see
+:mod:`dgtrio.local._recognizer`).
 
 Word times are the stream's. The first word may start up to the lead-in before the
 turn's ``audio_window_start``: that is where the loudness rose, and a quiet onset
@@ -79,11 +80,11 @@ FLUX_SCRIPT = FluxScript(
 """
 
 _LEAD_IN = 0.3  # seconds held before a turn's loud start: quiet onsets ("h", "s", "f")
-_INTERIM_EVERY = 1.0  # seconds of new speech between the decodes for StartOfTurn/Update
-# Long turns: one decode takes at most _LONGEST seconds (measured with flite's speech on
-# two cores: 1 s to decode 20 s of it, 11 s for 26 s); once a decode took more than
-# _KEEP_FROM seconds, the words in it but for the last _RECENT seconds are kept as they
-# are, and their audio let go.
+_INTERIM_EVERY = 0.5  # seconds of new speech between the decodes for StartOfTurn/Update
+# Long turns: one decode takes at most _LONGEST seconds (what one short window holds;
+# in 30 s windows, Whisper tiny takes 1 s for 20 s of flite's speech, 11 s for 26 s);
+# once a decode took more than _KEEP_FROM seconds, the words in it but for the last
+# _RECENT seconds are kept as they are, and their audio let go.
 _LONGEST = 15.0
 _KEEP_FROM = 10.0
 _RECENT = 3.0
