@@ -855,7 +855,10 @@ def table(figures: dict[str, Any]) -> str:
         )
     if "size" in figures:
         size = figures["size"]
-        lines.append(f"| the 8 distributions on disk | {size['named_total_mib']:.0f} MiB |")
+        lines.append(
+            f"| the {len(EXTRA_DISTRIBUTIONS)} distributions on disk | "
+            f"{size['named_total_mib']:.0f} MiB |"
+        )
         lines.append(
             f"| all {len(size['extra_closure'])} the extra brings | "
             f"{size['extra_closure_total_mib']:.0f} MiB |"
