@@ -35,7 +35,7 @@ class Gates:
     def decode(self, name: str) -> str:
         self.started.append(name)
         trio.from_thread.run_sync(self._running_event(name).set)
-        self._gate(name).wait()
+        self._gate(name).wait(timeout=20)  # a test that goes wrong fails, never hangs
         return name
 
     async def running(self, name: str) -> None:
@@ -175,3 +175,39 @@ async def test_a_cancelled_waiting_interim_leaves_the_queue() -> None:
         gates.release("c")
     assert gates.started == ["a", "c"]
     assert results == {"a": "a", "c": "c"}
+
+
+async def test_two_lanes_run_two_decodes_at_once_and_a_final_takes_the_first_free() -> None:
+    decodes, gates = Decodes(lanes=2), Gates()
+    results: dict[str, Any] = {}
+    with trio.fail_after(5):  # one lane only: "b" would not start
+        await _two_lanes(decodes, gates, results)
+    assert gates.started in (["a", "b", "f", "d"], ["b", "a", "f", "d"])
+    assert results == {"a": "a", "b": "b", "c": SKIPPED, "f": "f", "d": "d"}
+    assert (decodes.decoded, decodes.skipped) == (4, 1)
+    assert decodes.waiting == (0, 0)
+
+
+async def _two_lanes(decodes: Decodes, gates: Gates, results: dict[str, Any]) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_into, results, "a", lambda: decodes.interim("A", gates.decode, "a"))
+        nursery.start_soon(_into, results, "b", lambda: decodes.interim("B", gates.decode, "b"))
+        await gates.running("a")
+        await gates.running("b")  # both at once: neither waited for the other
+        nursery.start_soon(_into, results, "c", lambda: decodes.interim("C", gates.decode, "c"))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(_into, results, "f", lambda: decodes.final(gates.decode, "f"))
+        await trio.testing.wait_all_tasks_blocked()
+        # Both lanes busy: the final waits, and the waiting interim gave way to it.
+        assert results == {"c": SKIPPED}
+        assert decodes.waiting == (1, 0)
+        gates.release("b")
+        await gates.running("f")
+        # One lane is f's, the other a's: a new interim waits for one of them.
+        nursery.start_soon(_into, results, "d", lambda: decodes.interim("D", gates.decode, "d"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert decodes.waiting == (0, 1)
+        gates.release("a")
+        await gates.running("d")
+        gates.release("f")
+        gates.release("d")
