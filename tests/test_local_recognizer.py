@@ -93,6 +93,23 @@ def test_speech_too_long_for_a_short_window_is_decoded_in_30_s_windows(
     assert word_error_rate([" ".join(SENTENCES[:6])], [_text(words)]) <= 0.2
 
 
+def test_a_short_window_that_stopped_early_is_decoded_again_in_30_s_windows(
+    recognizer: Recognizer, sentences: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whisper now and then stops after a word or two on a clip that starts
+    mid-sentence: speech well past the last word heard is decoded again."""
+    windows = Windows(recognizer, monkeypatch)
+    decode = recognizer._decode
+    monkeypatch.setattr(recognizer, "_decode", lambda *args: decode(*args)[:1])
+    words = recognizer.transcribe(sentences[0])
+    assert windows.count == 1
+    assert word_error_rate([SENTENCES[0]], [_text(words)]) <= 0.1
+    # A decode that heard it all is not repeated.
+    monkeypatch.setattr(recognizer, "_decode", decode)
+    recognizer.transcribe(sentences[0])
+    assert windows.count == 1
+
+
 def test_silence_is_never_decoded(recognizer: Recognizer, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any) -> Any:
         raise AssertionError("Whisper ran on silence")

@@ -7,8 +7,9 @@ of it the encoder). CTranslate2's encoder takes shorter windows, so an utterance
 decoded in a window as long as its speech plus ``_MARGIN`` of padding (about 0.13 s
 for a sentence): with less after it, Whisper tiny repeats itself or stops early
 (5 s: 8.3 % on the project's flite set; 3 s: 14 %); with 15 s, each flite voice's
-word error rate is no worse than with the 30 s window. Speech too long for that
-falls back to faster-whisper's own 30 s windows.
+word error rate is no worse than with the 30 s window. Speech too long for that,
+and a decode that stopped well before the speech did, go to faster-whisper's own
+30 s windows.
 
 Blocking calls, for worker threads; nothing here knows of sockets or trio.
 """
@@ -42,6 +43,10 @@ _HOP = 160  # samples per feature frame (10 ms)
 _WINDOW = 3000  # feature frames in Whisper's window (30 s)
 _MARGIN = 1500  # feature frames of padding after the speech in a short window (15 s)
 _TOKENS_PER_SECOND = 10  # at most, for the speech decoded (a runaway repeat stops)
+# Seconds of speech after a short window's last word that mean Whisper stopped early
+# (it does, now and then, on a clip that starts mid-sentence): decoded again in 30 s
+# windows.
+_UNHEARD = 1.5
 # Punctuation joined to the word after or before it (faster-whisper's, for English).
 _PREPENDED = "\"'“¿([{-"
 _APPENDED = "\"'.,!?:”)]}"
@@ -117,8 +122,12 @@ class Recognizer:
         frames = -(-(end - begin) // _HOP) + _MARGIN
         if frames > _WINDOW:
             return self._transcribe_windows(audio, offset)
-        clip = audio[begin:end]
-        return self._decode(clip, frames, offset + begin / SAMPLE_RATE)
+        start = offset + begin / SAMPLE_RATE
+        words = self._decode(audio[begin:end], frames, start)
+        heard_to = words[-1].end if words else start
+        if offset + end / SAMPLE_RATE - heard_to > _UNHEARD:  # it stopped early
+            return self._transcribe_windows(audio, offset)
+        return words
 
     def _decode(self, clip: Audio, frames: int, offset: float) -> list[RecognizedWord]:
         """``clip``'s words, decoded in a window of ``frames`` (the rest silence)."""
