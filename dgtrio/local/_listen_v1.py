@@ -231,6 +231,7 @@ class WhisperEars:
 
         held = self._held[channel]
         samples = np.concatenate(held) if held else np.zeros(0, np.float32)
+        self._held[channel] = [samples]  # joined once: the next look joins only what came
         if upto < math.inf:
             samples = samples[: max(0, round((upto - self._seg_start[channel]) * self._rate))]
         return to_16k(samples, self._rate)

